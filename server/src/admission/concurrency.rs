@@ -1,0 +1,314 @@
+//! The process-wide permit pool: at most N agent loops at once, excess requests wait FIFO in a
+//! bounded queue (tokio's semaphore is FIFO-fair). A request that is dropped while waiting (client
+//! gone) leaves the queue because its acquire future is dropped.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::retry_after::ServiceTimeEwma;
+use crate::error::AppError;
+
+/// N permits plus a bounded waiting line; shared by every request of the process.
+#[derive(Debug)]
+pub struct ConcurrencyGate {
+    /// None in legacy mode: no limit, only counting.
+    semaphore: Option<Arc<Semaphore>>,
+    permits: usize,
+    max_queue: usize,
+    queued: AtomicUsize,
+    in_flight: AtomicUsize,
+    service_time: ServiceTimeEwma,
+}
+
+/// Proof of admission; the slot is released (and the service time recorded) on drop.
+#[derive(Debug)]
+pub struct Permit {
+    _permit: Option<OwnedSemaphorePermit>,
+    gate: Arc<ConcurrencyGate>,
+    started: Instant,
+    /// Time spent waiting in the queue.
+    pub waited: Duration,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.gate.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.gate.service_time.observe(self.started.elapsed());
+    }
+}
+
+/// Holds a queue slot; leaving the queue by any path (admitted, timed out, dropped) frees it.
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ConcurrencyGate {
+    /// A pool of `permits` slots with up to `max_queue` waiters.
+    pub fn new(permits: usize, max_queue: usize) -> Arc<Self> {
+        Arc::new(ConcurrencyGate {
+            semaphore: Some(Arc::new(Semaphore::new(permits.max(1)))),
+            permits: permits.max(1),
+            max_queue,
+            queued: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            service_time: ServiceTimeEwma::new(Duration::from_secs(1), 0.2),
+        })
+    }
+
+    /// Legacy mode: admits everyone at once and only counts.
+    pub fn unlimited() -> Arc<Self> {
+        Arc::new(ConcurrencyGate {
+            semaphore: None,
+            permits: 0,
+            max_queue: 0,
+            queued: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            service_time: ServiceTimeEwma::new(Duration::from_secs(1), 0.2),
+        })
+    }
+
+    /// N (0 when unlimited).
+    pub fn capacity(&self) -> usize {
+        self.permits
+    }
+
+    /// Queue bound.
+    pub fn queue_capacity(&self) -> usize {
+        self.max_queue
+    }
+
+    /// Analyses holding a permit now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Requests waiting now.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Recent average time an analysis holds a permit.
+    pub fn service_time(&self) -> Duration {
+        self.service_time.current()
+    }
+
+    /// Estimated wait for the request at `position` in line.
+    pub fn estimated_wait(&self, position: usize) -> Duration {
+        self.service_time.estimate_wait(position, self.permits)
+    }
+
+    fn admitted(
+        self: &Arc<Self>,
+        permit: Option<OwnedSemaphorePermit>,
+        waited: Duration,
+    ) -> Permit {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Permit {
+            _permit: permit,
+            gate: Arc::clone(self),
+            started: Instant::now(),
+            waited,
+        }
+    }
+
+    /// Takes a permit now, or waits in line up to `max_wait`; refuses when the line is full,
+    /// the wait runs out, or `shutdown` fires while waiting.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        max_wait: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Permit, AppError> {
+        if shutdown.is_cancelled() {
+            return Err(AppError::ShuttingDown);
+        }
+        let Some(semaphore) = &self.semaphore else {
+            return Ok(self.admitted(None, Duration::ZERO));
+        };
+        // Permits go to waiters first on release, so this never jumps the line.
+        if let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() {
+            return Ok(self.admitted(Some(permit), Duration::ZERO));
+        }
+        let position = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q < self.max_queue).then_some(q + 1)
+            })
+            .map_err(|queued| AppError::OverCapacity {
+                retry_after: self.estimated_wait(queued + 1),
+                in_flight: self.in_flight(),
+                queued,
+            })?
+            + 1;
+        let slot = QueueSlot(&self.queued);
+        let start = Instant::now();
+        let outcome = tokio::select! {
+            permit = Arc::clone(semaphore).acquire_owned() => permit.map_err(|_| AppError::ShuttingDown),
+            () = tokio::time::sleep(max_wait) => Err(AppError::QueueTimeout {
+                waited: start.elapsed(),
+                retry_after: self.estimated_wait(position),
+            }),
+            () = shutdown.cancelled() => Err(AppError::ShuttingDown),
+        };
+        drop(slot);
+        outcome.map(|permit| self.admitted(Some(permit), start.elapsed()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> CancellationToken {
+        CancellationToken::new()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queue_full_refuses_at_once_with_capacity_numbers() {
+        let gate = ConcurrencyGate::new(1, 1);
+        let _held = gate
+            .acquire(Duration::from_secs(5), &never())
+            .await
+            .expect("first");
+        let g = Arc::clone(&gate);
+        let waiter = tokio::spawn(async move {
+            g.acquire(Duration::from_secs(5), &never())
+                .await
+                .map(|p| p.waited)
+        });
+        while gate.queue_depth() < 1 {
+            tokio::task::yield_now().await;
+        }
+        let refused = gate
+            .acquire(Duration::from_secs(5), &never())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                AppError::OverCapacity {
+                    in_flight: 1,
+                    queued: 1,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        waiter.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queue_timeout_after_max_wait_and_slot_is_freed() {
+        let gate = ConcurrencyGate::new(1, 4);
+        let _held = gate
+            .acquire(Duration::from_secs(5), &never())
+            .await
+            .expect("first");
+        let err = gate
+            .acquire(Duration::from_millis(300), &never())
+            .await
+            .unwrap_err();
+        match err {
+            AppError::QueueTimeout { waited, .. } => assert!(waited >= Duration::from_millis(300)),
+            other => panic!("expected timeout, got {other:?}"),
+        }
+        assert_eq!(gate.queue_depth(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropped_waiter_leaves_the_queue() {
+        let gate = ConcurrencyGate::new(1, 4);
+        let held = gate
+            .acquire(Duration::from_secs(5), &never())
+            .await
+            .expect("first");
+        let g = Arc::clone(&gate);
+        let waiter =
+            tokio::spawn(async move { g.acquire(Duration::from_secs(60), &never()).await.is_ok() });
+        while gate.queue_depth() < 1 {
+            tokio::task::yield_now().await;
+        }
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(gate.queue_depth(), 0);
+        drop(held);
+        let again = gate
+            .acquire(Duration::from_millis(1), &never())
+            .await
+            .expect("permit is free again");
+        assert_eq!(again.waited, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_answers_waiters() {
+        let gate = ConcurrencyGate::new(1, 4);
+        let _held = gate
+            .acquire(Duration::from_secs(5), &never())
+            .await
+            .expect("first");
+        let token = CancellationToken::new();
+        let (g, t) = (Arc::clone(&gate), token.clone());
+        let waiter = tokio::spawn(async move { g.acquire(Duration::from_secs(60), &t).await });
+        while gate.queue_depth() < 1 {
+            tokio::task::yield_now().await;
+        }
+        token.cancel();
+        assert!(matches!(
+            waiter.await.expect("join"),
+            Err(AppError::ShuttingDown)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_first_in_first_out() {
+        let gate = ConcurrencyGate::new(1, 8);
+        let held = gate
+            .acquire(Duration::from_secs(5), &never())
+            .await
+            .expect("first");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..5 {
+            let (g, tx) = (Arc::clone(&gate), tx.clone());
+            tokio::spawn(async move {
+                let permit = g
+                    .acquire(Duration::from_secs(60), &never())
+                    .await
+                    .expect("admitted");
+                tx.send(i).expect("send");
+                drop(permit);
+            });
+            while gate.queue_depth() < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(held);
+        let mut order = Vec::new();
+        for _ in 0..5 {
+            order.push(rx.recv().await.expect("recv"));
+        }
+        assert_eq!(order, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn unlimited_gate_admits_everyone_and_counts() {
+        let gate = ConcurrencyGate::unlimited();
+        let token = never();
+        let permits: Vec<_> =
+            futures_util::future::join_all((0..50).map(|_| gate.acquire(Duration::ZERO, &token)))
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .expect("all admitted");
+        assert_eq!(gate.in_flight(), 50);
+        drop(permits);
+        assert_eq!(gate.in_flight(), 0);
+    }
+}

@@ -1,0 +1,7 @@
+//! Admission control, applied in this order: per-client rate limit ([`rate_limit`]), then the
+//! process-wide permit pool with its bounded FIFO queue ([`concurrency`]); [`retry_after`]
+//! turns their state into retry guidance.
+
+pub mod concurrency;
+pub mod rate_limit;
+pub mod retry_after;

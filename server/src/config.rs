@@ -1,0 +1,502 @@
+//! Configuration: one clap struct read from flags and environment variables ([`RawArgs`]),
+//! validated once into [`Settings`], which the rest of the server trusts.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use thiserror::Error;
+
+/// The model used when `CLAUDE_MODEL` is not set: current, and not on the deprecation list.
+pub const DEFAULT_MODEL: &str = "claude-sonnet-4-6";
+
+/// Models the provider has announced retirement for (name prefix, end-of-life date).
+/// Start-up warns when the configured model starts with one of these.
+pub const DEPRECATED_MODELS: &[(&str, &str)] = &[
+    ("claude-sonnet-4-5-20250929", "2026-11-30"),
+    ("claude-3-7-sonnet", "2026-02-19"),
+    ("claude-3-5-sonnet", "2025-10-22"),
+    ("claude-3-5-haiku", "2026-02-19"),
+    ("claude-3-opus", "2026-01-05"),
+    ("claude-3-sonnet", "2025-07-21"),
+    ("claude-3-haiku", "2026-02-19"),
+    ("claude-2", "2025-07-21"),
+];
+
+/// Flags and environment variables exactly as the operator writes them (unvalidated).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "analyze-server",
+    version,
+    about = "The scaled /analyze service"
+)]
+pub struct RawArgs {
+    /// Address to bind.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to bind.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Base URL of the Trading API (required).
+    #[arg(long, env = "TRADING_API_BASE_URL")]
+    pub trading_api_base_url: Option<String>,
+    /// Base URL of the Claude Messages API.
+    #[arg(
+        long,
+        env = "ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    pub anthropic_base_url: String,
+    /// API key; required unless the Messages API base URL is a loopback address (a mock).
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<String>,
+    /// Model name sent to the Messages API.
+    #[arg(long, env = "CLAUDE_MODEL", default_value = DEFAULT_MODEL)]
+    pub claude_model: String,
+    /// Maximum agent loops running at once (N); also the cap on concurrent model calls.
+    #[arg(long, env = "MAX_CONCURRENT_ANALYSES", default_value_t = 10)]
+    pub max_concurrent_analyses: usize,
+    /// Requests allowed to wait for a permit; beyond this → 503 at once.
+    #[arg(long, env = "MAX_QUEUE_DEPTH", default_value_t = 100)]
+    pub max_queue_depth: usize,
+    /// Longest wait in the queue before 503.
+    #[arg(long, env = "QUEUE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub queue_timeout_ms: u64,
+    /// Sustained requests per minute per client; 0 disables the rate limit.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 200)]
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may send back to back before the per-minute pace applies.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 20)]
+    pub rate_limit_burst: u32,
+    /// One deadline per request covering queue wait, model turns and tool calls.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 60_000)]
+    pub request_timeout_ms: u64,
+    /// Idle keep-alive connections kept per Trading API host.
+    #[arg(long, env = "TRADING_POOL_MAX_IDLE_PER_HOST", default_value_t = 32)]
+    pub trading_pool_max_idle_per_host: usize,
+    /// Timeout of one Trading API call.
+    #[arg(long, env = "TRADING_TIMEOUT_MS", default_value_t = 5_000)]
+    pub trading_timeout_ms: u64,
+    /// Tokio worker threads (default: the number of cores).
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest accepted request body.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time in-flight analyses get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
+    pub shutdown_grace_ms: u64,
+    /// Key the rate limit on the first `X-Forwarded-For` address (only behind a trusted proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// The pre-ticket behaviour, for before/after measurements.
+    #[arg(long = "legacy", env = "LEGACY_MODE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub legacy_mode: bool,
+    /// Time a client has to send the request headers.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send the request body.
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_read_timeout_ms: u64,
+    /// Open client connections accepted at once; further clients wait in the listen backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Consecutive failed model calls that open the circuit.
+    #[arg(long, env = "CIRCUIT_FAILURE_THRESHOLD", default_value_t = 5)]
+    pub circuit_failure_threshold: u32,
+    /// How long the circuit stays open before a half-open probe.
+    #[arg(long, env = "CIRCUIT_OPEN_MS", default_value_t = 10_000)]
+    pub circuit_open_ms: u64,
+    /// Retries of one model call (429/529/5xx), on top of the first attempt.
+    #[arg(long, env = "CLAUDE_MAX_RETRIES", default_value_t = 3)]
+    pub claude_max_retries: u32,
+    /// First backoff step; doubles per retry with full jitter.
+    #[arg(long, env = "CLAUDE_RETRY_BASE_MS", default_value_t = 500)]
+    pub claude_retry_base_ms: u64,
+    /// Longest backoff between retries.
+    #[arg(long, env = "CLAUDE_RETRY_MAX_MS", default_value_t = 8_000)]
+    pub claude_retry_max_ms: u64,
+    /// Default and ceiling of model turns per analysis.
+    #[arg(long, env = "MAX_TURNS", default_value_t = 6)]
+    pub max_turns: u32,
+    /// `max_tokens` sent with each model call.
+    #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 1024)]
+    pub claude_max_tokens: u32,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated configuration; every field holds a usable value.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind (0 = any).
+    pub port: u16,
+    /// Trading API base URL without trailing slash.
+    pub trading_api_base_url: String,
+    /// Messages API base URL without trailing slash.
+    pub anthropic_base_url: String,
+    /// API key (may be empty only for a loopback base URL).
+    pub anthropic_api_key: String,
+    /// Model name.
+    pub claude_model: String,
+    /// N: agent loops at once (≥ 1).
+    pub max_concurrent_analyses: usize,
+    /// Bounded queue depth.
+    pub max_queue_depth: usize,
+    /// Longest queue wait.
+    pub queue_timeout: Duration,
+    /// Per-client sustained rate (None = disabled).
+    pub rate_limit_per_minute: Option<u32>,
+    /// Per-client burst (≥ 1).
+    pub rate_limit_burst: u32,
+    /// Per-request deadline.
+    pub request_timeout: Duration,
+    /// Idle pool size per Trading API host.
+    pub trading_pool_max_idle_per_host: usize,
+    /// One Trading API call's timeout.
+    pub trading_timeout: Duration,
+    /// Tokio worker threads.
+    pub workers: usize,
+    /// Largest body.
+    pub max_body_bytes: usize,
+    /// Drain time on shutdown.
+    pub shutdown_grace: Duration,
+    /// Trust `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Legacy (pre-ticket) mode.
+    pub legacy_mode: bool,
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// Body read timeout.
+    pub body_read_timeout: Duration,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Consecutive failures that open the circuit (≥ 1).
+    pub circuit_failure_threshold: u32,
+    /// Open duration of the circuit.
+    pub circuit_open: Duration,
+    /// Retries per model call.
+    pub claude_max_retries: u32,
+    /// Backoff base.
+    pub claude_retry_base: Duration,
+    /// Backoff cap.
+    pub claude_retry_max: Duration,
+    /// Default/ceiling of model turns.
+    pub max_turns: u32,
+    /// `max_tokens` per model call.
+    pub claude_max_tokens: u32,
+}
+
+/// A configuration value that cannot be used; names the variable.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid configuration: {variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+/// Accepts `http://` / `https://` URLs with a host; returns it without trailing slash.
+fn base_url(variable: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| {
+            invalid(
+                variable,
+                format!("{raw:?} must start with http:// or https://"),
+            )
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid(variable, format!("{raw:?} has no host")));
+    }
+    reqwest::Url::parse(trimmed).map_err(|e| invalid(variable, format!("{raw:?}: {e}")))?;
+    Ok(trimmed.to_string())
+}
+
+/// True when the URL's host is 127.0.0.0/8, ::1 or localhost (a local mock needs no key).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(host) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn positive(variable: &'static str, value: u64) -> Result<u64, ConfigError> {
+    if value == 0 {
+        return Err(invalid(variable, "must be greater than 0"));
+    }
+    Ok(value)
+}
+
+impl Settings {
+    /// Validates raw arguments once; the error names the offending variable.
+    pub fn from_raw(raw: RawArgs) -> Result<Self, ConfigError> {
+        let host: IpAddr = raw
+            .host
+            .parse()
+            .map_err(|_| invalid("HOST", format!("{:?} is not an IP address", raw.host)))?;
+        let trading = raw.trading_api_base_url.as_deref().ok_or_else(|| {
+            invalid(
+                "TRADING_API_BASE_URL",
+                "is required (e.g. http://127.0.0.1:9100)",
+            )
+        })?;
+        let trading_api_base_url = base_url("TRADING_API_BASE_URL", trading)?;
+        let anthropic_base_url = base_url("ANTHROPIC_BASE_URL", &raw.anthropic_base_url)?;
+        let anthropic_api_key = raw.anthropic_api_key.unwrap_or_default().trim().to_string();
+        if anthropic_api_key.is_empty() && !is_loopback_url(&anthropic_base_url) {
+            return Err(invalid(
+                "ANTHROPIC_API_KEY",
+                "is required unless ANTHROPIC_BASE_URL points at a loopback address",
+            ));
+        }
+        if raw.claude_model.trim().is_empty() {
+            return Err(invalid("CLAUDE_MODEL", "must not be empty"));
+        }
+        let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not text or json"),
+                ))
+            }
+        };
+        let workers = match raw.workers {
+            Some(0) => return Err(invalid("WORKERS", "must be greater than 0")),
+            Some(n) => n,
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        };
+        if raw.max_turns == 0 || raw.max_turns > 50 {
+            return Err(invalid("MAX_TURNS", "must be between 1 and 50"));
+        }
+        if raw.claude_retry_base_ms > raw.claude_retry_max_ms {
+            return Err(invalid(
+                "CLAUDE_RETRY_BASE_MS",
+                "must not exceed CLAUDE_RETRY_MAX_MS",
+            ));
+        }
+        Ok(Settings {
+            host,
+            port: raw.port,
+            trading_api_base_url,
+            anthropic_base_url,
+            anthropic_api_key,
+            claude_model: raw.claude_model.trim().to_string(),
+            max_concurrent_analyses: positive(
+                "MAX_CONCURRENT_ANALYSES",
+                raw.max_concurrent_analyses as u64,
+            )? as usize,
+            max_queue_depth: raw.max_queue_depth,
+            queue_timeout: Duration::from_millis(positive(
+                "QUEUE_TIMEOUT_MS",
+                raw.queue_timeout_ms,
+            )?),
+            rate_limit_per_minute: (raw.rate_limit_per_minute > 0)
+                .then_some(raw.rate_limit_per_minute),
+            rate_limit_burst: positive("RATE_LIMIT_BURST", raw.rate_limit_burst.into())? as u32,
+            request_timeout: Duration::from_millis(positive(
+                "REQUEST_TIMEOUT_MS",
+                raw.request_timeout_ms,
+            )?),
+            trading_pool_max_idle_per_host: raw.trading_pool_max_idle_per_host,
+            trading_timeout: Duration::from_millis(positive(
+                "TRADING_TIMEOUT_MS",
+                raw.trading_timeout_ms,
+            )?),
+            workers,
+            max_body_bytes: positive("MAX_BODY_BYTES", raw.max_body_bytes as u64)? as usize,
+            shutdown_grace: Duration::from_millis(raw.shutdown_grace_ms),
+            trust_forwarded_for: raw.trust_forwarded_for,
+            log_format,
+            legacy_mode: raw.legacy_mode,
+            header_read_timeout: Duration::from_millis(positive(
+                "HEADER_READ_TIMEOUT_MS",
+                raw.header_read_timeout_ms,
+            )?),
+            body_read_timeout: Duration::from_millis(positive(
+                "BODY_READ_TIMEOUT_MS",
+                raw.body_read_timeout_ms,
+            )?),
+            max_connections: positive("MAX_CONNECTIONS", raw.max_connections as u64)? as usize,
+            circuit_failure_threshold: positive(
+                "CIRCUIT_FAILURE_THRESHOLD",
+                raw.circuit_failure_threshold.into(),
+            )? as u32,
+            circuit_open: Duration::from_millis(positive("CIRCUIT_OPEN_MS", raw.circuit_open_ms)?),
+            claude_max_retries: raw.claude_max_retries,
+            claude_retry_base: Duration::from_millis(raw.claude_retry_base_ms),
+            claude_retry_max: Duration::from_millis(raw.claude_retry_max_ms),
+            max_turns: raw.max_turns,
+            claude_max_tokens: positive("CLAUDE_MAX_TOKENS", raw.claude_max_tokens.into())? as u32,
+        })
+    }
+
+    /// Defaults for an in-process server on 127.0.0.1:0 talking to the given upstreams (tests, tools).
+    pub fn for_upstreams(trading_api_base_url: &str, anthropic_base_url: &str) -> Self {
+        let raw = RawArgs::parse_from([
+            "analyze-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--trading-api-base-url",
+            trading_api_base_url,
+            "--anthropic-base-url",
+            anthropic_base_url,
+            "--anthropic-api-key",
+            "test-key",
+            "--claude-model",
+            DEFAULT_MODEL,
+        ]);
+        Settings::from_raw(raw).expect("test settings are valid")
+    }
+
+    /// The end-of-life date when the configured model is on the deprecation list.
+    pub fn deprecated_model_eol(&self) -> Option<&'static str> {
+        DEPRECATED_MODELS
+            .iter()
+            .find(|(prefix, _)| self.claude_model.starts_with(prefix))
+            .map(|(_, eol)| *eol)
+    }
+
+    /// The configuration as one log-friendly line, with the API key redacted.
+    pub fn redacted_summary(&self) -> String {
+        let mut shown = self.clone();
+        shown.anthropic_api_key = if self.anthropic_api_key.is_empty() {
+            "<unset>".into()
+        } else {
+            "<redacted>".into()
+        };
+        format!("{shown:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(extra: &[&str]) -> RawArgs {
+        let mut args = vec![
+            "analyze-server",
+            "--trading-api-base-url",
+            "http://127.0.0.1:9100",
+        ];
+        args.extend_from_slice(extra);
+        RawArgs::try_parse_from(args).expect("parses")
+    }
+
+    #[test]
+    fn missing_trading_url_names_the_variable() {
+        let mut r = raw(&[]);
+        r.trading_api_base_url = None;
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "TRADING_API_BASE_URL"
+        );
+    }
+
+    #[test]
+    fn zero_concurrency_is_rejected_by_name() {
+        let r = raw(&["--max-concurrent-analyses", "0", "--anthropic-api-key", "k"]);
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "MAX_CONCURRENT_ANALYSES"
+        );
+    }
+
+    #[test]
+    fn api_key_required_for_remote_but_not_for_loopback() {
+        let mut remote = raw(&[]);
+        remote.anthropic_api_key = None;
+        remote.anthropic_base_url = "https://api.anthropic.com".into();
+        assert_eq!(
+            Settings::from_raw(remote).unwrap_err().variable,
+            "ANTHROPIC_API_KEY"
+        );
+        let mut local = raw(&["--anthropic-base-url", "http://127.0.0.1:9200/"]);
+        local.anthropic_api_key = None;
+        let s = Settings::from_raw(local).expect("loopback needs no key");
+        assert_eq!(s.anthropic_base_url, "http://127.0.0.1:9200");
+    }
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let s = Settings::from_raw(raw(&["--anthropic-api-key", "k"])).expect("valid");
+        assert_eq!(
+            (s.port, s.max_concurrent_analyses, s.max_queue_depth),
+            (8000, 10, 100)
+        );
+        assert_eq!(s.queue_timeout, Duration::from_millis(30_000));
+        assert_eq!(s.rate_limit_per_minute, Some(200));
+        assert_eq!(s.claude_model, DEFAULT_MODEL);
+        assert!(s.deprecated_model_eol().is_none());
+        assert!(!s.legacy_mode);
+    }
+
+    #[test]
+    fn seed_model_is_flagged_deprecated_and_key_is_redacted() {
+        let s = Settings::from_raw(raw(&[
+            "--anthropic-api-key",
+            "sk-secret",
+            "--claude-model",
+            "claude-sonnet-4-5-20250929",
+        ]))
+        .expect("valid");
+        assert_eq!(s.deprecated_model_eol(), Some("2026-11-30"));
+        assert!(!s.redacted_summary().contains("sk-secret"));
+    }
+
+    #[test]
+    fn bad_log_format_and_url_are_named() {
+        let r = raw(&["--anthropic-api-key", "k", "--log-format", "xml"]);
+        assert_eq!(Settings::from_raw(r).unwrap_err().variable, "LOG_FORMAT");
+        let r = raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--anthropic-base-url",
+            "ftp://x",
+        ]);
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "ANTHROPIC_BASE_URL"
+        );
+    }
+
+    #[test]
+    fn legacy_flag_works_bare_and_with_value() {
+        assert!(raw(&["--legacy"]).legacy_mode);
+        assert!(!raw(&["--legacy", "false"]).legacy_mode);
+    }
+}

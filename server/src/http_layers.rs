@@ -1,0 +1,113 @@
+//! Cross-cutting HTTP layers: request ids, the access log line and request metrics, per-client
+//! rate limiting on `/analyze`, and JSON answers for unknown routes and methods.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+
+use crate::admission::rate_limit::client_ip;
+use crate::error::{AppError, ErrorKind};
+use crate::state::AppState;
+
+/// The request's id (incoming `x-request-id` when sane, else generated).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    ok.then(|| s.to_string())
+}
+
+/// Gives every request an id and echoes it in `x-request-id`.
+pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// One log line and the request metrics per answered request.
+pub async fn request_context(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().clone();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let client = client_ip(&request, state.settings.trust_forwarded_for);
+    let response = next.run(request).await;
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    let error = response.extensions().get::<ErrorKind>().copied();
+    state.instruments.request(&route, status, took);
+    if let Some(reason) = error.and_then(|e| e.rejection) {
+        state.instruments.rejection(reason);
+    }
+    let outcome = error.map_or("ok", |e| e.kind);
+    let duration_ms = took.as_secs_f64() * 1000.0;
+    if route.starts_with("/health") || route == "/metrics" {
+        tracing::debug!(%method, route, status, duration_ms, request_id, %client, outcome, "request");
+    } else {
+        tracing::info!(%method, route, status, duration_ms, request_id, %client, outcome, "request");
+    }
+    response
+}
+
+/// Charges the request to its client; 429 with Retry-After and RateLimit headers when over.
+pub async fn enforce_rate_limit(
+    State(state): State<AppState>,
+    Extension(RequestId(id)): Extension<RequestId>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(limiter) = &state.limiter else {
+        return next.run(request).await;
+    };
+    match limiter.check(client_ip(&request, state.settings.trust_forwarded_for)) {
+        Ok(info) => {
+            let mut response = next.run(request).await;
+            for (name, value) in info.headers() {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
+        Err(refusal) => refusal.with_request_id(&id).into_response(),
+    }
+}
+
+/// JSON 404.
+pub async fn not_found(Extension(RequestId(id)): Extension<RequestId>, uri: Uri) -> Response {
+    AppError::NotFound(uri.path().to_string())
+        .with_request_id(&id)
+        .into_response()
+}
+
+/// JSON 405.
+pub async fn method_not_allowed(Extension(RequestId(id)): Extension<RequestId>) -> Response {
+    AppError::MethodNotAllowed
+        .with_request_id(&id)
+        .into_response()
+}

@@ -1,0 +1,161 @@
+//! The service's Prometheus instruments. The recorder lives in [`crate::AppState`] (not a global),
+//! so every in-process server has its own numbers; names follow Prometheus conventions
+//! (`_total` counters, `_seconds` units) and pass `promtool check metrics`.
+
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+/// Latency buckets in seconds, from a fast mock round trip to a slow multi-turn analysis.
+const BUCKETS_SECONDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+];
+
+/// Owns the recorder; every method records one event.
+pub struct Instruments {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Instruments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Instruments")
+    }
+}
+
+impl Default for Instruments {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Instruments {
+    /// A fresh recorder with every metric described (so HELP/TYPE lines exist from the start).
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(BUCKETS_SECONDS)
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            describe_counter!(
+                "analyze_requests_total",
+                "HTTP requests answered, by route and status."
+            );
+            describe_histogram!(
+                "analyze_request_duration_seconds",
+                Unit::Seconds,
+                "Time to answer a request."
+            );
+            describe_gauge!("analyze_in_flight", "Analyses holding a permit now.");
+            describe_gauge!(
+                "analyze_capacity",
+                "Permits (MAX_CONCURRENT_ANALYSES); 0 in legacy mode."
+            );
+            describe_gauge!("analyze_queue_depth", "Requests waiting for a permit now.");
+            describe_histogram!(
+                "analyze_queue_wait_seconds",
+                Unit::Seconds,
+                "Time admitted requests waited."
+            );
+            describe_counter!(
+                "analyze_rejections_total",
+                "Requests refused by admission control, by reason."
+            );
+            describe_counter!(
+                "upstream_calls_total",
+                "Calls to an upstream API, by API and outcome."
+            );
+            describe_histogram!(
+                "upstream_call_duration_seconds",
+                Unit::Seconds,
+                "Duration of one upstream call."
+            );
+            describe_counter!("upstream_retries_total", "Retried upstream calls, by API.");
+            describe_gauge!(
+                "upstream_circuit_state",
+                "Circuit breaker: 0 closed, 1 half-open, 2 open."
+            );
+        });
+        Instruments { recorder, handle }
+    }
+
+    /// One answered HTTP request.
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("analyze_requests_total", "route" => route.to_string(), "status" => status.to_string())
+                .increment(1);
+            histogram!("analyze_request_duration_seconds", "route" => route.to_string())
+                .record(took.as_secs_f64());
+        });
+    }
+
+    /// One refusal by admission control.
+    pub fn rejection(&self, reason: &'static str) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("analyze_rejections_total", "reason" => reason).increment(1);
+        });
+    }
+
+    /// Queue wait of an admitted request.
+    pub fn queue_wait(&self, waited: Duration) {
+        metrics::with_local_recorder(&self.recorder, || {
+            histogram!("analyze_queue_wait_seconds").record(waited.as_secs_f64());
+        });
+    }
+
+    /// One upstream call attempt and how it ended (`ok`, `overloaded`, `error`, `timeout`, ...).
+    pub fn upstream_call(&self, api: &'static str, outcome: &'static str, took: Duration) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("upstream_calls_total", "api" => api, "outcome" => outcome).increment(1);
+            histogram!("upstream_call_duration_seconds", "api" => api).record(took.as_secs_f64());
+        });
+    }
+
+    /// One retry of an upstream call.
+    pub fn upstream_retry(&self, api: &'static str) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("upstream_retries_total", "api" => api).increment(1);
+        });
+    }
+
+    /// Sets the point-in-time gauges and renders the exposition text.
+    pub fn render(
+        &self,
+        in_flight: usize,
+        capacity: usize,
+        queue_depth: usize,
+        circuit_state: f64,
+    ) -> String {
+        metrics::with_local_recorder(&self.recorder, || {
+            gauge!("analyze_in_flight").set(in_flight as f64);
+            gauge!("analyze_capacity").set(capacity as f64);
+            gauge!("analyze_queue_depth").set(queue_depth as f64);
+            gauge!("upstream_circuit_state", "api" => "claude").set(circuit_state);
+        });
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_instances_do_not_share_numbers() {
+        let (a, b) = (Instruments::new(), Instruments::new());
+        a.request("/analyze", 200, Duration::from_millis(5));
+        let text_a = a.render(1, 10, 0, 0.0);
+        let text_b = b.render(0, 10, 0, 0.0);
+        assert!(
+            text_a.contains("analyze_requests_total{route=\"/analyze\",status=\"200\"} 1"),
+            "{text_a}"
+        );
+        assert!(!text_b.contains("analyze_requests_total{"), "{text_b}");
+        assert!(text_a.contains("analyze_request_duration_seconds_bucket"));
+    }
+}

@@ -1,0 +1,258 @@
+//! `POST /analyze`: read and validate the body, wait for a permit (bounded FIFO queue), run the
+//! agent loop holding that permit, and answer with the analysis, timings and `Server-Timing`.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use utoipa::ToSchema;
+
+use crate::agent::agent_loop::{self, AnalysisInput, ToolCallRecord};
+use crate::agent::tools::is_valid_symbol;
+use crate::error::{AppError, ErrorBody};
+use crate::http_layers::RequestId;
+use crate::state::AppState;
+
+/// Longest accepted query, in characters.
+pub const MAX_QUERY_CHARS: usize = 4000;
+/// Most symbols a request may name.
+pub const MAX_SYMBOLS: usize = 20;
+
+/// Request body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AnalyzeRequest {
+    /// The question, e.g. "Should I buy AAPL?".
+    pub query: String,
+    /// Symbols to analyse (optional; otherwise the model finds them in the query).
+    #[serde(default)]
+    pub symbols: Option<Vec<String>>,
+    /// Model turns allowed (1 to the server's `MAX_TURNS`).
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+}
+
+/// Token usage summed over the analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageBody {
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+}
+
+/// Where the time went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Timings {
+    /// Waiting for a permit.
+    pub queue_ms: f64,
+    /// Holding the permit: model turns and tool calls.
+    pub upstream_ms: f64,
+    /// Whole request.
+    pub total_ms: f64,
+}
+
+/// Response body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalyzeResponse {
+    /// The model's analysis.
+    pub analysis: String,
+    /// Symbols analysed.
+    pub symbols: Vec<String>,
+    /// Tool calls made, in order.
+    pub tool_calls: Vec<ToolCallRecord>,
+    /// Token usage.
+    pub usage: UsageBody,
+    /// Model that answered.
+    pub model: String,
+    /// The request's id (also `x-request-id`).
+    pub request_id: String,
+    /// Timings.
+    pub timings: Timings,
+    /// Model calls made.
+    pub turns: u32,
+    /// Why the loop stopped: `end_turn`, `max_tokens`, `max_turns`, ...
+    pub stop_reason: String,
+}
+
+fn is_json(request: &Request) -> Result<(), AppError> {
+    let got = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = got
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType {
+            got: if got.is_empty() {
+                "nothing".into()
+            } else {
+                got.into()
+            },
+        })
+    }
+}
+
+async fn read_body(state: &AppState, request: Request) -> Result<AnalyzeRequest, AppError> {
+    is_json(&request)?;
+    let limit = state.settings.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    let timeout = state.settings.body_read_timeout;
+    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit))
+        .await
+        .map_err(|_| AppError::BodyTimeout { limit: timeout })?
+        .map_err(|_| AppError::PayloadTooLarge { limit })?;
+    serde_json::from_slice::<AnalyzeRequest>(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            AppError::InvalidRequest(format!("The request body has the wrong shape: {e}."))
+        }
+        _ => AppError::BadRequest(format!("The request body is not valid JSON: {e}.")),
+    })
+}
+
+fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, AppError> {
+    let query = body.query.trim().to_string();
+    if query.is_empty() {
+        return Err(AppError::InvalidRequest(
+            "\"query\" must not be empty.".into(),
+        ));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(AppError::InvalidRequest(format!(
+            "\"query\" is longer than {MAX_QUERY_CHARS} characters."
+        )));
+    }
+    let raw_symbols = body.symbols.unwrap_or_default();
+    if raw_symbols.len() > MAX_SYMBOLS {
+        return Err(AppError::InvalidRequest(format!(
+            "At most {MAX_SYMBOLS} \"symbols\" are allowed."
+        )));
+    }
+    let mut symbols = Vec::new();
+    for raw in raw_symbols {
+        let s = raw.trim().to_ascii_uppercase();
+        if !is_valid_symbol(&s) {
+            return Err(AppError::InvalidRequest(format!(
+                "{raw:?} in \"symbols\" is not a ticker symbol."
+            )));
+        }
+        if !symbols.contains(&s) {
+            symbols.push(s);
+        }
+    }
+    let ceiling = state.settings.max_turns;
+    let max_turns = match body.max_turns {
+        None => ceiling,
+        Some(n) if (1..=ceiling).contains(&n) => n,
+        Some(n) => {
+            return Err(AppError::InvalidRequest(format!(
+                "\"max_turns\" is {n}; it must be from 1 to {ceiling}."
+            )))
+        }
+    };
+    Ok(AnalysisInput {
+        query,
+        symbols,
+        max_turns,
+        model: state.settings.claude_model.clone(),
+        max_tokens: state.settings.claude_max_tokens,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Response, AppError> {
+    let arrived = Instant::now();
+    let input = validate(state, read_body(state, request).await?)?;
+    let budget = state.settings.request_timeout;
+    let deadline = arrived + budget;
+    let max_wait = state
+        .settings
+        .queue_timeout
+        .min(deadline.saturating_duration_since(Instant::now()));
+    let permit = state.gate.acquire(max_wait, &state.shutdown).await?;
+    state.instruments.queue_wait(permit.waited);
+    let admitted = Instant::now();
+    let analysis = agent_loop::run(&state.upstreams, input, deadline, budget).await?;
+    drop(permit);
+    let (queue, upstream, total) = (admitted - arrived, admitted.elapsed(), arrived.elapsed());
+    let body = AnalyzeResponse {
+        analysis: analysis.analysis,
+        symbols: analysis.symbols,
+        tool_calls: analysis.tool_calls,
+        usage: UsageBody {
+            input_tokens: analysis.usage.input_tokens,
+            output_tokens: analysis.usage.output_tokens,
+        },
+        model: analysis.model,
+        request_id: request_id.to_string(),
+        timings: Timings {
+            queue_ms: ms(queue),
+            upstream_ms: ms(upstream),
+            total_ms: ms(total),
+        },
+        turns: analysis.turns,
+        stop_reason: analysis.stop_reason,
+    };
+    let server_timing = format!(
+        "queue;dur={}, upstream;dur={}, total;dur={}",
+        ms(queue),
+        ms(upstream),
+        ms(total)
+    );
+    let mut response = Json(body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&server_timing) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    Ok(response)
+}
+
+/// Runs one stock analysis.
+#[utoipa::path(
+    post,
+    path = "/analyze",
+    request_body(content = AnalyzeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The analysis", body = AnalyzeResponse,
+         headers(("server-timing" = String, description = "queue, upstream and total durations"),
+                 ("x-request-id" = String, description = "the request's id"))),
+        (status = 400, description = "Malformed JSON (bad_request)", body = ErrorBody),
+        (status = 408, description = "Body not received in time (request_timeout)", body = ErrorBody),
+        (status = 413, description = "Body over MAX_BODY_BYTES (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "Not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 422, description = "Missing/empty query or bad field (invalid_request)", body = ErrorBody),
+        (status = 429, description = "Per-client rate limit (rate_limited); Retry-After, RateLimit headers", body = ErrorBody),
+        (status = 502, description = "Model API error (upstream_error)", body = ErrorBody),
+        (status = 503, description = "over_capacity, queue_timeout, shutting_down or upstream_unavailable; Retry-After", body = ErrorBody),
+        (status = 504, description = "Request deadline passed (upstream_timeout)", body = ErrorBody),
+    )
+)]
+pub async fn analyze(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    request: Request<Body>,
+) -> Response {
+    match run(&state, &request_id, request).await {
+        Ok(response) => response,
+        Err(err) => err.with_request_id(&request_id).into_response(),
+    }
+}

@@ -1,0 +1,126 @@
+//! `GET /health` (load report, always 200) and `GET /health/ready` (503 while shutting down or
+//! while the model API circuit is open). Neither is queued nor rate-limited.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+use crate::upstream::breaker::CircuitState;
+
+/// Upstream health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamHealth {
+    /// `closed`, `open` or `half_open`.
+    pub circuit: String,
+}
+
+/// `/health` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok`, `busy` (≥ 80% of permits in use), `saturated` (all in use and requests waiting)
+    /// or `degraded` (model API circuit not closed).
+    pub status: String,
+    /// Analyses running.
+    pub in_flight: usize,
+    /// Permits (N); 0 in legacy mode (unlimited).
+    pub capacity: usize,
+    /// Requests waiting.
+    pub queue_depth: usize,
+    /// Queue bound.
+    pub queue_capacity: usize,
+    /// in_flight / capacity.
+    pub utilization: f64,
+    /// Upstream state.
+    pub upstream: UpstreamHealth,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// Server version.
+    pub version: String,
+    /// `pooled` or `legacy`.
+    pub mode: String,
+    /// Recent average time an analysis holds a permit, in ms (the EWMA behind Retry-After).
+    pub service_time_ms: u64,
+}
+
+/// Readiness body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyBody {
+    /// True when the instance should get traffic.
+    pub ready: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+}
+
+/// Load status of this instance.
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Load report", body = HealthBody)))]
+pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
+    let gate = &state.gate;
+    let (in_flight, capacity, queue_depth) =
+        (gate.in_flight(), gate.capacity(), gate.queue_depth());
+    let utilization = if capacity == 0 {
+        0.0
+    } else {
+        in_flight as f64 / capacity as f64
+    };
+    let circuit = state.circuit();
+    let status = if circuit != CircuitState::Closed {
+        "degraded"
+    } else if capacity > 0 && in_flight >= capacity && queue_depth > 0 {
+        "saturated"
+    } else if utilization >= 0.8 {
+        "busy"
+    } else {
+        "ok"
+    };
+    Json(HealthBody {
+        status: status.into(),
+        in_flight,
+        capacity,
+        queue_depth,
+        queue_capacity: gate.queue_capacity(),
+        utilization: (utilization * 1000.0).round() / 1000.0,
+        upstream: UpstreamHealth {
+            circuit: circuit.as_str().into(),
+        },
+        uptime_s: state.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        mode: if state.settings.legacy_mode {
+            "legacy"
+        } else {
+            "pooled"
+        }
+        .into(),
+        service_time_ms: gate.service_time().as_millis() as u64,
+    })
+}
+
+/// Whether a load balancer should send traffic here.
+#[utoipa::path(get, path = "/health/ready", responses(
+    (status = 200, description = "Ready", body = ReadyBody),
+    (status = 503, description = "Shutting down or model API circuit open", body = ReadyBody)))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let reason = if state.is_shutting_down() {
+        Some("shutting down")
+    } else if state.circuit() == CircuitState::Open {
+        Some("model API circuit is open")
+    } else {
+        None
+    };
+    let status = if reason.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(ReadyBody {
+            ready: reason.is_none(),
+            reason: reason.map(String::from),
+        }),
+    )
+        .into_response()
+}

@@ -1,0 +1,140 @@
+//! `AppState`: everything requests share (settings, permit pool, limiter, upstream clients,
+//! instruments, the shutdown signal), built once from [`Settings`].
+
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::concurrency::ConcurrencyGate;
+use crate::admission::rate_limit::ClientRateLimiter;
+use crate::agent::agent_loop::Upstreams;
+use crate::config::Settings;
+use crate::instruments::Instruments;
+use crate::upstream::breaker::{CircuitBreaker, CircuitState};
+use crate::upstream::claude::ClaudeClient;
+use crate::upstream::retry::RetryPolicy;
+use crate::upstream::trading::TradingClient;
+
+/// How often idle rate-limit entries are evicted.
+const LIMITER_EVICTION_EVERY: Duration = Duration::from_secs(60);
+
+/// The shared parts; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
+    /// Validated configuration.
+    pub settings: Settings,
+    /// The one permit pool of the process.
+    pub gate: Arc<ConcurrencyGate>,
+    /// Per-client limiter (None in legacy mode or when disabled).
+    pub limiter: Option<Arc<ClientRateLimiter>>,
+    /// Upstream clients.
+    pub upstreams: Upstreams,
+    /// Prometheus instruments.
+    pub instruments: Arc<Instruments>,
+    /// Fired when shutdown begins: queued requests get 503, readiness turns 503.
+    pub shutdown: CancellationToken,
+    /// Start time, for `uptime_s`.
+    pub started: Instant,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Start-up failure building the state.
+#[derive(Debug, Error)]
+#[error("could not build the HTTP client: {0}")]
+pub struct StateError(#[from] reqwest::Error);
+
+impl AppState {
+    /// Builds clients, limiter and pool from the settings (inside a tokio runtime).
+    pub fn new(settings: Settings) -> Result<Self, StateError> {
+        let instruments = Arc::new(Instruments::new());
+        let legacy = settings.legacy_mode;
+        let breaker = (!legacy).then(|| {
+            Arc::new(CircuitBreaker::new(
+                settings.circuit_failure_threshold,
+                settings.circuit_open,
+            ))
+        });
+        let retry = (!legacy).then_some(RetryPolicy {
+            max_retries: settings.claude_max_retries,
+            base: settings.claude_retry_base,
+            cap: settings.claude_retry_max,
+        });
+        let claude = ClaudeClient::new(
+            &settings.anthropic_base_url,
+            &settings.anthropic_api_key,
+            retry,
+            breaker,
+            Arc::clone(&instruments),
+        )?;
+        let trading = if legacy {
+            TradingClient::per_call(
+                &settings.trading_api_base_url,
+                settings.trading_timeout,
+                Arc::clone(&instruments),
+            )
+        } else {
+            TradingClient::pooled(
+                &settings.trading_api_base_url,
+                settings.trading_pool_max_idle_per_host,
+                settings.trading_timeout,
+                Arc::clone(&instruments),
+            )?
+        };
+        let gate = if legacy {
+            ConcurrencyGate::unlimited()
+        } else {
+            ConcurrencyGate::new(settings.max_concurrent_analyses, settings.max_queue_depth)
+        };
+        let limiter = match (legacy, settings.rate_limit_per_minute) {
+            (false, Some(per_minute)) => {
+                let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+                let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+                let limiter = ClientRateLimiter::new(per_minute, burst);
+                ClientRateLimiter::spawn_eviction(&limiter, LIMITER_EVICTION_EVERY);
+                Some(limiter)
+            }
+            _ => None,
+        };
+        Ok(AppState(Arc::new(Shared {
+            settings,
+            gate,
+            limiter,
+            upstreams: Upstreams { claude, trading },
+            instruments,
+            shutdown: CancellationToken::new(),
+            started: Instant::now(),
+        })))
+    }
+
+    /// The model API circuit as `/health` reports it (always closed in legacy mode).
+    pub fn circuit(&self) -> CircuitState {
+        self.upstreams
+            .claude
+            .breaker()
+            .map_or(CircuitState::Closed, |b| b.state())
+    }
+
+    /// Starts shutdown: refuse queued and new analyses, report not ready.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// True once shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+}
