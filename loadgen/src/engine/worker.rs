@@ -1,0 +1,220 @@
+//! The one worker loop. Pacing is data: in closed loop the next request goes out when the last
+//! one ends; in open loop the worker takes the next intended send time from the pacer. Latency
+//! is measured from the intended time (coordinated-omission corrected) and, in open loop, also
+//! from the actual send. The worker records into its own [`Recorder`] with no lock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::client::{Conn, Connector, ExchangeError, Prepared, Reply};
+use crate::record::{parse_retry_after, Interval, OutcomeClass, Recorder};
+
+/// A connect failure is retried after this pause, so a dead target is not hammered in a spin.
+const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+/// Open loop: the slots handed out by the pacer, shared by the step's workers.
+pub struct OpenFeed {
+    /// Intended send times, each with an in-flight permit held until the request ends.
+    pub rx: Mutex<mpsc::UnboundedReceiver<(Instant, OwnedSemaphorePermit)>>,
+    /// Workers waiting for a slot that the pacer has not yet reserved.
+    pub idle: AtomicUsize,
+}
+
+/// How a worker decides when to send.
+#[derive(Clone)]
+pub enum Pacing {
+    /// Send the next request as soon as the last one ends.
+    Closed,
+    /// Take intended send times from the pacer.
+    Open(Arc<OpenFeed>),
+}
+
+/// What every worker of one step shares.
+pub struct StepContext {
+    /// Requests, indexed like the plan's.
+    pub requests: Vec<Prepared>,
+    /// Cumulative weights for the weighted choice (empty when there is one request).
+    pub cumulative_weights: Vec<u32>,
+    /// Opens connections.
+    pub connector: Connector,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Samples completing before this are warmup: sent, not counted.
+    pub measure_start: Instant,
+    /// No request starts after this; those in flight are cut.
+    pub step_end: Instant,
+    /// Wait out Retry-After on 429/503.
+    pub honor_retry_after: bool,
+    /// Ctrl-C.
+    pub cancel: CancellationToken,
+    /// Per-second flushes for the time series and live progress.
+    pub intervals: mpsc::UnboundedSender<Interval>,
+    /// Seed of the weighted choice.
+    pub seed: u64,
+}
+
+enum Ended {
+    Done(Result<Reply, OutcomeClass>),
+    Timer,
+    Cut,
+}
+
+/// Runs one worker until the step ends, is cancelled, or (open loop) the pacer is done.
+pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recorder {
+    let mut rec = Recorder::new(ctx.requests.len());
+    let mut interval: Option<Interval> = None;
+    let mut conn: Option<Conn> = None;
+    let mut rng = SmallRng::seed_from_u64(ctx.seed.wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let total_weight = ctx.cumulative_weights.last().copied().unwrap_or(0);
+    let open = matches!(pacing, Pacing::Open(_));
+    let timer = tokio::time::sleep_until(ctx.step_end);
+    tokio::pin!(timer);
+    let cancelled = ctx.cancel.cancelled();
+    tokio::pin!(cancelled);
+    let mut now = Instant::now();
+    let mut first_slot = true;
+    // Open loop: the in-flight permit of the last request, released only after this worker is
+    // counted idle again, so the pacer never spawns a worker it does not need.
+    let mut held: Option<OwnedSemaphorePermit> = None;
+
+    loop {
+        let intended = match &pacing {
+            Pacing::Closed => {
+                if now >= ctx.step_end || ctx.cancel.is_cancelled() {
+                    break;
+                }
+                now
+            }
+            Pacing::Open(feed) => {
+                if !first_slot {
+                    feed.idle.fetch_add(1, Ordering::AcqRel);
+                }
+                first_slot = false;
+                drop(held.take());
+                let slot = tokio::select! {
+                    s = async { feed.rx.lock().await.recv().await } => s,
+                    _ = &mut cancelled => None,
+                };
+                match slot {
+                    Some((t, permit)) => {
+                        held = Some(permit);
+                        t
+                    }
+                    None => break,
+                }
+            }
+        };
+        let start = if open { Instant::now() } else { intended };
+        let which = if total_weight == 0 {
+            0
+        } else {
+            let r = rng.random_range(0..total_weight);
+            ctx.cumulative_weights.partition_point(|&w| w <= r)
+        };
+        let timeout_at = start + ctx.timeout;
+        timer.as_mut().reset(timeout_at.min(ctx.step_end));
+        let ended = tokio::select! {
+            biased;
+            r = attempt(&mut conn, &ctx.connector, &ctx.requests[which], &mut rec.connections_opened) => Ended::Done(r),
+            _ = &mut timer => Ended::Timer,
+            _ = &mut cancelled => Ended::Cut,
+        };
+        now = Instant::now();
+        let result = match ended {
+            Ended::Done(r) => r,
+            Ended::Timer if timeout_at <= ctx.step_end => {
+                conn = None;
+                Err(OutcomeClass::Timeout)
+            }
+            Ended::Timer | Ended::Cut => {
+                rec.in_flight_at_end += 1;
+                break;
+            }
+        };
+        let class = match &result {
+            Ok(reply) => OutcomeClass::from_status(reply.status),
+            Err(c) => *c,
+        };
+        let retry_after = match &result {
+            Ok(Reply { retry_after: Some(v), .. }) => parse_retry_after(v.as_bytes()),
+            _ => None,
+        };
+        if now >= ctx.measure_start {
+            let corrected = (now - intended).as_micros() as u64;
+            let uncorrected = open.then(|| (now - start).as_micros() as u64);
+            rec.record(which, class, corrected, uncorrected);
+            if let Some(ra) = retry_after {
+                rec.retry_after.add(ra);
+            }
+            if let Ok(Reply { server_timing: Some(st), .. }) = &result {
+                rec.record_server_timing(st.as_bytes());
+            }
+            let second = (now - ctx.measure_start).as_secs();
+            let iv = match &mut interval {
+                Some(iv) if iv.second == second => iv,
+                slot => {
+                    if let Some(done) = slot.take() {
+                        let _ = ctx.intervals.send(done);
+                    }
+                    slot.insert(Interval::new(second))
+                }
+            };
+            iv.record(class, corrected);
+        }
+        let pause = match (class, retry_after) {
+            (OutcomeClass::ConnectError, _) => Some(CONNECT_RETRY_PAUSE),
+            (_, Some(ra)) if ctx.honor_retry_after => Some(Duration::from_secs_f64(ra.min(3600.0))),
+            _ => None,
+        };
+        if let Some(p) = pause {
+            let until = (now + p).min(ctx.step_end);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = &mut cancelled => break,
+            }
+            now = Instant::now();
+        }
+    }
+    if let Some(done) = interval.take() {
+        let _ = ctx.intervals.send(done);
+    }
+    rec
+}
+
+/// One attempt on the worker's connection, opening one if needed. A stale keep-alive connection
+/// (closed before the request went out) is replaced once without counting an error.
+async fn attempt(
+    conn: &mut Option<Conn>,
+    connector: &Connector,
+    req: &Prepared,
+    opened: &mut u64,
+) -> Result<Reply, OutcomeClass> {
+    for _ in 0..2 {
+        let c = match conn {
+            Some(c) => c,
+            None => match connector.connect().await {
+                Ok(c) => {
+                    *opened += 1;
+                    conn.insert(c)
+                }
+                Err(_) => return Err(OutcomeClass::ConnectError),
+            },
+        };
+        match c.exchange(req).await {
+            Ok(reply) => return Ok(reply),
+            Err(ExchangeError::NotReady) => *conn = None,
+            Err(ExchangeError::Io) => {
+                *conn = None;
+                return Err(OutcomeClass::IoError);
+            }
+        }
+    }
+    Err(OutcomeClass::IoError)
+}

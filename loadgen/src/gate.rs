@@ -1,0 +1,264 @@
+//! SLO expressions (`p99<2s`, `success>=99%`, `goodput>=30/s`) and their evaluation per step.
+
+use std::fmt;
+
+use crate::plan::ConfigError;
+use crate::record::StepResult;
+
+/// What an objective measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// A latency figure in milliseconds: p50, p90, p95, p99, p999, max, mean.
+    Latency(LatencyFigure),
+    /// ok / requests, as a fraction.
+    Success,
+    /// Non-ok / requests, as a fraction.
+    Errors,
+    /// ok per second.
+    Goodput,
+    /// Requests per second.
+    Throughput,
+}
+
+/// Which latency figure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencyFigure {
+    /// Median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+    /// 99.9th percentile.
+    P999,
+    /// Maximum.
+    Max,
+    /// Mean.
+    Mean,
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// One parsed `--slo`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objective {
+    /// The text as given.
+    pub text: String,
+    /// What is measured.
+    pub metric: Metric,
+    /// How it is compared.
+    pub op: Op,
+    /// Threshold in the metric's unit (ms, fraction, per second).
+    pub threshold: f64,
+}
+
+/// A failed objective on one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// 1-based step number.
+    pub step: usize,
+    /// The step's concurrency or rate, as in the CSV.
+    pub level: String,
+    /// The objective's text.
+    pub objective: String,
+    /// The measured value, with its unit.
+    pub measured: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "step {} ({}): {} failed, measured {}",
+            self.step, self.level, self.objective, self.measured
+        )
+    }
+}
+
+impl Objective {
+    /// Parses e.g. `p99<2s`, `p95 <= 300ms`, `success>=99%`, `goodput>=30/s`.
+    pub fn parse(text: &str) -> Result<Objective, ConfigError> {
+        let err = |m: &str| ConfigError::new("--slo", format!("'{text}': {m}"));
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let pos = compact
+            .find(['<', '>'])
+            .ok_or_else(|| err("expected METRIC<VALUE, <=, > or >= (e.g. p99<2s)"))?;
+        let (name, rest) = compact.split_at(pos);
+        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+            (Op::Le, v)
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            (Op::Ge, v)
+        } else if let Some(v) = rest.strip_prefix('<') {
+            (Op::Lt, v)
+        } else {
+            (Op::Gt, &rest[1..])
+        };
+        let metric = match name.to_ascii_lowercase().as_str() {
+            "p50" | "median" => Metric::Latency(LatencyFigure::P50),
+            "p90" => Metric::Latency(LatencyFigure::P90),
+            "p95" => Metric::Latency(LatencyFigure::P95),
+            "p99" => Metric::Latency(LatencyFigure::P99),
+            "p999" | "p99.9" => Metric::Latency(LatencyFigure::P999),
+            "max" => Metric::Latency(LatencyFigure::Max),
+            "mean" => Metric::Latency(LatencyFigure::Mean),
+            "success" | "success_rate" => Metric::Success,
+            "errors" | "error_rate" => Metric::Errors,
+            "goodput" | "goodput_rps" => Metric::Goodput,
+            "throughput" | "throughput_rps" | "rps" => Metric::Throughput,
+            other => {
+                return Err(err(&format!(
+                    "unknown metric '{other}' (p50 p90 p95 p99 p999 max mean success errors goodput throughput)"
+                )))
+            }
+        };
+        let threshold = match metric {
+            Metric::Latency(_) => parse_latency_ms(value).ok_or_else(|| err("expected a duration like 2s, 300ms, 500us"))?,
+            Metric::Success | Metric::Errors => {
+                parse_fraction(value).ok_or_else(|| err("expected a percentage like 99% or a fraction like 0.99"))?
+            }
+            Metric::Goodput | Metric::Throughput => {
+                parse_rate(value).ok_or_else(|| err("expected a rate like 30/s"))?
+            }
+        };
+        Ok(Objective {
+            text: text.to_string(),
+            metric,
+            op,
+            threshold,
+        })
+    }
+
+    fn measure(&self, s: &StepResult) -> f64 {
+        match self.metric {
+            Metric::Latency(f) => match f {
+                LatencyFigure::P50 => s.latency.p50_ms,
+                LatencyFigure::P90 => s.latency.p90_ms,
+                LatencyFigure::P95 => s.latency.p95_ms,
+                LatencyFigure::P99 => s.latency.p99_ms,
+                LatencyFigure::P999 => s.latency.p999_ms,
+                LatencyFigure::Max => s.latency.max_ms,
+                LatencyFigure::Mean => s.latency.mean_ms,
+            },
+            Metric::Success => s.success_rate,
+            Metric::Errors => 1.0 - s.success_rate,
+            Metric::Goodput => s.goodput_rps,
+            Metric::Throughput => s.throughput_rps,
+        }
+    }
+
+    fn format(&self, v: f64) -> String {
+        match self.metric {
+            Metric::Latency(_) => format!("{v:.3} ms"),
+            Metric::Success | Metric::Errors => format!("{:.2}%", v * 100.0),
+            Metric::Goodput | Metric::Throughput => format!("{v:.2}/s"),
+        }
+    }
+
+    fn holds(&self, v: f64) -> bool {
+        match self.op {
+            Op::Lt => v < self.threshold,
+            Op::Le => v <= self.threshold,
+            Op::Gt => v > self.threshold,
+            Op::Ge => v >= self.threshold,
+        }
+    }
+}
+
+fn parse_latency_ms(v: &str) -> Option<f64> {
+    let (num, factor) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix("us").or_else(|| v.strip_suffix("µs")) {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (v, 1.0)
+    };
+    let x: f64 = num.parse().ok()?;
+    (x.is_finite() && x >= 0.0).then_some(x * factor)
+}
+
+fn parse_fraction(v: &str) -> Option<f64> {
+    let (x, pct) = match v.strip_suffix('%') {
+        Some(n) => (n.parse::<f64>().ok()?, true),
+        None => (v.parse::<f64>().ok()?, false),
+    };
+    let f = if pct || x > 1.0 { x / 100.0 } else { x };
+    (0.0..=1.0).contains(&f).then_some(f)
+}
+
+fn parse_rate(v: &str) -> Option<f64> {
+    let n = v.strip_suffix("/s").or_else(|| v.strip_suffix("rps")).unwrap_or(v);
+    let x: f64 = n.parse().ok()?;
+    (x.is_finite() && x >= 0.0).then_some(x)
+}
+
+/// Checks every objective on every step up to `until` (concurrency, or rate in open loop).
+pub fn evaluate(objectives: &[Objective], steps: &[StepResult], until: Option<f64>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for s in steps {
+        let level = s.target_rps.or(s.concurrency.map(f64::from)).unwrap_or(0.0);
+        if until.is_some_and(|u| level > u) {
+            continue;
+        }
+        let level_text = match (s.target_rps, s.concurrency) {
+            (Some(r), _) => format!("rate {r}/s"),
+            (None, Some(c)) => format!("concurrency {c}"),
+            _ => String::new(),
+        };
+        for o in objectives {
+            let measured = if s.requests == 0 {
+                Some("no requests".to_string())
+            } else {
+                let v = o.measure(s);
+                (!o.holds(v)).then(|| o.format(v))
+            };
+            if let Some(measured) = measured {
+                out.push(Violation {
+                    step: s.step,
+                    level: level_text.clone(),
+                    objective: o.text.clone(),
+                    measured,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_parse_with_units() {
+        let o = Objective::parse("p99<2s").unwrap();
+        assert_eq!((o.metric, o.op, o.threshold), (Metric::Latency(LatencyFigure::P99), Op::Lt, 2000.0));
+        assert_eq!(Objective::parse("p95 <= 300ms").unwrap().threshold, 300.0);
+        assert_eq!(Objective::parse("success>=99%").unwrap().threshold, 0.99);
+        assert_eq!(Objective::parse("success>=0.5").unwrap().threshold, 0.5);
+        assert_eq!(Objective::parse("goodput>=30/s").unwrap().threshold, 30.0);
+        assert_eq!(Objective::parse("p99.9<500us").unwrap().threshold, 0.5);
+    }
+
+    #[test]
+    fn malformed_objectives_name_the_flag() {
+        for bad in ["p99", "p98<1s", "success>=150%", "p99<fast", "goodput>=x/s"] {
+            let e = Objective::parse(bad).unwrap_err();
+            assert_eq!(e.flag, "--slo", "{bad}");
+        }
+    }
+}

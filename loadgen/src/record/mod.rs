@@ -1,0 +1,298 @@
+//! Outcome classes and the HdrHistograms a worker records into, without locks: each worker owns
+//! a [`Recorder`] for its step, the engine merges them when the step ends. Memory is bounded by
+//! the number of request names × outcome classes, never by the number of requests.
+
+mod summary;
+
+pub use summary::{LatencySummary, NameResult, RetryAfterSummary, StepResult};
+
+use hdrhistogram::Histogram;
+
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeClass {
+    /// 2xx (and 1xx/3xx, which a load test treats as answered).
+    Ok,
+    /// 429 Too Many Requests: shed by a rate limit.
+    Rejected429,
+    /// 503 Service Unavailable: shed by a full queue or an open breaker.
+    Rejected503,
+    /// Any other 4xx.
+    Other4xx,
+    /// Any other 5xx.
+    Other5xx,
+    /// No complete response within `--timeout`.
+    Timeout,
+    /// The TCP connection (or HTTP/2 handshake) could not be made.
+    ConnectError,
+    /// The connection failed mid-exchange (reset, closed, malformed response).
+    IoError,
+}
+
+impl OutcomeClass {
+    /// All classes, in report order.
+    pub const ALL: [OutcomeClass; 8] = [
+        OutcomeClass::Ok,
+        OutcomeClass::Rejected429,
+        OutcomeClass::Rejected503,
+        OutcomeClass::Other4xx,
+        OutcomeClass::Other5xx,
+        OutcomeClass::Timeout,
+        OutcomeClass::ConnectError,
+        OutcomeClass::IoError,
+    ];
+
+    /// The class of an HTTP status code.
+    pub fn from_status(status: u16) -> OutcomeClass {
+        match status {
+            429 => OutcomeClass::Rejected429,
+            503 => OutcomeClass::Rejected503,
+            400..=499 => OutcomeClass::Other4xx,
+            500..=599 => OutcomeClass::Other5xx,
+            _ => OutcomeClass::Ok,
+        }
+    }
+
+    /// Index into per-class arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name used in reports (`ok`, `rejected_429`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeClass::Ok => "ok",
+            OutcomeClass::Rejected429 => "rejected_429",
+            OutcomeClass::Rejected503 => "rejected_503",
+            OutcomeClass::Other4xx => "other_4xx",
+            OutcomeClass::Other5xx => "other_5xx",
+            OutcomeClass::Timeout => "timeout",
+            OutcomeClass::ConnectError => "connect_error",
+            OutcomeClass::IoError => "io_error",
+        }
+    }
+
+    /// Whether the latency of this class counts in the step's percentiles: every answered
+    /// request and every timeout (at its timeout), not attempts that never reached the server.
+    pub fn counts_in_latency(self) -> bool {
+        !matches!(self, OutcomeClass::ConnectError | OutcomeClass::IoError)
+    }
+}
+
+/// A histogram of microseconds, 3 significant digits, growing to whatever is recorded (so its
+/// range always covers the timeout plus margin, and memory follows the values seen).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is a valid histogram precision")
+}
+
+fn record_us(h: &mut Histogram<u64>, us: u64) {
+    // Auto-resize only refuses values past u64 range of the bucket scheme; clamp to be safe.
+    let _ = h.record(us.clamp(1, 1 << 50));
+}
+
+/// Per-request-name measurements of one step.
+#[derive(Debug, Clone, Default)]
+pub struct NameRecorder {
+    /// Attempts per outcome class.
+    pub counts: [u64; 8],
+    /// Latency per outcome class (corrected for coordinated omission in open loop).
+    pub by_class: [Option<Histogram<u64>>; 8],
+    /// Open loop only: latency from the actual send, the figure coordinated omission hides behind.
+    pub uncorrected: Option<Histogram<u64>>,
+}
+
+/// Everything one worker (or, merged, one step) measured.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    /// Indexed like the plan's requests.
+    pub names: Vec<NameRecorder>,
+    /// Retry-After values received with 429/503.
+    pub retry_after: RetryAfterSummary,
+    /// `Server-Timing` durations by metric name, in microseconds.
+    pub server_timing: Vec<(String, Histogram<u64>)>,
+    /// Connections opened (the first of each worker included).
+    pub connections_opened: u64,
+    /// Open loop: sends that had to wait because every connection was busy.
+    pub late_sends: u64,
+    /// Requests still unanswered when the step ended (not counted as attempts).
+    pub in_flight_at_end: u64,
+}
+
+impl Recorder {
+    /// A recorder for `names` request names.
+    pub fn new(names: usize) -> Self {
+        Self {
+            names: vec![NameRecorder::default(); names],
+            ..Default::default()
+        }
+    }
+
+    /// Records one attempt. `uncorrected_us` is `Some` in open loop.
+    #[inline]
+    pub fn record(&mut self, name: usize, class: OutcomeClass, corrected_us: u64, uncorrected_us: Option<u64>) {
+        let n = &mut self.names[name];
+        let i = class.index();
+        n.counts[i] += 1;
+        record_us(n.by_class[i].get_or_insert_with(new_histogram), corrected_us);
+        if let Some(u) = uncorrected_us {
+            if class.counts_in_latency() {
+                record_us(n.uncorrected.get_or_insert_with(new_histogram), u);
+            }
+        }
+    }
+
+    /// Records the `Server-Timing` header value, e.g. `queue;dur=12.5, upstream;dur=300`.
+    pub fn record_server_timing(&mut self, header: &[u8]) {
+        let Ok(text) = std::str::from_utf8(header) else { return };
+        for (name, dur_ms) in parse_server_timing(text) {
+            let us = (dur_ms * 1000.0).round() as u64;
+            match self.server_timing.iter_mut().find(|(n, _)| n == name) {
+                Some((_, h)) => record_us(h, us),
+                None => {
+                    let mut h = new_histogram();
+                    record_us(&mut h, us);
+                    self.server_timing.push((name.to_string(), h));
+                }
+            }
+        }
+    }
+
+    /// Adds another recorder of the same step into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        if self.names.len() < other.names.len() {
+            self.names.resize(other.names.len(), NameRecorder::default());
+        }
+        for (mine, theirs) in self.names.iter_mut().zip(&other.names) {
+            for i in 0..8 {
+                mine.counts[i] += theirs.counts[i];
+                merge_opt(&mut mine.by_class[i], &theirs.by_class[i]);
+            }
+            merge_opt(&mut mine.uncorrected, &theirs.uncorrected);
+        }
+        self.retry_after.merge(&other.retry_after);
+        for (name, h) in &other.server_timing {
+            match self.server_timing.iter_mut().find(|(n, _)| n == name) {
+                Some((_, mine)) => {
+                    let _ = mine.add(h);
+                }
+                None => self.server_timing.push((name.clone(), h.clone())),
+            }
+        }
+        self.connections_opened += other.connections_opened;
+        self.late_sends += other.late_sends;
+        self.in_flight_at_end += other.in_flight_at_end;
+    }
+}
+
+fn merge_opt(mine: &mut Option<Histogram<u64>>, theirs: &Option<Histogram<u64>>) {
+    if let Some(t) = theirs {
+        let _ = mine.get_or_insert_with(new_histogram).add(t);
+    }
+}
+
+/// One second of one step, for the time series and the live progress.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Seconds since the measured part of the step began.
+    pub second: u64,
+    /// Attempts per class.
+    pub counts: [u64; 8],
+    /// Latency of attempts counted in percentiles.
+    pub latency: Histogram<u64>,
+}
+
+impl Interval {
+    /// An empty interval for `second`.
+    pub fn new(second: u64) -> Self {
+        Self {
+            second,
+            counts: [0; 8],
+            latency: new_histogram(),
+        }
+    }
+
+    /// Records one attempt.
+    #[inline]
+    pub fn record(&mut self, class: OutcomeClass, us: u64) {
+        self.counts[class.index()] += 1;
+        if class.counts_in_latency() {
+            record_us(&mut self.latency, us);
+        }
+    }
+
+    /// Adds another worker's part of the same second.
+    pub fn merge(&mut self, other: &Interval) {
+        for i in 0..8 {
+            self.counts[i] += other.counts[i];
+        }
+        let _ = self.latency.add(&other.latency);
+    }
+
+    /// Attempts in this second.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// Parses a `Retry-After` value in seconds (integer or decimal; HTTP dates are not parsed).
+pub fn parse_retry_after(value: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(value).ok()?.trim();
+    let v: f64 = s.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v)
+}
+
+/// Parses `Server-Timing` entries that carry a `dur`, e.g. `queue;dur=12.5, upstream;dur=300`.
+pub fn parse_server_timing(text: &str) -> impl Iterator<Item = (&str, f64)> {
+    text.split(',').filter_map(|entry| {
+        let mut parts = entry.split(';');
+        let name = parts.next()?.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let dur = parts.find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            (k.trim().eq_ignore_ascii_case("dur")).then(|| v.trim().trim_matches('"').parse::<f64>().ok())?
+        })?;
+        (dur.is_finite() && dur >= 0.0).then_some((name, dur))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_their_classes() {
+        assert_eq!(OutcomeClass::from_status(200), OutcomeClass::Ok);
+        assert_eq!(OutcomeClass::from_status(429), OutcomeClass::Rejected429);
+        assert_eq!(OutcomeClass::from_status(503), OutcomeClass::Rejected503);
+        assert_eq!(OutcomeClass::from_status(404), OutcomeClass::Other4xx);
+        assert_eq!(OutcomeClass::from_status(500), OutcomeClass::Other5xx);
+    }
+
+    #[test]
+    fn server_timing_entries_with_dur_are_parsed() {
+        let v: Vec<_> = parse_server_timing("queue;dur=12.5, upstream;desc=\"x\";dur=300, miss").collect();
+        assert_eq!(v, vec![("queue", 12.5), ("upstream", 300.0)]);
+    }
+
+    #[test]
+    fn retry_after_seconds_are_parsed_and_dates_ignored() {
+        assert_eq!(parse_retry_after(b" 2 "), Some(2.0));
+        assert_eq!(parse_retry_after(b"0.5"), Some(0.5));
+        assert_eq!(parse_retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn merged_recorders_add_counts_and_histograms() {
+        let mut a = Recorder::new(1);
+        let mut b = Recorder::new(1);
+        a.record(0, OutcomeClass::Ok, 1000, None);
+        b.record(0, OutcomeClass::Ok, 3000, None);
+        b.record(0, OutcomeClass::Timeout, 9000, None);
+        a.merge(&b);
+        assert_eq!(a.names[0].counts[0], 2);
+        assert_eq!(a.names[0].counts[OutcomeClass::Timeout.index()], 1);
+        assert_eq!(a.names[0].by_class[0].as_ref().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,279 @@
+//! Figures read from a step's merged histograms: the numbers every sink writes and the gate checks.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{new_histogram, OutcomeClass, Recorder};
+use crate::plan::Load;
+
+/// Percentiles, mean, standard deviation and max of one histogram, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LatencySummary {
+    /// Number of values.
+    pub count: u64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Standard deviation.
+    pub stdev_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest value.
+    pub max_ms: f64,
+}
+
+fn ms(us: f64) -> f64 {
+    (us / 1000.0 * 1000.0).round() / 1000.0
+}
+
+impl LatencySummary {
+    /// Reads the summary from a histogram of microseconds.
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let q = |p: f64| ms(h.value_at_quantile(p) as f64);
+        Self {
+            count: h.len(),
+            mean_ms: ms(h.mean()),
+            stdev_ms: ms(h.stdev()),
+            p50_ms: q(0.50),
+            p90_ms: q(0.90),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: ms(h.max() as f64),
+        }
+    }
+}
+
+/// `Retry-After` values received with 429/503 responses.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RetryAfterSummary {
+    /// Responses that carried a parsable value.
+    pub count: u64,
+    /// Smallest value, seconds.
+    pub min_s: f64,
+    /// Largest value, seconds.
+    pub max_s: f64,
+    /// Sum, seconds (mean = sum / count).
+    pub sum_s: f64,
+}
+
+impl RetryAfterSummary {
+    /// Adds one value in seconds.
+    pub fn add(&mut self, s: f64) {
+        if self.count == 0 || s < self.min_s {
+            self.min_s = s;
+        }
+        if s > self.max_s {
+            self.max_s = s;
+        }
+        self.count += 1;
+        self.sum_s += s;
+    }
+
+    /// Adds another summary.
+    pub fn merge(&mut self, o: &RetryAfterSummary) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 || o.min_s < self.min_s {
+            self.min_s = o.min_s;
+        }
+        self.max_s = self.max_s.max(o.max_s);
+        self.count += o.count;
+        self.sum_s += o.sum_s;
+    }
+
+    /// Mean value, seconds (0 when none).
+    pub fn mean_s(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum_s / self.count as f64
+        }
+    }
+}
+
+/// Counts and latency of one request name within a step.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NameResult {
+    /// Attempts.
+    pub requests: u64,
+    /// Attempts per outcome class name.
+    pub outcomes: BTreeMap<&'static str, u64>,
+    /// Latency of attempts counted in percentiles.
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+}
+
+/// The result of one step: the CSV row, the JSON object, the gate's input.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// 1-based step number.
+    pub step: usize,
+    /// Virtual users (closed loop) or the in-flight cap (open loop).
+    pub concurrency: Option<u32>,
+    /// Arrival rate asked for (open loop only).
+    pub target_rps: Option<f64>,
+    /// Measured seconds (warmup excluded; shorter when cut by Ctrl-C).
+    pub duration_s: f64,
+    /// Attempts completed in the measured window.
+    pub requests: u64,
+    /// 2xx.
+    pub ok: u64,
+    /// 429.
+    pub rejected_429: u64,
+    /// 503.
+    pub rejected_503: u64,
+    /// Other 4xx.
+    pub other_4xx: u64,
+    /// Other 5xx.
+    pub other_5xx: u64,
+    /// Timeouts.
+    pub timeouts: u64,
+    /// Failed connects.
+    pub connect_errors: u64,
+    /// Connections failed mid-exchange.
+    pub io_errors: u64,
+    /// ok / requests, 0..1.
+    pub success_rate: f64,
+    /// requests / duration_s.
+    pub throughput_rps: f64,
+    /// ok / duration_s.
+    pub goodput_rps: f64,
+    /// Latency of answered requests and timeouts (from the intended send time in open loop).
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+    /// Open loop: latency from the actual send (not corrected for coordinated omission).
+    pub uncorrected: Option<LatencySummary>,
+    /// Open loop: sends that waited for a free connection.
+    pub late_sends: u64,
+    /// Connections opened during the step.
+    pub connections_opened: u64,
+    /// Requests cut when the step ended (not in `requests`).
+    pub in_flight_at_end: u64,
+    /// Retry-After values received.
+    pub retry_after: RetryAfterSummary,
+    /// Server-Timing durations by metric name.
+    pub server_timing: BTreeMap<String, LatencySummary>,
+    /// Per request name.
+    pub by_name: BTreeMap<String, NameResult>,
+    /// Latency per outcome class.
+    pub by_class: BTreeMap<&'static str, LatencySummary>,
+    /// True when Ctrl-C cut the step short.
+    pub interrupted: bool,
+    /// The merged latency histogram (for the HdrHistogram log).
+    #[serde(skip)]
+    pub histogram: Histogram<u64>,
+}
+
+impl StepResult {
+    /// Reads a step's figures from its merged recorder.
+    pub fn from_recorder(
+        step: usize,
+        load: Load,
+        duration_s: f64,
+        rec: &Recorder,
+        names: &[String],
+        interrupted: bool,
+    ) -> Self {
+        let mut counts = [0u64; 8];
+        let mut total = new_histogram();
+        let mut uncorrected: Option<Histogram<u64>> = None;
+        let mut class_hists: Vec<Option<Histogram<u64>>> = vec![None; 8];
+        let mut by_name = BTreeMap::new();
+        for (n, name) in rec.names.iter().zip(names) {
+            let mut name_hist = new_histogram();
+            for c in OutcomeClass::ALL {
+                let i = c.index();
+                counts[i] += n.counts[i];
+                if let Some(h) = &n.by_class[i] {
+                    let _ = class_hists[i].get_or_insert_with(new_histogram).add(h);
+                    if c.counts_in_latency() {
+                        let _ = name_hist.add(h);
+                    }
+                }
+            }
+            if let Some(u) = &n.uncorrected {
+                let _ = uncorrected.get_or_insert_with(new_histogram).add(u);
+            }
+            let _ = total.add(&name_hist);
+            let outcomes = OutcomeClass::ALL
+                .iter()
+                .map(|c| (c.name(), n.counts[c.index()]))
+                .collect();
+            by_name.insert(
+                name.clone(),
+                NameResult {
+                    requests: n.counts.iter().sum(),
+                    outcomes,
+                    latency: LatencySummary::from_histogram(&name_hist),
+                },
+            );
+        }
+        let requests: u64 = counts.iter().sum();
+        let ok = counts[OutcomeClass::Ok.index()];
+        let per_s = |v: u64| if duration_s > 0.0 { v as f64 / duration_s } else { 0.0 };
+        let (concurrency, target_rps) = match load {
+            Load::Closed { concurrency } => (Some(concurrency), None),
+            Load::Open { rate, max_in_flight } => (Some(max_in_flight), Some(rate)),
+        };
+        let by_class = OutcomeClass::ALL
+            .iter()
+            .filter_map(|c| {
+                class_hists[c.index()]
+                    .as_ref()
+                    .map(|h| (c.name(), LatencySummary::from_histogram(h)))
+            })
+            .collect();
+        StepResult {
+            step,
+            concurrency,
+            target_rps,
+            duration_s,
+            requests,
+            ok,
+            rejected_429: counts[OutcomeClass::Rejected429.index()],
+            rejected_503: counts[OutcomeClass::Rejected503.index()],
+            other_4xx: counts[OutcomeClass::Other4xx.index()],
+            other_5xx: counts[OutcomeClass::Other5xx.index()],
+            timeouts: counts[OutcomeClass::Timeout.index()],
+            connect_errors: counts[OutcomeClass::ConnectError.index()],
+            io_errors: counts[OutcomeClass::IoError.index()],
+            success_rate: if requests > 0 { ok as f64 / requests as f64 } else { 0.0 },
+            throughput_rps: per_s(requests),
+            goodput_rps: per_s(ok),
+            latency: LatencySummary::from_histogram(&total),
+            uncorrected: uncorrected.as_ref().map(LatencySummary::from_histogram),
+            late_sends: rec.late_sends,
+            connections_opened: rec.connections_opened,
+            in_flight_at_end: rec.in_flight_at_end,
+            retry_after: rec.retry_after.clone(),
+            server_timing: rec
+                .server_timing
+                .iter()
+                .map(|(n, h)| (n.clone(), LatencySummary::from_histogram(h)))
+                .collect(),
+            by_name,
+            by_class,
+            interrupted,
+            histogram: total,
+        }
+    }
+
+    /// Attempts that did not end in a 2xx.
+    pub fn errors(&self) -> u64 {
+        self.requests - self.ok
+    }
+}

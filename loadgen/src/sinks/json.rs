@@ -1,0 +1,43 @@
+//! The JSON summary: `{"version", "config", "steps": [...]}`, each step with the CSV's column
+//! names plus nested details (per request name, per outcome class, Server-Timing, Retry-After).
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+
+use crate::gate::Objective;
+use crate::plan::Plan;
+use crate::record::StepResult;
+
+/// Version of this JSON layout.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// The `config` object: what was asked for.
+pub fn config(plan: &Plan, objectives: &[Objective], slo_until: Option<f64>) -> Value {
+    json!({
+        "command": plan.command,
+        "url": plan.url,
+        "steps": plan.steps,
+        "step_duration_s": plan.step_duration.as_secs_f64(),
+        "warmup_s": plan.warmup.as_secs_f64(),
+        "timeout_s": plan.timeout.as_secs_f64(),
+        "connect_timeout_s": plan.connect_timeout.as_secs_f64(),
+        "http2": plan.http2,
+        "honor_retry_after": plan.honor_retry_after,
+        "seed": plan.seed,
+        "requests": plan.requests.iter().map(|r| json!({
+            "name": r.name, "method": r.method.as_str(), "url": r.uri.to_string(), "weight": r.weight,
+        })).collect::<Vec<_>>(),
+        "slo": objectives.iter().map(|o| o.text.clone()).collect::<Vec<_>>(),
+        "slo_until": slo_until,
+        "loadgen_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Writes the whole summary.
+pub fn write(mut out: impl Write, config: &Value, steps: &[StepResult]) -> io::Result<()> {
+    let doc = json!({ "version": SCHEMA_VERSION, "config": config, "steps": steps });
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    writeln!(out)?;
+    out.flush()
+}
