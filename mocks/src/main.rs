@@ -1,1 +1,2 @@
+//! The `mocks` binary (command-line surface comes next).
 fn main() {}

@@ -1,0 +1,204 @@
+//! `POST /v1/messages`: checks in the official order, then faults, limits, timing and the reply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+
+use super::error::ApiError;
+use super::limits::Limits;
+use super::routes::RequestId;
+use super::{script, sse, validate, ClaudeSettings, ClaudeState};
+use crate::common::faults::roll;
+use crate::common::serve::ConnectionReset;
+
+/// A failed request: the error and the rate-limit headers to send with it.
+struct Failure(ApiError, HeaderMap);
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure(e, HeaderMap::new())
+    }
+}
+
+/// The handler: every error goes through [`ApiError::render`] in one place.
+pub(crate) async fn messages(
+    State(state): State<Arc<ClaudeState>>,
+    Extension(id): Extension<RequestId>,
+    reset: Option<Extension<ConnectionReset>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let settings = state.live.settings();
+    match handle(&state, &settings, &headers, body, reset.map(|r| r.0)).await {
+        Ok(response) => response,
+        Err(Failure(error, extra)) => error.render(&id.0, settings.should_retry, extra),
+    }
+}
+
+fn check_auth(headers: &HeaderMap) -> Result<(), ApiError> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        });
+    match key.map(str::trim) {
+        None => Err(ApiError::Authentication(
+            "x-api-key header is required".into(),
+        )),
+        Some("") | Some("sk-invalid") => Err(ApiError::Authentication("invalid x-api-key".into())),
+        Some("sk-forbidden") => Err(ApiError::Permission(
+            "Your API key does not have permission to use the specified resource.".into(),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(version) = headers.get("anthropic-version") else {
+        return Err(ApiError::InvalidRequest(
+            "anthropic-version: header is required".into(),
+        ));
+    };
+    let v = version.to_str().unwrap_or("");
+    let dated = v.len() == 10
+        && v.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if dated {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(format!(
+            "anthropic-version: invalid version {v:?}; expected a dated version such as \"2023-06-01\""
+        )))
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::RequestTooLarge(format!(
+        "Request exceeds the maximum allowed number of bytes ({limit})."
+    ))
+}
+
+async fn handle(
+    state: &ClaudeState,
+    settings: &ClaudeSettings,
+    headers: &HeaderMap,
+    body: Body,
+    reset: Option<ConnectionReset>,
+) -> Result<Response, Failure> {
+    check_auth(headers)?;
+    check_version(headers)?;
+    let cap = settings.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large(cap).into());
+    }
+    let bytes = axum::body::to_bytes(body, usize::try_from(cap).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| too_large(cap))?;
+    let request = validate::parse(&bytes)?;
+    if !request.model.starts_with("claude-") {
+        return Err(ApiError::NotFound(format!("model: {}", request.model)).into());
+    }
+
+    // One locked draw per request, always in the same order, so a seed replays a run.
+    let (latency, fault, overloaded, stream_fails) = state.live.with_rng(|rng| {
+        let latency = settings.latency.sample(rng);
+        let fault = settings.faults.draw(rng);
+        (
+            latency,
+            fault,
+            roll(rng, settings.overload_rate),
+            roll(rng, settings.stream_error_rate),
+        )
+    });
+    if fault.reset {
+        if let Some(reset) = reset {
+            reset.reset_now().await;
+        }
+    }
+
+    let message = script::reply(&request, settings.seed, &bytes);
+    let limits = Limits {
+        max_concurrent: settings.max_concurrent,
+        rpm: settings.rpm,
+        itpm: settings.itpm,
+        otpm: settings.otpm,
+    };
+    let (permit, rate_headers) = state
+        .tier
+        .admit(
+            limits,
+            message.usage.input_tokens,
+            message.usage.output_tokens,
+        )
+        .map_err(|denied| {
+            let (e, h) = *denied;
+            Failure(e, h)
+        })?;
+    if overloaded {
+        return Err(Failure(
+            ApiError::Overloaded("Overloaded".into()),
+            rate_headers,
+        ));
+    }
+    if fault.error {
+        return Err(Failure(
+            ApiError::Api("Internal server error".into()),
+            rate_headers,
+        ));
+    }
+
+    let ttft = Duration::from_millis(settings.ttft_ms);
+    let generation = if settings.tokens_per_sec > 0.0 {
+        Duration::from_secs_f64(message.usage.output_tokens as f64 / settings.tokens_per_sec)
+    } else {
+        Duration::ZERO
+    };
+    let before_headers = latency + fault.stall;
+    let total = before_headers + ttft + generation;
+    if settings.request_timeout_ms > 0 && total > Duration::from_millis(settings.request_timeout_ms)
+    {
+        tokio::time::sleep(Duration::from_millis(settings.request_timeout_ms)).await;
+        return Err(Failure(
+            ApiError::Timeout("Request timed out".into()),
+            rate_headers,
+        ));
+    }
+
+    if request.stream {
+        tokio::time::sleep(before_headers).await;
+        let events = sse::events(&message, stream_fails);
+        let mut response = Response::new(sse::body(events, ttft, generation, permit));
+        *response.status_mut() = StatusCode::OK;
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.extend(rate_headers);
+        return Ok(response);
+    }
+    tokio::time::sleep(total).await;
+    drop(permit);
+    let mut response = Json(message).into_response();
+    response.headers_mut().extend(rate_headers);
+    Ok(response)
+}

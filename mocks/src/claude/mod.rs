@@ -1,0 +1,143 @@
+//! The mock Claude Messages API: `POST /v1/messages` with the official shapes, a deterministic
+//! tool-use conversation, a token-paced latency model, account limits and faults.
+
+pub mod api;
+pub mod error;
+mod handler;
+pub mod limits;
+pub mod request;
+mod routes;
+pub mod script;
+pub mod sse;
+pub mod validate;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::faults::check_rate;
+use crate::common::live::{Live, LiveSettings};
+use crate::common::serve::ConnectionRules;
+use crate::common::{FaultSettings, LatencySettings};
+use crate::handle::{start, MockHandle, ServerParts};
+use limits::Tier;
+
+/// Default request body cap: 32 MB, as the official API.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Everything the mock Claude can be told; the same names in flags, TOML and admin JSON.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct ClaudeSettings {
+    /// Seed for ids and every random draw.
+    pub seed: u64,
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind (0 = any free port).
+    pub port: u16,
+    /// Added latency per request (network and queueing, before the model starts).
+    #[serde(flatten)]
+    pub latency: LatencySettings,
+    /// Injected failures (`error_rate` answers 500 `api_error`).
+    #[serde(flatten)]
+    pub faults: FaultSettings,
+    /// Time to first token, in milliseconds.
+    pub ttft_ms: u64,
+    /// Output speed; the reply takes `output_tokens / tokens_per_sec` after the first token
+    /// (0 = instant).
+    pub tokens_per_sec: f64,
+    /// Model calls in flight at once (0 = unlimited); more get 429.
+    pub max_concurrent: u64,
+    /// Requests per minute, sliding 60 s window (0 = unlimited).
+    pub rpm: u64,
+    /// Input tokens per minute, sliding 60 s window (0 = unlimited).
+    pub itpm: u64,
+    /// Output tokens per minute, sliding 60 s window (0 = unlimited).
+    pub otpm: u64,
+    /// Fraction of admitted requests answered 529 `overloaded_error`.
+    pub overload_rate: f64,
+    /// Fraction of streams that send an `overloaded_error` event after the 200.
+    pub stream_error_rate: f64,
+    /// `x-should-retry` value sent on 429/500/504/529 (absent when unset).
+    pub should_retry: Option<bool>,
+    /// Answer 504 `timeout_error` when a reply would take longer than this (0 = never).
+    pub request_timeout_ms: u64,
+    /// Bodies larger than this get 413 `request_too_large`.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ClaudeSettings {
+    fn default() -> Self {
+        ClaudeSettings {
+            seed: 42,
+            host: "127.0.0.1".into(),
+            port: 0,
+            latency: LatencySettings::default(),
+            faults: FaultSettings::default(),
+            ttft_ms: 0,
+            tokens_per_sec: 0.0,
+            max_concurrent: 0,
+            rpm: 0,
+            itpm: 0,
+            otpm: 0,
+            overload_rate: 0.0,
+            stream_error_rate: 0.0,
+            should_retry: None,
+            request_timeout_ms: 0,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl LiveSettings for ClaudeSettings {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.latency.validate()?;
+        self.faults.validate()?;
+        check_rate("overload_rate", self.overload_rate)?;
+        check_rate("stream_error_rate", self.stream_error_rate)?;
+        if !self.tokens_per_sec.is_finite() || self.tokens_per_sec < 0.0 {
+            return Err(format!(
+                "tokens_per_sec must be a finite number >= 0, got {}",
+                self.tokens_per_sec
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runtime state of the mock Claude.
+pub(crate) struct ClaudeState {
+    pub live: Arc<Live<ClaudeSettings>>,
+    pub tier: Arc<Tier>,
+}
+
+/// Starts the mock Claude on `settings.host:settings.port` and serves until shut down.
+pub async fn spawn_claude(settings: ClaudeSettings) -> std::io::Result<MockHandle> {
+    settings
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let (host, port) = (settings.host.clone(), settings.port);
+    let tier = Arc::new(Tier::default());
+    let on_reset = {
+        let tier = tier.clone();
+        Box::new(move || tier.clear())
+    };
+    let live = Arc::new(Live::new(settings, on_reset));
+    let state = Arc::new(ClaudeState {
+        live: live.clone(),
+        tier,
+    });
+    start(ServerParts {
+        host,
+        port,
+        router: routes::router(state),
+        stats: live.stats.clone(),
+        rules: Arc::new(ConnectionRules::default),
+        control: live,
+    })
+    .await
+}

@@ -1,0 +1,349 @@
+//! The deterministic conversation: which tools to call for a question, and the analysis
+//! written from the tool results.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+use super::api::{ContentBlock, Message, Usage};
+use super::request::{Block, MessagesRequest, Role, ToolChoice};
+use crate::trading::data::fnv1a;
+
+/// Upper-case words that are not ticker symbols.
+const NOT_SYMBOLS: &[&str] = &[
+    "I", "A", "AND", "ETF", "ETFS", "CEO", "CFO", "CTO", "THE", "OR", "OF", "TO", "IN", "ON", "IS",
+    "IT", "US", "USA", "USD", "EU", "UK", "AI", "IPO", "EPS", "PE", "GDP", "API", "OK", "FAQ",
+    "NYSE", "SEC", "FED", "AM", "PM", "ET", "UTC", "Q", "YOY", "ATH", "MY", "ME", "WE", "BE", "DO",
+    "IF", "AT", "BY", "AN", "AS", "SO", "NO", "NOT", "FOR", "BUT", "ALL", "ANY", "CAN", "HOW",
+    "WHY", "WHAT", "WHO", "ARE", "WAS", "VS", "TLDR", "FYI", "ASAP", "NOW",
+];
+
+/// At most this many symbols are looked up per question.
+const MAX_SYMBOLS: usize = 10;
+
+/// Ticker symbols in `text`: 1–5 capital letters, not common words, first mention first.
+pub fn symbols(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let is_ticker =
+            (1..=5).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_uppercase());
+        if is_ticker && !NOT_SYMBOLS.contains(&word) && !found.iter().any(|s| s == word) {
+            found.push(word.to_string());
+        }
+    }
+    found.truncate(MAX_SYMBOLS);
+    found
+}
+
+/// Deterministic ids: `prefix` + base62 characters from the request's RNG.
+fn make_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let tail: String = (0..22)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+/// The request id for request number `n` of a server seeded with `seed`.
+pub fn request_id(seed: u64, n: u64) -> String {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed.rotate_left(17) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    make_id(&mut rng, "req_011")
+}
+
+/// The complete reply to a validated request; `body` seeds the ids so the same request with the
+/// same seed always gets the same bytes.
+pub fn reply(req: &MessagesRequest, seed: u64, body: &[u8]) -> Message {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(body));
+    let id = make_id(&mut rng, "msg_01");
+    let (mut content, mut stop_reason) = respond(req, &mut rng);
+    let mut output_tokens: u64 = content.iter().map(ContentBlock::output_tokens).sum();
+    if output_tokens > req.max_tokens {
+        if let Some(ContentBlock::Text { text }) = content.last_mut() {
+            let keep = (req.max_tokens as usize).saturating_mul(4);
+            *text = text.chars().take(keep).collect();
+            stop_reason = "max_tokens";
+            output_tokens = content.iter().map(ContentBlock::output_tokens).sum();
+        }
+    }
+    Message {
+        id,
+        kind: "message".into(),
+        role: "assistant".into(),
+        model: req.model.clone(),
+        content,
+        stop_reason: Some(stop_reason.into()),
+        stop_sequence: None,
+        usage: Usage {
+            input_tokens: req.input_tokens,
+            output_tokens,
+            service_tier: "standard".into(),
+            ..Usage::default()
+        },
+    }
+}
+
+fn respond(req: &MessagesRequest, rng: &mut ChaCha8Rng) -> (Vec<ContentBlock>, &'static str) {
+    let Some(last) = req.turns.last() else {
+        return (vec![text("Hello.")], "end_turn");
+    };
+    if last.role == Role::Assistant {
+        return (
+            vec![text(" (continued) That is all the mock has to add.")],
+            "end_turn",
+        );
+    }
+    let has_results = last
+        .blocks
+        .iter()
+        .any(|b| matches!(b, Block::ToolResult { .. }));
+    if has_results {
+        return (vec![text(&analysis(req))], "end_turn");
+    }
+    let question: Vec<&str> = last
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let question = question.join("\n");
+    let calls = tool_calls(req, &question);
+    if calls.is_empty() {
+        return (vec![text(&plain_answer(&question))], "end_turn");
+    }
+    let syms = symbols(&question);
+    let intro = if syms.is_empty() {
+        "I'll check the current market status.".to_string()
+    } else {
+        format!("I'll look up the latest data for {}.", syms.join(", "))
+    };
+    let mut blocks = vec![text(&intro)];
+    for (name, input) in calls {
+        blocks.push(ContentBlock::ToolUse {
+            id: make_id(rng, "toolu_01"),
+            name: name.into(),
+            input,
+        });
+    }
+    (blocks, "tool_use")
+}
+
+fn text(t: &str) -> ContentBlock {
+    ContentBlock::Text {
+        text: t.to_string(),
+    }
+}
+
+/// The tool calls a question asks for, limited to the offered tools and the tool choice.
+fn tool_calls(req: &MessagesRequest, question: &str) -> Vec<(&'static str, Value)> {
+    if req.tool_choice == ToolChoice::None || req.tools.is_empty() {
+        return Vec::new();
+    }
+    let offered = |name: &str| req.tools.iter().any(|t| t == name);
+    let lower = question.to_lowercase();
+    let wants_history = [
+        "history",
+        "historical",
+        "trend",
+        "past",
+        "performance",
+        "days",
+        "week",
+        "month",
+        "chart",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    let wants_market = lower.contains("market");
+    let days = requested_days(&lower).unwrap_or(30);
+    let syms = symbols(question);
+    let mut calls: Vec<(&'static str, Value)> = Vec::new();
+    if offered("get_quote") {
+        calls.extend(syms.iter().map(|s| ("get_quote", json!({"symbol": s}))));
+    }
+    if wants_history && offered("get_price_history") {
+        calls.extend(
+            syms.iter()
+                .map(|s| ("get_price_history", json!({"symbol": s, "days": days}))),
+        );
+    }
+    if wants_market && offered("get_market_status") {
+        calls.push(("get_market_status", json!({})));
+    }
+    match &req.tool_choice {
+        ToolChoice::Tool(name) => {
+            calls.retain(|(n, _)| n == name);
+            if calls.is_empty() {
+                let symbol = syms.first().cloned().unwrap_or_else(|| "SPY".into());
+                let name: &'static str = match name.as_str() {
+                    "get_quote" => "get_quote",
+                    "get_price_history" => "get_price_history",
+                    "get_market_status" => "get_market_status",
+                    _ => return calls,
+                };
+                let input = if name == "get_market_status" {
+                    json!({})
+                } else {
+                    json!({"symbol": symbol})
+                };
+                calls.push((name, input));
+            }
+        }
+        ToolChoice::Any if calls.is_empty() && offered("get_market_status") => {
+            calls.push(("get_market_status", json!({})));
+        }
+        _ => {}
+    }
+    calls
+}
+
+/// "over the last 90 days" → 90 (1..=365).
+fn requested_days(lower: &str) -> Option<u64> {
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .find_map(|w| match (w[0].parse::<u64>(), w[1]) {
+            (Ok(n), "days" | "day") if (1..=365).contains(&n) => Some(n),
+            _ => None,
+        })
+}
+
+fn plain_answer(question: &str) -> String {
+    let short: String = question.chars().take(120).collect();
+    let syms = symbols(question);
+    let about = if syms.is_empty() {
+        String::from("no ticker symbols")
+    } else {
+        syms.join(", ")
+    };
+    format!("This is a deterministic mock answer to: \"{short}\". It mentions {about}. No tools were used.")
+}
+
+/// The end-of-turn analysis: quotes each result's numbers exactly, flags failed tools.
+fn analysis(req: &MessagesRequest) -> String {
+    let calls: Vec<(&str, &str, &Value)> = req
+        .turns
+        .iter()
+        .flat_map(|t| &t.blocks)
+        .filter_map(|b| match b {
+            Block::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
+            _ => None,
+        })
+        .collect();
+    let mut lines = vec!["Analysis based on the data retrieved:".to_string()];
+    let Some(last) = req.turns.last() else {
+        return lines.join("\n");
+    };
+    for block in &last.blocks {
+        let Block::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+        } = block
+        else {
+            continue;
+        };
+        let (name, input) = calls
+            .iter()
+            .rev()
+            .find(|(id, _, _)| id == tool_use_id)
+            .map(|(_, n, i)| (*n, *i))
+            .unwrap_or(("unknown_tool", &Value::Null));
+        let symbol = input
+            .get("symbol")
+            .and_then(Value::as_str)
+            .unwrap_or("the market");
+        lines.push(format!("- {}", describe(name, symbol, content, *is_error)));
+    }
+    lines.push("This is a mock analysis for load testing, not investment advice.".into());
+    lines.join("\n")
+}
+
+fn describe(name: &str, symbol: &str, content: &str, is_error: bool) -> String {
+    match (name, is_error) {
+        ("get_quote", true) => format!("{symbol}: could not retrieve the quote."),
+        ("get_price_history", true) => format!("{symbol}: could not retrieve the price history."),
+        ("get_market_status", true) => "Market: could not retrieve the market status.".into(),
+        (_, true) => format!("{name}: could not retrieve a result."),
+        ("get_quote", false) => match number_text(content, "last") {
+            Some(last) => format!("{symbol} last traded at {last}."),
+            None => format!("{symbol}: the quote had no last price."),
+        },
+        ("get_price_history", false) => history_line(symbol, content),
+        ("get_market_status", false) => {
+            let v: Value = serde_json::from_str(content).unwrap_or(Value::Null);
+            match v.get("is_open").and_then(Value::as_bool) {
+                Some(true) => "Market: the market is open.".into(),
+                Some(false) => "Market: the market is closed.".into(),
+                None => "Market: status unknown.".into(),
+            }
+        }
+        _ => format!(
+            "{name} returned {} characters of data.",
+            content.chars().count()
+        ),
+    }
+}
+
+fn history_line(symbol: &str, content: &str) -> String {
+    let v: Value = serde_json::from_str(content).unwrap_or(Value::Null);
+    let closes: Vec<f64> = v
+        .get("bars")
+        .and_then(Value::as_array)
+        .map(|bars| {
+            bars.iter()
+                .filter_map(|b| b.get("close").and_then(Value::as_f64))
+                .collect()
+        })
+        .unwrap_or_default();
+    match (closes.first(), closes.last()) {
+        (Some(first), Some(last)) if *first > 0.0 => format!(
+            "{symbol} moved from {first} to {last} over {} trading days ({:+.2}%).",
+            closes.len(),
+            (last / first - 1.0) * 100.0
+        ),
+        _ => format!("{symbol}: the history had no bars."),
+    }
+}
+
+/// The JSON number text of `"key": <number>` in `json`, exactly as written (no float round-trip).
+pub fn number_text<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("\"{key}\"");
+    let start = json.find(&needle)? + needle.len();
+    let rest = json[start..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_are_capital_words_that_are_not_common_words() {
+        assert_eq!(
+            symbols("Should I buy AAPL and MSFT? The CEO of NVDA said ETF... AAPL"),
+            ["AAPL", "MSFT", "NVDA"]
+        );
+        assert!(symbols("how is the market today").is_empty());
+        assert_eq!(symbols("$TSLA, GOOGL."), ["TSLA", "GOOGL"]);
+    }
+
+    #[test]
+    fn number_text_keeps_the_exact_digits() {
+        assert_eq!(
+            number_text(r#"{"bid":1.5, "last" : 187.30,"x":1}"#, "last"),
+            Some("187.30")
+        );
+        assert_eq!(number_text(r#"{"last":"abc"}"#, "last"), None);
+        assert_eq!(requested_days("trend over the last 90 days"), Some(90));
+    }
+}

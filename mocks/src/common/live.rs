@@ -1,0 +1,119 @@
+//! The live state every mock shares: settings changeable at runtime, counters, the seeded RNG.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::stats::{Stats, StatsSnapshot};
+
+/// Settings a mock can change at runtime through `POST /__admin/faults`.
+pub trait LiveSettings: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// The seed that makes a run reproducible.
+    fn seed(&self) -> u64;
+    /// Rejects values no mock can honour (rates outside 0..1 and the like).
+    fn validate(&self) -> Result<(), String>;
+}
+
+/// Runtime state of one mock server.
+pub struct Live<T> {
+    settings: RwLock<T>,
+    /// Exact counters, shared with the accept loop.
+    pub stats: Arc<Stats>,
+    rng: Mutex<ChaCha8Rng>,
+    requests: AtomicU64,
+    on_reset: Box<dyn Fn() + Send + Sync>,
+}
+
+impl<T: LiveSettings> Live<T> {
+    /// Builds the state; `on_reset` clears mock-specific state on `POST /__admin/reset`.
+    pub fn new(settings: T, on_reset: Box<dyn Fn() + Send + Sync>) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(settings.seed());
+        Live {
+            settings: RwLock::new(settings),
+            stats: Arc::default(),
+            rng: Mutex::new(rng),
+            requests: AtomicU64::new(0),
+            on_reset,
+        }
+    }
+
+    /// A copy of the current settings.
+    pub fn settings(&self) -> T {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs `f` with the shared seeded RNG (draws happen in request arrival order).
+    pub fn with_rng<R>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
+        f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A request number, 1-based since start or the last reset, for deterministic request ids.
+    pub fn next_request_number(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Applies a partial JSON update (flat keys, as in the settings); returns the new settings.
+    pub fn patch(&self, patch: &serde_json::Value) -> Result<T, String> {
+        let serde_json::Value::Object(patch) = patch else {
+            return Err("body must be a JSON object of settings".into());
+        };
+        let mut guard = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        let mut current = serde_json::to_value(&*guard).map_err(|e| e.to_string())?;
+        let fields = current
+            .as_object_mut()
+            .ok_or_else(|| "settings are not an object".to_string())?;
+        for (key, value) in patch {
+            if matches!(key.as_str(), "seed" | "host" | "port") {
+                return Err(format!(
+                    "{key} is fixed at start and cannot be changed at runtime"
+                ));
+            }
+            if !fields.contains_key(key) {
+                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown setting {key:?}; known: {}",
+                    known.join(", ")
+                ));
+            }
+            fields.insert(key.clone(), value.clone());
+        }
+        let updated: T = serde_json::from_value(current).map_err(|e| e.to_string())?;
+        updated.validate()?;
+        *guard = updated.clone();
+        Ok(updated)
+    }
+
+    /// Zeroes counters, reseeds the RNG and the request numbers, clears mock-specific state.
+    pub fn reset(&self) {
+        self.stats.reset();
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) =
+            ChaCha8Rng::seed_from_u64(self.settings().seed());
+        self.requests.store(0, Ordering::SeqCst);
+        (self.on_reset)();
+    }
+}
+
+/// What a [`crate::MockHandle`] needs from a mock, whatever its settings type.
+pub trait Control: Send + Sync {
+    /// Current counters.
+    fn stats(&self) -> StatsSnapshot;
+    /// Same as `POST /__admin/reset`.
+    fn reset(&self);
+}
+
+impl<T: LiveSettings> Control for Live<T> {
+    fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    fn reset(&self) {
+        Live::reset(self)
+    }
+}
