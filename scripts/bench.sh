@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# loadgen side by side with wrk, oha and hey on loopback (../shared/peers/peers.py), plus the
+# open-loop rate accuracy check. Prints the tables the README quotes. Not part of `make test`:
+# speed goals live here, measured as ratios within one run, never as timed assertions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEERS=${PEERS:-../shared/peers/peers.py}
+DURATION=${DURATION:-8}
+REPEAT=${REPEAT:-3}
+[ -f "$PEERS" ] || { echo "error: $PEERS not found (set PEERS=path/to/peers.py)" >&2; exit 2; }
+for t in wrk nginx hey; do
+  command -v $t >/dev/null || { echo "error: $t not found: apt-get install -y wrk hey apache2-utils nginx-light" >&2; exit 2; }
+done
+command -v oha >/dev/null || echo "note: oha not installed (cargo install oha --locked); its column will be missing" >&2
+
+echo "== 1+2. fixed-200 nginx and a fixed 20 ms target, 50 connections, generators pinned to CPU 1"
+python3 "$PEERS" --duration "$DURATION" --repeat "$REPEAT" \
+  --loadgen 'target/release/loadgen run --threads 1 --concurrency {c} --duration {d}s --url {url} -X GET --quiet --json {json}' \
+  --delay-target 'target/release/mocks trading --port {port} --latency-ms 20 --latency-dist fixed' \
+  --delay-path /v1/quotes/AAPL
+
+echo "== 3. open loop: achieved rate against the asked rate (nginx fixed 200)"
+bash scripts/bench_open_loop.sh
