@@ -102,6 +102,7 @@ impl Engine {
             timeout: plan.timeout,
             measure_start,
             step_end,
+            last_second: (plan.step_duration.as_secs_f64().ceil() as u64).saturating_sub(1),
             honor_retry_after: plan.honor_retry_after,
             cancel: self.cancel.clone(),
             intervals,

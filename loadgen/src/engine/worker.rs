@@ -50,6 +50,8 @@ pub struct StepContext {
     pub measure_start: Instant,
     /// No request starts after this; those in flight are cut.
     pub step_end: Instant,
+    /// Last second index of the measured part (a response landing right at the end joins it).
+    pub last_second: u64,
     /// Wait out Retry-After on 429/503.
     pub honor_retry_after: bool,
     /// Ctrl-C.
@@ -156,7 +158,7 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
             if let Ok(Reply { server_timing: Some(st), .. }) = &result {
                 rec.record_server_timing(st.as_bytes());
             }
-            let second = (now - ctx.measure_start).as_secs();
+            let second = (now - ctx.measure_start).as_secs().min(ctx.last_second);
             let iv = match &mut interval {
                 Some(iv) if iv.second == second => iv,
                 slot => {

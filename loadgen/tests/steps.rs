@@ -1,0 +1,122 @@
+//! Ramps and steps against the mock Trading API with a fixed 20 ms latency: step counts and
+//! durations, percentiles, the CSV/JSON/time-series layouts.
+
+mod common;
+
+use common::{loadgen, num, read_csv};
+use mocks::{spawn_trading, LatencyDist, LatencySettings, MockHandle, TradingSettings};
+
+const REQUIRED_COLUMNS: &str = "step,concurrency,target_rps,duration_s,requests,ok,rejected_429,rejected_503,\
+other_4xx,other_5xx,timeouts,connect_errors,io_errors,success_rate,throughput_rps,goodput_rps,mean_ms,\
+p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms";
+
+async fn trading_with_latency(ms: u64) -> (MockHandle, String) {
+    let settings = TradingSettings {
+        host: "127.0.0.1".into(),
+        port: 0,
+        latency: LatencySettings {
+            latency_ms: ms,
+            latency_dist: LatencyDist::Fixed,
+            latency_jitter: 0.0,
+        },
+        ..Default::default()
+    };
+    let mock = spawn_trading(settings).await.expect("mock trading starts");
+    let url = format!("{}/v1/quotes/AAPL", mock.url());
+    (mock, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramp_runs_one_step_per_level_each_for_the_step_duration() {
+    let (mock, url) = trading_with_latency(20).await;
+    let started = std::time::Instant::now();
+    let run = loadgen(&[
+        "ramp", "--steps", "1,2,4", "--step-duration", "400ms", "--warmup", "100ms", "--url", &url, "-X", "GET",
+    ])
+    .await;
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(run.code, 0);
+    let rows = run.csv();
+    assert_eq!(rows.len(), 3, "one CSV row per step");
+    for (row, (step, c)) in rows.iter().zip([(1, 1), (2, 2), (3, 4)]) {
+        assert_eq!(row["step"], step.to_string());
+        assert_eq!(row["concurrency"], c.to_string());
+        assert_eq!(row["target_rps"], "", "closed loop has no target rate");
+        let d: f64 = row["duration_s"].parse().unwrap();
+        assert!((0.35..=0.45).contains(&d), "step {step} measured {d}s, asked 0.4s");
+        let requests: f64 = row["requests"].parse().unwrap();
+        // Each user does at most 0.4 s / 20 ms = 20 requests; allow a slow, noisy machine.
+        assert!(requests <= 21.0 * c as f64, "step {step}: {requests} requests");
+        assert!(requests >= 5.0 * c as f64, "step {step}: {requests} requests");
+        assert_eq!(row["ok"], row["requests"]);
+    }
+    assert!(wall >= 1.5, "3 steps of 0.5 s took only {wall:.2}s");
+    // Warmup traffic reaches the target but is not counted.
+    let counted: u64 = rows.iter().map(|r| r["requests"].parse::<u64>().unwrap()).sum();
+    assert!(mock.stats().requests_total > counted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_delay_target_percentiles_are_within_tolerance() {
+    let (_mock, url) = trading_with_latency(20).await;
+    let run = loadgen(&["run", "-c", "4", "-d", "1s", "--url", &url, "-X", "GET"]).await;
+    assert_eq!(run.code, 0);
+    let step = run.step();
+    for key in ["p50_ms", "p90_ms", "mean_ms"] {
+        let v = num(&step, key);
+        assert!((19.5..=35.0).contains(&v), "{key} = {v} ms for a fixed 20 ms target");
+    }
+    let p99 = num(&step, "p99_ms");
+    assert!((19.5..=80.0).contains(&p99), "p99 = {p99} ms");
+    assert!(num(&step, "max_ms") >= p99);
+    assert!(num(&step, "stdev_ms") < 10.0);
+    assert_eq!(num(&step, "success_rate"), 1.0);
+    let rps = num(&step, "throughput_rps");
+    assert!((60.0..=205.0).contains(&rps), "4 users at 20 ms: {rps} rps");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_has_the_issue_columns_in_order_and_json_mirrors_them() {
+    let (_mock, url) = trading_with_latency(1).await;
+    let run = loadgen(&["run", "-c", "2", "-d", "300ms", "--url", &url, "-X", "GET"]).await;
+    assert_eq!(run.code, 0);
+    assert!(
+        run.csv_header().starts_with(REQUIRED_COLUMNS),
+        "header was {}",
+        run.csv_header()
+    );
+    let json = run.json();
+    assert_eq!(json["version"], "1");
+    assert_eq!(json["config"]["command"], "run");
+    assert_eq!(json["config"]["url"], url);
+    let step = &json["steps"][0];
+    for col in REQUIRED_COLUMNS.split(',') {
+        assert!(step.get(col).is_some(), "JSON step lacks {col}");
+    }
+    let row = &run.csv()[0];
+    assert_eq!(row["requests"], step["requests"].to_string());
+    assert_eq!(step["target_rps"], serde_json::Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeseries_has_one_row_per_second_with_interval_counts() {
+    let (_mock, url) = trading_with_latency(10).await;
+    let dir = common::out_dir();
+    let ts = dir.join("ts.csv");
+    let run = loadgen(&[
+        "run", "-c", "2", "-d", "2500ms", "--url", &url, "-X", "GET", "--timeseries", ts.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    let rows = read_csv(&ts);
+    let seconds: Vec<&str> = rows.iter().map(|r| r["second"].as_str()).collect();
+    assert_eq!(seconds, ["0", "1", "2"]);
+    let per_second: u64 = rows.iter().map(|r| r["requests"].parse::<u64>().unwrap()).sum();
+    assert_eq!(per_second, run.step()["requests"].as_u64().unwrap(), "intervals add up to the step");
+    // Full seconds at 2 users × 10 ms: at most ~200 each, and the last half-second about half.
+    let first: f64 = rows[0]["requests"].parse().unwrap();
+    let last: f64 = rows[2]["requests"].parse().unwrap();
+    assert!(first <= 205.0 && last < first, "first {first}, last {last}");
+    let p50: f64 = rows[1]["p50_ms"].parse().unwrap();
+    assert!((9.5..=25.0).contains(&p50), "per-second p50 {p50}");
+}
