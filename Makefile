@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint fmt unit external check-sdk check-metrics mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics acceptance mocks serve serve-legacy demo bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ release:
 	$(CARGO) build --release --workspace --bins
 
 ## test: everything CI gates on — format, lints, all tests, checks against third-party tools
-test: lint unit external
+test: lint unit external acceptance
 
 ## lint: rustfmt check and clippy with warnings as errors
 lint:
@@ -43,6 +43,10 @@ check-sdk: $(PY) release
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release
 	bash scripts/check_metrics.sh
+
+## acceptance: end to end with release binaries — scaled vs legacy under a short ramp, asserted from outside
+acceptance: release
+	bash scripts/acceptance.sh
 
 ## mocks: both mock upstreams in the foreground (claude :9100, trading :9200), demo profile
 mocks: release
