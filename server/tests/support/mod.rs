@@ -158,3 +158,26 @@ impl Respond for ScriptedClaude {
 
 /// The quote the wiremock Trading API serves for AAPL.
 pub const AAPL_QUOTE: &str = r#"{"symbol":"AAPL","last":187.32,"bid":187.31,"ask":187.33}"#;
+
+/// Mock Trading API and mock Claude in-process; `claude_latency_ms` makes each model call take time.
+pub async fn mocks(claude_latency_ms: u64) -> (mocks::MockHandle, mocks::MockHandle) {
+    let trading = mocks::spawn_trading(mocks::TradingSettings::default())
+        .await
+        .expect("mock trading");
+    let mut claude_settings = mocks::ClaudeSettings::default();
+    claude_settings.latency.latency_ms = claude_latency_ms;
+    let claude = mocks::spawn_claude(claude_settings)
+        .await
+        .expect("mock claude");
+    (trading, claude)
+}
+
+/// The raw JSON number text of `"last"` in a Trading API quote body.
+pub fn last_price_text(quote_json: &str) -> String {
+    let start = quote_json.find("\"last\":").expect("quote has last") + "\"last\":".len();
+    quote_json[start..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect()
+}
