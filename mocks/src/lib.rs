@@ -10,6 +10,7 @@
 //! ```
 
 pub mod claude;
+pub mod cli;
 pub mod common;
 mod handle;
 pub mod trading;

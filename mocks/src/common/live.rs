@@ -64,28 +64,16 @@ impl<T: LiveSettings> Live<T> {
         let serde_json::Value::Object(patch) = patch else {
             return Err("body must be a JSON object of settings".into());
         };
-        let mut guard = self.settings.write().unwrap_or_else(|e| e.into_inner());
-        let mut current = serde_json::to_value(&*guard).map_err(|e| e.to_string())?;
-        let fields = current
-            .as_object_mut()
-            .ok_or_else(|| "settings are not an object".to_string())?;
-        for (key, value) in patch {
-            if matches!(key.as_str(), "seed" | "host" | "port") {
-                return Err(format!(
-                    "{key} is fixed at start and cannot be changed at runtime"
-                ));
-            }
-            if !fields.contains_key(key) {
-                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "unknown setting {key:?}; known: {}",
-                    known.join(", ")
-                ));
-            }
-            fields.insert(key.clone(), value.clone());
+        if let Some(key) = patch
+            .keys()
+            .find(|k| matches!(k.as_str(), "seed" | "host" | "port"))
+        {
+            return Err(format!(
+                "{key} is fixed at start and cannot be changed at runtime"
+            ));
         }
-        let updated: T = serde_json::from_value(current).map_err(|e| e.to_string())?;
-        updated.validate()?;
+        let mut guard = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        let updated = merge(&*guard, patch)?;
         *guard = updated.clone();
         Ok(updated)
     }
@@ -98,6 +86,37 @@ impl<T: LiveSettings> Live<T> {
         self.requests.store(0, Ordering::SeqCst);
         (self.on_reset)();
     }
+}
+
+/// `base` with the flat `overrides` applied; unknown keys and invalid values are errors that
+/// name the setting.
+pub fn merge<T: LiveSettings>(
+    base: &T,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+) -> Result<T, String> {
+    let mut current = serde_json::to_value(base).map_err(|e| e.to_string())?;
+    let fields = current
+        .as_object_mut()
+        .ok_or_else(|| "settings are not an object".to_string())?;
+    for (key, value) in overrides {
+        if !fields.contains_key(key) {
+            let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+            return Err(format!(
+                "unknown setting {key:?}; known: {}",
+                known.join(", ")
+            ));
+        }
+        let previous = fields.insert(key.clone(), value.clone());
+        // Try each key alone so the error names the setting that is wrong.
+        if let Err(e) = serde_json::from_value::<T>(serde_json::Value::Object(fields.clone())) {
+            let _ = previous;
+            return Err(format!("{key}: {e}"));
+        }
+    }
+    let updated: T =
+        serde_json::from_value(current).map_err(|e| format!("invalid setting: {e}"))?;
+    updated.validate()?;
+    Ok(updated)
 }
 
 /// What a [`crate::MockHandle`] needs from a mock, whatever its settings type.
