@@ -190,11 +190,12 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
         .queue_timeout
         .min(deadline.saturating_duration_since(Instant::now()));
     let permit = state.gate.acquire(max_wait, &state.shutdown).await?;
-    state.instruments.queue_wait(permit.waited);
+    let queue = permit.waited;
+    state.instruments.queue_wait(queue);
     let admitted = Instant::now();
     let analysis = agent_loop::run(&state.upstreams, input, deadline, budget).await?;
     drop(permit);
-    let (queue, upstream, total) = (admitted - arrived, admitted.elapsed(), arrived.elapsed());
+    let (upstream, total) = (admitted.elapsed(), arrived.elapsed());
     let body = AnalyzeResponse {
         analysis: analysis.analysis,
         symbols: analysis.symbols,
