@@ -72,6 +72,32 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Cancels the run on Ctrl-C (and SIGTERM on Unix). The handlers are registered before this
+/// returns, so a signal sent once traffic flows is never missed.
+fn stop_on_signal(cancel: CancellationToken) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            cancel.cancel();
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }))
+    }
+}
+
 fn default_out(command: &str) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string().replace(':', "");
     PathBuf::from("reports/runs").join(stamp).join(format!("{command}.csv"))
@@ -110,14 +136,7 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;
     engine.preflight().await?;
-    let ctrl_c = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        })
-    };
+    let ctrl_c = stop_on_signal(cancel.clone())?;
 
     let started = SystemTime::now();
     let progress = Progress::new(common.output.quiet, plan.steps.len());
