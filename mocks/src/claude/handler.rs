@@ -134,7 +134,7 @@ async fn handle(
         }
     }
 
-    let message = script::reply(&request, settings.seed, &bytes);
+    let message = script::reply(&request, settings.seed);
     let limits = Limits {
         max_concurrent: settings.max_concurrent,
         rpm: settings.rpm,

@@ -80,4 +80,7 @@ pub struct MessagesRequest {
     pub tool_choice: ToolChoice,
     /// Input token count, deterministic from the request text.
     pub input_tokens: u64,
+    /// Stable hash of the request without `stream`, so a streamed and a plain call of the same
+    /// request get the same ids.
+    pub fingerprint: u64,
 }

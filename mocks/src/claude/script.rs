@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::api::{ContentBlock, Message, Usage};
 use super::request::{Block, MessagesRequest, Role, ToolChoice};
-use crate::trading::data::fnv1a;
 
 /// Upper-case words that are not ticker symbols.
 const NOT_SYMBOLS: &[&str] = &[
@@ -51,10 +50,10 @@ pub fn request_id(seed: u64, n: u64) -> String {
     make_id(&mut rng, "req_011")
 }
 
-/// The complete reply to a validated request; `body` seeds the ids so the same request with the
-/// same seed always gets the same bytes.
-pub fn reply(req: &MessagesRequest, seed: u64, body: &[u8]) -> Message {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(body));
+/// The complete reply to a validated request; the request's fingerprint seeds the ids so the
+/// same request with the same seed always gets the same bytes.
+pub fn reply(req: &MessagesRequest, seed: u64) -> Message {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ req.fingerprint);
     let id = make_id(&mut rng, "msg_01");
     let (mut content, mut stop_reason) = respond(req, &mut rng);
     let mut output_tokens: u64 = content.iter().map(ContentBlock::output_tokens).sum();

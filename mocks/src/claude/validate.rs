@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::api::tokens;
 use super::error::ApiError;
 use super::request::{Block, MessagesRequest, Role, ToolChoice, Turn};
+use crate::trading::data::fnv1a;
 
 const TOP_LEVEL: &[&str] = &[
     "model",
@@ -39,7 +40,7 @@ pub fn parse(body: &[u8]) -> Result<MessagesRequest, ApiError> {
             "There was an error parsing the body of your request: {e}"
         ))
     })?;
-    let Value::Object(obj) = value else {
+    let Value::Object(mut obj) = value else {
         return Err(bad("The request body must be a JSON object"));
     };
     if let Some(extra) = obj.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
@@ -62,7 +63,9 @@ pub fn parse(body: &[u8]) -> Result<MessagesRequest, ApiError> {
             None => return Err(bad("max_tokens: Input should be a valid integer")),
         },
     };
-    let stream = match obj.get("stream") {
+    let stream_value = obj.remove("stream");
+    let fingerprint = fnv1a(Value::Object(obj.clone()).to_string().as_bytes());
+    let stream = match stream_value.as_ref() {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad("stream: Input should be a valid boolean")),
@@ -85,6 +88,7 @@ pub fn parse(body: &[u8]) -> Result<MessagesRequest, ApiError> {
         tools,
         tool_choice,
         input_tokens,
+        fingerprint,
     })
 }
 

@@ -70,3 +70,131 @@ pub async fn set_faults(url: &str, patch: Value) {
         .expect("admin reachable");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 }
+
+/// Reads a JSON fixture from tests/fixtures.
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Differences in keys and JSON types between `expected` (a fixture) and `actual`, ignoring
+/// `_source` notes. Array items are compared by their `type` tag when they have one.
+pub fn shape_diff(expected: &Value, actual: &Value, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e.iter().filter(|(k, _)| *k != "_source") {
+                match a.get(k) {
+                    None => out.push(format!("{path}.{k}: missing")),
+                    Some(av) => out.extend(shape_diff(ev, av, &format!("{path}.{k}"))),
+                }
+            }
+            for k in a.keys().filter(|k| !e.contains_key(*k)) {
+                out.push(format!("{path}.{k}: not in the official shape"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            for (i, av) in a.iter().enumerate() {
+                let tag = av.get("type");
+                let model = e.iter().find(|ev| ev.get("type") == tag).or(e.first());
+                if let Some(ev) = model {
+                    out.extend(shape_diff(ev, av, &format!("{path}[{i}]")));
+                }
+            }
+        }
+        // Nullable fields: a fixture null accepts a string and the reverse.
+        (Value::Null, Value::String(_)) | (Value::String(_), Value::Null) => {}
+        (e, a) if kind(e) != kind(a) => {
+            out.push(format!("{path}: expected {}, got {}", kind(e), kind(a)))
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Parses an SSE body into (event name, data JSON) pairs.
+pub fn parse_sse(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|chunk| !chunk.trim().is_empty())
+        .map(|chunk| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in chunk.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_string();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            (
+                name,
+                serde_json::from_str(&data).unwrap_or_else(|e| panic!("bad data {data:?}: {e}")),
+            )
+        })
+        .collect()
+}
+
+/// Rebuilds the final message from stream events, as an SDK's accumulator does.
+pub fn accumulate(events: &[(String, Value)]) -> Value {
+    let mut message = Value::Null;
+    let mut partial_json: Vec<String> = Vec::new();
+    for (name, data) in events {
+        assert_eq!(data["type"], name.as_str(), "event name matches data.type");
+        match name.as_str() {
+            "message_start" => message = data["message"].clone(),
+            "content_block_start" => {
+                message["content"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(data["content_block"].clone());
+                partial_json.push(String::new());
+            }
+            "content_block_delta" => {
+                let i = data["index"].as_u64().unwrap() as usize;
+                let delta = &data["delta"];
+                match delta["type"].as_str().unwrap() {
+                    "text_delta" => {
+                        let block = &mut message["content"][i]["text"];
+                        *block = Value::String(format!(
+                            "{}{}",
+                            block.as_str().unwrap(),
+                            delta["text"].as_str().unwrap()
+                        ));
+                    }
+                    "input_json_delta" => {
+                        partial_json[i].push_str(delta["partial_json"].as_str().unwrap())
+                    }
+                    other => panic!("unknown delta {other}"),
+                }
+            }
+            "content_block_stop" => {
+                let i = data["index"].as_u64().unwrap() as usize;
+                if message["content"][i]["type"] == "tool_use" {
+                    message["content"][i]["input"] =
+                        serde_json::from_str(&partial_json[i]).unwrap();
+                }
+            }
+            "message_delta" => {
+                message["stop_reason"] = data["delta"]["stop_reason"].clone();
+                message["stop_sequence"] = data["delta"]["stop_sequence"].clone();
+                message["usage"]["output_tokens"] = data["usage"]["output_tokens"].clone();
+            }
+            "ping" | "message_stop" | "error" => {}
+            other => panic!("unknown event {other}"),
+        }
+    }
+    message
+}
