@@ -1,131 +1,11 @@
-//! Configuration: one clap struct read from flags and environment variables ([`RawArgs`]),
-//! validated once into [`Settings`], which the rest of the server trusts.
+//! [`Settings`]: the validated configuration, built once from [`RawArgs`]; errors name the variable.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use clap::Parser;
 use thiserror::Error;
 
-/// The model used when `CLAUDE_MODEL` is not set: current, and not on the deprecation list.
-pub const DEFAULT_MODEL: &str = "claude-sonnet-4-6";
-
-/// Models the provider has announced retirement for (name prefix, end-of-life date).
-/// Start-up warns when the configured model starts with one of these.
-pub const DEPRECATED_MODELS: &[(&str, &str)] = &[
-    ("claude-sonnet-4-5-20250929", "2026-11-30"),
-    ("claude-3-7-sonnet", "2026-02-19"),
-    ("claude-3-5-sonnet", "2025-10-22"),
-    ("claude-3-5-haiku", "2026-02-19"),
-    ("claude-3-opus", "2026-01-05"),
-    ("claude-3-sonnet", "2025-07-21"),
-    ("claude-3-haiku", "2026-02-19"),
-    ("claude-2", "2025-07-21"),
-];
-
-/// Flags and environment variables exactly as the operator writes them (unvalidated).
-#[derive(Parser, Debug, Clone)]
-#[command(
-    name = "analyze-server",
-    version,
-    about = "The scaled /analyze service"
-)]
-pub struct RawArgs {
-    /// Address to bind.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
-    pub host: String,
-    /// Port to bind.
-    #[arg(long, env = "PORT", default_value_t = 8000)]
-    pub port: u16,
-    /// Base URL of the Trading API (required).
-    #[arg(long, env = "TRADING_API_BASE_URL")]
-    pub trading_api_base_url: Option<String>,
-    /// Base URL of the Claude Messages API.
-    #[arg(
-        long,
-        env = "ANTHROPIC_BASE_URL",
-        default_value = "https://api.anthropic.com"
-    )]
-    pub anthropic_base_url: String,
-    /// API key; required unless the Messages API base URL is a loopback address (a mock).
-    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
-    pub anthropic_api_key: Option<String>,
-    /// Model name sent to the Messages API.
-    #[arg(long, env = "CLAUDE_MODEL", default_value = DEFAULT_MODEL)]
-    pub claude_model: String,
-    /// Maximum agent loops running at once (N); also the cap on concurrent model calls.
-    #[arg(long, env = "MAX_CONCURRENT_ANALYSES", default_value_t = 10)]
-    pub max_concurrent_analyses: usize,
-    /// Requests allowed to wait for a permit; beyond this → 503 at once.
-    #[arg(long, env = "MAX_QUEUE_DEPTH", default_value_t = 100)]
-    pub max_queue_depth: usize,
-    /// Longest wait in the queue before 503.
-    #[arg(long, env = "QUEUE_TIMEOUT_MS", default_value_t = 30_000)]
-    pub queue_timeout_ms: u64,
-    /// Sustained requests per minute per client; 0 disables the rate limit.
-    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 200)]
-    pub rate_limit_per_minute: u32,
-    /// Requests a client may send back to back before the per-minute pace applies.
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 20)]
-    pub rate_limit_burst: u32,
-    /// One deadline per request covering queue wait, model turns and tool calls.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 60_000)]
-    pub request_timeout_ms: u64,
-    /// Idle keep-alive connections kept per Trading API host.
-    #[arg(long, env = "TRADING_POOL_MAX_IDLE_PER_HOST", default_value_t = 32)]
-    pub trading_pool_max_idle_per_host: usize,
-    /// Timeout of one Trading API call.
-    #[arg(long, env = "TRADING_TIMEOUT_MS", default_value_t = 5_000)]
-    pub trading_timeout_ms: u64,
-    /// Tokio worker threads (default: the number of cores).
-    #[arg(long, env = "WORKERS")]
-    pub workers: Option<usize>,
-    /// Largest accepted request body.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024)]
-    pub max_body_bytes: usize,
-    /// Time in-flight analyses get to finish after SIGTERM/SIGINT.
-    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
-    pub shutdown_grace_ms: u64,
-    /// Key the rate limit on the first `X-Forwarded-For` address (only behind a trusted proxy).
-    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
-    pub trust_forwarded_for: bool,
-    /// Log format: text or json.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
-    /// The pre-ticket behaviour, for before/after measurements.
-    #[arg(long = "legacy", env = "LEGACY_MODE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub legacy_mode: bool,
-    /// Time a client has to send the request headers.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
-    pub header_read_timeout_ms: u64,
-    /// Time a client has to send the request body.
-    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
-    pub body_read_timeout_ms: u64,
-    /// Open client connections accepted at once; further clients wait in the listen backlog.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
-    /// Consecutive failed model calls that open the circuit.
-    #[arg(long, env = "CIRCUIT_FAILURE_THRESHOLD", default_value_t = 5)]
-    pub circuit_failure_threshold: u32,
-    /// How long the circuit stays open before a half-open probe.
-    #[arg(long, env = "CIRCUIT_OPEN_MS", default_value_t = 10_000)]
-    pub circuit_open_ms: u64,
-    /// Retries of one model call (429/529/5xx), on top of the first attempt.
-    #[arg(long, env = "CLAUDE_MAX_RETRIES", default_value_t = 3)]
-    pub claude_max_retries: u32,
-    /// First backoff step; doubles per retry with full jitter.
-    #[arg(long, env = "CLAUDE_RETRY_BASE_MS", default_value_t = 500)]
-    pub claude_retry_base_ms: u64,
-    /// Longest backoff between retries.
-    #[arg(long, env = "CLAUDE_RETRY_MAX_MS", default_value_t = 8_000)]
-    pub claude_retry_max_ms: u64,
-    /// Default and ceiling of model turns per analysis.
-    #[arg(long, env = "MAX_TURNS", default_value_t = 6)]
-    pub max_turns: u32,
-    /// `max_tokens` sent with each model call.
-    #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 1024)]
-    pub claude_max_tokens: u32,
-}
+use super::raw::{RawArgs, DEFAULT_MODEL, DEPRECATED_MODELS};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,7 +245,7 @@ impl Settings {
 
     /// Defaults for an in-process server on 127.0.0.1:0 talking to the given upstreams (tests, tools).
     pub fn for_upstreams(trading_api_base_url: &str, anthropic_base_url: &str) -> Self {
-        let raw = RawArgs::parse_from([
+        let raw = RawArgs::parse_flags_only([
             "analyze-server",
             "--host",
             "127.0.0.1",
@@ -379,7 +259,8 @@ impl Settings {
             "test-key",
             "--claude-model",
             DEFAULT_MODEL,
-        ]);
+        ])
+        .expect("fixed flags parse");
         Settings::from_raw(raw).expect("test settings are valid")
     }
 
@@ -414,7 +295,7 @@ mod tests {
             "http://127.0.0.1:9100",
         ];
         args.extend_from_slice(extra);
-        RawArgs::try_parse_from(args).expect("parses")
+        RawArgs::parse_flags_only(args).expect("parses")
     }
 
     #[test]

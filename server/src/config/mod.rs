@@ -1,0 +1,8 @@
+//! Configuration: one clap struct read from flags and environment variables ([`RawArgs`]),
+//! validated once into [`Settings`], which the rest of the server trusts.
+
+mod raw;
+mod settings;
+
+pub use raw::{RawArgs, DEFAULT_MODEL, DEPRECATED_MODELS};
+pub use settings::{is_loopback_url, ConfigError, LogFormat, Settings};

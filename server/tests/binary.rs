@@ -1,0 +1,125 @@
+//! The `analyze-server` binary as operators run it: bad configuration exits 2 naming the
+//! variable; SIGTERM drains and exits 0.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use support::mocks;
+
+const BIN: &str = env!("CARGO_BIN_EXE_analyze-server");
+
+fn clean_command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "TRADING_API_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "PORT",
+        "HOST",
+        "LEGACY_MODE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn missing_trading_url_exits_2_naming_the_variable() {
+    let out = clean_command().output().expect("ran");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TRADING_API_BASE_URL"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_number_exits_2_naming_the_variable() {
+    let out = clean_command()
+        .env("TRADING_API_BASE_URL", "http://127.0.0.1:9")
+        .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+        .env("MAX_CONCURRENT_ANALYSES", "0")
+        .output()
+        .expect("ran");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MAX_CONCURRENT_ANALYSES"));
+    let out = clean_command()
+        .env("TRADING_API_BASE_URL", "http://127.0.0.1:9")
+        .env("QUEUE_TIMEOUT_MS", "soon")
+        .output()
+        .expect("ran");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QUEUE_TIMEOUT_MS"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_with_exit_0_and_the_key_never_appears_in_logs() {
+    let (trading, claude) = mocks(0).await;
+    let mut child = clean_command()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("TRADING_API_BASE_URL", trading.url())
+        .env("ANTHROPIC_BASE_URL", claude.url())
+        .env("ANTHROPIC_API_KEY", "sk-very-secret")
+        .env("CLAUDE_MODEL", "claude-sonnet-4-5-20250929")
+        .env("WORKERS", "2")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = lines_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("server logs 'listening'");
+        log.push(line.clone());
+        if line.contains("listening") {
+            let at = line.find("addr=").expect("addr field") + 5;
+            break line[at..]
+                .split_whitespace()
+                .next()
+                .expect("addr")
+                .to_string();
+        }
+    };
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/analyze"))
+        .json(&serde_json::json!({"query": "AAPL?"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill ran");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("waited");
+    assert_eq!(exit.code(), Some(0));
+    log.extend(lines_rx.try_iter());
+    let log = log.join("\n");
+    assert!(
+        log.contains("effective configuration") && log.contains("<redacted>"),
+        "{log}"
+    );
+    assert!(!log.contains("sk-very-secret"), "API key leaked into logs");
+    assert!(
+        log.contains("deprecated"),
+        "warns about the deprecated model: {log}"
+    );
+    assert!(
+        log.contains("route=\"/analyze\"") || log.contains("route=/analyze"),
+        "one line per request: {log}"
+    );
+}

@@ -1,0 +1,123 @@
+//! Time limits and turn limits: slow clients cannot pin connections, the per-request deadline
+//! answers 504, the turn limit ends a tool loop, and legacy mode has no concurrency limit.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{claude_reply, mocks, settings, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer};
+
+#[tokio::test]
+async fn a_client_trickling_headers_is_disconnected() {
+    let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
+    s.header_read_timeout = Duration::from_millis(200);
+    let server = TestServer::start(s).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /analyze HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection instead of waiting forever"
+    );
+}
+
+#[tokio::test]
+async fn a_client_trickling_the_body_gets_408() {
+    let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
+    s.body_read_timeout = Duration::from_millis(200);
+    let server = TestServer::start(s).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\"")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("answered")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+}
+
+#[tokio::test]
+async fn the_request_deadline_answers_504() {
+    let (trading, claude) = mocks(2_000).await;
+    let mut s = settings(&trading.url(), &claude.url());
+    s.request_timeout = Duration::from_millis(300);
+    let server = TestServer::start(s).await;
+    let started = std::time::Instant::now();
+    let response = server
+        .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
+        .await;
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "answered near the deadline, not after the model"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "upstream_timeout");
+}
+
+#[tokio::test]
+async fn the_turn_limit_ends_an_endless_tool_loop() {
+    let trading = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&trading)
+        .await;
+    let claude = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(claude_reply(
+            "tool_use",
+            json!([{"type": "tool_use", "id": "toolu_x", "name": "get_market_status", "input": {}}]),
+        ))
+        .mount(&claude)
+        .await;
+    let server = TestServer::start(settings(&trading.uri(), &claude.uri())).await;
+    let body: Value = server
+        .analyze(
+            &reqwest::Client::new(),
+            json!({"query": "market?", "max_turns": 3}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["stop_reason"], "max_turns");
+    assert_eq!(body["turns"], 3);
+    assert_eq!(claude.received_requests().await.expect("recorded").len(), 3);
+}
+
+#[tokio::test]
+async fn legacy_mode_has_no_concurrency_limit() {
+    let (trading, claude) = mocks(100).await;
+    let mut s = settings(&trading.url(), &claude.url());
+    s.legacy_mode = true;
+    s.max_concurrent_analyses = 1;
+    let server = TestServer::start(s).await;
+    let client = reqwest::Client::new();
+    let all = futures_util::future::join_all(
+        (0..6).map(|_| server.analyze(&client, json!({"query": "AAPL?"}))),
+    )
+    .await;
+    assert!(all.iter().all(|r| r.status() == 200));
+    assert!(
+        claude.stats().max_in_flight > 1,
+        "legacy lets every request through: {:?}",
+        claude.stats()
+    );
+}
