@@ -121,3 +121,30 @@ async fn legacy_mode_has_no_concurrency_limit() {
         claude.stats()
     );
 }
+
+#[tokio::test]
+async fn the_connection_cap_holds_further_clients_until_a_slot_frees() {
+    let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
+    s.max_connections = 1;
+    let server = TestServer::start(s).await;
+    let hog = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let refused = impatient
+        .get(format!("{}/health", server.url()))
+        .send()
+        .await;
+    assert!(
+        refused.is_err_and(|e| e.is_timeout()),
+        "second connection waits while the cap is used"
+    );
+    drop(hog);
+    let health = reqwest::get(format!("{}/health", server.url()))
+        .await
+        .expect("served once the slot frees");
+    assert_eq!(health.status(), 200);
+}
