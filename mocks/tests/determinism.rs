@@ -10,8 +10,22 @@ async fn conversation_bytes(seed: u64) -> Vec<Vec<u8>> {
     let t = trading(|s| s.seed = seed).await;
     let client = reqwest::Client::new();
     let mut out = Vec::new();
-    for path in ["/v1/quotes/AAPL", "/v1/history/MSFT?days=5", "/v1/market/status"] {
-        out.push(client.get(format!("{}{path}", t.url())).send().await.unwrap().bytes().await.unwrap().to_vec());
+    for path in [
+        "/v1/quotes/AAPL",
+        "/v1/history/MSFT?days=5",
+        "/v1/market/status",
+    ] {
+        out.push(
+            client
+                .get(format!("{}{path}", t.url()))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec(),
+        );
     }
     for question in ["Compare AAPL and MSFT", "How is the market?"] {
         let r = post_messages(&client, &c.url(), &first_turn(question)).await;
@@ -20,7 +34,14 @@ async fn conversation_bytes(seed: u64) -> Vec<Vec<u8>> {
     }
     let mut stream = first_turn("Compare AAPL and MSFT");
     stream["stream"] = json!(true);
-    out.push(post_messages(&client, &c.url(), &stream).await.bytes().await.unwrap().to_vec());
+    out.push(
+        post_messages(&client, &c.url(), &stream)
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec(),
+    );
     out
 }
 
@@ -42,8 +63,14 @@ async fn a_different_seed_gives_different_data_and_ids() {
 async fn admin_reset_replays_the_same_request_ids() {
     let c = claude(|_| {}).await;
     let client = reqwest::Client::new();
-    let first = post_messages(&client, &c.url(), &first_turn("AAPL")).await.headers()["request-id"].clone();
+    let first = post_messages(&client, &c.url(), &first_turn("AAPL"))
+        .await
+        .headers()["request-id"]
+        .clone();
     c.reset_stats();
-    let again = post_messages(&client, &c.url(), &first_turn("AAPL")).await.headers()["request-id"].clone();
+    let again = post_messages(&client, &c.url(), &first_turn("AAPL"))
+        .await
+        .headers()["request-id"]
+        .clone();
     assert_eq!(first, again);
 }

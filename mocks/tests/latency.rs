@@ -14,7 +14,14 @@ async fn mean_latency(url: &str, n: u32) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..n {
         let start = Instant::now();
-        client.get(format!("{url}/v1/quotes/AAPL")).send().await.unwrap().bytes().await.unwrap();
+        client
+            .get(format!("{url}/v1/quotes/AAPL"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         total += start.elapsed();
     }
     total / n
@@ -29,7 +36,10 @@ async fn lognormal_latency_has_roughly_the_configured_mean() {
     })
     .await;
     let mean = mean_latency(&t.url(), 40).await;
-    assert!(mean >= Duration::from_millis(30) && mean <= Duration::from_millis(80), "{mean:?}");
+    assert!(
+        mean >= Duration::from_millis(30) && mean <= Duration::from_millis(80),
+        "{mean:?}"
+    );
 }
 
 #[tokio::test]
@@ -40,8 +50,14 @@ async fn stalls_add_their_delay() {
         s.faults.stall_ms = 150;
     })
     .await;
-    let (a, b) = (mean_latency(&fast.url(), 3).await, mean_latency(&stalled.url(), 3).await);
-    assert!(b >= Duration::from_millis(150) && b > a * 3, "fast {a:?} stalled {b:?}");
+    let (a, b) = (
+        mean_latency(&fast.url(), 3).await,
+        mean_latency(&stalled.url(), 3).await,
+    );
+    assert!(
+        b >= Duration::from_millis(150) && b > a * 3,
+        "fast {a:?} stalled {b:?}"
+    );
 }
 
 #[tokio::test]
@@ -53,7 +69,12 @@ async fn claude_time_is_ttft_plus_output_tokens_over_speed() {
     .await;
     let client = reqwest::Client::new();
     let start = Instant::now();
-    let r = post_messages(&client, &c.url(), &first_turn("Compare AAPL, MSFT and NVDA over 30 days")).await;
+    let r = post_messages(
+        &client,
+        &c.url(),
+        &first_turn("Compare AAPL, MSFT and NVDA over 30 days"),
+    )
+    .await;
     let body: Value = r.json().await.unwrap();
     let elapsed = start.elapsed();
     let tokens = body["usage"]["output_tokens"].as_u64().unwrap();

@@ -28,11 +28,22 @@ async fn max_concurrent_three_lets_exactly_three_through_at_once() {
         if r.status() == 429 {
             assert_eq!(r.headers()["retry-after"], "1");
             let body: Value = r.json().await.unwrap();
-            assert!(body["error"]["message"].as_str().unwrap().contains("3 concurrent requests"));
+            assert!(body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("3 concurrent requests"));
         }
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 7, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
     assert_eq!(c.stats().responses_by_status["429"], 7);
     // Slots free when the calls finish.
     let r = post_messages(&client, &url, &first_turn("AAPL")).await;
@@ -47,12 +58,21 @@ async fn rpm_five_answers_the_sixth_request_429() {
     for _ in 0..5 {
         let r = post_messages(&client, &c.url(), &first_turn("AAPL")).await;
         assert_eq!(r.status(), 200);
-        remaining.push(r.headers()["anthropic-ratelimit-requests-remaining"].to_str().unwrap().to_string());
+        remaining.push(
+            r.headers()["anthropic-ratelimit-requests-remaining"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     assert_eq!(remaining, ["4", "3", "2", "1", "0"]);
     let r = post_messages(&client, &c.url(), &first_turn("AAPL")).await;
     assert_eq!(r.status(), 429);
-    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((59..=60).contains(&retry_after), "{retry_after}");
 }
 
@@ -60,7 +80,8 @@ async fn rpm_five_answers_the_sixth_request_429() {
 async fn otpm_admits_until_the_output_tokens_of_the_minute_are_spent() {
     let probe = claude(|_| {}).await;
     let client = reqwest::Client::new();
-    let (_, reply) = status_json(post_messages(&client, &probe.url(), &first_turn("AAPL")).await).await;
+    let (_, reply) =
+        status_json(post_messages(&client, &probe.url(), &first_turn("AAPL")).await).await;
     let per_call = reply["usage"]["output_tokens"].as_u64().unwrap();
 
     // Room for exactly two calls.
@@ -68,12 +89,22 @@ async fn otpm_admits_until_the_output_tokens_of_the_minute_are_spent() {
     let statuses: Vec<u16> = {
         let mut v = Vec::new();
         for _ in 0..3 {
-            v.push(post_messages(&client, &c.url(), &first_turn("AAPL")).await.status().as_u16());
+            v.push(
+                post_messages(&client, &c.url(), &first_turn("AAPL"))
+                    .await
+                    .status()
+                    .as_u16(),
+            );
         }
         v
     };
     assert_eq!(statuses, [200, 200, 429]);
     // Admin reset clears the windows.
     c.reset_stats();
-    assert_eq!(post_messages(&client, &c.url(), &first_turn("AAPL")).await.status(), 200);
+    assert_eq!(
+        post_messages(&client, &c.url(), &first_turn("AAPL"))
+            .await
+            .status(),
+        200
+    );
 }

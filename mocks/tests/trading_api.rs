@@ -15,7 +15,11 @@ async fn quotes_have_two_decimal_prices_consistent_with_history() {
     let (s, q) = get(&t.url(), "/v1/quotes/aapl").await;
     assert_eq!(s, 200);
     assert_eq!(q["symbol"], "AAPL");
-    let (bid, ask, last) = (q["bid"].as_f64().unwrap(), q["ask"].as_f64().unwrap(), q["last"].as_f64().unwrap());
+    let (bid, ask, last) = (
+        q["bid"].as_f64().unwrap(),
+        q["ask"].as_f64().unwrap(),
+        q["last"].as_f64().unwrap(),
+    );
     assert!(bid < last && last < ask);
     for p in [bid, ask, last] {
         assert_eq!((p * 100.0).round() / 100.0, p);
@@ -38,22 +42,35 @@ async fn market_status_and_symbol_list() {
     assert_eq!(m["market"], "NYSE");
     assert!(m["is_open"].is_boolean());
     let (_, list) = get(&t.url(), "/v1/symbols").await;
-    assert!(list["symbols"].as_array().unwrap().iter().any(|s| s["symbol"] == "NVDA"));
+    assert!(list["symbols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["symbol"] == "NVDA"));
 }
 
 #[tokio::test]
 async fn unknown_symbols_routes_and_bad_parameters_are_json_errors() {
     let t = trading(|_| {}).await;
     let (s, e) = get(&t.url(), "/v1/quotes/ZZZZ").await;
-    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("unknown_symbol")));
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (404, Some("unknown_symbol"))
+    );
     assert_eq!(e["error"]["message"], "unknown symbol: ZZZZ");
     let (s, e) = get(&t.url(), "/v1/history/ZZZZ").await;
-    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("unknown_symbol")));
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (404, Some("unknown_symbol"))
+    );
     for days in ["0", "366", "abc", "-1"] {
         let (s, e) = get(&t.url(), &format!("/v1/history/AAPL?days={days}")).await;
         assert_eq!(s, 400, "days={days}");
         assert_eq!(e["error"]["code"], "bad_parameter");
-        assert!(e["error"]["message"].as_str().unwrap().contains("days must be an integer from 1 to 365"));
+        assert!(e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("days must be an integer from 1 to 365"));
     }
     let (s, e) = get(&t.url(), "/v2/anything").await;
     assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")));
@@ -64,5 +81,7 @@ async fn shutdown_stops_the_server_and_frees_the_port() {
     let t = trading(|_| {}).await;
     let addr = t.addr();
     t.shutdown().await;
-    assert!(reqwest::get(format!("http://{addr}/v1/market/status")).await.is_err());
+    assert!(reqwest::get(format!("http://{addr}/v1/market/status"))
+        .await
+        .is_err());
 }
