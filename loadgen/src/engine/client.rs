@@ -1,10 +1,9 @@
-//! A minimal HTTP client on hyper 1's connection API: one connection per virtual user, kept
-//! alive and reused, its HTTP/1 driver polled inside the worker's own task (no cross-task hop per
-//! request). Requests are cloned from templates built once; bodies are drained, not collected.
+//! The worker's connection: one per virtual user, kept alive and reused. HTTP/1.1 goes through
+//! the lean client in [`super::h1`]; `--http2` through hyper's HTTP/2 connection. Requests are
+//! built once from templates; bodies are drained, never collected.
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,13 +11,12 @@ use http::header::{HeaderValue, HOST, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
+use super::h1::{self, RawConn, RawError};
 use crate::plan::RequestTemplate;
-
-type H1Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
 
 /// A request ready to be cloned for each send, in the form the protocol wants.
 #[derive(Debug, Clone)]
@@ -27,6 +25,9 @@ pub struct Prepared {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    /// The HTTP/1.1 request, serialized once.
+    raw: Bytes,
+    head_only: bool,
 }
 
 impl Prepared {
@@ -39,11 +40,14 @@ impl Prepared {
         } else {
             t.path_uri.clone()
         };
+        let raw = h1::serialize(&t.method, t.path_uri.to_string().as_str(), &t.headers, &t.body);
         Self {
             method: t.method.clone(),
             uri,
             headers,
             body: t.body.clone(),
+            raw,
+            head_only: t.method == Method::HEAD,
         }
     }
 
@@ -100,32 +104,22 @@ impl Connector {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         tcp.set_nodelay(true)?;
-        let io = TokioIo::new(tcp);
         if self.http2 {
-            let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
                 .await
                 .map_err(io::Error::other)?;
             tokio::spawn(conn);
             Ok(Conn::H2 { sender })
         } else {
-            let (sender, driver) = http1::handshake(io).await.map_err(io::Error::other)?;
-            Ok(Conn::H1 {
-                sender,
-                driver: Some(Box::pin(driver)),
-            })
+            Ok(Conn::H1(RawConn::new(tcp)))
         }
     }
 }
 
 /// One open connection.
 pub enum Conn {
-    /// HTTP/1.1: the driver future is polled alongside each exchange.
-    H1 {
-        /// Request handle.
-        sender: http1::SendRequest<Full<Bytes>>,
-        /// Connection driver; `None` once it has finished.
-        driver: Option<Pin<Box<H1Driver>>>,
-    },
+    /// HTTP/1.1 on the lean client.
+    H1(RawConn),
     /// HTTP/2: the driver runs in its own task.
     H2 {
         /// Request handle.
@@ -137,44 +131,28 @@ impl Conn {
     /// Sends one request and drains its response.
     pub async fn exchange(&mut self, req: &Prepared) -> Result<Reply, ExchangeError> {
         match self {
-            Conn::H1 { sender, driver } => {
-                let Some(drv) = driver.as_mut() else {
-                    return Err(ExchangeError::NotReady);
-                };
-                let ready = tokio::select! {
-                    biased;
-                    r = sender.ready() => r.is_ok(),
-                    _ = drv.as_mut() => false,
-                };
-                if !ready {
-                    *driver = None;
-                    return Err(ExchangeError::NotReady);
-                }
-                let work = async {
-                    let resp = sender.send_request(req.build()).await.map_err(|_| ExchangeError::Io)?;
-                    drain(resp).await
-                };
-                tokio::pin!(work);
-                let early = tokio::select! {
-                    biased;
-                    r = &mut work => Some(r),
-                    _ = drv.as_mut() => None,
-                };
-                match early {
-                    Some(r) => r,
-                    None => {
-                        // The driver ended (e.g. `Connection: close`) possibly right after
-                        // delivering the whole response: let the exchange finish on what it has.
-                        *driver = None;
-                        work.await
-                    }
-                }
-            }
+            Conn::H1(raw) => match raw.exchange(&req.raw, req.head_only).await {
+                Ok(head) => Ok(Reply {
+                    status: head.status,
+                    retry_after: head.retry_after,
+                    server_timing: head.server_timing,
+                }),
+                Err(RawError::Stale) => Err(ExchangeError::NotReady),
+                Err(RawError::Io) => Err(ExchangeError::Io),
+            },
             Conn::H2 { sender } => {
                 sender.ready().await.map_err(|_| ExchangeError::NotReady)?;
                 let resp = sender.send_request(req.build()).await.map_err(|_| ExchangeError::Io)?;
                 drain(resp).await
             }
+        }
+    }
+
+    /// False when the server asked to close the connection after this response.
+    pub fn reusable(&self) -> bool {
+        match self {
+            Conn::H1(raw) => raw.reusable,
+            Conn::H2 { sender } => !sender.is_closed(),
         }
     }
 }

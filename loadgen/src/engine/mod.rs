@@ -2,6 +2,7 @@
 //! for the step to end or Ctrl-C, merges the workers' recorders into a [`StepResult`].
 
 pub mod client;
+pub mod h1;
 pub mod pacer;
 pub mod worker;
 

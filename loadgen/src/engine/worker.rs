@@ -210,7 +210,12 @@ async fn attempt(
             },
         };
         match c.exchange(req).await {
-            Ok(reply) => return Ok(reply),
+            Ok(reply) => {
+                if !c.reusable() {
+                    *conn = None;
+                }
+                return Ok(reply);
+            }
             Err(ExchangeError::NotReady) => *conn = None,
             Err(ExchangeError::Io) => {
                 *conn = None;
