@@ -125,10 +125,10 @@ impl Objective {
             }
         };
         let threshold = match metric {
-            Metric::Latency(_) => parse_latency_ms(value).ok_or_else(|| err("expected a duration like 2s, 300ms, 500us"))?,
-            Metric::Success | Metric::Errors => {
-                parse_fraction(value).ok_or_else(|| err("expected a percentage like 99% or a fraction like 0.99"))?
-            }
+            Metric::Latency(_) => parse_latency_ms(value)
+                .ok_or_else(|| err("expected a duration like 2s, 300ms, 500us"))?,
+            Metric::Success | Metric::Errors => parse_fraction(value)
+                .ok_or_else(|| err("expected a percentage like 99% or a fraction like 0.99"))?,
             Metric::Goodput | Metric::Throughput => {
                 parse_rate(value).ok_or_else(|| err("expected a rate like 30/s"))?
             }
@@ -201,13 +201,20 @@ fn parse_fraction(v: &str) -> Option<f64> {
 }
 
 fn parse_rate(v: &str) -> Option<f64> {
-    let n = v.strip_suffix("/s").or_else(|| v.strip_suffix("rps")).unwrap_or(v);
+    let n = v
+        .strip_suffix("/s")
+        .or_else(|| v.strip_suffix("rps"))
+        .unwrap_or(v);
     let x: f64 = n.parse().ok()?;
     (x.is_finite() && x >= 0.0).then_some(x)
 }
 
 /// Checks every objective on every step up to `until` (concurrency, or rate in open loop).
-pub fn evaluate(objectives: &[Objective], steps: &[StepResult], until: Option<f64>) -> Vec<Violation> {
+pub fn evaluate(
+    objectives: &[Objective],
+    steps: &[StepResult],
+    until: Option<f64>,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     for s in steps {
         let level = s.target_rps.or(s.concurrency.map(f64::from)).unwrap_or(0.0);
@@ -246,7 +253,10 @@ mod tests {
     #[test]
     fn objectives_parse_with_units() {
         let o = Objective::parse("p99<2s").unwrap();
-        assert_eq!((o.metric, o.op, o.threshold), (Metric::Latency(LatencyFigure::P99), Op::Lt, 2000.0));
+        assert_eq!(
+            (o.metric, o.op, o.threshold),
+            (Metric::Latency(LatencyFigure::P99), Op::Lt, 2000.0)
+        );
         assert_eq!(Objective::parse("p95 <= 300ms").unwrap().threshold, 300.0);
         assert_eq!(Objective::parse("success>=99%").unwrap().threshold, 0.99);
         assert_eq!(Objective::parse("success>=0.5").unwrap().threshold, 0.5);

@@ -58,7 +58,11 @@ pub fn threads(cli: &Cli) -> usize {
         .common()
         .threads
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 /// Runs the command and returns the process exit code; errors are printed to stderr.
@@ -99,8 +103,12 @@ fn stop_on_signal(cancel: CancellationToken) -> std::io::Result<tokio::task::Joi
 }
 
 fn default_out(command: &str) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string().replace(':', "");
-    PathBuf::from("reports/runs").join(stamp).join(format!("{command}.csv"))
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    PathBuf::from("reports/runs")
+        .join(stamp)
+        .join(format!("{command}.csv"))
 }
 
 /// Runs the command: validate, preflight, steps, sinks, gate. Returns the exit code.
@@ -118,10 +126,17 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
             return Err(ConfigError::new("--slo-until", "must be a positive number").into());
         }
     }
-    let out_path = common.output.out.clone().unwrap_or_else(|| default_out(plan.command));
+    let out_path = common
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(plan.command));
     let mut csv = sinks::csv::CsvSink::new(sinks::create(&out_path, "--out")?)?;
     let mut timeseries = match &common.output.timeseries {
-        Some(p) => Some(sinks::timeseries::TimeseriesSink::new(sinks::create(p, "--timeseries")?)?),
+        Some(p) => Some(sinks::timeseries::TimeseriesSink::new(sinks::create(
+            p,
+            "--timeseries",
+        )?)?),
         None => None,
     };
     let json_out = match &common.output.json {

@@ -8,7 +8,9 @@ fn main() -> ExitCode {
     let cli = loadgen::cli::Cli::parse();
     let threads = loadgen::threads(&cli);
     let runtime = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)

@@ -152,13 +152,19 @@ impl Plan {
             }
         };
         if step_duration.is_zero() {
-            return Err(ConfigError::new("--step-duration/--duration", "must be greater than 0"));
+            return Err(ConfigError::new(
+                "--step-duration/--duration",
+                "must be greater than 0",
+            ));
         }
         if common.timeout.is_zero() {
             return Err(ConfigError::new("--timeout", "must be greater than 0"));
         }
         if common.connect_timeout.is_zero() {
-            return Err(ConfigError::new("--connect-timeout", "must be greater than 0"));
+            return Err(ConfigError::new(
+                "--connect-timeout",
+                "must be greater than 0",
+            ));
         }
         let base: Uri = common
             .url
@@ -167,7 +173,10 @@ impl Plan {
         match base.scheme_str() {
             Some("http") => {}
             Some(other) => {
-                return Err(ConfigError::new("--url", format!("scheme {other} is not supported, use http")))
+                return Err(ConfigError::new(
+                    "--url",
+                    format!("scheme {other} is not supported, use http"),
+                ))
             }
             None => return Err(ConfigError::new("--url", "needs http://host:port/path")),
         }
@@ -210,12 +219,18 @@ fn closed(c: u32, flag: &str) -> Result<Load, ConfigError> {
 
 fn open(rate: f64, max_in_flight: u32, flag: &str) -> Result<Load, ConfigError> {
     if !(rate.is_finite() && rate > 0.0) {
-        return Err(ConfigError::new(flag, format!("rate must be a positive number, got {rate}")));
+        return Err(ConfigError::new(
+            flag,
+            format!("rate must be a positive number, got {rate}"),
+        ));
     }
     if max_in_flight == 0 {
         return Err(ConfigError::new("--max-in-flight", "must be at least 1"));
     }
-    Ok(Load::Open { rate, max_in_flight })
+    Ok(Load::Open {
+        rate,
+        max_in_flight,
+    })
 }
 
 fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>, ConfigError> {
@@ -223,11 +238,17 @@ fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>
         if rates.is_empty() {
             return Err(ConfigError::new("--rate-steps", "needs at least one rate"));
         }
-        return rates.iter().map(|&r| open(r, common.max_in_flight, "--rate-steps")).collect();
+        return rates
+            .iter()
+            .map(|&r| open(r, common.max_in_flight, "--rate-steps"))
+            .collect();
     }
     if let Some(steps) = &a.steps {
         if steps.is_empty() {
-            return Err(ConfigError::new("--steps", "needs at least one concurrency"));
+            return Err(ConfigError::new(
+                "--steps",
+                "needs at least one concurrency",
+            ));
         }
         return steps.iter().map(|&c| closed(c, "--steps")).collect();
     }
@@ -235,14 +256,20 @@ fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>
         return Err(ConfigError::new("--from", "must be at least 1"));
     }
     if a.to < a.from {
-        return Err(ConfigError::new("--to", format!("must be at least --from ({})", a.from)));
+        return Err(ConfigError::new(
+            "--to",
+            format!("must be at least --from ({})", a.from),
+        ));
     }
     let levels = match a.step {
         Some(0) => return Err(ConfigError::new("--step", "must be at least 1")),
         Some(n) => linear_levels(a.from, a.to, n),
         None => default_levels(a.from, a.to),
     };
-    levels.into_iter().map(|c| closed(c, "--from/--to")).collect()
+    levels
+        .into_iter()
+        .map(|c| closed(c, "--from/--to"))
+        .collect()
 }
 
 /// `from, from+n, …` with `to` always last.
@@ -297,7 +324,10 @@ fn single_request(base: &Uri, common: &CommonArgs) -> Result<RequestTemplate, Co
     let body = match (&common.body, &common.body_file) {
         (Some(b), _) => Bytes::from(b.clone()),
         (None, Some(path)) => Bytes::from(std::fs::read(path).map_err(|e| {
-            ConfigError::new("--body-file", format!("cannot read {}: {e}", path.display()))
+            ConfigError::new(
+                "--body-file",
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?),
         (None, None) if method == Method::POST => Bytes::from_static(DEFAULT_BODY.as_bytes()),
         (None, None) => Bytes::new(),
@@ -355,9 +385,11 @@ fn scenario_requests(
     const FLAG: &str = "--scenario";
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(FLAG, format!("cannot read {}: {e}", path.display())))?;
-    let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    let is_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     let file: ScenarioFile = if is_json {
-        serde_json::from_str(&text).map_err(|e| ConfigError::new(FLAG, format!("invalid JSON: {e}")))?
+        serde_json::from_str(&text)
+            .map_err(|e| ConfigError::new(FLAG, format!("invalid JSON: {e}")))?
     } else {
         toml::from_str(&text).map_err(|e| ConfigError::new(FLAG, format!("invalid TOML: {e}")))?
     };
@@ -376,12 +408,18 @@ fn scenario_requests(
         let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
         let target = r.path.as_deref().unwrap_or("/");
         let uri: Uri = if target.starts_with("http://") {
-            target.parse().map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
+            target
+                .parse()
+                .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
         } else {
             let joined = format!(
                 "http://{}{}",
                 base.authority().map(|a| a.as_str()).unwrap_or(""),
-                if target.starts_with('/') { target.to_string() } else { format!("/{target}") }
+                if target.starts_with('/') {
+                    target.to_string()
+                } else {
+                    format!("/{target}")
+                }
             );
             joined
                 .parse()
@@ -389,10 +427,15 @@ fn scenario_requests(
         };
         let mut extra = common_headers.clone();
         for (k, v) in &r.headers {
-            extra.push(parse_header(&format!("{k}: {v}")).map_err(|e| ConfigError::new(FLAG, e.message))?);
+            extra.push(
+                parse_header(&format!("{k}: {v}"))
+                    .map_err(|e| ConfigError::new(FLAG, e.message))?,
+            );
         }
         let body = r.body.map(Bytes::from).unwrap_or_default();
-        out.push(build_template(r.name, method, uri, extra, body, r.weight, FLAG)?);
+        out.push(build_template(
+            r.name, method, uri, extra, body, r.weight, FLAG,
+        )?);
     }
     if out.is_empty() {
         return Err(ConfigError::new(FLAG, "every request has weight 0"));
@@ -408,7 +451,10 @@ mod tests {
     fn default_ramp_to_50_is_one_two_five_then_tens() {
         assert_eq!(default_levels(1, 50), vec![1, 2, 5, 10, 20, 30, 40, 50]);
         assert_eq!(default_levels(3, 7), vec![3, 5, 7]);
-        assert_eq!(default_levels(1, 250), vec![1, 2, 5, 10, 20, 30, 40, 50, 100, 200, 250]);
+        assert_eq!(
+            default_levels(1, 250),
+            vec![1, 2, 5, 10, 20, 30, 40, 50, 100, 200, 250]
+        );
     }
 
     #[test]

@@ -36,7 +36,18 @@ async fn sigint_cuts_the_step_and_writes_what_was_measured() {
     let dir = out_dir();
     let started = Instant::now();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["ramp", "--steps", "2,4", "--step-duration", "60s", "--warmup", "0s", "-X", "GET", "--url"])
+        .args([
+            "ramp",
+            "--steps",
+            "2,4",
+            "--step-duration",
+            "60s",
+            "--warmup",
+            "0s",
+            "-X",
+            "GET",
+            "--url",
+        ])
         .arg(target.url("/"))
         .arg("--out")
         .arg(dir.join("out.csv"))
@@ -48,12 +59,18 @@ async fn sigint_cuts_the_step_and_writes_what_was_measured() {
         .unwrap();
     busy.notified().await;
     let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let run = finish(child.wait_with_output().await.unwrap(), dir);
 
     assert_eq!(run.code, 0);
-    assert!(started.elapsed() < Duration::from_secs(20), "stopped promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped promptly"
+    );
     let rows = run.csv();
     assert_eq!(rows.len(), 1, "the second step never starts");
     assert_eq!(rows[0]["interrupted"], "true");

@@ -38,8 +38,21 @@ async fn single_lane_target() -> Target {
 async fn objectives_that_hold_exit_0() {
     let target = single_lane_target().await;
     let run = loadgen(&[
-        "run", "-c", "1", "-d", "300ms", "--url", &target.url("/"), "-X", "GET",
-        "--slo", "success>=99%", "--slo", "p99<2s", "--slo", "goodput>=5/s",
+        "run",
+        "-c",
+        "1",
+        "-d",
+        "300ms",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
+        "--slo",
+        "success>=99%",
+        "--slo",
+        "p99<2s",
+        "--slo",
+        "goodput>=5/s",
     ])
     .await;
     assert_eq!(run.code, 0);
@@ -50,23 +63,66 @@ async fn objectives_that_hold_exit_0() {
 async fn a_failed_objective_exits_1_listing_step_objective_and_measured_value() {
     let target = single_lane_target().await;
     let run = loadgen(&[
-        "ramp", "--steps", "1,4", "--step-duration", "300ms", "--warmup", "0s", "--url", &target.url("/"),
-        "-X", "GET", "--slo", "success>=99%", "--slo", "p50<1ms",
+        "ramp",
+        "--steps",
+        "1,4",
+        "--step-duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
+        "--slo",
+        "success>=99%",
+        "--slo",
+        "p50<1ms",
     ])
     .await;
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("step 1 (concurrency 1): p50<1ms failed, measured"), "{}", run.stderr);
-    assert!(run.stderr.contains("step 2 (concurrency 4): success>=99% failed, measured"), "{}", run.stderr);
-    assert!(!run.stderr.contains("step 1 (concurrency 1): success"), "step 1 succeeds");
-    assert_eq!(run.csv().len(), 2, "results are written even when the gate fails");
+    assert!(
+        run.stderr
+            .contains("step 1 (concurrency 1): p50<1ms failed, measured"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("step 2 (concurrency 4): success>=99% failed, measured"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("step 1 (concurrency 1): success"),
+        "step 1 succeeds"
+    );
+    assert_eq!(
+        run.csv().len(),
+        2,
+        "results are written even when the gate fails"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slo_until_limits_the_gate_to_lower_steps() {
     let target = single_lane_target().await;
     let run = loadgen(&[
-        "ramp", "--steps", "1,4", "--step-duration", "300ms", "--warmup", "0s", "--url", &target.url("/"),
-        "-X", "GET", "--slo", "success>=99%", "--slo-until", "1",
+        "ramp",
+        "--steps",
+        "1,4",
+        "--step-duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
+        "--slo",
+        "success>=99%",
+        "--slo-until",
+        "1",
     ])
     .await;
     assert_eq!(run.code, 0, "step 2 sheds, but is beyond --slo-until");
@@ -79,11 +135,17 @@ async fn usage_and_configuration_errors_exit_2_naming_the_flag() {
     let cases: [(&[&str], &str); 8] = [
         (&["run", "-c", "1", "--slo", "p99~2s"], "--slo"),
         (&["run", "-c", "1", "--slo", "p98<2s"], "--slo"),
-        (&["run", "-c", "1", "--url", "https://127.0.0.1:1/"], "--url"),
+        (
+            &["run", "-c", "1", "--url", "https://127.0.0.1:1/"],
+            "--url",
+        ),
         (&["run", "-c", "0"], "--concurrency"),
         (&["run", "--rate=-5"], "--rate"),
         (&["ramp", "--steps", "0,2"], "--steps"),
-        (&["run", "-c", "1", "--body-file", "/nonexistent/body.json"], "--body-file"),
+        (
+            &["run", "-c", "1", "--body-file", "/nonexistent/body.json"],
+            "--body-file",
+        ),
         (&["run", "-c", "1", "-d", "soon"], "--duration"),
     ];
     for (args, flag) in cases {
@@ -105,5 +167,8 @@ async fn an_unreachable_target_exits_3_before_the_run() {
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
     assert!(run.stderr.contains(&url));
-    assert!(started.elapsed() < Duration::from_secs(5), "fails at once, no steps run");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fails at once, no steps run"
+    );
 }

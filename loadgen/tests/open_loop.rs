@@ -14,14 +14,31 @@ use common::{loadgen, num, Target};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_asked_rate_is_met() {
     let target = Target::serve(Router::new().route("/", get(|| async { "ok" }))).await;
-    let run = loadgen(&["run", "--rate", "400", "-d", "1s", "--url", &target.url("/"), "-X", "GET"]).await;
+    let run = loadgen(&[
+        "run",
+        "--rate",
+        "400",
+        "-d",
+        "1s",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
+    ])
+    .await;
     assert_eq!(run.code, 0);
     let step = run.step();
     let requests = num(&step, "requests");
-    assert!((380.0..=405.0).contains(&requests), "asked 400 in 1 s, sent {requests}");
+    assert!(
+        (380.0..=405.0).contains(&requests),
+        "asked 400 in 1 s, sent {requests}"
+    );
     assert_eq!(num(&step, "target_rps"), 400.0);
     assert_eq!(num(&step, "concurrency"), 1000.0, "the in-flight cap");
-    assert!(num(&step, "connections_opened") < 50.0, "connections follow need, not the cap");
+    assert!(
+        num(&step, "connections_opened") < 50.0,
+        "connections follow need, not the cap"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,17 +59,42 @@ async fn a_one_second_stall_shows_in_corrected_p99_and_hides_in_uncorrected_p99(
     );
     let target = Target::serve(router).await;
     let run = loadgen(&[
-        "run", "--rate", "100", "-d", "3s", "--max-in-flight", "1", "--url", &target.url("/"), "-X", "GET",
+        "run",
+        "--rate",
+        "100",
+        "-d",
+        "3s",
+        "--max-in-flight",
+        "1",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
     ])
     .await;
     assert_eq!(run.code, 0);
     let step = run.step();
     let corrected_p99 = num(&step, "p99_ms");
     let uncorrected_p99 = num(&step["uncorrected"], "p99_ms");
-    assert!(corrected_p99 >= 700.0, "corrected p99 {corrected_p99} ms shows the stall");
-    assert!(uncorrected_p99 < 100.0, "uncorrected p99 {uncorrected_p99} ms hides it");
-    assert!(num(&step["uncorrected"], "max_ms") >= 900.0, "the stalled request itself");
-    assert!(num(&step, "late_sends") >= 50.0, "sends queued behind the stall are counted late");
+    assert!(
+        corrected_p99 >= 700.0,
+        "corrected p99 {corrected_p99} ms shows the stall"
+    );
+    assert!(
+        uncorrected_p99 < 100.0,
+        "uncorrected p99 {uncorrected_p99} ms hides it"
+    );
+    assert!(
+        num(&step["uncorrected"], "max_ms") >= 900.0,
+        "the stalled request itself"
+    );
+    assert!(
+        num(&step, "late_sends") >= 50.0,
+        "sends queued behind the stall are counted late"
+    );
     let requests = num(&step, "requests");
-    assert!((285.0..=302.0).contains(&requests), "late sends still go out: {requests}");
+    assert!(
+        (285.0..=302.0).contains(&requests),
+        "late sends still go out: {requests}"
+    );
 }

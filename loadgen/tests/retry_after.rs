@@ -13,7 +13,17 @@ async fn honoring_retry_after_cuts_the_request_rate_to_what_the_server_asks() {
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
         .mount(&server)
         .await;
-    let args = ["run", "-c", "2", "-d", "1500ms", "--url", &server.uri(), "-X", "GET"];
+    let args = [
+        "run",
+        "-c",
+        "2",
+        "-d",
+        "1500ms",
+        "--url",
+        &server.uri(),
+        "-X",
+        "GET",
+    ];
     let impolite = loadgen(&args).await;
     let mut polite_args = args.to_vec();
     polite_args.push("--honor-retry-after");

@@ -31,7 +31,17 @@ async fn ramp_runs_one_step_per_level_each_for_the_step_duration() {
     let (mock, url) = trading_with_latency(20).await;
     let started = std::time::Instant::now();
     let run = loadgen(&[
-        "ramp", "--steps", "1,2,4", "--step-duration", "400ms", "--warmup", "100ms", "--url", &url, "-X", "GET",
+        "ramp",
+        "--steps",
+        "1,2,4",
+        "--step-duration",
+        "400ms",
+        "--warmup",
+        "100ms",
+        "--url",
+        &url,
+        "-X",
+        "GET",
     ])
     .await;
     let wall = started.elapsed().as_secs_f64();
@@ -43,16 +53,28 @@ async fn ramp_runs_one_step_per_level_each_for_the_step_duration() {
         assert_eq!(row["concurrency"], c.to_string());
         assert_eq!(row["target_rps"], "", "closed loop has no target rate");
         let d: f64 = row["duration_s"].parse().unwrap();
-        assert!((0.35..=0.45).contains(&d), "step {step} measured {d}s, asked 0.4s");
+        assert!(
+            (0.35..=0.45).contains(&d),
+            "step {step} measured {d}s, asked 0.4s"
+        );
         let requests: f64 = row["requests"].parse().unwrap();
         // Each user does at most 0.4 s / 20 ms = 20 requests; allow a slow, noisy machine.
-        assert!(requests <= 21.0 * c as f64, "step {step}: {requests} requests");
-        assert!(requests >= 5.0 * c as f64, "step {step}: {requests} requests");
+        assert!(
+            requests <= 21.0 * c as f64,
+            "step {step}: {requests} requests"
+        );
+        assert!(
+            requests >= 5.0 * c as f64,
+            "step {step}: {requests} requests"
+        );
         assert_eq!(row["ok"], row["requests"]);
     }
     assert!(wall >= 1.5, "3 steps of 0.5 s took only {wall:.2}s");
     // Warmup traffic reaches the target but is not counted.
-    let counted: u64 = rows.iter().map(|r| r["requests"].parse::<u64>().unwrap()).sum();
+    let counted: u64 = rows
+        .iter()
+        .map(|r| r["requests"].parse::<u64>().unwrap())
+        .sum();
     assert!(mock.stats().requests_total > counted);
 }
 
@@ -64,7 +86,10 @@ async fn fixed_delay_target_percentiles_are_within_tolerance() {
     let step = run.step();
     for key in ["p50_ms", "p90_ms", "mean_ms"] {
         let v = num(&step, key);
-        assert!((19.5..=35.0).contains(&v), "{key} = {v} ms for a fixed 20 ms target");
+        assert!(
+            (19.5..=35.0).contains(&v),
+            "{key} = {v} ms for a fixed 20 ms target"
+        );
     }
     let p99 = num(&step, "p99_ms");
     assert!((19.5..=80.0).contains(&p99), "p99 = {p99} ms");
@@ -104,15 +129,32 @@ async fn timeseries_has_one_row_per_second_with_interval_counts() {
     let dir = common::out_dir();
     let ts = dir.join("ts.csv");
     let run = loadgen(&[
-        "run", "-c", "2", "-d", "2500ms", "--url", &url, "-X", "GET", "--timeseries", ts.to_str().unwrap(),
+        "run",
+        "-c",
+        "2",
+        "-d",
+        "2500ms",
+        "--url",
+        &url,
+        "-X",
+        "GET",
+        "--timeseries",
+        ts.to_str().unwrap(),
     ])
     .await;
     assert_eq!(run.code, 0);
     let rows = read_csv(&ts);
     let seconds: Vec<&str> = rows.iter().map(|r| r["second"].as_str()).collect();
     assert_eq!(seconds, ["0", "1", "2"]);
-    let per_second: u64 = rows.iter().map(|r| r["requests"].parse::<u64>().unwrap()).sum();
-    assert_eq!(per_second, run.step()["requests"].as_u64().unwrap(), "intervals add up to the step");
+    let per_second: u64 = rows
+        .iter()
+        .map(|r| r["requests"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        per_second,
+        run.step()["requests"].as_u64().unwrap(),
+        "intervals add up to the step"
+    );
     // Full seconds at 2 users × 10 ms: at most ~200 each, and the last half-second about half.
     let first: f64 = rows[0]["requests"].parse().unwrap();
     let last: f64 = rows[2]["requests"].parse().unwrap();

@@ -40,7 +40,12 @@ impl Prepared {
         } else {
             t.path_uri.clone()
         };
-        let raw = h1::serialize(&t.method, t.path_uri.to_string().as_str(), &t.headers, &t.body);
+        let raw = h1::serialize(
+            &t.method,
+            t.path_uri.to_string().as_str(),
+            &t.headers,
+            &t.body,
+        );
         Self {
             method: t.method.clone(),
             uri,
@@ -142,7 +147,10 @@ impl Conn {
             },
             Conn::H2 { sender } => {
                 sender.ready().await.map_err(|_| ExchangeError::NotReady)?;
-                let resp = sender.send_request(req.build()).await.map_err(|_| ExchangeError::Io)?;
+                let resp = sender
+                    .send_request(req.build())
+                    .await
+                    .map_err(|_| ExchangeError::Io)?;
                 drain(resp).await
             }
         }

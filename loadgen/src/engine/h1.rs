@@ -15,7 +15,12 @@ const MAX_HEAD: usize = 64 * 1024;
 const INITIAL_BUF: usize = 16 * 1024;
 
 /// A request serialized once: `METHOD path HTTP/1.1`, headers, `content-length`, body.
-pub fn serialize(method: &http::Method, path: &str, headers: &http::HeaderMap, body: &[u8]) -> Bytes {
+pub fn serialize(
+    method: &http::Method,
+    path: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Bytes {
     let mut out = Vec::with_capacity(128 + body.len());
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
@@ -99,7 +104,10 @@ impl RawConn {
             } else if self.buf.len() < MAX_HEAD {
                 self.buf.resize(self.buf.len() * 2, 0);
             } else {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "response head too large"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "response head too large",
+                ));
             }
         }
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
@@ -112,7 +120,11 @@ impl RawConn {
         let reused = self.used;
         self.used = true;
         if self.stream.write_all(request).await.is_err() {
-            return Err(if reused { RawError::Stale } else { RawError::Io });
+            return Err(if reused {
+                RawError::Stale
+            } else {
+                RawError::Io
+            });
         }
         let mut received_any = false;
         loop {
@@ -120,7 +132,9 @@ impl RawConn {
                 let mut headers = [httparse::EMPTY_HEADER; 64];
                 let mut resp = httparse::Response::new(&mut headers);
                 match resp.parse(&self.buf[self.start..self.end]) {
-                    Ok(httparse::Status::Complete(len)) => Some((parse_head(&resp, head_only), len)),
+                    Ok(httparse::Status::Complete(len)) => {
+                        Some((parse_head(&resp, head_only), len))
+                    }
                     Ok(httparse::Status::Partial) => None,
                     Err(_) => return Err(RawError::Io),
                 }
@@ -145,7 +159,6 @@ impl RawConn {
             }
         }
     }
-
 }
 
 /// Reads what matters from a parsed head: the head, how its body is framed, and keep-alive.
@@ -163,9 +176,14 @@ fn parse_head(resp: &httparse::Response<'_, '_>, head_only: bool) -> (Head, Body
         for h in resp.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
-                length = std::str::from_utf8(h.value).ok().and_then(|s| s.trim().parse::<u64>().ok());
+                length = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok());
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = h.value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
+                chunked = h
+                    .value
+                    .windows(7)
+                    .any(|w| w.eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case("connection") {
                 let v = h.value;
                 if v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
@@ -194,7 +212,6 @@ fn parse_head(resp: &httparse::Response<'_, '_>, head_only: bool) -> (Head, Body
 }
 
 impl RawConn {
-
     /// Discards `n` body bytes.
     async fn skip(&mut self, mut n: u64) -> io::Result<()> {
         loop {
@@ -214,7 +231,10 @@ impl RawConn {
     /// Reads one CRLF-terminated line, returning its bytes without the CRLF as a range.
     async fn line(&mut self) -> io::Result<(usize, usize)> {
         loop {
-            if let Some(pos) = self.buf[self.start..self.end].windows(2).position(|w| w == b"\r\n") {
+            if let Some(pos) = self.buf[self.start..self.end]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+            {
                 let range = (self.start, self.start + pos);
                 self.start += pos + 2;
                 return Ok(range);
@@ -238,7 +258,8 @@ impl RawConn {
             }
             BodyKind::Chunked => loop {
                 let (a, b) = self.line().await?;
-                let text = std::str::from_utf8(&self.buf[a..b]).map_err(|_| io::ErrorKind::InvalidData)?;
+                let text =
+                    std::str::from_utf8(&self.buf[a..b]).map_err(|_| io::ErrorKind::InvalidData)?;
                 let hex = text.split(';').next().unwrap_or("").trim();
                 let size = u64::from_str_radix(hex, 16).map_err(|_| io::ErrorKind::InvalidData)?;
                 if size == 0 {

@@ -52,7 +52,11 @@ impl Engine {
             .next()
             .ok_or_else(|| unreachable(format!("{} resolves to no address", plan.authority)))?;
         let connector = Connector::new(addr, plan.http2, plan.connect_timeout);
-        let requests = plan.requests.iter().map(|t| Prepared::new(t, plan.http2)).collect();
+        let requests = plan
+            .requests
+            .iter()
+            .map(|t| Prepared::new(t, plan.http2))
+            .collect();
         Ok(Engine {
             plan,
             connector,
@@ -74,7 +78,9 @@ impl Engine {
             .map_err(|e| unreachable(format!("connect failed: {e}")))?;
         match tokio::time::timeout(self.plan.timeout, conn.exchange(&self.requests[0])).await {
             Ok(Ok(reply)) => Ok(reply.status),
-            Ok(Err(_)) => Err(unreachable("the connection failed before a response".into())),
+            Ok(Err(_)) => Err(unreachable(
+                "the connection failed before a response".into(),
+            )),
             Err(_) => Err(unreachable(format!(
                 "no response within --timeout {}",
                 humantime::format_duration(self.plan.timeout)
@@ -83,7 +89,12 @@ impl Engine {
     }
 
     /// Runs step `step_no` (1-based) at `load`, sending per-second intervals to `intervals`.
-    pub async fn run_step(&self, step_no: usize, load: Load, intervals: mpsc::UnboundedSender<Interval>) -> StepResult {
+    pub async fn run_step(
+        &self,
+        step_no: usize,
+        load: Load,
+        intervals: mpsc::UnboundedSender<Interval>,
+    ) -> StepResult {
         let plan = &self.plan;
         let start = Instant::now();
         let measure_start = start + plan.warmup;
@@ -117,7 +128,10 @@ impl Engine {
                     workers.spawn(run_worker(ctx.clone(), Pacing::Closed, id));
                 }
             }
-            Load::Open { rate, max_in_flight } => {
+            Load::Open {
+                rate,
+                max_in_flight,
+            } => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let feed = Arc::new(OpenFeed {
                     rx: Mutex::new(rx),
@@ -148,6 +162,13 @@ impl Engine {
         let ended = Instant::now().min(step_end);
         let duration_s = ended.saturating_duration_since(measure_start).as_secs_f64();
         let names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
-        StepResult::from_recorder(step_no, load, duration_s, &merged, &names, self.cancel.is_cancelled())
+        StepResult::from_recorder(
+            step_no,
+            load,
+            duration_s,
+            &merged,
+            &names,
+            self.cancel.is_cancelled(),
+        )
     }
 }

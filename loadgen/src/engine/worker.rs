@@ -73,7 +73,10 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
     let mut rec = Recorder::new(ctx.requests.len());
     let mut interval: Option<Interval> = None;
     let mut conn: Option<Conn> = None;
-    let mut rng = SmallRng::seed_from_u64(ctx.seed.wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let mut rng = SmallRng::seed_from_u64(
+        ctx.seed
+            .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+    );
     let total_weight = ctx.cumulative_weights.last().copied().unwrap_or(0);
     let open = matches!(pacing, Pacing::Open(_));
     let timer = tokio::time::sleep_until(ctx.step_end);
@@ -145,7 +148,10 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
             Err(c) => *c,
         };
         let retry_after = match &result {
-            Ok(Reply { retry_after: Some(v), .. }) => parse_retry_after(v.as_bytes()),
+            Ok(Reply {
+                retry_after: Some(v),
+                ..
+            }) => parse_retry_after(v.as_bytes()),
             _ => None,
         };
         if now >= ctx.measure_start {
@@ -155,7 +161,11 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
             if let Some(ra) = retry_after {
                 rec.retry_after.add(ra);
             }
-            if let Ok(Reply { server_timing: Some(st), .. }) = &result {
+            if let Ok(Reply {
+                server_timing: Some(st),
+                ..
+            }) = &result
+            {
                 rec.record_server_timing(st.as_bytes());
             }
             let second = (now - ctx.measure_start).as_secs().min(ctx.last_second);

@@ -129,11 +129,20 @@ impl Recorder {
 
     /// Records one attempt. `uncorrected_us` is `Some` in open loop.
     #[inline]
-    pub fn record(&mut self, name: usize, class: OutcomeClass, corrected_us: u64, uncorrected_us: Option<u64>) {
+    pub fn record(
+        &mut self,
+        name: usize,
+        class: OutcomeClass,
+        corrected_us: u64,
+        uncorrected_us: Option<u64>,
+    ) {
         let n = &mut self.names[name];
         let i = class.index();
         n.counts[i] += 1;
-        record_us(n.by_class[i].get_or_insert_with(new_histogram), corrected_us);
+        record_us(
+            n.by_class[i].get_or_insert_with(new_histogram),
+            corrected_us,
+        );
         if let Some(u) = uncorrected_us {
             if class.counts_in_latency() {
                 record_us(n.uncorrected.get_or_insert_with(new_histogram), u);
@@ -143,7 +152,9 @@ impl Recorder {
 
     /// Records the `Server-Timing` header value, e.g. `queue;dur=12.5, upstream;dur=300`.
     pub fn record_server_timing(&mut self, header: &[u8]) {
-        let Ok(text) = std::str::from_utf8(header) else { return };
+        let Ok(text) = std::str::from_utf8(header) else {
+            return;
+        };
         for (name, dur_ms) in parse_server_timing(text) {
             let us = (dur_ms * 1000.0).round() as u64;
             match self.server_timing.iter_mut().find(|(n, _)| n == name) {
@@ -160,7 +171,8 @@ impl Recorder {
     /// Adds another recorder of the same step into this one.
     pub fn merge(&mut self, other: &Recorder) {
         if self.names.len() < other.names.len() {
-            self.names.resize(other.names.len(), NameRecorder::default());
+            self.names
+                .resize(other.names.len(), NameRecorder::default());
         }
         for (mine, theirs) in self.names.iter_mut().zip(&other.names) {
             for i in 0..8 {
@@ -251,7 +263,8 @@ pub fn parse_server_timing(text: &str) -> impl Iterator<Item = (&str, f64)> {
         }
         let dur = parts.find_map(|p| {
             let (k, v) = p.split_once('=')?;
-            (k.trim().eq_ignore_ascii_case("dur")).then(|| v.trim().trim_matches('"').parse::<f64>().ok())?
+            (k.trim().eq_ignore_ascii_case("dur"))
+                .then(|| v.trim().trim_matches('"').parse::<f64>().ok())?
         })?;
         (dur.is_finite() && dur >= 0.0).then_some((name, dur))
     })
@@ -272,7 +285,8 @@ mod tests {
 
     #[test]
     fn server_timing_entries_with_dur_are_parsed() {
-        let v: Vec<_> = parse_server_timing("queue;dur=12.5, upstream;desc=\"x\";dur=300, miss").collect();
+        let v: Vec<_> =
+            parse_server_timing("queue;dur=12.5, upstream;desc=\"x\";dur=300, miss").collect();
         assert_eq!(v, vec![("queue", 12.5), ("upstream", 300.0)]);
     }
 

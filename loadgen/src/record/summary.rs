@@ -224,10 +224,19 @@ impl StepResult {
         }
         let requests: u64 = counts.iter().sum();
         let ok = counts[OutcomeClass::Ok.index()];
-        let per_s = |v: u64| if duration_s > 0.0 { v as f64 / duration_s } else { 0.0 };
+        let per_s = |v: u64| {
+            if duration_s > 0.0 {
+                v as f64 / duration_s
+            } else {
+                0.0
+            }
+        };
         let (concurrency, target_rps) = match load {
             Load::Closed { concurrency } => (Some(concurrency), None),
-            Load::Open { rate, max_in_flight } => (Some(max_in_flight), Some(rate)),
+            Load::Open {
+                rate,
+                max_in_flight,
+            } => (Some(max_in_flight), Some(rate)),
         };
         let by_class = OutcomeClass::ALL
             .iter()
@@ -251,7 +260,11 @@ impl StepResult {
             timeouts: counts[OutcomeClass::Timeout.index()],
             connect_errors: counts[OutcomeClass::ConnectError.index()],
             io_errors: counts[OutcomeClass::IoError.index()],
-            success_rate: if requests > 0 { ok as f64 / requests as f64 } else { 0.0 },
+            success_rate: if requests > 0 {
+                ok as f64 / requests as f64
+            } else {
+                0.0
+            },
             throughput_rps: per_s(requests),
             goodput_rps: per_s(ok),
             latency: LatencySummary::from_histogram(&total),

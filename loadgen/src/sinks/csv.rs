@@ -6,7 +6,8 @@ use super::opt;
 use crate::record::StepResult;
 
 /// The header line.
-pub const HEADER: &str = "step,concurrency,target_rps,duration_s,requests,ok,rejected_429,rejected_503,\
+pub const HEADER: &str =
+    "step,concurrency,target_rps,duration_s,requests,ok,rejected_429,rejected_503,\
 other_4xx,other_5xx,timeouts,connect_errors,io_errors,success_rate,throughput_rps,goodput_rps,\
 mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,uncorrected_p99_ms,\
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\

@@ -81,7 +81,10 @@ impl<W: Write> StepCollector<'_, W> {
                 }
             }
         }
-        let measured = Instant::now().min(self.step_end).saturating_duration_since(self.measure_start).as_secs_f64();
+        let measured = Instant::now()
+            .min(self.step_end)
+            .saturating_duration_since(self.measure_start)
+            .as_secs_f64();
         for (s, iv) in std::mem::take(&mut open) {
             let len = (measured - s as f64).clamp(0.0, 1.0);
             self.write(&iv, if len > 0.0 { len } else { 1.0 })?;

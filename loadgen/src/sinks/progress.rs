@@ -67,7 +67,8 @@ impl Progress {
         );
         let current = multi.add(ProgressBar::new(100));
         current.set_style(
-            ProgressStyle::with_template("{prefix} {bar:30} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{prefix} {bar:30} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Progress::Bars {
             _multi: multi,

@@ -9,8 +9,20 @@ pub fn write(mut out: impl Write, steps: &[StepResult]) -> io::Result<()> {
     writeln!(
         out,
         "{:>4} {:>6} {:>8} {:>9} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
-        "step", "conc", "rate", "requests", "success", "rps", "goodput", "p50 ms", "p90 ms", "p99 ms", "max ms",
-        "429", "503", "errors"
+        "step",
+        "conc",
+        "rate",
+        "requests",
+        "success",
+        "rps",
+        "goodput",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "429",
+        "503",
+        "errors"
     )?;
     for s in steps {
         let other = s.other_4xx + s.other_5xx + s.timeouts + s.connect_errors + s.io_errors;

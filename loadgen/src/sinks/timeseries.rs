@@ -24,15 +24,30 @@ impl<W: Write> TimeseriesSink<W> {
     }
 
     /// Writes one second of step `step`. `seconds` is the interval's length (the last may be short).
-    pub fn write_interval(&mut self, step: usize, load: Load, iv: &Interval, seconds: f64) -> io::Result<()> {
+    pub fn write_interval(
+        &mut self,
+        step: usize,
+        load: Load,
+        iv: &Interval,
+        seconds: f64,
+    ) -> io::Result<()> {
         let (concurrency, rate) = match load {
             Load::Closed { concurrency } => (Some(concurrency), None),
-            Load::Open { rate, max_in_flight } => (Some(max_in_flight), Some(rate)),
+            Load::Open {
+                rate,
+                max_in_flight,
+            } => (Some(max_in_flight), Some(rate)),
         };
         let total = iv.total();
         let ok = iv.counts[OutcomeClass::Ok.index()];
         let l = LatencySummary::from_histogram(&iv.latency);
-        let per_s = |v: u64| if seconds > 0.0 { v as f64 / seconds } else { 0.0 };
+        let per_s = |v: u64| {
+            if seconds > 0.0 {
+                v as f64 / seconds
+            } else {
+                0.0
+            }
+        };
         writeln!(
             self.out,
             "{},{},{},{},{},{},{},{:.2},{:.2},{},{},{},{},{}",

@@ -33,7 +33,8 @@ impl Run {
             .to_string()
     }
     pub fn json(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.dir.join("out.json")).expect("JSON summary written");
+        let text =
+            std::fs::read_to_string(self.dir.join("out.json")).expect("JSON summary written");
         serde_json::from_str(&text).unwrap()
     }
     /// The first step of the JSON summary.
@@ -78,7 +79,10 @@ pub fn finish(output: Output, dir: PathBuf) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         dir,
     };
-    eprintln!("loadgen exit {}\nstdout:\n{}\nstderr:\n{}", run.code, run.stdout, run.stderr);
+    eprintln!(
+        "loadgen exit {}\nstdout:\n{}\nstderr:\n{}",
+        run.code, run.stdout, run.stderr
+    );
     run
 }
 
@@ -87,12 +91,20 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
     lines
-        .map(|l| header.iter().map(|h| h.to_string()).zip(l.split(',').map(String::from)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
         .collect()
 }
 
 pub fn num(v: &serde_json::Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("{key} is a number in {v}"))
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
 /// An in-process axum target on 127.0.0.1:0, stopped when dropped.
@@ -157,7 +169,10 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) -> bool {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 match stream.read(&mut chunk).await {
