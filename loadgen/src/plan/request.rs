@@ -1,0 +1,214 @@
+//! Request templates: the single request of `--url/-X/-H/--body`, or the weighted requests of a
+//! `--scenario` file (TOML or JSON), each built once with its `Host` and content type.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use http::{HeaderMap, Method, Uri};
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::cli::{CommonArgs, DEFAULT_BODY};
+
+/// One request of the scenario, built once and cloned per send.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    /// Name the request is reported under.
+    pub name: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Full URI (HTTP/2 needs it).
+    pub uri: Uri,
+    /// Path and query only (HTTP/1 origin form).
+    pub path_uri: Uri,
+    /// All headers, `Host` included.
+    pub headers: HeaderMap,
+    /// Body, shared without copying.
+    pub body: Bytes,
+    /// Relative weight in the scenario.
+    pub weight: u32,
+}
+
+/// One request of a scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioRequest {
+    name: String,
+    #[serde(default)]
+    method: Option<String>,
+    /// Path (joined to `--url`) or full http URL.
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default = "one")]
+    weight: u32,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A scenario file: `[[request]]` entries (TOML) or `{"request": [...]}` (JSON).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    request: Vec<ScenarioRequest>,
+}
+
+fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
+    let (k, v) = h
+        .split_once(':')
+        .ok_or_else(|| ConfigError::new("--header", format!("'{h}' is not 'Name: value'")))?;
+    let name = HeaderName::from_bytes(k.trim().as_bytes())
+        .map_err(|_| ConfigError::new("--header", format!("invalid header name in '{h}'")))?;
+    let value = HeaderValue::from_str(v.trim())
+        .map_err(|_| ConfigError::new("--header", format!("invalid header value in '{h}'")))?;
+    Ok((name, value))
+}
+
+fn parse_method(m: &str, flag: &str) -> Result<Method, ConfigError> {
+    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+        .map_err(|_| ConfigError::new(flag, format!("invalid HTTP method '{m}'")))
+}
+
+pub(super) fn single_request(
+    base: &Uri,
+    common: &CommonArgs,
+) -> Result<RequestTemplate, ConfigError> {
+    let method = parse_method(&common.method, "--method")?;
+    let body = match (&common.body, &common.body_file) {
+        (Some(b), _) => Bytes::from(b.clone()),
+        (None, Some(path)) => Bytes::from(std::fs::read(path).map_err(|e| {
+            ConfigError::new(
+                "--body-file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?),
+        (None, None) if method == Method::POST => Bytes::from_static(DEFAULT_BODY.as_bytes()),
+        (None, None) => Bytes::new(),
+    };
+    let mut extra = Vec::new();
+    for h in &common.headers {
+        extra.push(parse_header(h)?);
+    }
+    let name = format!("{} {}", method, base.path());
+    build_template(name, method, base.clone(), extra, body, 1, "--url")
+}
+
+fn build_template(
+    name: String,
+    method: Method,
+    uri: Uri,
+    extra: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+    weight: u32,
+    flag: &str,
+) -> Result<RequestTemplate, ConfigError> {
+    let authority = uri
+        .authority()
+        .ok_or_else(|| ConfigError::new(flag, "URL has no host"))?;
+    let mut headers = HeaderMap::new();
+    let host = HeaderValue::from_str(authority.as_str())
+        .map_err(|_| ConfigError::new(flag, "host is not a valid header value"))?;
+    headers.insert(HOST, host);
+    if !body.is_empty() {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    for (k, v) in extra {
+        headers.insert(k, v);
+    }
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_uri: Uri = pq
+        .parse()
+        .map_err(|_| ConfigError::new(flag, format!("invalid path '{pq}'")))?;
+    Ok(RequestTemplate {
+        name,
+        method,
+        uri,
+        path_uri,
+        headers,
+        body,
+        weight,
+    })
+}
+
+pub(super) fn scenario_requests(
+    path: &Path,
+    base: &Uri,
+    common: &CommonArgs,
+) -> Result<Vec<RequestTemplate>, ConfigError> {
+    const FLAG: &str = "--scenario";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(FLAG, format!("cannot read {}: {e}", path.display())))?;
+    let is_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    let file: ScenarioFile = if is_json {
+        serde_json::from_str(&text)
+            .map_err(|e| ConfigError::new(FLAG, format!("invalid JSON: {e}")))?
+    } else {
+        toml::from_str(&text).map_err(|e| ConfigError::new(FLAG, format!("invalid TOML: {e}")))?
+    };
+    if file.request.is_empty() {
+        return Err(ConfigError::new(FLAG, "has no [[request]] entries"));
+    }
+    let mut common_headers = Vec::new();
+    for h in &common.headers {
+        common_headers.push(parse_header(h)?);
+    }
+    let mut out = Vec::new();
+    for r in file.request {
+        if r.weight == 0 {
+            continue;
+        }
+        let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
+        let target = r.path.as_deref().unwrap_or("/");
+        let uri: Uri = if target.starts_with("http://") {
+            target
+                .parse()
+                .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
+        } else {
+            let joined = format!(
+                "http://{}{}",
+                base.authority().map(|a| a.as_str()).unwrap_or(""),
+                if target.starts_with('/') {
+                    target.to_string()
+                } else {
+                    format!("/{target}")
+                }
+            );
+            joined
+                .parse()
+                .map_err(|_| ConfigError::new(FLAG, format!("invalid path '{target}'")))?
+        };
+        let mut extra = common_headers.clone();
+        for (k, v) in &r.headers {
+            extra.push(
+                parse_header(&format!("{k}: {v}"))
+                    .map_err(|e| ConfigError::new(FLAG, e.message))?,
+            );
+        }
+        let body = r.body.map(Bytes::from).unwrap_or_default();
+        out.push(build_template(
+            r.name, method, uri, extra, body, r.weight, FLAG,
+        )?);
+    }
+    if out.is_empty() {
+        return Err(ConfigError::new(FLAG, "every request has weight 0"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_without_colon_is_rejected_naming_the_flag() {
+        let e = parse_header("nocolon").unwrap_err();
+        assert_eq!(e.flag, "--header");
+    }
+}
