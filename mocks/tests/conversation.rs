@@ -147,3 +147,27 @@ async fn a_tiny_max_tokens_truncates_with_stop_reason_max_tokens() {
     assert_eq!(reply["stop_reason"], "max_tokens");
     assert_eq!(reply["usage"]["output_tokens"], 3);
 }
+
+#[tokio::test]
+async fn count_tokens_reports_the_input_tokens_of_the_same_request() {
+    let claude = claude(|_| {}).await;
+    let client = reqwest::Client::new();
+    let body = first_turn("Quote AAPL");
+    let (_, reply) = status_json(post_messages(&client, &claude.url(), &body).await).await;
+    let mut count_body = body.clone();
+    count_body.as_object_mut().unwrap().remove("max_tokens");
+    let r = client
+        .post(format!("{}/v1/messages/count_tokens", claude.url()))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .json(&count_body)
+        .send()
+        .await
+        .unwrap();
+    let (status, counted) = status_json(r).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        counted,
+        json!({"input_tokens": reply["usage"]["input_tokens"]})
+    );
+}

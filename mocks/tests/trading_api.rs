@@ -88,11 +88,26 @@ async fn shutdown_stops_the_server_and_frees_the_port() {
 
 #[test]
 fn the_openapi_file_documents_every_route() {
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/trading.yaml")).unwrap();
-    for path in ["/v1/quotes/{symbol}:", "/v1/history/{symbol}:", "/v1/market/status:", "/v1/symbols:"] {
-        assert!(spec.contains(path), "{path} missing from openapi/trading.yaml");
+    let spec =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/trading.yaml"))
+            .unwrap();
+    for path in [
+        "/v1/quotes/{symbol}:",
+        "/v1/history/{symbol}:",
+        "/v1/market/status:",
+        "/v1/symbols:",
+    ] {
+        assert!(
+            spec.contains(path),
+            "{path} missing from openapi/trading.yaml"
+        );
     }
-    for code in ["unknown_symbol", "bad_parameter", "not_found", "internal_error"] {
+    for code in [
+        "unknown_symbol",
+        "bad_parameter",
+        "not_found",
+        "internal_error",
+    ] {
         assert!(spec.contains(code), "{code}");
     }
 }

@@ -92,13 +92,33 @@ fn too_large(limit: u64) -> ApiError {
     ))
 }
 
-async fn handle(
-    state: &ClaudeState,
+/// `POST /v1/messages/count_tokens`: the same checks, answers `{"input_tokens": n}`.
+pub(crate) async fn count_tokens(
+    State(state): State<Arc<ClaudeState>>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let settings = state.live.settings();
+    let counted = async {
+        let bytes = read_checked(&settings, &headers, body).await?;
+        let request = validate::parse_for(&bytes, true)?;
+        Ok::<_, ApiError>(
+            Json(serde_json::json!({"input_tokens": request.input_tokens})).into_response(),
+        )
+    };
+    match counted.await {
+        Ok(response) => response,
+        Err(error) => error.render(&id.0, settings.should_retry, HeaderMap::new()),
+    }
+}
+
+/// Credentials, version and size checks, then the body.
+async fn read_checked(
     settings: &ClaudeSettings,
     headers: &HeaderMap,
     body: Body,
-    reset: Option<ConnectionReset>,
-) -> Result<Response, Failure> {
+) -> Result<bytes::Bytes, ApiError> {
     check_auth(headers)?;
     check_version(headers)?;
     let cap = settings.max_body_bytes;
@@ -107,11 +127,21 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap) {
-        return Err(too_large(cap).into());
+        return Err(too_large(cap));
     }
-    let bytes = axum::body::to_bytes(body, usize::try_from(cap).unwrap_or(usize::MAX))
+    axum::body::to_bytes(body, usize::try_from(cap).unwrap_or(usize::MAX))
         .await
-        .map_err(|_| too_large(cap))?;
+        .map_err(|_| too_large(cap))
+}
+
+async fn handle(
+    state: &ClaudeState,
+    settings: &ClaudeSettings,
+    headers: &HeaderMap,
+    body: Body,
+    reset: Option<ConnectionReset>,
+) -> Result<Response, Failure> {
+    let bytes = read_checked(settings, headers, body).await?;
     let request = validate::parse(&bytes)?;
     if !request.model.starts_with("claude-") {
         return Err(ApiError::NotFound(format!("model: {}", request.model)).into());

@@ -9,6 +9,7 @@ pub mod request;
 mod routes;
 pub mod script;
 pub mod sse;
+pub mod tool_rules;
 pub mod validate;
 
 use std::sync::Arc;

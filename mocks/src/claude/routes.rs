@@ -10,7 +10,7 @@ use axum::routing::post;
 use axum::{Extension, Router};
 
 use super::error::ApiError;
-use super::handler::messages;
+use super::handler::{count_tokens, messages};
 use super::script::request_id;
 use super::ClaudeState;
 use crate::common::admin;
@@ -23,6 +23,7 @@ pub struct RequestId(pub String);
 pub(crate) fn router(state: Arc<ClaudeState>) -> Router {
     let api = Router::new()
         .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), assign_request_id))

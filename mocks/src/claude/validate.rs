@@ -1,12 +1,11 @@
 //! Request validation with the official API's rules and precise `invalid_request_error`s.
 
-use std::collections::HashSet;
-
 use serde_json::{Map, Value};
 
 use super::api::tokens;
 use super::error::ApiError;
 use super::request::{Block, MessagesRequest, Role, ToolChoice, Turn};
+use super::tool_rules;
 use crate::trading::data::fnv1a;
 
 const TOP_LEVEL: &[&str] = &[
@@ -35,6 +34,11 @@ fn bad(message: impl Into<String>) -> ApiError {
 
 /// Parses and validates a request body.
 pub fn parse(body: &[u8]) -> Result<MessagesRequest, ApiError> {
+    parse_for(body, false)
+}
+
+/// Parses a body of `POST /v1/messages` (`count_only` false) or of `count_tokens` (true).
+pub fn parse_for(body: &[u8], count_only: bool) -> Result<MessagesRequest, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         bad(format!(
             "There was an error parsing the body of your request: {e}"
@@ -43,6 +47,10 @@ pub fn parse(body: &[u8]) -> Result<MessagesRequest, ApiError> {
     let Value::Object(mut obj) = value else {
         return Err(bad("The request body must be a JSON object"));
     };
+    if count_only {
+        // `count_tokens` takes the same body without `max_tokens`.
+        obj.entry("max_tokens").or_insert(Value::from(1));
+    }
     if let Some(extra) = obj.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
         return Err(bad(format!("{extra}: Extra inputs are not permitted")));
     }
@@ -75,7 +83,7 @@ pub fn parse(body: &[u8]) -> Result<MessagesRequest, ApiError> {
     let (tools, tools_text) = parse_tools(obj.get("tools"))?;
     let tool_choice = parse_tool_choice(obj.get("tool_choice"), &tools)?;
     let turns = parse_messages(obj.get("messages"))?;
-    check_tool_pairing(&turns, &tools)?;
+    tool_rules::check(&turns, &tools)?;
     let text: usize = turns.iter().flat_map(|t| &t.blocks).map(block_chars).sum();
     let input_tokens =
         tokens(&system) + tokens(&tools_text) + (text as u64).div_ceil(4) + 3 * turns.len() as u64;
@@ -379,65 +387,4 @@ fn result_text(at: &str, content: Option<&Value>) -> Result<String, ApiError> {
             "{at}.content: Input should be a string or a list of content blocks"
         ))),
     }
-}
-
-/// The real API's tool rules: results answer the previous turn's calls, come first, and every
-/// call is answered; calls and results need tools to be defined.
-fn check_tool_pairing(turns: &[Turn], tools: &[String]) -> Result<(), ApiError> {
-    let mut pending: Vec<String> = Vec::new();
-    for (i, turn) in turns.iter().enumerate() {
-        let mut answered = HashSet::new();
-        let mut seen_other = false;
-        for (j, block) in turn.blocks.iter().enumerate() {
-            match block {
-                Block::ToolUse { name, .. }
-                | Block::ToolResult {
-                    tool_use_id: name, ..
-                } if tools.is_empty() => {
-                    let _ = name;
-                    return Err(bad("Requests which include `tool_use` or `tool_result` blocks must define tools."));
-                }
-                Block::ToolUse { name, .. } if !tools.contains(name) => {
-                    return Err(bad(format!("messages.{i}.content.{j}.name: tool '{name}' is not among the provided tools")));
-                }
-                Block::ToolResult { tool_use_id, .. } => {
-                    if seen_other {
-                        return Err(bad(format!(
-                            "messages.{i}.content.{j}: tool_result blocks must come first in the content of a user message, before any other blocks"
-                        )));
-                    }
-                    if !pending.contains(tool_use_id) {
-                        return Err(bad(format!(
-                            "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {tool_use_id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
-                        )));
-                    }
-                    answered.insert(tool_use_id.clone());
-                }
-                _ => seen_other = true,
-            }
-        }
-        if turn.role == Role::User && !pending.is_empty() {
-            let missing: Vec<&str> = pending
-                .iter()
-                .filter(|id| !answered.contains(*id))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                return Err(bad(format!(
-                    "messages.{}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
-                    i - 1,
-                    missing.join(", ")
-                )));
-            }
-        }
-        pending = turn
-            .blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::ToolUse { id, .. } => Some(id.clone()),
-                _ => None,
-            })
-            .collect();
-    }
-    Ok(())
 }
