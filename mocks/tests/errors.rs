@@ -231,6 +231,20 @@ async fn unknown_paths_and_models_are_not_found() {
         "not_found_error",
         "Not found: GET /v1/complete",
     );
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/messages", c.url()))
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers().clone();
+    assert_error(
+        405,
+        &h,
+        &r.json().await.unwrap(),
+        405,
+        "invalid_request_error",
+        "Method GET is not allowed",
+    );
     let mut body = first_turn("AAPL");
     body["model"] = json!("gpt-4");
     let (s, h, b) = send(&c.url(), OK_HEADERS, &body).await;
@@ -332,4 +346,39 @@ async fn reset_faults_drop_the_connection_without_a_response() {
     let stats = c.stats();
     assert_eq!(stats.requests_total, 1);
     assert!(stats.responses_by_status.is_empty(), "{stats:?}");
+}
+
+#[tokio::test]
+async fn odd_bodies_get_400_json_never_a_crash() {
+    let c = claude(|_| {}).await;
+    let odd = [
+        json!(null),
+        json!([1, 2]),
+        json!("text"),
+        json!(42),
+        json!({"model": 5, "max_tokens": 1, "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": -1, "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1e300, "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "messages": "hi"}),
+        json!({"model": "claude-x", "max_tokens": 1, "messages": [null]}),
+        json!({"model": "claude-x", "max_tokens": 1, "messages": [{"role": "user", "content": 7}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "messages": [{"role": "user", "content": [null, {"type": 3}]}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": "tool_result"}]}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "tools": [null], "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "tools": [{"name": "x".repeat(65), "input_schema": {"type": "object"}}], "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "tool_choice": "auto", "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "system": [1], "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "metadata": {"user_id": 3}, "messages": [{"role": "user", "content": "a"}]}),
+        json!({"model": "claude-x", "max_tokens": 1, "stream": "yes", "messages": [{"role": "user", "content": "a"}]}),
+    ];
+    for body in odd {
+        let (s, h, b) = send(&c.url(), OK_HEADERS, &body).await;
+        assert_eq!(s, 400, "{body} → {b}");
+        assert_eq!(b["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(
+            b["request_id"].as_str().unwrap(),
+            h["request-id"].to_str().unwrap()
+        );
+    }
+    assert_eq!(c.stats().responses_by_status.get("500"), None);
 }

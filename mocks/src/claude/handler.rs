@@ -195,14 +195,20 @@ async fn handle(
         ));
     }
 
-    let ttft = Duration::from_millis(settings.ttft_ms);
+    // Capped so that absurd settings give long waits, never an overflow panic.
+    let day = Duration::from_secs(86_400);
+    let ttft = Duration::from_millis(settings.ttft_ms).min(day);
     let generation = if settings.tokens_per_sec > 0.0 {
-        Duration::from_secs_f64(message.usage.output_tokens as f64 / settings.tokens_per_sec)
+        Duration::try_from_secs_f64(message.usage.output_tokens as f64 / settings.tokens_per_sec)
+            .unwrap_or(day)
+            .min(day)
     } else {
         Duration::ZERO
     };
-    let before_headers = latency + fault.stall;
-    let total = before_headers + ttft + generation;
+    let before_headers = latency.saturating_add(fault.stall.min(day));
+    let total = before_headers
+        .saturating_add(ttft)
+        .saturating_add(generation);
     if settings.request_timeout_ms > 0 && total > Duration::from_millis(settings.request_timeout_ms)
     {
         tokio::time::sleep(Duration::from_millis(settings.request_timeout_ms)).await;

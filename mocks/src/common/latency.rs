@@ -6,6 +6,9 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 use serde::{Deserialize, Serialize};
 
+/// Longest delay any draw can give (one hour), so sums of delays never overflow.
+pub const MAX_DELAY_MS: f64 = 3_600_000.0;
+
 /// Shape of the latency distribution.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -67,7 +70,9 @@ impl LatencySettings {
                 }
             }
         };
-        Duration::from_secs_f64((ms.clamp(0.0, 3_600_000.0)) / 1000.0)
+        // Extreme settings can give inf/NaN; never panic, fall back to the mean.
+        let ms = if ms.is_finite() { ms } else { mean };
+        Duration::from_secs_f64(ms.clamp(0.0, MAX_DELAY_MS) / 1000.0)
     }
 
     /// Checks the values a user can get wrong.
@@ -148,6 +153,25 @@ mod tests {
             (0..10).map(|_| s.sample(&mut r)).collect()
         };
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn absurd_settings_never_panic() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for dist in [
+            LatencyDist::Fixed,
+            LatencyDist::Uniform,
+            LatencyDist::Lognormal,
+        ] {
+            for jitter in [0.0, 1e308, f64::MAX] {
+                let s = LatencySettings {
+                    latency_ms: u64::MAX,
+                    latency_dist: dist,
+                    latency_jitter: jitter,
+                };
+                assert!(s.sample(&mut rng) <= Duration::from_secs(3600));
+            }
+        }
     }
 
     #[test]

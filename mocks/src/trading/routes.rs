@@ -75,7 +75,7 @@ async fn faults_and_latency(State(live): State<Shared>, req: Request, next: Next
             reset.reset_now().await;
         }
     }
-    let wait = delay + fault.stall;
+    let wait = delay.saturating_add(fault.stall);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
