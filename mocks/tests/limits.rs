@@ -7,10 +7,10 @@ use support::*;
 
 #[tokio::test]
 async fn max_concurrent_three_lets_exactly_three_through_at_once() {
-    // Each admitted call holds its slot for 300 ms, longer than it takes to send all ten.
+    // Each admitted call holds its slot for 800 ms, far longer than it takes to send all ten.
     let c = claude(|s| {
         s.max_concurrent = 3;
-        s.ttft_ms = 300;
+        s.ttft_ms = 800;
     })
     .await;
     let client = reqwest::Client::new();

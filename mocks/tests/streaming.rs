@@ -66,3 +66,28 @@ async fn streams_are_paced_by_the_token_model() {
     assert!(first_at < total, "message_start precedes the first token");
     assert!(String::from_utf8_lossy(&rest).contains("message_stop"));
 }
+
+#[tokio::test]
+async fn a_stream_counts_in_flight_until_its_last_event() {
+    let claude = claude(|s| s.ttft_ms = 300).await;
+    let mut body = first_turn("Say hello");
+    body["stream"] = json!(true);
+    let mut r = post_messages(&reqwest::Client::new(), &claude.url(), &body).await;
+    let _message_start = r.chunk().await.unwrap().unwrap();
+    assert_eq!(
+        claude.stats().in_flight,
+        1,
+        "headers sent, body still streaming"
+    );
+    while r.chunk().await.unwrap().is_some() {}
+    // The server drops the stream right after its last frame; wait for that, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while claude.stats().in_flight != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream still counted in flight"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(claude.stats().max_in_flight, 1);
+}
