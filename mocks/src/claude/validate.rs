@@ -6,7 +6,7 @@ use super::api::tokens;
 use super::error::ApiError;
 use super::request::{Block, MessagesRequest, Role, ToolChoice, Turn};
 use super::tool_rules;
-use crate::trading::data::fnv1a;
+use crate::common::fnv::{canonical_json, fnv1a};
 
 const TOP_LEVEL: &[&str] = &[
     "model",
@@ -72,7 +72,7 @@ pub fn parse_for(body: &[u8], count_only: bool) -> Result<MessagesRequest, ApiEr
         },
     };
     let stream_value = obj.remove("stream");
-    let fingerprint = fnv1a(Value::Object(obj.clone()).to_string().as_bytes());
+    let fingerprint = fnv1a(canonical_json(&Value::Object(obj.clone())).as_bytes());
     let stream = match stream_value.as_ref() {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,

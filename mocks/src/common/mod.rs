@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod dates;
 pub mod faults;
+pub mod fnv;
 pub mod latency;
 pub mod live;
 pub mod serve;

@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
 use crate::common::dates::Date;
+use crate::common::fnv::fnv1a;
 
 /// The symbols the mock knows, with company names.
 pub const UNIVERSE: &[(&str, &str)] = &[
@@ -125,13 +126,6 @@ pub fn lookup(symbol: &str) -> Option<(&'static str, &'static str)> {
 /// Rounds to cents.
 fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-/// FNV-1a, a stable hash (std's hasher may change between Rust releases).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 fn rng_for(symbol: &str, seed: u64) -> ChaCha8Rng {
