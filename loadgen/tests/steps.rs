@@ -162,3 +162,22 @@ async fn timeseries_has_one_row_per_second_with_interval_counts() {
     let p50: f64 = rows[1]["p50_ms"].parse().unwrap();
     assert!((9.5..=25.0).contains(&p50), "per-second p50 {p50}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hdr_log_holds_one_compressed_histogram_per_step() {
+    let (_mock, url) = trading_with_latency(1).await;
+    let dir = common::out_dir();
+    let log = dir.join("latency.hlog");
+    let run = loadgen(&[
+        "ramp", "--steps", "1,2", "--step-duration", "300ms", "--warmup", "0s", "--url", &url, "-X", "GET",
+        "--hdr-log", log.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let entries: Vec<&str> = text.lines().filter(|l| l.starts_with("Tag=")).collect();
+    assert_eq!(entries.len(), 2, "{text}");
+    assert!(entries[0].starts_with("Tag=step-1,") && entries[1].starts_with("Tag=step-2,"));
+    assert!(entries.iter().all(|e| e.contains(",HISTF")), "V2 compressed payloads: {text}");
+    assert!(text.contains("#[StartTime: "));
+}
