@@ -171,3 +171,21 @@ async fn count_tokens_reports_the_input_tokens_of_the_same_request() {
         json!({"input_tokens": reply["usage"]["input_tokens"]})
     );
 }
+
+#[tokio::test]
+async fn a_forced_tool_choice_calls_only_that_tool_without_preamble() {
+    let claude = claude(|_| {}).await;
+    let mut body = first_turn("Compare AAPL and MSFT and the market");
+    body["tool_choice"] = json!({"type": "tool", "name": "get_market_status"});
+    let (_, reply) =
+        status_json(post_messages(&reqwest::Client::new(), &claude.url(), &body).await).await;
+    assert_eq!(reply["stop_reason"], "tool_use");
+    let content = reply["content"].as_array().unwrap();
+    assert_eq!(content.len(), 1);
+    assert_eq!(content[0]["name"], "get_market_status");
+
+    body["tool_choice"] = json!({"type": "none"});
+    let (_, reply) =
+        status_json(post_messages(&reqwest::Client::new(), &claude.url(), &body).await).await;
+    assert_eq!(reply["stop_reason"], "end_turn");
+}

@@ -118,7 +118,13 @@ fn respond(req: &MessagesRequest, rng: &mut ChaCha8Rng) -> (Vec<ContentBlock>, &
     } else {
         format!("I'll look up the latest data for {}.", syms.join(", "))
     };
-    let mut blocks = vec![text(&intro)];
+    // With a forced tool choice the real API answers with tool calls only, no preamble.
+    let forced = matches!(req.tool_choice, ToolChoice::Any | ToolChoice::Tool(_));
+    let mut blocks = if forced {
+        Vec::new()
+    } else {
+        vec![text(&intro)]
+    };
     for (name, input) in calls {
         blocks.push(ContentBlock::ToolUse {
             id: make_id(rng, "toolu_01"),
