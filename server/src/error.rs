@@ -50,7 +50,7 @@ impl RateLimitInfo {
 #[derive(Debug, Error)]
 pub enum AppError {
     /// The client exceeded its per-client rate.
-    #[error("Too many requests from this client; retry after {retry_after:?}.")]
+    #[error("Too many requests from this client; retry in {} s.", whole_seconds(*retry_after))]
     RateLimited {
         /// The limiter's real wait.
         retry_after: Duration,

@@ -67,7 +67,7 @@ pub async fn request_context(
         state.instruments.rejection(reason);
     }
     let outcome = error.map_or("ok", |e| e.kind);
-    let duration_ms = took.as_secs_f64() * 1000.0;
+    let duration_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     if route.starts_with("/health") || route == "/metrics" {
         tracing::debug!(%method, route, status, duration_ms, request_id, %client, outcome, "request");
     } else {

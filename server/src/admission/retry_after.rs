@@ -13,17 +13,20 @@ pub fn whole_seconds(wait: Duration) -> u64 {
 /// Exponentially weighted moving average of how long one analysis holds a permit.
 #[derive(Debug)]
 pub struct ServiceTimeEwma {
-    /// Microseconds, stored as f64 bits so updates are lock-free.
+    /// Microseconds, stored as f64 bits so updates are lock-free; NaN until the first sample.
     micros_bits: AtomicU64,
+    /// Reported until the first sample arrives.
+    initial: Duration,
     alpha: f64,
 }
 
 impl ServiceTimeEwma {
-    /// Starts at `initial` and moves `alpha` of the way to each new sample.
+    /// Reports `initial` until the first sample, which it then takes as is; each later sample
+    /// moves the average `alpha` of the way toward it.
     pub fn new(initial: Duration, alpha: f64) -> Self {
-        let micros = initial.as_micros() as f64;
         ServiceTimeEwma {
-            micros_bits: AtomicU64::new(micros.to_bits()),
+            micros_bits: AtomicU64::new(f64::NAN.to_bits()),
+            initial,
             alpha: alpha.clamp(0.01, 1.0),
         }
     }
@@ -35,15 +38,23 @@ impl ServiceTimeEwma {
             .micros_bits
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 let old = f64::from_bits(bits);
-                Some((old + self.alpha * (x - old)).to_bits())
+                let new = if old.is_nan() {
+                    x
+                } else {
+                    old + self.alpha * (x - old)
+                };
+                Some(new.to_bits())
             });
     }
 
-    /// The current average.
+    /// The current average (the initial guess before any sample).
     pub fn current(&self) -> Duration {
-        Duration::from_micros(
-            f64::from_bits(self.micros_bits.load(Ordering::Relaxed)).max(0.0) as u64,
-        )
+        let micros = f64::from_bits(self.micros_bits.load(Ordering::Relaxed));
+        if micros.is_nan() {
+            self.initial
+        } else {
+            Duration::from_micros(micros.max(0.0) as u64)
+        }
     }
 
     /// Expected wait for a request at `position` (1 = next) with `permits` slots serving in parallel:
@@ -69,6 +80,12 @@ mod tests {
     #[test]
     fn ewma_moves_toward_samples_and_scales_with_position() {
         let ewma = ServiceTimeEwma::new(Duration::from_secs(1), 0.5);
+        assert_eq!(
+            ewma.current(),
+            Duration::from_secs(1),
+            "initial guess before any sample"
+        );
+        ewma.observe(Duration::from_secs(1));
         ewma.observe(Duration::from_secs(3));
         assert_eq!(ewma.current(), Duration::from_secs(2));
         // 10 requests ahead, 4 slots, 2 s each → 5 s.

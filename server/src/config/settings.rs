@@ -91,6 +91,9 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// The `x-api-key` sent to a loopback Messages API when no key is configured.
+pub const LOOPBACK_PLACEHOLDER_KEY: &str = "local-no-key";
+
 fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
@@ -151,12 +154,16 @@ impl Settings {
         })?;
         let trading_api_base_url = base_url("TRADING_API_BASE_URL", trading)?;
         let anthropic_base_url = base_url("ANTHROPIC_BASE_URL", &raw.anthropic_base_url)?;
-        let anthropic_api_key = raw.anthropic_api_key.unwrap_or_default().trim().to_string();
-        if anthropic_api_key.is_empty() && !is_loopback_url(&anthropic_base_url) {
-            return Err(invalid(
-                "ANTHROPIC_API_KEY",
-                "is required unless ANTHROPIC_BASE_URL points at a loopback address",
-            ));
+        let mut anthropic_api_key = raw.anthropic_api_key.unwrap_or_default().trim().to_string();
+        if anthropic_api_key.is_empty() {
+            if !is_loopback_url(&anthropic_base_url) {
+                return Err(invalid(
+                    "ANTHROPIC_API_KEY",
+                    "is required unless ANTHROPIC_BASE_URL points at a loopback address",
+                ));
+            }
+            // A local mock still wants a non-empty x-api-key header.
+            anthropic_api_key = LOOPBACK_PLACEHOLDER_KEY.to_string();
         }
         if raw.claude_model.trim().is_empty() {
             return Err(invalid("CLAUDE_MODEL", "must not be empty"));
@@ -275,7 +282,9 @@ impl Settings {
     /// The configuration as one log-friendly line, with the API key redacted.
     pub fn redacted_summary(&self) -> String {
         let mut shown = self.clone();
-        shown.anthropic_api_key = if self.anthropic_api_key.is_empty() {
+        shown.anthropic_api_key = if self.anthropic_api_key == LOOPBACK_PLACEHOLDER_KEY {
+            "<unset: loopback placeholder>".into()
+        } else if self.anthropic_api_key.is_empty() {
             "<unset>".into()
         } else {
             "<redacted>".into()
@@ -330,6 +339,7 @@ mod tests {
         local.anthropic_api_key = None;
         let s = Settings::from_raw(local).expect("loopback needs no key");
         assert_eq!(s.anthropic_base_url, "http://127.0.0.1:9200");
+        assert_eq!(s.anthropic_api_key, LOOPBACK_PLACEHOLDER_KEY);
     }
 
     #[test]
