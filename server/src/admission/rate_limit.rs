@@ -173,4 +173,23 @@ mod tests {
             "127.0.0.1".parse::<IpAddr>().expect("ip")
         );
     }
+
+    #[tokio::test]
+    async fn idle_clients_are_evicted_once_their_bucket_is_full_again() {
+        // 6000/min = one cell every 10 ms, so an idle client is "fresh" again almost at once.
+        let limiter = ClientRateLimiter::new(nz(6000), nz(1));
+        for i in 0..50u8 {
+            assert!(limiter.check(IpAddr::from([10, 0, 1, i])).is_ok());
+        }
+        assert_eq!(limiter.tracked_clients(), 50);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while limiter.tracked_clients() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "idle clients were never evicted"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            limiter.evict_idle();
+        }
+    }
 }

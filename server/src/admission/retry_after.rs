@@ -61,7 +61,7 @@ impl ServiceTimeEwma {
     /// position × service time / permits.
     pub fn estimate_wait(&self, position: usize, permits: usize) -> Duration {
         let per_slot = self.current().as_secs_f64() / permits.max(1) as f64;
-        Duration::from_secs_f64(per_slot * position.max(1) as f64)
+        Duration::try_from_secs_f64(per_slot * position.max(1) as f64).unwrap_or(Duration::MAX)
     }
 }
 

@@ -151,7 +151,10 @@ impl ClaudeClient {
                 return Err(give_up(hint));
             };
             let wait = hint.unwrap_or_else(|| policy.backoff(retries));
-            if Instant::now() + wait >= deadline {
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|at| at >= deadline)
+            {
                 return Err(give_up(hint));
             }
             let Some(token) = self.budget.try_retry() else {

@@ -29,6 +29,9 @@ impl RetryPolicy {
     }
 }
 
+/// Longest upstream wait hint taken at face value (a bigger one is clamped, never trusted to overflow).
+pub const MAX_HINT: Duration = Duration::from_secs(3600);
+
 /// The server's own wait hint: `retry-after-ms` (milliseconds, may be fractional), else
 /// `retry-after` in seconds.
 pub fn hinted_wait(headers: &HeaderMap) -> Option<Duration> {
@@ -40,12 +43,14 @@ pub fn hinted_wait(headers: &HeaderMap) -> Option<Duration> {
     };
     if let Some(ms) = value("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+            return Some(Duration::from_secs_f64(
+                ms.min(MAX_HINT.as_millis() as f64) / 1000.0,
+            ));
         }
     }
     value("retry-after")
         .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .map(|secs| Duration::from_secs(secs).min(MAX_HINT))
 }
 
 /// Is this status worth retrying? `x-should-retry: true|false` from the server wins; otherwise
@@ -145,6 +150,14 @@ mod tests {
         assert_eq!(
             hinted_wait(&headers(&[("retry-after", "2")])),
             Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            hinted_wait(&headers(&[("retry-after-ms", "1e300")])),
+            Some(MAX_HINT)
+        );
+        assert_eq!(
+            hinted_wait(&headers(&[("retry-after", "99999999999999")])),
+            Some(MAX_HINT)
         );
         assert_eq!(
             hinted_wait(&headers(&[(
