@@ -95,7 +95,14 @@ def conversation(client):
 
     with client.messages.stream(model=MODEL, max_tokens=1024, tools=TOOLS, messages=messages) as stream:
         streamed = stream.get_final_message()
-    check(streamed.content == final.content, "streamed message equals the non-streamed reply")
+    # Compare as plain data: the stream accumulator builds its own block classes.
+    def blocks(m):
+        return [{k: v for k, v in b.model_dump().items() if v is not None} for b in m.content]
+    same = blocks(streamed) == blocks(final) and streamed.id == final.id
+    if not same:
+        print("  non-streamed:", blocks(final))
+        print("  streamed:    ", blocks(streamed))
+    check(same, "streamed message equals the non-streamed reply (id and content)")
     check(streamed.stop_reason == final.stop_reason, "streamed stop_reason matches")
 
     with client.messages.stream(model=MODEL, max_tokens=1024, tools=TOOLS,
@@ -119,6 +126,20 @@ def errors(client, base):
         check(False, "non-alternating roles raise BadRequestError")
     except anthropic.BadRequestError as e:
         check(True, f"non-alternating roles → BadRequestError ({e.body['error']['message']!r})")
+
+    for key, cls, status in (("sk-invalid", anthropic.AuthenticationError, 401),
+                             ("sk-forbidden", anthropic.PermissionDeniedError, 403)):
+        try:
+            client.with_options(api_key=key).messages.create(
+                model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+            check(False, f"key {key} raises {cls.__name__}")
+        except cls as e:
+            check(e.status_code == status, f"key {key} → {cls.__name__} ({status})")
+    try:
+        client.messages.create(model="gpt-4", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+        check(False, "unknown model raises NotFoundError")
+    except anthropic.NotFoundError as e:
+        check(e.body["error"]["type"] == "not_found_error", "unknown model → NotFoundError (not_found_error)")
 
     # 529 on every call: the SDK must retry (max_retries=2 → 3 requests) and then raise OverloadedError.
     http_json(base + "/__admin/reset", {})
@@ -151,7 +172,7 @@ def errors(client, base):
               h.get("anthropic-ratelimit-requests-remaining") == "0",
               "429 carries anthropic-ratelimit-requests-limit/remaining")
         check(e.request_id is not None, f"error carries request_id ({e.request_id})")
-    http_json(base + "/__admin/faults", {"rpm": None})
+    http_json(base + "/__admin/faults", {"rpm": 0})
 
 
 def main():
