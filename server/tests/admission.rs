@@ -49,7 +49,7 @@ async fn with_5n_concurrent_clients_the_model_sees_exactly_n_calls_at_once() {
 
 #[tokio::test]
 async fn queued_requests_are_served_in_arrival_order() {
-    let (trading, claude) = mocks(40).await;
+    let (trading, claude) = mocks(150).await;
     let mut s = settings(&trading.url(), &claude.url());
     s.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
