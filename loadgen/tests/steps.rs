@@ -169,8 +169,19 @@ async fn hdr_log_holds_one_compressed_histogram_per_step() {
     let dir = common::out_dir();
     let log = dir.join("latency.hlog");
     let run = loadgen(&[
-        "ramp", "--steps", "1,2", "--step-duration", "300ms", "--warmup", "0s", "--url", &url, "-X", "GET",
-        "--hdr-log", log.to_str().unwrap(),
+        "ramp",
+        "--steps",
+        "1,2",
+        "--step-duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--url",
+        &url,
+        "-X",
+        "GET",
+        "--hdr-log",
+        log.to_str().unwrap(),
     ])
     .await;
     assert_eq!(run.code, 0);
@@ -178,6 +189,9 @@ async fn hdr_log_holds_one_compressed_histogram_per_step() {
     let entries: Vec<&str> = text.lines().filter(|l| l.starts_with("Tag=")).collect();
     assert_eq!(entries.len(), 2, "{text}");
     assert!(entries[0].starts_with("Tag=step-1,") && entries[1].starts_with("Tag=step-2,"));
-    assert!(entries.iter().all(|e| e.contains(",HISTF")), "V2 compressed payloads: {text}");
+    assert!(
+        entries.iter().all(|e| e.contains(",HISTF")),
+        "V2 compressed payloads: {text}"
+    );
     assert!(text.contains("#[StartTime: "));
 }

@@ -108,6 +108,8 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
                     _ = &mut cancelled => None,
                 };
                 match slot {
+                    // A slot still queued when the step ends is not sent: it could not complete.
+                    Some(_) if Instant::now() >= ctx.step_end => break,
                     Some((t, permit)) => {
                         held = Some(permit);
                         t
