@@ -13,6 +13,19 @@ use crate::admission::rate_limit::client_ip;
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
 
+/// What a finished analysis adds to its access-log line (set by the `/analyze` handler).
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisSummary {
+    /// Time waiting for a permit.
+    pub queue_ms: f64,
+    /// Time holding the permit.
+    pub upstream_ms: f64,
+    /// Model calls made.
+    pub turns: u32,
+    /// Tool calls made.
+    pub tool_calls: usize,
+}
+
 /// The request's id (incoming `x-request-id` when sane, else generated).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -68,10 +81,19 @@ pub async fn request_context(
     }
     let outcome = error.map_or("ok", |e| e.kind);
     let duration_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let summary = response.extensions().get::<AnalysisSummary>().copied();
+    let (queue_ms, upstream_ms) = (summary.map(|s| s.queue_ms), summary.map(|s| s.upstream_ms));
+    let (turns, tool_calls) = (
+        summary.map(|s| s.turns),
+        summary.map(|s| s.tool_calls as u64),
+    );
     if route.starts_with("/health") || route == "/metrics" {
         tracing::debug!(%method, route, status, duration_ms, request_id, %client, outcome, "request");
     } else {
-        tracing::info!(%method, route, status, duration_ms, request_id, %client, outcome, "request");
+        tracing::info!(
+            %method, route, status, duration_ms, request_id, %client, outcome,
+            queue_ms, upstream_ms, turns, tool_calls, "request"
+        );
     }
     response
 }

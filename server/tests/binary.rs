@@ -119,7 +119,38 @@ async fn sigterm_stops_the_server_with_exit_0_and_the_key_never_appears_in_logs(
         "warns about the deprecated model: {log}"
     );
     assert!(
+        log.contains("turns=2"),
+        "the access line carries the analysis summary: {log}"
+    );
+    assert!(
         log.contains("route=\"/analyze\"") || log.contains("route=/analyze"),
         "one line per request: {log}"
     );
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let mut child = clean_command()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("TRADING_API_BASE_URL", "http://127.0.0.1:9")
+        .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawned");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a log line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
+    assert_eq!(line["fields"]["message"], "effective configuration");
+    assert!(line["fields"]["config"]
+        .as_str()
+        .expect("config")
+        .contains("<unset: loopback placeholder>"));
 }

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::agent::agent_loop::{self, AnalysisInput, ToolCallRecord};
 use crate::agent::tools::is_valid_symbol;
 use crate::error::{AppError, ErrorBody};
-use crate::http_layers::RequestId;
+use crate::http_layers::{AnalysisSummary, RequestId};
 use crate::state::AppState;
 
 /// Longest accepted query, in characters.
@@ -220,7 +220,14 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
         ms(upstream),
         ms(total)
     );
+    let summary = AnalysisSummary {
+        queue_ms: body.timings.queue_ms,
+        upstream_ms: body.timings.upstream_ms,
+        turns: body.turns,
+        tool_calls: body.tool_calls.len(),
+    };
     let mut response = Json(body).into_response();
+    response.extensions_mut().insert(summary);
     if let Ok(value) = HeaderValue::from_str(&server_timing) {
         response.headers_mut().insert("server-timing", value);
     }
