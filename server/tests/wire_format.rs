@@ -326,3 +326,25 @@ async fn a_4xx_from_the_model_api_is_not_retried() {
         .contains("invalid x-api-key"));
     assert_eq!(claude.received_requests().await.expect("recorded").len(), 1);
 }
+
+#[tokio::test]
+async fn x_should_retry_false_stops_retries_but_still_reports_overload() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(529).insert_header("x-should-retry", "false"))
+        .mount(&claude)
+        .await;
+    let server = TestServer::start(settings(&trading.uri(), &claude.uri())).await;
+    let response = server
+        .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
+        .await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "upstream_unavailable");
+    assert_eq!(
+        claude.received_requests().await.expect("recorded").len(),
+        1,
+        "no retry"
+    );
+}

@@ -21,11 +21,12 @@ const API: &str = "claude";
 /// How one attempt ended.
 enum Attempt {
     Done(MessagesResponse),
-    /// A status worth (maybe) retrying, with the server's hint.
-    Retryable {
+    /// Overload or server error, with the server's hint and whether it may be retried.
+    Failed {
         status: u16,
         hint: Option<Duration>,
         detail: String,
+        retryable: bool,
     },
     /// Connection-level failure (refused, reset): retryable.
     Network(String),
@@ -123,10 +124,11 @@ impl ClaudeClient {
                     self.record_breaker(true);
                     return Err(err);
                 }
-                Attempt::Retryable {
+                Attempt::Failed {
                     status,
                     hint,
                     detail,
+                    retryable,
                 } => {
                     let outcome = if matches!(status, 429 | 529 | 503) {
                         "overloaded"
@@ -137,6 +139,9 @@ impl ClaudeClient {
                     // 429 is our rate tier, not an outage: it does not trip the breaker.
                     if status != 429 {
                         self.record_breaker(false);
+                    }
+                    if !retryable {
+                        return Err(final_error(status, retries + 1, hint, &detail));
                     }
                     (status, hint, detail)
                 }
@@ -215,11 +220,13 @@ impl ClaudeClient {
             Ok(err) => format!("HTTP {status} {}: {}", err.error.kind, err.error.message),
             Err(_) => format!("HTTP {status}"),
         };
-        if is_retryable(status, &headers) {
-            Attempt::Retryable {
+        let retryable = is_retryable(status, &headers);
+        if retryable || status >= 500 || status == 429 {
+            Attempt::Failed {
                 status,
                 hint: hinted_wait(&headers),
                 detail,
+                retryable,
             }
         } else {
             Attempt::Fatal(AppError::UpstreamFailed { detail })
