@@ -1,0 +1,128 @@
+//! Ramp defaults and open-loop rate ramps: what `loadgen ramp --to N` sends, and one row per rate.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use common::{loadgen, Target};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramp_defaults_post_the_analysis_question_as_json_and_report_each_level() {
+    let seen: Arc<Mutex<Option<(String, String)>>> = Arc::default();
+    let router = {
+        let seen = seen.clone();
+        Router::new().route(
+            "/analyze",
+            post(move |headers: HeaderMap, body: String| {
+                let seen = seen.clone();
+                async move {
+                    let ct = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    *seen.lock().unwrap() = Some((ct, body));
+                    "{}"
+                }
+            }),
+        )
+    };
+    let target = Target::serve(router).await;
+    let run = loadgen(&[
+        "ramp",
+        "--to",
+        "5",
+        "--step-duration",
+        "200ms",
+        "--warmup",
+        "0s",
+        "--url",
+        &target.url("/analyze"),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    let levels: Vec<String> = run.csv().iter().map(|r| r["concurrency"].clone()).collect();
+    assert_eq!(
+        levels,
+        ["1", "2", "5"],
+        "default levels 1, 2, 5… up to --to"
+    );
+    let (content_type, body) = seen.lock().unwrap().clone().expect("the target was called");
+    assert_eq!(content_type, "application/json");
+    assert_eq!(body, r#"{"query":"Should I buy AAPL?"}"#);
+    assert_eq!(
+        run.json()["steps"][0]["by_name"]["POST /analyze"]["outcomes"]["ok"],
+        run.json()["steps"][0]["ok"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_steps_run_one_open_loop_step_per_rate() {
+    let target = Target::serve(Router::new().route("/", post(|| async { "ok" }))).await;
+    let run = loadgen(&[
+        "ramp",
+        "--rate-steps",
+        "50,100",
+        "--step-duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--url",
+        &target.url("/"),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    let rows = run.csv();
+    assert_eq!(rows.len(), 2);
+    for (row, rate) in rows.iter().zip([50.0, 100.0]) {
+        assert_eq!(row["target_rps"].parse::<f64>().unwrap(), rate);
+        let requests: f64 = row["requests"].parse().unwrap();
+        assert!(
+            (rate * 0.9..=rate * 1.02).contains(&requests),
+            "asked {rate}/s for 1 s, got {requests}"
+        );
+        assert_eq!(row["late_sends"], "0");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_progress_is_one_plain_line_per_step() {
+    let target = Target::serve(Router::new().route("/", post(|| async { "ok" }))).await;
+    let dir = common::out_dir();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "ramp",
+            "--steps",
+            "1,2",
+            "--step-duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--url",
+        ])
+        .arg(target.url("/"))
+        .arg("--out")
+        .arg(dir.join("out.csv"))
+        .output()
+        .await
+        .unwrap();
+    let run = common::finish(output, dir);
+    assert_eq!(run.code, 0);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("step "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("step 1/2 concurrency 1: ")
+            && lines[1].starts_with("step 2/2 concurrency 2: ")
+    );
+    assert!(
+        run.stdout.starts_with("step   conc"),
+        "final table on stdout"
+    );
+}
