@@ -150,3 +150,16 @@ async fn a_sane_incoming_request_id_is_kept() {
         .expect("sent");
     assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
 }
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413_too() {
+    let server = server().await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let (status, body) = post(&server, Some("application/json"), body).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+}

@@ -104,6 +104,19 @@ fn is_json(request: &Request) -> Result<(), AppError> {
     }
 }
 
+/// A body that failed to arrive: over the limit (413) or cut off by the client (400).
+fn body_error(error: axum::Error, limit: usize) -> AppError {
+    let source = error.into_inner();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return AppError::PayloadTooLarge { limit };
+        }
+        cause = e.source();
+    }
+    AppError::BadRequest(format!("The request body could not be read: {source}."))
+}
+
 async fn read_body(state: &AppState, request: Request) -> Result<AnalyzeRequest, AppError> {
     is_json(&request)?;
     let limit = state.settings.max_body_bytes;
@@ -118,7 +131,7 @@ async fn read_body(state: &AppState, request: Request) -> Result<AnalyzeRequest,
     let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit))
         .await
         .map_err(|_| AppError::BodyTimeout { limit: timeout })?
-        .map_err(|_| AppError::PayloadTooLarge { limit })?;
+        .map_err(|e| body_error(e, limit))?;
     serde_json::from_slice::<AnalyzeRequest>(&bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             AppError::InvalidRequest(format!("The request body has the wrong shape: {e}."))
