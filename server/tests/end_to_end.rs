@@ -320,3 +320,33 @@ async fn health_reports_the_documented_fields_when_idle() {
         .expect("ready");
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn readiness_turns_503_once_shutdown_begins() {
+    use tower::ServiceExt;
+    // Once shutdown starts the listener is gone, so this one check drives the router directly.
+    let state =
+        server::AppState::new(settings("http://127.0.0.1:9", "http://127.0.0.1:9")).expect("state");
+    let ready = |state: server::AppState| async move {
+        let request = axum::http::Request::get("/health/ready")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = server::app(state)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice::<Value>(&body).expect("json"),
+        )
+    };
+    assert_eq!(ready(state.clone()).await.0, 200);
+    state.begin_shutdown();
+    let (status, body) = ready(state).await;
+    assert_eq!(status, 503);
+    assert_eq!(body, json!({"ready": false, "reason": "shutting down"}));
+}
