@@ -120,7 +120,9 @@ async fn run_analyses(server: &TestServer, total: usize, clients: usize) {
 
 #[tokio::test]
 async fn pooled_mode_bounds_trading_connections_while_legacy_opens_one_per_call() {
-    const ANALYSES: usize = 200;
+    // The 1000 analyses for pooled mode; legacy needs far fewer to show one connection per call.
+    const POOLED_ANALYSES: usize = 1000;
+    const LEGACY_ANALYSES: usize = 200;
     const CLIENTS: usize = 10;
     let (trading, claude) = mocks(0).await;
 
@@ -128,25 +130,25 @@ async fn pooled_mode_bounds_trading_connections_while_legacy_opens_one_per_call(
     pooled_settings.max_concurrent_analyses = CLIENTS;
     let pooled = TestServer::start(pooled_settings).await;
     trading.reset_stats();
-    run_analyses(&pooled, ANALYSES, CLIENTS).await;
+    run_analyses(&pooled, POOLED_ANALYSES, CLIENTS).await;
     let pooled_stats = trading.stats();
 
     let mut legacy_settings = settings(&trading.url(), &claude.url());
     legacy_settings.legacy_mode = true;
     let legacy = TestServer::start(legacy_settings).await;
     trading.reset_stats();
-    run_analyses(&legacy, ANALYSES, CLIENTS).await;
+    run_analyses(&legacy, LEGACY_ANALYSES, CLIENTS).await;
     let legacy_stats = trading.stats();
 
     eprintln!(
-        "trading connections for {ANALYSES} analyses: pooled {} ({} calls), legacy {} ({} calls)",
+        "trading connections: pooled {} for {POOLED_ANALYSES} analyses ({} calls), legacy {} for {LEGACY_ANALYSES} ({} calls)",
         pooled_stats.connections_accepted,
         pooled_stats.requests_total,
         legacy_stats.connections_accepted,
         legacy_stats.requests_total
     );
     assert!(
-        pooled_stats.requests_total >= ANALYSES as u64,
+        pooled_stats.requests_total >= POOLED_ANALYSES as u64,
         "{pooled_stats:?}"
     );
     assert!(
