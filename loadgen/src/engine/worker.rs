@@ -126,12 +126,33 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
             ctx.cumulative_weights.partition_point(|&w| w <= r)
         };
         let timeout_at = start + ctx.timeout;
-        timer.as_mut().reset(timeout_at.min(ctx.step_end));
-        let ended = tokio::select! {
-            biased;
-            r = attempt(&mut conn, &ctx.connector, &ctx.requests[which], &mut rec.connections_opened) => Ended::Done(r),
-            _ = &mut timer => Ended::Timer,
-            _ = &mut cancelled => Ended::Cut,
+        let limit = timeout_at.min(ctx.step_end);
+        // The timer is only pulled in, never pushed out per request: an early firing re-arms it
+        // to this request's limit. Saves a timer-wheel update on every request.
+        if timer.deadline() > limit {
+            timer.as_mut().reset(limit);
+        }
+        let ended = {
+            let exchange = attempt(
+                &mut conn,
+                &ctx.connector,
+                &ctx.requests[which],
+                &mut rec.connections_opened,
+            );
+            tokio::pin!(exchange);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut exchange => break Ended::Done(r),
+                    _ = &mut timer => {
+                        if Instant::now() >= limit {
+                            break Ended::Timer;
+                        }
+                        timer.as_mut().reset(limit);
+                    }
+                    _ = &mut cancelled => break Ended::Cut,
+                }
+            }
         };
         now = Instant::now();
         let result = match ended {
