@@ -246,11 +246,19 @@ impl Interval {
     }
 }
 
-/// Parses a `Retry-After` value in seconds (integer or decimal; HTTP dates are not parsed).
+/// Parses a `Retry-After` value: delay-seconds (integer or decimal) or an HTTP date, as seconds
+/// from now (a date in the past is 0).
 pub fn parse_retry_after(value: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(value).ok()?.trim();
-    let v: f64 = s.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some(v)
+    if let Ok(v) = s.parse::<f64>() {
+        return (v.is_finite() && v >= 0.0).then_some(v);
+    }
+    let at = httpdate::parse_http_date(s).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    )
 }
 
 /// Parses `Server-Timing` entries that carry a `dur`, e.g. `queue;dur=12.5, upstream;dur=300`.
@@ -291,10 +299,21 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_seconds_are_parsed_and_dates_ignored() {
+    fn retry_after_takes_seconds_or_an_http_date() {
         assert_eq!(parse_retry_after(b" 2 "), Some(2.0));
         assert_eq!(parse_retry_after(b"0.5"), Some(0.5));
-        assert_eq!(parse_retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(
+            parse_retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(0.0),
+            "past date"
+        );
+        let soon = httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(120),
+        );
+        let s = parse_retry_after(soon.as_bytes()).unwrap();
+        assert!((118.0..=120.0).contains(&s), "{s}");
+        assert_eq!(parse_retry_after(b"soon"), None);
+        assert_eq!(parse_retry_after(b"-1"), None);
     }
 
     #[test]
