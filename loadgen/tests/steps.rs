@@ -155,10 +155,16 @@ async fn timeseries_has_one_row_per_second_with_interval_counts() {
         run.step()["requests"].as_u64().unwrap(),
         "intervals add up to the step"
     );
-    // Full seconds at 2 users × 10 ms: at most ~200 each, and the last half-second about half.
+    // Full seconds at 2 users × 10 ms: at most ~200 each; the last row covers half a second,
+    // so its rate is twice its count.
     let first: f64 = rows[0]["requests"].parse().unwrap();
+    assert!(first <= 205.0, "first second {first}");
     let last: f64 = rows[2]["requests"].parse().unwrap();
-    assert!(first <= 205.0 && last < first, "first {first}, last {last}");
+    let last_rate: f64 = rows[2]["throughput_rps"].parse().unwrap();
+    assert!(
+        (last_rate - 2.0 * last).abs() <= 0.1 * last + 2.0,
+        "last {last} in 0.5 s at {last_rate}/s"
+    );
     let p50: f64 = rows[1]["p50_ms"].parse().unwrap();
     assert!((9.5..=25.0).contains(&p50), "per-second p50 {p50}");
 }
