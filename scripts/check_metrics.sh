@@ -21,12 +21,14 @@ ANTHROPIC_API_KEY=mock-key MAX_CONCURRENT_ANALYSES=2 MAX_QUEUE_DEPTH=1 RATE_LIMI
 wait_http http://127.0.0.1:$SP/health
 
 # successes, a bad request, and enough concurrency to be shed and rate limited
+clients=()
 for i in 1 2 3 4 5 6; do
   curl -s -o /dev/null -H 'content-type: application/json' -d '{"query":"Should I buy AAPL?"}' \
     http://127.0.0.1:$SP/analyze &
+  clients+=($!)
 done
 curl -s -o /dev/null -H 'content-type: application/json' -d '{"nope":1}' http://127.0.0.1:$SP/analyze || true
-wait
+wait "${clients[@]}"   # only the curls: a bare `wait` would also wait for the servers
 
 curl -sf http://127.0.0.1:$SP/metrics > "$TMP/metrics.prom"
 families=$(grep -c '^# TYPE' "$TMP/metrics.prom" || true)
