@@ -17,8 +17,13 @@ start mocks "$RUN/mocks.log" $BIN/mocks all --profile mocks/profiles/demo.toml
 wait_http http://127.0.0.1:9100/__stats
 wait_http http://127.0.0.1:9200/__stats
 
+# Every virtual user of loadgen comes from 127.0.0.1, i.e. one client to the per-client rate
+# limit: left on, the ramp would measure the limiter (200/min), not capacity. So the demo turns
+# it off (RATE_LIMIT_PER_MINUTE=0, overridable); admission is then the permit pool and queue.
+# LEGACY_MODE=true runs the same ramp against the pre-ticket behaviour, for before/after.
 TRADING_API_BASE_URL=http://127.0.0.1:9200 ANTHROPIC_BASE_URL=http://127.0.0.1:9100 \
-ANTHROPIC_API_KEY=mock-key LOG_FORMAT=json \
+ANTHROPIC_API_KEY=mock-key LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=${RATE_LIMIT_PER_MINUTE:-0} \
+LEGACY_MODE=${LEGACY_MODE:-false} \
   start analyze-server "$RUN/server.log" $BIN/analyze-server
 wait_http http://127.0.0.1:8000/health
 
