@@ -126,6 +126,11 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
             return Err(ConfigError::new("--slo-until", "must be a positive number").into());
         }
     }
+    let cancel = CancellationToken::new();
+    let engine = Engine::new(plan.clone(), cancel.clone()).await?;
+    engine.preflight().await?;
+    // Outputs are created only once the target answered, so an unreachable target leaves no
+    // empty files behind.
     let out_path = common
         .output
         .out
@@ -147,10 +152,6 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
         Some(p) => Some(sinks::create(p, "--hdr-log")?),
         None => None,
     };
-
-    let cancel = CancellationToken::new();
-    let engine = Engine::new(plan.clone(), cancel.clone()).await?;
-    engine.preflight().await?;
     let ctrl_c = stop_on_signal(cancel.clone())?;
 
     let started = SystemTime::now();

@@ -172,3 +172,25 @@ async fn an_unreachable_target_exits_3_before_the_run() {
         "fails at once, no steps run"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_output_path_exits_2_naming_the_flag() {
+    let target = single_lane_target().await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "run", "-c", "1", "-d", "100ms", "-X", "GET", "--quiet", "--url",
+        ])
+        .arg(target.url("/"))
+        .args(["--out", "/dev/null/not-a-dir/out.csv"])
+        .output()
+        .await
+        .unwrap();
+    let run = common::finish(output, common::out_dir());
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("--out: cannot create /dev/null/not-a-dir"),
+        "{}",
+        run.stderr
+    );
+}
