@@ -45,7 +45,7 @@ check-metrics: release
 	bash scripts/check_metrics.sh
 
 ## acceptance: end to end with release binaries — scaled vs legacy under a short ramp, asserted from outside
-acceptance: release
+acceptance: $(PY) release
 	bash scripts/acceptance.sh
 
 ## mocks: both mock upstreams in the foreground (claude :9100, trading :9200), demo profile

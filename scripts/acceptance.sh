@@ -46,7 +46,7 @@ ramp() { # ramp MODE [extra loadgen flags]
 echo "== scaled: N=$N, queue $QUEUE; gate: success >= 99% up to concurrency $N"
 run_server scaled
 reset_mocks
-ramp scaled --slo 'success>=99%' --slo-until $N
+ramp scaled --slo 'success>=99%' --slo-until $N --hdr-log "$RUN/scaled.hdrlog"
 curl -sf http://127.0.0.1:$CP/__stats > "$RUN/scaled-claude.json"
 curl -sf http://127.0.0.1:$TP/__stats > "$RUN/scaled-trading.json"
 stop_server
@@ -60,3 +60,5 @@ curl -sf http://127.0.0.1:$TP/__stats > "$RUN/legacy-trading.json"
 stop_server
 
 python3 scripts/acceptance_check.py "$RUN" "$N"
+# loadgen's HdrHistogram log, read by the PyPI hdrhistogram package (make's venv)
+${PYTHON:-.venv/bin/python} scripts/check_hdrlog.py "$RUN/scaled.hdrlog" "$RUN/scaled.json"

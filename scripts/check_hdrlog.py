@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Read loadgen's --hdr-log with the PyPI `hdrhistogram` package (HdrHistogram's own Python port)
+and check that every step's histogram agrees with loadgen's JSON summary: the same count and the
+same percentiles. Catches a log that only our own reader could read.
+
+usage: check_hdrlog.py RUN.hdrlog RUN.json
+"""
+import json
+import sys
+
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+
+log_path, json_path = sys.argv[1], sys.argv[2]
+steps = json.load(open(json_path))["steps"]
+reader = HistogramLogReader(log_path, HdrHistogram(1, 3_600_000_000, 3))
+histograms = []
+while True:
+    h = reader.get_next_interval_histogram()
+    if h is None:
+        break
+    histograms.append(h)
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok    " if cond else "FAIL  ") + what)
+    if not cond:
+        failures.append(what)
+
+
+check(len(histograms) == len(steps), f"{len(histograms)} histograms in the log for {len(steps)} steps")
+for i, (h, s) in enumerate(zip(histograms, steps), start=1):
+    n = h.get_total_count()
+    check(n == s["requests"], f"step {i}: log holds {n} values, summary {s['requests']} requests")
+    for q, col in ((50, "p50_ms"), (99, "p99_ms")):
+        got_ms = h.get_value_at_percentile(q) / 1000.0
+        want = float(s[col])
+        # Both sides read the same 3-significant-digit histogram; allow its resolution.
+        ok = abs(got_ms - want) <= max(0.002 * want, 0.002)
+        check(ok, f"step {i}: p{q} {got_ms:.3f} ms from the log, {want:.3f} ms in the summary")
+    check(abs(h.get_max_value() / 1000.0 - float(s["max_ms"])) <= max(0.002 * float(s["max_ms"]), 0.002),
+          f"step {i}: max {h.get_max_value() / 1000.0:.3f} ms, summary {float(s['max_ms']):.3f} ms")
+
+if failures:
+    print(f"{len(failures)} hdr-log check(s) failed", file=sys.stderr)
+    sys.exit(1)
+print("hdr log: readable by the hdrhistogram package and consistent with the summary")
