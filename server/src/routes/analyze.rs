@@ -8,7 +8,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
@@ -22,18 +23,48 @@ use crate::state::AppState;
 pub const MAX_QUERY_CHARS: usize = 4000;
 /// Most symbols a request may name.
 pub const MAX_SYMBOLS: usize = 20;
+/// JSON Schema `pattern` of one entry of `symbols`: what [`is_valid_symbol`] accepts, in either
+/// case (entries are upper-cased, not trimmed).
+pub const SYMBOL_PATTERN: &str = "^[A-Za-z0-9.-]{1,10}$";
+/// JSON Schema `pattern` of `query`: at least one character that is not Unicode `White_Space`
+/// (what `str::trim` removes). Spelled out because `\s` means different sets in ECMA-262,
+/// Python and Rust regexes, and clients validate with all of them.
+pub const NON_BLANK_PATTERN: &str = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
 
 /// Request body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AnalyzeRequest {
-    /// The question, e.g. "Should I buy AAPL?".
+    /// The question, e.g. "Should I buy AAPL?": at most 4000 characters, not only whitespace.
     pub query: String,
-    /// Symbols to analyse (optional; otherwise the model finds them in the query).
+    /// Ticker symbols to analyse, at most 20, either case (optional; otherwise the model finds
+    /// them in the query).
     #[serde(default)]
     pub symbols: Option<Vec<String>>,
     /// Model turns allowed (1 to the server's `MAX_TURNS`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_turns: Option<u32>,
+}
+
+/// A JSON number JSON Schema calls an integer: `2` and `2.0` alike (the document says
+/// `"type": "integer"`, and schema validators accept both). A fraction, a negative or anything
+/// beyond `u32` is a shape error (422).
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = match (number.as_u64(), number.as_f64()) {
+        (Some(n), _) => u32::try_from(n).ok(),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
+            Some(f as u32)
+        }
+        _ => None,
+    };
+    whole.map(Some).ok_or_else(|| {
+        D::Error::custom(format!(
+            "invalid value: {number}, expected a whole number from 0 to {}",
+            u32::MAX
+        ))
+    })
 }
 
 /// Token usage summed over the analysis.
@@ -141,16 +172,17 @@ async fn read_body(state: &AppState, request: Request) -> Result<AnalyzeRequest,
 }
 
 fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, AppError> {
+    // The length limit applies to what the client sent, as the documented `maxLength` does.
+    if body.query.chars().count() > MAX_QUERY_CHARS {
+        return Err(AppError::InvalidRequest(format!(
+            "\"query\" is longer than {MAX_QUERY_CHARS} characters."
+        )));
+    }
     let query = body.query.trim().to_string();
     if query.is_empty() {
         return Err(AppError::InvalidRequest(
             "\"query\" must not be empty.".into(),
         ));
-    }
-    if query.chars().count() > MAX_QUERY_CHARS {
-        return Err(AppError::InvalidRequest(format!(
-            "\"query\" is longer than {MAX_QUERY_CHARS} characters."
-        )));
     }
     let raw_symbols = body.symbols.unwrap_or_default();
     if raw_symbols.len() > MAX_SYMBOLS {
@@ -160,7 +192,7 @@ fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, App
     }
     let mut symbols = Vec::new();
     for raw in raw_symbols {
-        let s = raw.trim().to_ascii_uppercase();
+        let s = raw.to_ascii_uppercase();
         if !is_valid_symbol(&s) {
             return Err(AppError::InvalidRequest(format!(
                 "{raw:?} in \"symbols\" is not a ticker symbol."

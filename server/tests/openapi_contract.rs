@@ -1,0 +1,96 @@
+//! `GET /openapi.json` tells the truth about `POST /analyze`: a body valid by the served document
+//! is accepted, one just past a documented limit gets 422. Regressions for what schemathesis
+//! (scripts/check_openapi.sh) found: the document had no request limits at all (so `""` and
+//! `max_turns: 0` were "valid" yet rejected), and `max_turns: 2.0` — an integer to JSON Schema —
+//! was rejected.
+
+mod support;
+
+use serde_json::{json, Value};
+use server::routes::analyze::{MAX_QUERY_CHARS, MAX_SYMBOLS};
+use support::{mocks, settings, TestServer};
+
+/// A server over the in-process mocks with `MAX_TURNS` = `max_turns`.
+async fn server_with_max_turns(max_turns: u32) -> (TestServer, [mocks::MockHandle; 2]) {
+    let (trading, claude) = mocks(0).await;
+    let mut s = settings(&trading.url(), &claude.url());
+    s.max_turns = max_turns;
+    (TestServer::start(s).await, [trading, claude])
+}
+
+async fn request_schema(server: &TestServer) -> Value {
+    let doc: Value = reqwest::get(format!("{}/openapi.json", server.url()))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    doc["components"]["schemas"]["AnalyzeRequest"]["properties"].clone()
+}
+
+async fn status_of(server: &TestServer, body: Value) -> u16 {
+    server
+        .analyze(&reqwest::Client::new(), body)
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_document_states_the_limits_the_server_enforces() {
+    let (server, _mocks) = server_with_max_turns(4).await;
+    let fields = request_schema(&server).await;
+    assert_eq!(fields["query"]["minLength"], 1);
+    assert_eq!(fields["query"]["maxLength"], MAX_QUERY_CHARS);
+    assert!(fields["query"]["pattern"].is_string());
+    assert_eq!(fields["symbols"]["maxItems"], MAX_SYMBOLS);
+    assert_eq!(
+        fields["symbols"]["items"]["pattern"],
+        "^[A-Za-z0-9.-]{1,10}$"
+    );
+    assert_eq!(fields["max_turns"]["minimum"], 1);
+    assert_eq!(
+        fields["max_turns"]["maximum"], 4,
+        "the ceiling is this instance's MAX_TURNS"
+    );
+}
+
+#[tokio::test]
+async fn bodies_at_the_documented_edges_are_accepted() {
+    let (server, _mocks) = server_with_max_turns(4).await;
+    let longest = format!("AAPL? {}", "x".repeat(MAX_QUERY_CHARS - 6));
+    let most_symbols: Vec<String> = (0..MAX_SYMBOLS).map(|i| format!("s{i}")).collect();
+    for body in [
+        json!({"query": "AAPL?", "max_turns": 4}),
+        json!({"query": "AAPL?", "max_turns": 4.0}),
+        json!({"query": "AAPL?", "max_turns": 1, "symbols": null}),
+        json!({"query": longest}),
+        json!({"query": "x", "symbols": ["aapl", "brk.b", "X-1", "ABCDEFGHIJ"]}),
+        json!({"query": "x", "symbols": most_symbols}),
+    ] {
+        assert_eq!(status_of(&server, body.clone()).await, 200, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_just_past_the_documented_edges_are_422() {
+    let (server, _mocks) = server_with_max_turns(4).await;
+    let too_long_even_trimmed = format!(" {} ", "x".repeat(MAX_QUERY_CHARS - 1));
+    let too_many: Vec<String> = (0..=MAX_SYMBOLS).map(|i| format!("S{i}")).collect();
+    for body in [
+        json!({"query": "", "max_turns": 0, "symbols": null}),
+        json!({"query": "AAPL?", "max_turns": 0}),
+        json!({"query": "AAPL?", "max_turns": 5}),
+        json!({"query": "AAPL?", "max_turns": 2.5}),
+        json!({"query": "AAPL?", "max_turns": -1}),
+        json!({"query": "AAPL?", "max_turns": 4294967296u64}),
+        json!({"query": "\u{3000}\t\u{85} "}),
+        json!({"query": too_long_even_trimmed}),
+        json!({"query": "x", "symbols": [" AAPL"]}),
+        json!({"query": "x", "symbols": ["ABCDEFGHIJK"]}),
+        json!({"query": "x", "symbols": [""]}),
+        json!({"query": "x", "symbols": too_many}),
+    ] {
+        assert_eq!(status_of(&server, body.clone()).await, 422, "{body}");
+    }
+}
