@@ -142,8 +142,26 @@ pub enum AppError {
     MethodNotAllowed,
 }
 
+/// Every `error.type` [`AppError::kind`] can return (the OpenAPI document's `enum`).
+pub const ERROR_TYPES: [&str; 14] = [
+    "rate_limited",
+    "over_capacity",
+    "queue_timeout",
+    "shutting_down",
+    "upstream_unavailable",
+    "upstream_error",
+    "upstream_timeout",
+    "bad_request",
+    "invalid_request",
+    "payload_too_large",
+    "unsupported_media_type",
+    "request_timeout",
+    "not_found",
+    "method_not_allowed",
+];
+
 impl AppError {
-    /// The machine-readable `error.type`.
+    /// The machine-readable `error.type`, one of [`ERROR_TYPES`].
     pub fn kind(&self) -> &'static str {
         match self {
             AppError::RateLimited { .. } => "rate_limited",
@@ -315,6 +333,51 @@ mod tests {
         assert_eq!(v["error"]["retry_after_s"], 3);
         assert_eq!(v["error"]["request_id"], "req-1");
         assert!(v["error"]["message"].as_str().unwrap().contains("1500 ms"));
+    }
+
+    #[test]
+    fn error_types_lists_exactly_the_kinds_errors_have() {
+        let d = Duration::from_secs(1);
+        let info = RateLimitInfo {
+            per_minute: 1,
+            burst: 1,
+            remaining: 0,
+            reset_s: 1,
+        };
+        let every_variant = [
+            AppError::RateLimited {
+                retry_after: d,
+                info,
+            },
+            AppError::OverCapacity {
+                retry_after: d,
+                in_flight: 1,
+                queued: 1,
+            },
+            AppError::QueueTimeout {
+                waited: d,
+                retry_after: d,
+            },
+            AppError::ShuttingDown,
+            AppError::CircuitOpen { retry_after: d },
+            AppError::UpstreamOverloaded {
+                status: 529,
+                attempts: 1,
+                retry_after: d,
+            },
+            AppError::UpstreamFailed { detail: "x".into() },
+            AppError::UpstreamTimeout { deadline: d },
+            AppError::BadRequest("x".into()),
+            AppError::InvalidRequest("x".into()),
+            AppError::PayloadTooLarge { limit: 1 },
+            AppError::UnsupportedMediaType { got: "x".into() },
+            AppError::BodyTimeout { limit: d },
+            AppError::NotFound("/x".into()),
+            AppError::MethodNotAllowed,
+        ];
+        let mut kinds: Vec<&str> = every_variant.iter().map(AppError::kind).collect();
+        kinds.dedup();
+        assert_eq!(kinds, ERROR_TYPES);
     }
 
     #[test]

@@ -18,14 +18,25 @@ async fn server_with_max_turns(max_turns: u32) -> (TestServer, [mocks::MockHandl
     (TestServer::start(s).await, [trading, claude])
 }
 
-async fn request_schema(server: &TestServer) -> Value {
+async fn schemas(server: &TestServer) -> Value {
     let doc: Value = reqwest::get(format!("{}/openapi.json", server.url()))
         .await
         .expect("sent")
         .json()
         .await
         .expect("json");
-    doc["components"]["schemas"]["AnalyzeRequest"]["properties"].clone()
+    doc["components"]["schemas"].clone()
+}
+
+async fn request_schema(server: &TestServer) -> Value {
+    schemas(server).await["AnalyzeRequest"]["properties"].clone()
+}
+
+/// Whether `value` is one of the `enum` values the document gives for `field`.
+fn listed(field: &Value, value: &Value) -> bool {
+    field["enum"]
+        .as_array()
+        .is_some_and(|values| values.contains(value))
 }
 
 async fn status_of(server: &TestServer, body: Value) -> u16 {
@@ -93,4 +104,25 @@ async fn bodies_just_past_the_documented_edges_are_422() {
     ] {
         assert_eq!(status_of(&server, body.clone()).await, 422, "{body}");
     }
+}
+
+#[tokio::test]
+async fn closed_sets_of_response_values_are_documented_and_kept() {
+    let (server, _mocks) = server_with_max_turns(4).await;
+    let schemas = schemas(&server).await;
+    let health = server.health().await;
+    let fields = &schemas["HealthBody"]["properties"];
+    assert!(listed(&fields["status"], &health["status"]), "{health}");
+    assert!(listed(&fields["mode"], &health["mode"]), "{health}");
+    let circuit = &schemas["UpstreamHealth"]["properties"]["circuit"];
+    assert!(listed(circuit, &health["upstream"]["circuit"]), "{health}");
+    let error: Value = server
+        .analyze(&reqwest::Client::new(), json!({"query": ""}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let kind = &schemas["ErrorDetail"]["properties"]["type"];
+    assert!(listed(kind, &error["error"]["type"]), "{error}");
+    assert_eq!(kind["enum"].as_array().map(Vec::len), Some(14));
 }

@@ -11,6 +11,11 @@ use utoipa::ToSchema;
 use crate::state::AppState;
 use crate::upstream::breaker::CircuitState;
 
+/// `/health` `status` values, calmest first.
+pub const HEALTH_STATUSES: [&str; 4] = ["ok", "busy", "saturated", "degraded"];
+/// `/health` `mode` values: the scaled server and legacy mode.
+pub const MODES: [&str; 2] = ["pooled", "legacy"];
+
 /// Upstream health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpstreamHealth {
@@ -67,14 +72,15 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         in_flight as f64 / capacity as f64
     };
     let circuit = state.circuit();
+    let [ok, busy, saturated, degraded] = HEALTH_STATUSES;
     let status = if circuit != CircuitState::Closed {
-        "degraded"
+        degraded
     } else if capacity > 0 && in_flight >= capacity && queue_depth > 0 {
-        "saturated"
+        saturated
     } else if utilization >= 0.8 {
-        "busy"
+        busy
     } else {
-        "ok"
+        ok
     };
     Json(HealthBody {
         status: status.into(),
@@ -88,12 +94,7 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         },
         uptime_s: state.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
-        mode: if state.settings.legacy_mode {
-            "legacy"
-        } else {
-            "pooled"
-        }
-        .into(),
+        mode: MODES[usize::from(state.settings.legacy_mode)].into(),
         service_time_ms: gate.service_time().as_millis() as u64,
     })
 }

@@ -7,13 +7,14 @@ use utoipa::OpenApi;
 
 use crate::agent::agent_loop::ToolCallRecord;
 use crate::config::Settings;
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorDetail, ERROR_TYPES};
 use crate::routes::analyze::{
     AnalyzeRequest, AnalyzeResponse, Timings, UsageBody, MAX_QUERY_CHARS, MAX_SYMBOLS,
     NON_BLANK_PATTERN, SYMBOL_PATTERN,
 };
-use crate::routes::health::{HealthBody, ReadyBody, UpstreamHealth};
+use crate::routes::health::{HealthBody, ReadyBody, UpstreamHealth, HEALTH_STATUSES, MODES};
 use crate::state::AppState;
+use crate::upstream::breaker::CircuitState;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -45,11 +46,30 @@ use crate::state::AppState;
 pub struct ApiDoc;
 
 /// The served document: [`ApiDoc`] plus the request constraints `POST /analyze` enforces, so
-/// that a body valid by the document is one the server accepts and an invalid one gets a 4xx.
+/// that a body valid by the document is one the server accepts and an invalid one gets a 4xx,
+/// and the closed sets of values string fields of the responses take.
 /// `max_turns`' ceiling is this instance's `MAX_TURNS`, hence built from the settings.
 pub fn document(settings: &Settings) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document is JSON");
-    let fields = &mut doc["components"]["schemas"]["AnalyzeRequest"]["properties"];
+    let schemas = &mut doc["components"]["schemas"];
+    merge(
+        &mut schemas["ErrorDetail"]["properties"]["type"],
+        json!({ "enum": ERROR_TYPES }),
+    );
+    merge(
+        &mut schemas["HealthBody"]["properties"]["status"],
+        json!({ "enum": HEALTH_STATUSES }),
+    );
+    merge(
+        &mut schemas["HealthBody"]["properties"]["mode"],
+        json!({ "enum": MODES }),
+    );
+    let circuits = CircuitState::ALL.map(CircuitState::as_str);
+    merge(
+        &mut schemas["UpstreamHealth"]["properties"]["circuit"],
+        json!({ "enum": circuits }),
+    );
+    let fields = &mut schemas["AnalyzeRequest"]["properties"];
     merge(
         &mut fields["query"],
         json!({"minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NON_BLANK_PATTERN}),

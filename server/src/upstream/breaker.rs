@@ -18,6 +18,13 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
+    /// Every state, for the OpenAPI document's `enum`.
+    pub const ALL: [CircuitState; 3] = [
+        CircuitState::Closed,
+        CircuitState::HalfOpen,
+        CircuitState::Open,
+    ];
+
     /// Lower-case name used in `/health`.
     pub fn as_str(self) -> &'static str {
         match self {
