@@ -126,3 +126,35 @@ async fn closed_sets_of_response_values_are_documented_and_kept() {
     assert!(listed(kind, &error["error"]["type"]), "{error}");
     assert_eq!(kind["enum"].as_array().map(Vec::len), Some(14));
 }
+
+#[tokio::test]
+async fn every_documented_429_header_is_required_and_sent() {
+    let (trading, claude) = mocks(0).await;
+    let mut s = settings(&trading.url(), &claude.url());
+    s.rate_limit_per_minute = Some(1);
+    s.rate_limit_burst = 1;
+    let server = TestServer::start(s).await;
+    let doc: Value = reqwest::get(format!("{}/openapi.json", server.url()))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let headers = doc["paths"]["/analyze"]["post"]["responses"]["429"]["headers"]
+        .as_object()
+        .expect("429 documents its headers")
+        .clone();
+    assert!(headers.contains_key("retry-after") && headers.contains_key("ratelimit"));
+    let client = reqwest::Client::new();
+    let body = json!({"query": "AAPL?"});
+    assert_eq!(server.analyze(&client, body.clone()).await.status(), 200);
+    let limited = server.analyze(&client, body).await;
+    assert_eq!(limited.status(), 429);
+    for (name, spec) in headers {
+        assert_eq!(spec["required"], true, "{name}");
+        assert!(
+            limited.headers().contains_key(name.as_str()),
+            "{name} not sent"
+        );
+    }
+}

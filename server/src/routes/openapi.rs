@@ -51,6 +51,22 @@ pub struct ApiDoc;
 /// `max_turns`' ceiling is this instance's `MAX_TURNS`, hence built from the settings.
 pub fn document(settings: &Settings) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document is JSON");
+    // Every response header this document lists is always sent with that response.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        let responses = paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|operations| operations.values_mut())
+            .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+            .flat_map(|responses| responses.values_mut());
+        for response in responses {
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                headers
+                    .values_mut()
+                    .for_each(|h| merge(h, json!({"required": true})));
+            }
+        }
+    }
     let schemas = &mut doc["components"]["schemas"];
     merge(
         &mut schemas["ErrorDetail"]["properties"]["type"],
