@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi acceptance mocks serve serve-legacy demo bench clean
 
 all: build
 
@@ -29,12 +29,14 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool)
-external: check-sdk check-metrics
+## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis)
+external: check-sdk check-metrics check-openapi
 
-$(PY):
-	python3 -m venv $(VENV)
+# The venv is (re)installed whenever the pinned requirements change.
+$(PY): scripts/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r scripts/requirements.txt
+	touch $(PY)
 
 ## check-sdk: the official Anthropic Python SDK against mock Claude (parsing, typed errors, retries)
 check-sdk: $(PY) release
@@ -47,6 +49,10 @@ check-metrics: release
 ## acceptance: end to end with release binaries — scaled vs legacy under a short ramp, asserted from outside
 acceptance: $(PY) release
 	bash scripts/acceptance.sh
+
+## check-openapi: schemathesis against the server's /openapi.json (conformance of every response)
+check-openapi: $(PY) release
+	bash scripts/check_openapi.sh
 
 ## mocks: both mock upstreams in the foreground (claude :9100, trading :9200), demo profile
 mocks: release
