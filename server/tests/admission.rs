@@ -301,3 +301,34 @@ async fn forwarded_for_is_ignored_unless_trusted() {
         "a new X-Forwarded-For does not buy a new quota"
     );
 }
+
+#[tokio::test]
+async fn a_client_hanging_up_mid_analysis_keeps_its_permit_until_the_model_call_ends() {
+    // N=1 and a 600 ms model call. The first client gives up after 150 ms. Cancelling its
+    // handler must not cancel the model call (a real provider may go on generating, and counting
+    // it against the account's concurrency), nor free the permit before that call ends.
+    let (trading, claude) = mocks(600).await;
+    let mut s = settings(&trading.url(), &claude.url());
+    s.max_concurrent_analyses = 1;
+    let server = TestServer::start(s).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .expect("client");
+    let gave_up = impatient
+        .post(format!("{}/analyze", server.url()))
+        .json(&json!({"query": "AAPL?"}))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the first client timed out: {gave_up:?}");
+    let (status, body) = spawn_analyze(&server.url(), &reqwest::Client::new())
+        .await
+        .expect("join");
+    assert_eq!(status, 200, "{body}");
+    let stats = claude.stats();
+    assert_eq!(stats.max_in_flight, 1, "{stats:?}");
+    // The hung-up analysis finished the model call it had started (not cut at the provider)
+    // and started no second turn: one call for it, two for the second client, all answered.
+    assert_eq!(stats.requests_total, 3, "{stats:?}");
+    assert_eq!(stats.responses_by_status.get("200"), Some(&3), "{stats:?}");
+}

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use super::tools;
@@ -125,12 +126,15 @@ fn add_symbol(symbols: &mut Vec<String>, input: &Value) {
     }
 }
 
-/// Runs the loop to completion or failure within `deadline`.
+/// Runs the loop to completion or failure within `deadline`. Once `client_gone` is cancelled
+/// no new model turn starts (the one in flight is allowed to finish) and the loop returns what
+/// it has with `stop_reason: "client_closed"`.
 pub async fn run(
     upstreams: &Upstreams,
     input: AnalysisInput,
     deadline: Instant,
     budget: Duration,
+    client_gone: &CancellationToken,
 ) -> Result<Analysis, AppError> {
     let mut request = MessagesRequest {
         model: input.model.clone(),
@@ -145,6 +149,17 @@ pub async fn run(
     let mut texts: Vec<String> = Vec::new();
     let mut model = input.model.clone();
     for turn in 1..=input.max_turns {
+        if client_gone.is_cancelled() {
+            return Ok(Analysis {
+                analysis: texts.join("\n"),
+                symbols,
+                tool_calls,
+                usage,
+                model,
+                turns: turn - 1,
+                stop_reason: "client_closed".into(),
+            });
+        }
         let response = upstreams
             .claude
             .create_message(&request, deadline, budget)

@@ -11,6 +11,7 @@ use axum::{Extension, Json};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::agent::agent_loop::{self, AnalysisInput, ToolCallRecord};
@@ -238,8 +239,22 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
     let queue = permit.waited;
     state.instruments.queue_wait(queue);
     let admitted = Instant::now();
-    let analysis = agent_loop::run(&state.upstreams, input, deadline, budget).await?;
-    drop(permit);
+    // A client that hangs up drops this handler, but the model call it started keeps running at
+    // the provider and still counts against its concurrency. So the loop runs in a task of its
+    // own that owns the permit: it lets the call in flight finish, starts no further turn, and
+    // only then frees the permit, so concurrent model calls never exceed N.
+    let client_gone = CancellationToken::new();
+    let _cancel_when_dropped = client_gone.clone().drop_guard();
+    let upstreams = state.upstreams.clone();
+    let analysis = tokio::spawn(async move {
+        let analysis = agent_loop::run(&upstreams, input, deadline, budget, &client_gone).await;
+        drop(permit);
+        analysis
+    })
+    .await
+    .map_err(|e| AppError::UpstreamFailed {
+        detail: format!("internal error, the analysis task failed ({e})"),
+    })??;
     let (upstream, total) = (admitted.elapsed(), arrived.elapsed());
     let body = AnalyzeResponse {
         analysis: analysis.analysis,
