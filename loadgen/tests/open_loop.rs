@@ -98,3 +98,55 @@ async fn a_one_second_stall_shows_in_corrected_p99_and_hides_in_uncorrected_p99(
         "late sends still go out: {requests}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_past_max_in_flight_ends_with_the_step_and_is_counted_unsent() {
+    // 5 connections of a 400 ms target carry 12.5 req/s; 100/s are asked: the pacer falls
+    // behind, and when the step ends its backlog is reported, not waited for.
+    let router = Router::new().route(
+        "/",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            "ok"
+        }),
+    );
+    let target = Target::serve(router).await;
+    let started = std::time::Instant::now();
+    let run = loadgen(&[
+        "run",
+        "--rate",
+        "100",
+        "-d",
+        "1s",
+        "--max-in-flight",
+        "5",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a 1 s step took {:?}",
+        started.elapsed()
+    );
+    let step = run.step();
+    let (requests, cut, unsent) = (
+        num(&step, "requests"),
+        num(&step, "in_flight_at_end"),
+        num(&step, "unsent_at_end"),
+    );
+    assert!(num(&step, "late_sends") > 0.0);
+    assert!(
+        unsent >= 50.0,
+        "most of the 100 intended sends never went out: {unsent}"
+    );
+    assert_eq!(
+        requests + cut + unsent,
+        100.0,
+        "every intended send is answered, cut or unsent"
+    );
+    assert_eq!(run.csv()[0]["unsent_at_end"], unsent.to_string());
+}

@@ -9,6 +9,7 @@ pub mod worker;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::{Load, Plan};
-use crate::record::{Interval, Recorder, StepResult};
+use crate::record::{Interval, SharedRecorders, StepResult};
 use client::{Connector, Prepared};
 use pacer::Schedule;
 use worker::{run_worker, OpenFeed, Pacing, StepContext};
@@ -99,6 +100,12 @@ impl Engine {
         let start = Instant::now();
         let measure_start = start + plan.warmup;
         let step_end = measure_start + plan.step_duration;
+        // Fixed histogram range: a latency never exceeds the timeout (closed loop, uncorrected)
+        // or the step's length (corrected: intended at the step's start, cut at its end).
+        let high_us = (plan.timeout.max(plan.warmup + plan.step_duration) + Duration::from_secs(1))
+            .as_micros()
+            .min(u128::from(u64::MAX >> 1)) as u64;
+        let shards = tokio::runtime::Handle::current().metrics().num_workers();
         let mut cumulative = Vec::new();
         if plan.requests.len() > 1 {
             let mut acc = 0;
@@ -117,11 +124,12 @@ impl Engine {
             last_second: (plan.step_duration.as_secs_f64().ceil() as u64).saturating_sub(1),
             honor_retry_after: plan.honor_retry_after,
             cancel: self.cancel.clone(),
-            intervals,
+            recorders: SharedRecorders::new(shards, plan.requests.len(), high_us, intervals),
             seed: plan.seed.wrapping_add(step_no as u64),
         });
-        let mut workers: JoinSet<Recorder> = JoinSet::new();
-        let mut late_sends = 0;
+        let mut workers: JoinSet<()> = JoinSet::new();
+        let mut paced = pacer::Paced::default();
+        let mut open_feed = None;
         match load {
             Load::Closed { concurrency } => {
                 for id in 0..u64::from(concurrency) {
@@ -144,21 +152,27 @@ impl Engine {
                     max_in_flight,
                 };
                 let mut next_id = 0u64;
-                late_sends = pacer::pace(&schedule, &feed, tx, &self.cancel, || {
+                paced = pacer::pace(&schedule, &feed, tx, &self.cancel, || {
                     workers.spawn(run_worker(ctx.clone(), Pacing::Open(feed.clone()), next_id));
                     next_id += 1;
                 })
                 .await;
+                open_feed = Some(feed);
             }
         }
+        while workers.join_next().await.is_some() {}
+        let mut merged = ctx.recorders.finish(plan.requests.len());
+        // Dropping the context drops the interval sender: the collector then ends.
         drop(ctx);
-        let mut merged = Recorder::new(plan.requests.len());
-        while let Some(done) = workers.join_next().await {
-            if let Ok(rec) = done {
-                merged.merge(&rec);
+        merged.late_sends += paced.late;
+        merged.unsent_at_end += paced.unsent;
+        if let Some(feed) = open_feed {
+            // Slots queued for workers that had already stopped.
+            let mut rx = feed.rx.lock().await;
+            while rx.try_recv().is_ok() {
+                merged.unsent_at_end += 1;
             }
         }
-        merged.late_sends += late_sends;
         let ended = Instant::now().min(step_end);
         let duration_s = ended.saturating_duration_since(measure_start).as_secs_f64();
         let names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();

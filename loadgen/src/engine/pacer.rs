@@ -1,7 +1,9 @@
 //! The open-loop pacer: intended send times on absolute deadlines, `start + i / rate` (never a
 //! relative sleep, which drifts), each handed to an idle worker with an in-flight permit. When
 //! `--max-in-flight` permits are all taken the send is counted late and waits; its latency still
-//! runs from the intended time.
+//! runs from the intended time. Waiting for a permit ends with the step: the intended sends
+//! left then are counted as unsent, never waited for (their permits cannot come back once the
+//! workers have stopped).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,20 +27,31 @@ pub struct Schedule {
     pub max_in_flight: u32,
 }
 
-/// Paces one step; calls `spawn_worker` whenever a slot finds no idle worker. Returns the number
-/// of late sends.
+/// What the pacer counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Paced {
+    /// Sends that waited for an in-flight permit.
+    pub late: u64,
+    /// Intended sends still waiting for a permit (or not yet due) when the step ended.
+    pub unsent: u64,
+}
+
+/// Paces one step; calls `spawn_worker` whenever a slot finds no idle worker.
 pub async fn pace(
     schedule: &Schedule,
     feed: &Arc<OpenFeed>,
     tx: mpsc::UnboundedSender<(Instant, tokio::sync::OwnedSemaphorePermit)>,
     cancel: &CancellationToken,
     mut spawn_worker: impl FnMut(),
-) -> u64 {
+) -> Paced {
     let permits = Arc::new(Semaphore::new(schedule.max_in_flight as usize));
     let period = 1.0 / schedule.rate;
     let mut spawned: u32 = 0;
     let mut late = 0u64;
     let mut i: u64 = 0;
+    let step_over = tokio::time::sleep_until(schedule.end);
+    tokio::pin!(step_over);
+    let mut ended = false;
     loop {
         let intended = schedule.start + Duration::from_secs_f64(i as f64 * period);
         if intended >= schedule.end {
@@ -60,6 +73,10 @@ pub async fn pace(
                         Err(_) => break,
                     },
                     _ = cancel.cancelled() => break,
+                    _ = &mut step_over => {
+                        ended = true;
+                        break;
+                    }
                 }
             }
         };
@@ -75,5 +92,13 @@ pub async fn pace(
         }
         i += 1;
     }
-    late
+    let mut unsent = 0;
+    if ended {
+        // The one that waited and every later intended send of the step.
+        while schedule.start + Duration::from_secs_f64(i as f64 * period) < schedule.end {
+            unsent += 1;
+            i += 1;
+        }
+    }
+    Paced { late, unsent }
 }

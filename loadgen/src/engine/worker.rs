@@ -1,7 +1,8 @@
 //! The one worker loop. Pacing is data: in closed loop the next request goes out when the last
 //! one ends; in open loop the worker takes the next intended send time from the pacer. Latency
 //! is measured from the intended time (coordinated-omission corrected) and, in open loop, also
-//! from the actual send. The worker records into its own [`Recorder`] with no lock.
+//! from the actual send. The worker records into its shard of the step's [`SharedRecorders`]
+//! (one short lock per attempt) and keeps only its counters to itself.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Conn, Connector, ExchangeError, Prepared, Reply};
-use crate::record::{parse_retry_after, Interval, OutcomeClass, Recorder};
+use crate::record::{parse_retry_after, OutcomeClass, Recorder, Sample, SharedRecorders};
 
 /// A connect failure is retried after this pause, so a dead target is not hammered in a spin.
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(10);
@@ -56,8 +57,8 @@ pub struct StepContext {
     pub honor_retry_after: bool,
     /// Ctrl-C.
     pub cancel: CancellationToken,
-    /// Per-second flushes for the time series and live progress.
-    pub intervals: mpsc::UnboundedSender<Interval>,
+    /// Where attempts are recorded (and per-second flushes sent from).
+    pub recorders: SharedRecorders,
     /// Seed of the weighted choice.
     pub seed: u64,
 }
@@ -69,9 +70,10 @@ enum Ended {
 }
 
 /// Runs one worker until the step ends, is cancelled, or (open loop) the pacer is done.
-pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recorder {
-    let mut rec = Recorder::new(ctx.requests.len());
-    let mut interval: Option<Interval> = None;
+pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) {
+    // Counters only (no histograms): added to the shard when the worker ends.
+    let mut rec = Recorder::new(0);
+    let shard = ctx.recorders.shard_of(id);
     let mut conn: Option<Conn> = None;
     let mut rng = SmallRng::seed_from_u64(
         ctx.seed
@@ -109,7 +111,10 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
                 };
                 match slot {
                     // A slot still queued when the step ends is not sent: it could not complete.
-                    Some(_) if Instant::now() >= ctx.step_end => break,
+                    Some(_) if Instant::now() >= ctx.step_end => {
+                        rec.unsent_at_end += 1;
+                        break;
+                    }
                     Some((t, permit)) => {
                         held = Some(permit);
                         t
@@ -178,30 +183,23 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
             _ => None,
         };
         if now >= ctx.measure_start {
-            let corrected = (now - intended).as_micros() as u64;
-            let uncorrected = open.then(|| (now - start).as_micros() as u64);
-            rec.record(which, class, corrected, uncorrected);
-            if let Some(ra) = retry_after {
-                rec.retry_after.add(ra);
-            }
-            if let Ok(Reply {
-                server_timing: Some(st),
-                ..
-            }) = &result
-            {
-                rec.record_server_timing(st.as_bytes());
-            }
-            let second = (now - ctx.measure_start).as_secs().min(ctx.last_second);
-            let iv = match &mut interval {
-                Some(iv) if iv.second == second => iv,
-                slot => {
-                    if let Some(done) = slot.take() {
-                        let _ = ctx.intervals.send(done);
-                    }
-                    slot.insert(Interval::new(second))
-                }
+            let server_timing = match &result {
+                Ok(Reply {
+                    server_timing: Some(st),
+                    ..
+                }) => Some(st.as_bytes()),
+                _ => None,
             };
-            iv.record(class, corrected);
+            let sample = Sample {
+                name: which,
+                class,
+                corrected_us: (now - intended).as_micros() as u64,
+                uncorrected_us: open.then(|| (now - start).as_micros() as u64),
+                retry_after_s: retry_after,
+                server_timing,
+                second: (now - ctx.measure_start).as_secs().min(ctx.last_second),
+            };
+            ctx.recorders.record(shard, &sample);
         }
         let pause = match (class, retry_after) {
             (OutcomeClass::ConnectError, _) => Some(CONNECT_RETRY_PAUSE),
@@ -217,10 +215,7 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) -> Recor
             now = Instant::now();
         }
     }
-    if let Some(done) = interval.take() {
-        let _ = ctx.intervals.send(done);
-    }
-    rec
+    ctx.recorders.absorb(shard, &rec);
 }
 
 /// One attempt on the worker's connection, opening one if needed. A stale keep-alive connection

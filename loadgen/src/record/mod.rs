@@ -1,9 +1,12 @@
-//! Outcome classes and the HdrHistograms a worker records into, without locks: each worker owns
-//! a [`Recorder`] for its step, the engine merges them when the step ends. Memory is bounded by
-//! the number of request names × outcome classes, never by the number of requests.
+//! Outcome classes and the HdrHistograms a step records into. The workers of a step share a few
+//! fixed-range recorders ([`SharedRecorders`], one per runtime thread), merged when the step ends:
+//! memory is bounded by shards × request names × outcome classes, never by the number of requests
+//! or of workers.
 
+mod shared;
 mod summary;
 
+pub use shared::{Sample, SharedRecorders};
 pub use summary::{LatencySummary, NameResult, RetryAfterSummary, StepResult};
 
 use hdrhistogram::Histogram;
@@ -79,15 +82,27 @@ impl OutcomeClass {
     }
 }
 
-/// A histogram of microseconds, 3 significant digits, growing to whatever is recorded (so its
-/// range always covers the timeout plus margin, and memory follows the values seen).
+/// A histogram of microseconds, 3 significant digits, growing to whatever is added. Used only
+/// where a handful exist (merged step results, the collector's seconds), never per worker.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant digits is a valid histogram precision")
 }
 
+/// A fixed-range histogram of microseconds: 1 µs to `high_us`, 3 significant digits, no
+/// auto-resize, so its size is known when it is made (about 128 KiB for a 30 s range). A larger
+/// value is recorded as `high_us`. `high_us` 0 means auto-resizing ([`new_histogram`]).
+pub fn bounded_histogram(high_us: u64) -> Histogram<u64> {
+    if high_us == 0 {
+        return new_histogram();
+    }
+    Histogram::new_with_bounds(1, high_us.max(2), 3)
+        .expect("1 µs .. high with 3 significant digits is a valid histogram range")
+}
+
 fn record_us(h: &mut Histogram<u64>, us: u64) {
-    // Auto-resize only refuses values past u64 range of the bucket scheme; clamp to be safe.
-    let _ = h.record(us.clamp(1, 1 << 50));
+    // Auto-resize only refuses values past the u64 range of the bucket scheme; clamp to be safe.
+    // A fixed-range histogram takes a value past its range as its highest trackable value.
+    h.saturating_record(us.clamp(1, 1 << 50));
 }
 
 /// Per-request-name measurements of one step.
@@ -116,13 +131,24 @@ pub struct Recorder {
     pub late_sends: u64,
     /// Requests still unanswered when the step ended (not counted as attempts).
     pub in_flight_at_end: u64,
+    /// Open loop: intended sends of the step that never went out (still waiting for a permit,
+    /// or queued, when the step ended).
+    pub unsent_at_end: u64,
+    /// Upper bound of new histograms in microseconds (0: auto-resizing).
+    pub high_us: u64,
 }
 
 impl Recorder {
-    /// A recorder for `names` request names.
+    /// A recorder for `names` request names, with auto-resizing histograms (for merged results).
     pub fn new(names: usize) -> Self {
+        Self::bounded(names, 0)
+    }
+
+    /// A recorder whose histograms are fixed-range, 1 µs to `high_us` (0: auto-resizing).
+    pub fn bounded(names: usize, high_us: u64) -> Self {
         Self {
             names: vec![NameRecorder::default(); names],
+            high_us,
             ..Default::default()
         }
     }
@@ -136,16 +162,20 @@ impl Recorder {
         corrected_us: u64,
         uncorrected_us: Option<u64>,
     ) {
+        let high = self.high_us;
         let n = &mut self.names[name];
         let i = class.index();
         n.counts[i] += 1;
         record_us(
-            n.by_class[i].get_or_insert_with(new_histogram),
+            n.by_class[i].get_or_insert_with(|| bounded_histogram(high)),
             corrected_us,
         );
         if let Some(u) = uncorrected_us {
             if class.counts_in_latency() {
-                record_us(n.uncorrected.get_or_insert_with(new_histogram), u);
+                record_us(
+                    n.uncorrected.get_or_insert_with(|| bounded_histogram(high)),
+                    u,
+                );
             }
         }
     }
@@ -160,7 +190,7 @@ impl Recorder {
             match self.server_timing.iter_mut().find(|(n, _)| n == name) {
                 Some((_, h)) => record_us(h, us),
                 None => {
-                    let mut h = new_histogram();
+                    let mut h = bounded_histogram(self.high_us);
                     record_us(&mut h, us);
                     self.server_timing.push((name.to_string(), h));
                 }
@@ -193,6 +223,7 @@ impl Recorder {
         self.connections_opened += other.connections_opened;
         self.late_sends += other.late_sends;
         self.in_flight_at_end += other.in_flight_at_end;
+        self.unsent_at_end += other.unsent_at_end;
     }
 }
 
@@ -214,12 +245,17 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// An empty interval for `second`.
+    /// An empty interval for `second`, auto-resizing (the collector's merged seconds).
     pub fn new(second: u64) -> Self {
+        Self::bounded(second, 0)
+    }
+
+    /// An empty interval for `second` whose histogram is fixed-range, 1 µs to `high_us`.
+    pub fn bounded(second: u64, high_us: u64) -> Self {
         Self {
             second,
             counts: [0; 8],
-            latency: new_histogram(),
+            latency: bounded_histogram(high_us),
         }
     }
 

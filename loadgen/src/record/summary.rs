@@ -163,6 +163,9 @@ pub struct StepResult {
     pub connections_opened: u64,
     /// Requests cut when the step ended (not in `requests`).
     pub in_flight_at_end: u64,
+    /// Open loop: intended sends that never went out, still waiting for a free connection
+    /// (`--max-in-flight`) when the step ended.
+    pub unsent_at_end: u64,
     /// Retry-After values received.
     pub retry_after: RetryAfterSummary,
     /// Server-Timing durations by metric name.
@@ -272,6 +275,7 @@ impl StepResult {
             late_sends: rec.late_sends,
             connections_opened: rec.connections_opened,
             in_flight_at_end: rec.in_flight_at_end,
+            unsent_at_end: rec.unsent_at_end,
             retry_after: rec.retry_after.clone(),
             server_timing: rec
                 .server_timing

@@ -11,7 +11,7 @@ pub const HEADER: &str =
 other_4xx,other_5xx,timeouts,connect_errors,io_errors,success_rate,throughput_rps,goodput_rps,\
 mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,uncorrected_p99_ms,\
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\
-retry_after_mean_s,retry_after_max_s,interrupted";
+retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end";
 
 /// Writes rows as steps finish, flushing each so a cut run keeps what it measured.
 pub struct CsvSink<W: Write> {
@@ -32,7 +32,7 @@ impl<W: Write> CsvSink<W> {
         let u = s.uncorrected.as_ref();
         writeln!(
             self.out,
-            "{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{:.4},{:.2},{:.2},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},{}",
+            "{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{:.4},{:.2},{:.2},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},{},{}",
             s.step,
             opt(s.concurrency),
             opt(s.target_rps),
@@ -67,6 +67,7 @@ impl<W: Write> CsvSink<W> {
             s.retry_after.mean_s(),
             s.retry_after.max_s,
             s.interrupted,
+            s.unsent_at_end,
         )?;
         self.out.flush()
     }
