@@ -35,11 +35,13 @@ for i, (h, s) in enumerate(zip(histograms, steps), start=1):
     n = h.get_total_count()
     check(n == s["requests"], f"step {i}: log holds {n} values, summary {s['requests']} requests")
     for q, col in ((50, "p50_ms"), (99, "p99_ms")):
-        got_ms = h.get_value_at_percentile(q) / 1000.0
         want = float(s[col])
-        # Both sides read the same 3-significant-digit histogram; allow its resolution.
-        ok = abs(got_ms - want) <= max(0.002 * want, 0.002)
-        check(ok, f"step {i}: p{q} {got_ms:.3f} ms from the log, {want:.3f} ms in the summary")
+        # The two libraries round the rank of a percentile differently (Rust: ceil(q·n), Python:
+        # round(q·n)), so with few values they may pick neighbouring values: accept the value at
+        # q and at the next rank, each to the histogram's 3-significant-digit resolution.
+        got = [h.get_value_at_percentile(min(100.0, q + k * 100.0 / max(n, 1))) / 1000.0 for k in (0, 1)]
+        ok = any(abs(g - want) <= max(0.002 * want, 0.002) for g in got)
+        check(ok, f"step {i}: p{q} {got[0]:.3f} ms from the log (next rank {got[1]:.3f}), {want:.3f} ms in the summary")
     check(abs(h.get_max_value() / 1000.0 - float(s["max_ms"])) <= max(0.002 * float(s["max_ms"]), 0.002),
           f"step {i}: max {h.get_max_value() / 1000.0:.3f} ms, summary {float(s['max_ms']):.3f} ms")
 
