@@ -66,6 +66,7 @@ pub async fn loadgen(args: &[&str]) -> Run {
         .arg("--json")
         .arg(&json)
         .arg("--quiet")
+        .kill_on_drop(true)
         .output()
         .await
         .expect("loadgen runs");
