@@ -54,35 +54,42 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(eol) = settings.deprecated_model_eol() {
         tracing::warn!(model = %settings.claude_model, end_of_life = eol, "CLAUDE_MODEL is deprecated; switch to {}", server::config::DEFAULT_MODEL);
     }
+    let shutdown = shutdown_signal().context("installing signal handlers")?;
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, legacy = settings.legacy_mode, "listening");
     let state = AppState::new(settings)?;
-    server::serve(listener, state, shutdown_signal()).await?;
+    let shutdown = async {
+        shutdown.await;
+        tracing::info!("shutdown signal received");
+    };
+    server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGINT and SIGTERM handlers now (before the address is announced, so a signal sent
+/// right after it is not lost to the default action, which kills without a clean exit) and
+/// returns a future that resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        })
     }
-    tracing::info!("shutdown signal received");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

@@ -54,6 +54,8 @@ async fn started(
 /// Resolves settings, starts the requested mocks, serves until Ctrl-C or SIGTERM.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let (claude, trading) = profile::resolve(&cli.command).map_err(CliError::Usage)?;
+    let shutdown = shutdown_signal()
+        .map_err(|e| CliError::Start(format!("could not install signal handlers: {e}")))?;
     let mut handles = Vec::new();
     if let Some(s) = claude {
         let (host, port) = (s.host.clone(), s.port);
@@ -63,7 +65,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         let (host, port) = (s.host.clone(), s.port);
         handles.push(started("trading", spawn_trading(s).await, &host, port).await?);
     }
-    shutdown_signal().await;
+    shutdown.await;
     eprintln!("shutting down");
     for h in handles {
         h.shutdown().await;
@@ -71,23 +73,26 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGINT and SIGTERM handlers now (before the address is announced, so a signal sent
+/// right after it is not lost to the default action, which kills without a clean exit) and
+/// returns a future that resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
