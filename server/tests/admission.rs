@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{mocks, settings, wait_until, TestServer};
+use support::{mocks, settings, TestServer};
 
 fn spawn_analyze(url: &str, client: &reqwest::Client) -> tokio::task::JoinHandle<(u16, Value)> {
     let (url, client) = (url.to_string(), client.clone());
@@ -55,10 +55,7 @@ async fn queued_requests_are_served_in_arrival_order() {
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let first = spawn_analyze(&server.url(), &client);
-    wait_until("first in flight", || async {
-        server.health().await["in_flight"] == 1
-    })
-    .await;
+    server.wait_for_health("in_flight", 1).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..4usize {
         let task = spawn_analyze(&server.url(), &client);
@@ -72,10 +69,7 @@ async fn queued_requests_are_served_in_arrival_order() {
             ))
             .expect("send");
         });
-        wait_until("queued", || async {
-            server.health().await["queue_depth"] == i + 1
-        })
-        .await;
+        server.wait_for_health("queue_depth", i + 1).await;
     }
     assert_eq!(first.await.expect("join").0, 200);
     let mut finished = Vec::new();
@@ -101,15 +95,9 @@ async fn a_full_queue_answers_503_at_once_with_retry_after() {
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let running = spawn_analyze(&server.url(), &client);
-    wait_until("one in flight", || async {
-        server.health().await["in_flight"] == 1
-    })
-    .await;
+    server.wait_for_health("in_flight", 1).await;
     let queued = spawn_analyze(&server.url(), &client);
-    wait_until("one queued", || async {
-        server.health().await["queue_depth"] == 1
-    })
-    .await;
+    server.wait_for_health("queue_depth", 1).await;
     let health = server.health().await;
     assert_eq!(
         (health["status"].as_str(), health["utilization"].as_f64()),
@@ -155,10 +143,7 @@ async fn a_request_that_waits_past_the_queue_timeout_gets_503() {
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let running = spawn_analyze(&server.url(), &client);
-    wait_until("one in flight", || async {
-        server.health().await["in_flight"] == 1
-    })
-    .await;
+    server.wait_for_health("in_flight", 1).await;
     let timed_out = server.analyze(&client, json!({"query": "AAPL?"})).await;
     assert_eq!(timed_out.status(), 503);
     assert!(timed_out.headers().contains_key("retry-after"));
@@ -178,10 +163,7 @@ async fn a_client_that_disconnects_while_queued_leaves_the_queue() {
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let running = spawn_analyze(&server.url(), &client);
-    wait_until("one in flight", || async {
-        server.health().await["in_flight"] == 1
-    })
-    .await;
+    server.wait_for_health("in_flight", 1).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(100))
         .build()
@@ -192,10 +174,7 @@ async fn a_client_that_disconnects_while_queued_leaves_the_queue() {
         .send()
         .await;
     assert!(gone.is_err_and(|e| e.is_timeout()));
-    wait_until("queue emptied", || async {
-        server.health().await["queue_depth"] == 0
-    })
-    .await;
+    server.wait_for_health("queue_depth", 0).await;
     assert_eq!(
         server.health().await["in_flight"],
         1,

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{last_price_text, mocks, settings, wait_until, TestServer};
+use support::{last_price_text, mocks, settings, TestServer};
 
 #[tokio::test]
 async fn the_analysis_quotes_the_mock_trading_numbers() {
@@ -187,15 +187,9 @@ async fn graceful_shutdown_drains_in_flight_work_and_refuses_the_queue() {
         })
     };
     let in_flight = [send(client.clone()), send(client.clone())];
-    wait_until("two in flight", || async {
-        server.health().await["in_flight"] == 2
-    })
-    .await;
+    server.wait_for_health("in_flight", 2).await;
     let queued = send(client.clone());
-    wait_until("one queued", || async {
-        server.health().await["queue_depth"] == 1
-    })
-    .await;
+    server.wait_for_health("queue_depth", 1).await;
 
     let addr = server.addr;
     server.shutdown().await.expect("serve returns Ok");

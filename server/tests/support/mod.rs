@@ -65,6 +65,14 @@ impl TestServer {
             .expect("json")
     }
 
+    /// Waits until `/health` reports `field` (e.g. `in_flight`, `queue_depth`) equal to `want`.
+    pub async fn wait_for_health(&self, field: &str, want: usize) {
+        wait_until(&format!("/health {field} == {want}"), || async {
+            self.health().await[field] == want
+        })
+        .await;
+    }
+
     /// Signals shutdown and waits for `serve` to return (re-raising its panic).
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.stop.take() {
