@@ -149,7 +149,7 @@ impl Settings {
         let trading = raw.trading_api_base_url.as_deref().ok_or_else(|| {
             invalid(
                 "TRADING_API_BASE_URL",
-                "is required (e.g. http://127.0.0.1:9100)",
+                "is required (e.g. http://127.0.0.1:9200, the mock Trading API)",
             )
         })?;
         let trading_api_base_url = base_url("TRADING_API_BASE_URL", trading)?;
