@@ -165,12 +165,12 @@ impl Engine {
         // Dropping the context drops the interval sender: the collector then ends.
         drop(ctx);
         merged.late_sends += paced.late;
-        merged.unsent_at_end += paced.unsent;
+        merged.unsent += paced.unsent;
         if let Some(feed) = open_feed {
             // Slots queued for workers that had already stopped.
             let mut rx = feed.rx.lock().await;
             while rx.try_recv().is_ok() {
-                merged.unsent_at_end += 1;
+                merged.unsent += 1;
             }
         }
         let ended = Instant::now().min(step_end);

@@ -112,7 +112,7 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) {
                 match slot {
                     // A slot still queued when the step ends is not sent: it could not complete.
                     Some(_) if Instant::now() >= ctx.step_end => {
-                        rec.unsent_at_end += 1;
+                        rec.unsent += 1;
                         break;
                     }
                     Some((t, permit)) => {

@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutcomeClass {
-    /// 2xx (and 1xx/3xx, which a load test treats as answered).
+    /// 2xx: the only answer that counts as served.
     Ok,
     /// 429 Too Many Requests: shed by a rate limit.
     Rejected429,
@@ -30,11 +30,16 @@ pub enum OutcomeClass {
     ConnectError,
     /// The connection failed mid-exchange (reset, closed, malformed response).
     IoError,
+    /// A final 1xx, a 3xx or a status outside 100..=599: answered, but not served.
+    OtherStatus,
 }
+
+/// Number of outcome classes (the length of per-class arrays).
+pub const CLASSES: usize = 9;
 
 impl OutcomeClass {
     /// All classes, in report order.
-    pub const ALL: [OutcomeClass; 8] = [
+    pub const ALL: [OutcomeClass; CLASSES] = [
         OutcomeClass::Ok,
         OutcomeClass::Rejected429,
         OutcomeClass::Rejected503,
@@ -43,6 +48,7 @@ impl OutcomeClass {
         OutcomeClass::Timeout,
         OutcomeClass::ConnectError,
         OutcomeClass::IoError,
+        OutcomeClass::OtherStatus,
     ];
 
     /// The class of an HTTP status code.
@@ -52,7 +58,8 @@ impl OutcomeClass {
             503 => OutcomeClass::Rejected503,
             400..=499 => OutcomeClass::Other4xx,
             500..=599 => OutcomeClass::Other5xx,
-            _ => OutcomeClass::Ok,
+            200..=299 => OutcomeClass::Ok,
+            _ => OutcomeClass::OtherStatus,
         }
     }
 
@@ -72,13 +79,22 @@ impl OutcomeClass {
             OutcomeClass::Timeout => "timeout",
             OutcomeClass::ConnectError => "connect_error",
             OutcomeClass::IoError => "io_error",
+            OutcomeClass::OtherStatus => "other_status",
         }
     }
 
-    /// Whether the latency of this class counts in the step's percentiles: every answered
-    /// request and every timeout (at its timeout), not attempts that never reached the server.
-    pub fn counts_in_latency(self) -> bool {
-        !matches!(self, OutcomeClass::ConnectError | OutcomeClass::IoError)
+    /// Whether this class is an answer from the target (any status), as opposed to a timeout
+    /// or a connection failure.
+    pub fn answered(self) -> bool {
+        !matches!(
+            self,
+            OutcomeClass::Timeout | OutcomeClass::ConnectError | OutcomeClass::IoError
+        )
+    }
+
+    /// Whether this class is a shed answer (429 or 503).
+    pub fn shed(self) -> bool {
+        matches!(self, OutcomeClass::Rejected429 | OutcomeClass::Rejected503)
     }
 }
 
@@ -109,9 +125,9 @@ fn record_us(h: &mut Histogram<u64>, us: u64) {
 #[derive(Debug, Clone, Default)]
 pub struct NameRecorder {
     /// Attempts per outcome class.
-    pub counts: [u64; 8],
+    pub counts: [u64; CLASSES],
     /// Latency per outcome class (corrected for coordinated omission in open loop).
-    pub by_class: [Option<Histogram<u64>>; 8],
+    pub by_class: [Option<Histogram<u64>>; CLASSES],
     /// Open loop only: latency from the actual send, the figure coordinated omission hides behind.
     pub uncorrected: Option<Histogram<u64>>,
 }
@@ -129,11 +145,15 @@ pub struct Recorder {
     pub connections_opened: u64,
     /// Open loop: sends that had to wait because every connection was busy.
     pub late_sends: u64,
-    /// Requests still unanswered when the step ended (not counted as attempts).
+    /// Requests of the step still unresolved when the run was interrupted.
     pub in_flight_at_end: u64,
-    /// Open loop: intended sends of the step that never went out (still waiting for a permit,
-    /// or queued, when the step ended).
-    pub unsent_at_end: u64,
+    /// Open loop: intended sends of the step that never went out (no connection free before
+    /// their timeout, or the run was interrupted).
+    pub unsent: u64,
+    /// Idempotent requests resent once after a reset on a reused connection.
+    pub resent: u64,
+    /// Time to open each new connection (TCP connect, plus the TLS handshake), microseconds.
+    pub connect: Option<Histogram<u64>>,
     /// Upper bound of new histograms in microseconds (0: auto-resizing).
     pub high_us: u64,
 }
@@ -171,13 +191,22 @@ impl Recorder {
             corrected_us,
         );
         if let Some(u) = uncorrected_us {
-            if class.counts_in_latency() {
+            if class == OutcomeClass::Ok {
                 record_us(
                     n.uncorrected.get_or_insert_with(|| bounded_histogram(high)),
                     u,
                 );
             }
         }
+    }
+
+    /// Records how long opening a connection took.
+    pub fn record_connect(&mut self, us: u64) {
+        let high = self.high_us;
+        record_us(
+            self.connect.get_or_insert_with(|| bounded_histogram(high)),
+            us,
+        );
     }
 
     /// Records the `Server-Timing` header value, e.g. `queue;dur=12.5, upstream;dur=300`.
@@ -205,7 +234,7 @@ impl Recorder {
                 .resize(other.names.len(), NameRecorder::default());
         }
         for (mine, theirs) in self.names.iter_mut().zip(&other.names) {
-            for i in 0..8 {
+            for i in 0..CLASSES {
                 mine.counts[i] += theirs.counts[i];
                 merge_opt(&mut mine.by_class[i], &theirs.by_class[i]);
             }
@@ -223,7 +252,9 @@ impl Recorder {
         self.connections_opened += other.connections_opened;
         self.late_sends += other.late_sends;
         self.in_flight_at_end += other.in_flight_at_end;
-        self.unsent_at_end += other.unsent_at_end;
+        self.unsent += other.unsent;
+        self.resent += other.resent;
+        merge_opt(&mut self.connect, &other.connect);
     }
 }
 
@@ -239,7 +270,7 @@ pub struct Interval {
     /// Seconds since the measured part of the step began.
     pub second: u64,
     /// Attempts per class.
-    pub counts: [u64; 8],
+    pub counts: [u64; CLASSES],
     /// Latency of attempts counted in percentiles.
     pub latency: Histogram<u64>,
 }
@@ -254,7 +285,7 @@ impl Interval {
     pub fn bounded(second: u64, high_us: u64) -> Self {
         Self {
             second,
-            counts: [0; 8],
+            counts: [0; CLASSES],
             latency: bounded_histogram(high_us),
         }
     }
@@ -263,14 +294,14 @@ impl Interval {
     #[inline]
     pub fn record(&mut self, class: OutcomeClass, us: u64) {
         self.counts[class.index()] += 1;
-        if class.counts_in_latency() {
+        if class == OutcomeClass::Ok {
             record_us(&mut self.latency, us);
         }
     }
 
     /// Adds another worker's part of the same second.
     pub fn merge(&mut self, other: &Interval) {
-        for i in 0..8 {
+        for i in 0..CLASSES {
             self.counts[i] += other.counts[i];
         }
         let _ = self.latency.add(&other.latency);
@@ -325,6 +356,14 @@ mod tests {
         assert_eq!(OutcomeClass::from_status(503), OutcomeClass::Rejected503);
         assert_eq!(OutcomeClass::from_status(404), OutcomeClass::Other4xx);
         assert_eq!(OutcomeClass::from_status(500), OutcomeClass::Other5xx);
+        assert_eq!(OutcomeClass::from_status(204), OutcomeClass::Ok);
+        for s in [101, 302, 304, 99, 600, 999] {
+            assert_eq!(
+                OutcomeClass::from_status(s),
+                OutcomeClass::OtherStatus,
+                "{s}"
+            );
+        }
     }
 
     #[test]

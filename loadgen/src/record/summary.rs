@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{new_histogram, OutcomeClass, Recorder};
+use super::{new_histogram, OutcomeClass, Recorder, CLASSES};
 use crate::plan::Load;
 
 /// Percentiles, mean, standard deviation and max of one histogram, in milliseconds.
@@ -128,7 +128,7 @@ pub struct StepResult {
     pub target_rps: Option<f64>,
     /// Measured seconds (warmup excluded; shorter when cut by Ctrl-C).
     pub duration_s: f64,
-    /// Attempts completed in the measured window.
+    /// Requests sent in the step, whatever their outcome.
     pub requests: u64,
     /// 2xx.
     pub ok: u64,
@@ -146,26 +146,37 @@ pub struct StepResult {
     pub connect_errors: u64,
     /// Connections failed mid-exchange.
     pub io_errors: u64,
-    /// ok / requests, 0..1.
+    /// A final 1xx, a 3xx or an unknown status.
+    pub other_status: u64,
+    /// ok / (requests + unsent), 0..1.
     pub success_rate: f64,
     /// requests / duration_s.
     pub throughput_rps: f64,
     /// ok / duration_s.
     pub goodput_rps: f64,
-    /// Latency of answered requests and timeouts (from the intended send time in open loop).
+    /// Latency of 2xx responses: the latency users were served (from the intended send time in
+    /// open loop).
     #[serde(flatten)]
     pub latency: LatencySummary,
+    /// Latency of every answered request (any status).
+    pub all_latency: LatencySummary,
+    /// Latency of 429 and 503 answers: how fast the target sheds.
+    pub rejected_latency: LatencySummary,
+    /// Time to open a connection (TCP, plus TLS), when any was opened.
+    pub connect_latency: Option<LatencySummary>,
     /// Open loop: latency from the actual send (not corrected for coordinated omission).
     pub uncorrected: Option<LatencySummary>,
     /// Open loop: sends that waited for a free connection.
     pub late_sends: u64,
     /// Connections opened during the step.
     pub connections_opened: u64,
-    /// Requests cut when the step ended (not in `requests`).
+    /// Requests of the step unresolved when the run was interrupted (counted in `requests`, as
+    /// no outcome class).
     pub in_flight_at_end: u64,
-    /// Open loop: intended sends that never went out, still waiting for a free connection
-    /// (`--max-in-flight`) when the step ended.
-    pub unsent_at_end: u64,
+    /// Open loop: sends due in the step that never went out.
+    pub unsent: u64,
+    /// Idempotent requests resent once after a reset on a reused connection.
+    pub resent: u64,
     /// Retry-After values received.
     pub retry_after: RetryAfterSummary,
     /// Server-Timing durations by metric name.
@@ -191,10 +202,12 @@ impl StepResult {
         names: &[String],
         interrupted: bool,
     ) -> Self {
-        let mut counts = [0u64; 8];
+        let mut counts = [0u64; CLASSES];
         let mut total = new_histogram();
+        let mut all = new_histogram();
+        let mut rejected = new_histogram();
         let mut uncorrected: Option<Histogram<u64>> = None;
-        let mut class_hists: Vec<Option<Histogram<u64>>> = vec![None; 8];
+        let mut class_hists: Vec<Option<Histogram<u64>>> = vec![None; CLASSES];
         let mut by_name = BTreeMap::new();
         for (n, name) in rec.names.iter().zip(names) {
             let mut name_hist = new_histogram();
@@ -203,8 +216,14 @@ impl StepResult {
                 counts[i] += n.counts[i];
                 if let Some(h) = &n.by_class[i] {
                     let _ = class_hists[i].get_or_insert_with(new_histogram).add(h);
-                    if c.counts_in_latency() {
+                    if c == OutcomeClass::Ok {
                         let _ = name_hist.add(h);
+                    }
+                    if c.answered() {
+                        let _ = all.add(h);
+                    }
+                    if c.shed() {
+                        let _ = rejected.add(h);
                     }
                 }
             }
@@ -225,8 +244,9 @@ impl StepResult {
                 },
             );
         }
-        let requests: u64 = counts.iter().sum();
+        let requests: u64 = counts.iter().sum::<u64>() + rec.in_flight_at_end;
         let ok = counts[OutcomeClass::Ok.index()];
+        let attempts = requests + rec.unsent;
         let per_s = |v: u64| {
             if duration_s > 0.0 {
                 v as f64 / duration_s
@@ -263,19 +283,24 @@ impl StepResult {
             timeouts: counts[OutcomeClass::Timeout.index()],
             connect_errors: counts[OutcomeClass::ConnectError.index()],
             io_errors: counts[OutcomeClass::IoError.index()],
-            success_rate: if requests > 0 {
-                ok as f64 / requests as f64
+            other_status: counts[OutcomeClass::OtherStatus.index()],
+            success_rate: if attempts > 0 {
+                ok as f64 / attempts as f64
             } else {
                 0.0
             },
             throughput_rps: per_s(requests),
             goodput_rps: per_s(ok),
             latency: LatencySummary::from_histogram(&total),
+            all_latency: LatencySummary::from_histogram(&all),
+            rejected_latency: LatencySummary::from_histogram(&rejected),
+            connect_latency: rec.connect.as_ref().map(LatencySummary::from_histogram),
             uncorrected: uncorrected.as_ref().map(LatencySummary::from_histogram),
             late_sends: rec.late_sends,
             connections_opened: rec.connections_opened,
             in_flight_at_end: rec.in_flight_at_end,
-            unsent_at_end: rec.unsent_at_end,
+            unsent: rec.unsent,
+            resent: rec.resent,
             retry_after: rec.retry_after.clone(),
             server_timing: rec
                 .server_timing
@@ -289,8 +314,8 @@ impl StepResult {
         }
     }
 
-    /// Attempts that did not end in a 2xx.
+    /// Attempts (sent or due but unsent) that did not end in a 2xx.
     pub fn errors(&self) -> u64 {
-        self.requests - self.ok
+        self.requests + self.unsent - self.ok
     }
 }

@@ -1,9 +1,196 @@
-//! The CSV summary: one row per step, the issue's columns first (named exactly), extras after.
+//! The CSV summary: one [`StepRow`] per step, written and read with the `csv` crate and serde, so
+//! the writer (`ramp`, `run`, `find-capacity`) and the readers (`report`, `compare`) cannot
+//! disagree on a column. The issue-4 columns come first, named exactly; later columns are only
+//! ever appended.
 
-use std::io::{self, Write};
+use std::io::Write;
 
-use super::opt;
+use serde::{Deserialize, Serialize};
+
 use crate::record::StepResult;
+
+/// One step's row. Field order is column order. Latency columns `mean_ms` … `max_ms` describe
+/// 2xx responses only (the latency users were served); `all_*` every answered request;
+/// `rejected_*` the 429 and 503 answers (how fast the target sheds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRow {
+    /// 1-based step number.
+    pub step: usize,
+    /// Virtual users (closed loop) or the in-flight cap (open loop).
+    pub concurrency: Option<u32>,
+    /// Arrival rate asked for (open loop only).
+    pub target_rps: Option<f64>,
+    /// Measured seconds of the step (warm-up excluded).
+    pub duration_s: f64,
+    /// Requests sent in the step, whatever their outcome (the sum of the nine outcome columns).
+    pub requests: u64,
+    /// 2xx.
+    pub ok: u64,
+    /// 429.
+    pub rejected_429: u64,
+    /// 503.
+    pub rejected_503: u64,
+    /// Other 4xx.
+    pub other_4xx: u64,
+    /// Other 5xx.
+    pub other_5xx: u64,
+    /// No complete response within `--timeout`.
+    pub timeouts: u64,
+    /// Connection could not be made.
+    pub connect_errors: u64,
+    /// Connection failed mid-exchange.
+    pub io_errors: u64,
+    /// ok / (requests + unsent), 0..1.
+    pub success_rate: f64,
+    /// requests / duration_s.
+    pub throughput_rps: f64,
+    /// ok / duration_s.
+    pub goodput_rps: f64,
+    /// Mean latency of 2xx responses, ms.
+    pub mean_ms: f64,
+    /// Median latency of 2xx responses, ms.
+    pub p50_ms: f64,
+    /// p90 of 2xx responses, ms.
+    pub p90_ms: f64,
+    /// p95 of 2xx responses, ms.
+    pub p95_ms: f64,
+    /// p99 of 2xx responses, ms.
+    pub p99_ms: f64,
+    /// p99.9 of 2xx responses, ms.
+    pub p999_ms: f64,
+    /// Slowest 2xx response, ms.
+    pub max_ms: f64,
+    /// Standard deviation of 2xx latency, ms.
+    pub stdev_ms: f64,
+    /// Open loop: p50 of 2xx latency from the actual send (not corrected), ms.
+    pub uncorrected_p50_ms: Option<f64>,
+    /// Open loop: p99 from the actual send, ms.
+    pub uncorrected_p99_ms: Option<f64>,
+    /// Open loop: max from the actual send, ms.
+    pub uncorrected_max_ms: Option<f64>,
+    /// Open loop: sends that waited for a free connection.
+    pub late_sends: u64,
+    /// Connections opened during the step.
+    pub connections_opened: u64,
+    /// Requests of the step still unresolved when the run was interrupted (0 otherwise).
+    pub in_flight_at_end: u64,
+    /// 429/503 responses that carried a parsable Retry-After.
+    pub retry_after_count: u64,
+    /// Mean Retry-After, seconds.
+    pub retry_after_mean_s: f64,
+    /// Largest Retry-After, seconds.
+    pub retry_after_max_s: f64,
+    /// The run was interrupted (SIGINT/SIGTERM) before this step resolved.
+    pub interrupted: bool,
+    /// Same as `unsent` (kept for readers of the earlier column).
+    pub unsent_at_end: u64,
+    /// Open-loop sends due in the step that never went out.
+    pub unsent: u64,
+    /// 1xx finals, 3xx and unknown statuses (not ok).
+    pub other_status: u64,
+    /// Idempotent requests resent once after a reset on a reused connection.
+    pub resent: u64,
+    /// Median latency of every answered request, ms.
+    pub all_p50_ms: f64,
+    /// p99 of every answered request, ms.
+    pub all_p99_ms: f64,
+    /// Median latency of 429 + 503 answers, ms.
+    pub rejected_p50_ms: f64,
+    /// p99 of 429 + 503 answers, ms.
+    pub rejected_p99_ms: f64,
+    /// Median time to open a connection (TCP, plus TLS when https), ms.
+    pub connect_p50_ms: Option<f64>,
+    /// p99 time to open a connection, ms.
+    pub connect_p99_ms: Option<f64>,
+}
+
+impl StepRow {
+    /// The row of a step's result.
+    pub fn from_step(s: &StepResult) -> Self {
+        let l = &s.latency;
+        let u = s.uncorrected.as_ref();
+        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        StepRow {
+            step: s.step,
+            concurrency: s.concurrency,
+            target_rps: s.target_rps,
+            duration_s: r3(s.duration_s),
+            requests: s.requests,
+            ok: s.ok,
+            rejected_429: s.rejected_429,
+            rejected_503: s.rejected_503,
+            other_4xx: s.other_4xx,
+            other_5xx: s.other_5xx,
+            timeouts: s.timeouts,
+            connect_errors: s.connect_errors,
+            io_errors: s.io_errors,
+            success_rate: (s.success_rate * 10_000.0).round() / 10_000.0,
+            throughput_rps: (s.throughput_rps * 100.0).round() / 100.0,
+            goodput_rps: (s.goodput_rps * 100.0).round() / 100.0,
+            mean_ms: l.mean_ms,
+            p50_ms: l.p50_ms,
+            p90_ms: l.p90_ms,
+            p95_ms: l.p95_ms,
+            p99_ms: l.p99_ms,
+            p999_ms: l.p999_ms,
+            max_ms: l.max_ms,
+            stdev_ms: l.stdev_ms,
+            uncorrected_p50_ms: u.map(|u| u.p50_ms),
+            uncorrected_p99_ms: u.map(|u| u.p99_ms),
+            uncorrected_max_ms: u.map(|u| u.max_ms),
+            late_sends: s.late_sends,
+            connections_opened: s.connections_opened,
+            in_flight_at_end: s.in_flight_at_end,
+            retry_after_count: s.retry_after.count,
+            retry_after_mean_s: r3(s.retry_after.mean_s()),
+            retry_after_max_s: s.retry_after.max_s,
+            interrupted: s.interrupted,
+            unsent_at_end: s.unsent,
+            unsent: s.unsent,
+            other_status: s.other_status,
+            resent: s.resent,
+            all_p50_ms: s.all_latency.p50_ms,
+            all_p99_ms: s.all_latency.p99_ms,
+            rejected_p50_ms: s.rejected_latency.p50_ms,
+            rejected_p99_ms: s.rejected_latency.p99_ms,
+            connect_p50_ms: s.connect_latency.as_ref().map(|c| c.p50_ms),
+            connect_p99_ms: s.connect_latency.as_ref().map(|c| c.p99_ms),
+        }
+    }
+}
+
+/// Writes rows as steps finish, flushing each so a cut run keeps what it measured.
+pub struct CsvSink<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> CsvSink<W> {
+    /// Writes the header.
+    pub fn new(out: W) -> std::io::Result<Self> {
+        let mut out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        out.write_record(header())?;
+        out.flush()?;
+        Ok(Self { out })
+    }
+
+    /// Writes one step's row.
+    pub fn write_step(&mut self, s: &StepResult) -> std::io::Result<()> {
+        self.write_row(&StepRow::from_step(s))
+    }
+
+    /// Writes one row.
+    pub fn write_row(&mut self, row: &StepRow) -> std::io::Result<()> {
+        self.out.serialize(row).map_err(std::io::Error::other)?;
+        self.out.flush()
+    }
+}
+
+/// The column names, in order (the serde field names of [`StepRow`]).
+pub fn header() -> Vec<&'static str> {
+    HEADER.split(',').collect()
+}
 
 /// The header line.
 pub const HEADER: &str =
@@ -11,64 +198,140 @@ pub const HEADER: &str =
 other_4xx,other_5xx,timeouts,connect_errors,io_errors,success_rate,throughput_rps,goodput_rps,\
 mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,uncorrected_p99_ms,\
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\
-retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end";
+retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end,unsent,other_status,resent,\
+all_p50_ms,all_p99_ms,rejected_p50_ms,rejected_p99_ms,connect_p50_ms,connect_p99_ms";
 
-/// Writes rows as steps finish, flushing each so a cut run keeps what it measured.
-pub struct CsvSink<W: Write> {
-    out: W,
+/// Why a CSV of step rows could not be read: the file, line and column at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A header column is missing.
+    #[error("{path}: line 1: missing column `{column}`")]
+    MissingColumn {
+        /// The file.
+        path: String,
+        /// The column.
+        column: String,
+    },
+    /// A cell could not be parsed.
+    #[error("{path}: line {line}: column `{column}`: {message}")]
+    Cell {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: u64,
+        /// The column name (or `?` when unknown).
+        column: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// No rows.
+    #[error("{path}: no step rows")]
+    Empty {
+        /// The file.
+        path: String,
+    },
 }
 
-impl<W: Write> CsvSink<W> {
-    /// Writes the header.
-    pub fn new(mut out: W) -> io::Result<Self> {
-        writeln!(out, "{HEADER}")?;
-        out.flush()?;
-        Ok(Self { out })
+/// Reads every row of a CSV written by [`CsvSink`], naming the file, line and column of any fault.
+pub fn read_rows(path: &std::path::Path) -> Result<Vec<StepRow>, ReadError> {
+    let p = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    let mut rdr = csv::Reader::from_reader(file);
+    let headers = rdr
+        .headers()
+        .map_err(|e| ReadError::Cell {
+            path: p.clone(),
+            line: 1,
+            column: "?".into(),
+            message: e.to_string(),
+        })?
+        .clone();
+    for column in header() {
+        if !headers.iter().any(|h| h == column) {
+            return Err(ReadError::MissingColumn {
+                path: p,
+                column: column.into(),
+            });
+        }
     }
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| ReadError::Cell {
+            path: p.clone(),
+            line: e.position().map(|q| q.line()).unwrap_or(0),
+            column: "?".into(),
+            message: e.to_string(),
+        })?;
+        let line = rec.position().map(|q| q.line()).unwrap_or(0);
+        let row: StepRow = rec.deserialize(Some(&headers)).map_err(|e| {
+            let (column, message) = match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => {
+                    let column = err
+                        .field()
+                        .and_then(|i| headers.get(i as usize))
+                        .unwrap_or("?")
+                        .to_string();
+                    let message = match err.kind() {
+                        csv::DeserializeErrorKind::ParseInt(x) => format!("not an integer: {x}"),
+                        csv::DeserializeErrorKind::ParseFloat(x) => format!("not a number: {x}"),
+                        csv::DeserializeErrorKind::ParseBool(x) => format!("not true/false: {x}"),
+                        other => other.to_string(),
+                    };
+                    (column, message)
+                }
+                other => ("?".to_string(), format!("{other:?}")),
+            };
+            ReadError::Cell {
+                path: p.clone(),
+                line,
+                column,
+                message,
+            }
+        })?;
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(ReadError::Empty { path: p });
+    }
+    Ok(rows)
+}
 
-    /// Writes one step's row.
-    pub fn write_step(&mut self, s: &StepResult) -> io::Result<()> {
-        let l = &s.latency;
-        let u = s.uncorrected.as_ref();
-        writeln!(
-            self.out,
-            "{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{:.4},{:.2},{:.2},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},{},{}",
-            s.step,
-            opt(s.concurrency),
-            opt(s.target_rps),
-            s.duration_s,
-            s.requests,
-            s.ok,
-            s.rejected_429,
-            s.rejected_503,
-            s.other_4xx,
-            s.other_5xx,
-            s.timeouts,
-            s.connect_errors,
-            s.io_errors,
-            s.success_rate,
-            s.throughput_rps,
-            s.goodput_rps,
-            l.mean_ms,
-            l.p50_ms,
-            l.p90_ms,
-            l.p95_ms,
-            l.p99_ms,
-            l.p999_ms,
-            l.max_ms,
-            l.stdev_ms,
-            opt(u.map(|u| u.p50_ms)),
-            opt(u.map(|u| u.p99_ms)),
-            opt(u.map(|u| u.max_ms)),
-            s.late_sends,
-            s.connections_opened,
-            s.in_flight_at_end,
-            s.retry_after.count,
-            s.retry_after.mean_s(),
-            s.retry_after.max_s,
-            s.interrupted,
-            s.unsent_at_end,
-        )?;
-        self.out.flush()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_matches_the_row_fields_in_order() {
+        // serialize a row with headers on and compare with HEADER: one source of truth.
+        let row: StepRow = serde_json::from_value(serde_json::json!({
+            "step": 1, "concurrency": 2, "target_rps": null, "duration_s": 1.0, "requests": 0,
+            "ok": 0, "rejected_429": 0, "rejected_503": 0, "other_4xx": 0, "other_5xx": 0,
+            "timeouts": 0, "connect_errors": 0, "io_errors": 0, "success_rate": 0.0,
+            "throughput_rps": 0.0, "goodput_rps": 0.0, "mean_ms": 0.0, "p50_ms": 0.0,
+            "p90_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "p999_ms": 0.0, "max_ms": 0.0,
+            "stdev_ms": 0.0, "uncorrected_p50_ms": null, "uncorrected_p99_ms": null,
+            "uncorrected_max_ms": null, "late_sends": 0, "connections_opened": 0,
+            "in_flight_at_end": 0, "retry_after_count": 0, "retry_after_mean_s": 0.0,
+            "retry_after_max_s": 0.0, "interrupted": false, "unsent_at_end": 0, "unsent": 0,
+            "other_status": 0, "resent": 0, "all_p50_ms": 0.0, "all_p99_ms": 0.0,
+            "rejected_p50_ms": 0.0, "rejected_p99_ms": 0.0, "connect_p50_ms": null,
+            "connect_p99_ms": null
+        }))
+        .unwrap();
+        let mut w = csv::Writer::from_writer(vec![]);
+        w.serialize(&row).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().next().unwrap(), HEADER);
     }
 }
