@@ -20,13 +20,50 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The two commands.
+/// The commands.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// A ramp of closed-loop concurrency steps (or open-loop rate steps with --rate-steps).
     Ramp(RampArgs),
     /// One step: closed loop with --concurrency, or open loop with --rate.
     Run(RunArgs),
+    /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
+    FindCapacity(FindCapacityArgs),
+}
+
+/// Flags of `loadgen find-capacity`.
+#[derive(Args, Debug, Clone)]
+pub struct FindCapacityArgs {
+    /// Search over arrival rate (open loop) instead of concurrency.
+    #[arg(long, conflicts_with = "concurrency")]
+    pub rate: bool,
+    /// Search over concurrency (closed loop; the default).
+    #[arg(long)]
+    pub concurrency: bool,
+    /// Lowest load probed first (concurrency, or rate per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub min: f64,
+    /// Highest load probed.
+    #[arg(long, default_value_t = 1000.0)]
+    pub max: f64,
+    /// Growth factor of the geometric phase.
+    #[arg(long, default_value_t = 2.0)]
+    pub factor: f64,
+    /// The bisection stops when the bracket is this narrow (concurrency: users; rate: per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub resolution: f64,
+    /// Re-runs of the best load; it is reported only if every re-run holds.
+    #[arg(long, default_value_t = 2)]
+    pub confirm: u32,
+    /// Measured duration of each probe.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub step_duration: Duration,
+    /// Warmup of each probe.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Request, connection, output and gate flags (at least one --slo is required).
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Flags of `loadgen ramp`.
@@ -79,12 +116,15 @@ pub struct RunArgs {
     pub common: CommonArgs,
 }
 
-/// Flags shared by both commands.
+/// Flags shared by the commands.
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Target URL (http only).
-    #[arg(long, short = 'u', default_value = DEFAULT_URL)]
-    pub url: String,
+    /// Target URL, as with oha and hey (default: http://127.0.0.1:8000/analyze).
+    #[arg(value_name = "URL", conflicts_with = "url")]
+    pub target: Option<String>,
+    /// Target URL (same as the positional URL).
+    #[arg(long, short = 'u')]
+    pub url: Option<String>,
     /// HTTP method.
     #[arg(long = "method", short = 'X', default_value = "POST")]
     pub method: String,
@@ -158,6 +198,19 @@ pub struct GateArgs {
     /// Gate only steps up to this concurrency (rate, for rate ramps).
     #[arg(long)]
     pub slo_until: Option<f64>,
+    /// JUnit XML: one test case per step × objective, so CI shows the gate as tests.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// The target URL: positional, else `--url`, else the README's server.
+    pub fn url(&self) -> &str {
+        self.target
+            .as_deref()
+            .or(self.url.as_deref())
+            .unwrap_or(DEFAULT_URL)
+    }
 }
 
 impl Command {
@@ -166,6 +219,7 @@ impl Command {
         match self {
             Command::Ramp(a) => &a.common,
             Command::Run(a) => &a.common,
+            Command::FindCapacity(a) => &a.common,
         }
     }
 
@@ -174,6 +228,7 @@ impl Command {
         match self {
             Command::Ramp(_) => "ramp",
             Command::Run(_) => "run",
+            Command::FindCapacity(_) => "find-capacity",
         }
     }
 }

@@ -18,6 +18,25 @@ pub enum Metric {
     Goodput,
     /// Requests per second.
     Throughput,
+    /// Another latency figure of the row, in milliseconds.
+    Column(ExtraLatency),
+}
+
+/// Latency columns appended to the row that objectives may name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExtraLatency {
+    /// `all_p50`: median of every answered request.
+    AllP50,
+    /// `all_p99`: p99 of every answered request.
+    AllP99,
+    /// `rejected_p50`: median of 429/503 answers.
+    RejectedP50,
+    /// `rejected_p99`: p99 of 429/503 answers.
+    RejectedP99,
+    /// `connect_p50`: median connection set-up time.
+    ConnectP50,
+    /// `connect_p99`: p99 connection set-up time.
+    ConnectP99,
 }
 
 /// Which latency figure.
@@ -118,14 +137,20 @@ impl Objective {
             "errors" | "error_rate" => Metric::Errors,
             "goodput" | "goodput_rps" => Metric::Goodput,
             "throughput" | "throughput_rps" | "rps" => Metric::Throughput,
+            "all_p50" | "all_p50_ms" => Metric::Column(ExtraLatency::AllP50),
+            "all_p99" | "all_p99_ms" => Metric::Column(ExtraLatency::AllP99),
+            "rejected_p50" | "rejected_p50_ms" => Metric::Column(ExtraLatency::RejectedP50),
+            "rejected_p99" | "rejected_p99_ms" => Metric::Column(ExtraLatency::RejectedP99),
+            "connect_p50" | "connect_p50_ms" => Metric::Column(ExtraLatency::ConnectP50),
+            "connect_p99" | "connect_p99_ms" => Metric::Column(ExtraLatency::ConnectP99),
             other => {
                 return Err(err(&format!(
-                    "unknown metric '{other}' (p50 p90 p95 p99 p999 max mean success errors goodput throughput)"
+                    "unknown metric '{other}' (p50 p90 p95 p99 p999 max mean success errors goodput throughput all_p50 all_p99 rejected_p50 rejected_p99 connect_p50 connect_p99)"
                 )))
             }
         };
         let threshold = match metric {
-            Metric::Latency(_) => parse_latency_ms(value)
+            Metric::Latency(_) | Metric::Column(_) => parse_latency_ms(value)
                 .ok_or_else(|| err("expected a duration like 2s, 300ms, 500us"))?,
             Metric::Success | Metric::Errors => parse_fraction(value)
                 .ok_or_else(|| err("expected a percentage like 99% or a fraction like 0.99"))?,
@@ -141,7 +166,21 @@ impl Objective {
         })
     }
 
-    fn measure(&self, s: &StepResult) -> f64 {
+    /// Whether the objective holds on step `s`, and the measured value as text. A step with no
+    /// requests, or cut by an interruption, never holds.
+    pub fn check(&self, s: &StepResult) -> (bool, String) {
+        if s.interrupted {
+            return (false, "step interrupted".into());
+        }
+        if s.requests + s.unsent == 0 {
+            return (false, "no requests".into());
+        }
+        let v = self.measure(s);
+        (self.holds(v), self.format(v))
+    }
+
+    /// The measured value of the objective's metric on step `s`.
+    pub fn measure(&self, s: &StepResult) -> f64 {
         match self.metric {
             Metric::Latency(f) => match f {
                 LatencyFigure::P50 => s.latency.p50_ms,
@@ -156,12 +195,20 @@ impl Objective {
             Metric::Errors => 1.0 - s.success_rate,
             Metric::Goodput => s.goodput_rps,
             Metric::Throughput => s.throughput_rps,
+            Metric::Column(c) => match c {
+                ExtraLatency::AllP50 => s.all_latency.p50_ms,
+                ExtraLatency::AllP99 => s.all_latency.p99_ms,
+                ExtraLatency::RejectedP50 => s.rejected_latency.p50_ms,
+                ExtraLatency::RejectedP99 => s.rejected_latency.p99_ms,
+                ExtraLatency::ConnectP50 => s.connect_latency.as_ref().map_or(0.0, |c| c.p50_ms),
+                ExtraLatency::ConnectP99 => s.connect_latency.as_ref().map_or(0.0, |c| c.p99_ms),
+            },
         }
     }
 
     fn format(&self, v: f64) -> String {
         match self.metric {
-            Metric::Latency(_) => format!("{v:.3} ms"),
+            Metric::Latency(_) | Metric::Column(_) => format!("{v:.3} ms"),
             Metric::Success | Metric::Errors => format!("{:.2}%", v * 100.0),
             Metric::Goodput | Metric::Throughput => format!("{v:.2}/s"),
         }
@@ -209,6 +256,21 @@ fn parse_rate(v: &str) -> Option<f64> {
     (x.is_finite() && x >= 0.0).then_some(x)
 }
 
+/// Whether step `s` is gated under `--slo-until`.
+pub fn gated(s: &StepResult, until: Option<f64>) -> bool {
+    let level = s.target_rps.or(s.concurrency.map(f64::from)).unwrap_or(0.0);
+    !until.is_some_and(|u| level > u)
+}
+
+/// The step's level as reports name it: `concurrency C` or `rate R/s`.
+pub fn level_text(s: &StepResult) -> String {
+    match (s.target_rps, s.concurrency) {
+        (Some(r), _) => format!("rate {r}/s"),
+        (None, Some(c)) => format!("concurrency {c}"),
+        _ => String::new(),
+    }
+}
+
 /// Checks every objective on every step up to `until` (concurrency, or rate in open loop).
 pub fn evaluate(
     objectives: &[Objective],
@@ -217,22 +279,13 @@ pub fn evaluate(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     for s in steps {
-        let level = s.target_rps.or(s.concurrency.map(f64::from)).unwrap_or(0.0);
-        if until.is_some_and(|u| level > u) {
+        if !gated(s, until) {
             continue;
         }
-        let level_text = match (s.target_rps, s.concurrency) {
-            (Some(r), _) => format!("rate {r}/s"),
-            (None, Some(c)) => format!("concurrency {c}"),
-            _ => String::new(),
-        };
+        let level_text = level_text(s);
         for o in objectives {
-            let measured = if s.requests == 0 {
-                Some("no requests".to_string())
-            } else {
-                let v = o.measure(s);
-                (!o.holds(v)).then(|| o.format(v))
-            };
+            let (holds, value) = o.check(s);
+            let measured = (!holds).then_some(value);
             if let Some(measured) = measured {
                 out.push(Violation {
                     step: s.step,
@@ -262,6 +315,11 @@ mod tests {
         assert_eq!(Objective::parse("success>=0.5").unwrap().threshold, 0.5);
         assert_eq!(Objective::parse("goodput>=30/s").unwrap().threshold, 30.0);
         assert_eq!(Objective::parse("p99.9<500us").unwrap().threshold, 0.5);
+        let o = Objective::parse("rejected_p99<10ms").unwrap();
+        assert_eq!(
+            (o.metric, o.threshold),
+            (Metric::Column(ExtraLatency::RejectedP99), 10.0)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Exit codes: 0 all objectives hold, 1 an objective failed, 2 usage or configuration error,
 //! 3 target unreachable before the run.
 
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod gate;
@@ -12,8 +13,11 @@ pub mod plan;
 pub mod record;
 pub mod sinks;
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -22,9 +26,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use cli::Cli;
+use engine::timeline::Timeline;
 use engine::{Engine, Unreachable};
 use gate::Objective;
 use plan::{ConfigError, Plan};
+use record::StepResult;
 use sinks::live::StepCollector;
 use sinks::progress::Progress;
 
@@ -76,19 +82,24 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Cancels the run on Ctrl-C (and SIGTERM on Unix). The handlers are registered before this
-/// returns, so a signal sent once traffic flows is never missed.
-fn stop_on_signal(cancel: CancellationToken) -> std::io::Result<tokio::task::JoinHandle<()>> {
+/// Cancels the run on SIGINT (Ctrl-C) or SIGTERM and remembers which, for the exit code (130 or
+/// 143, as shells report a process killed by that signal). The handlers are registered before
+/// this returns, so a signal sent once traffic flows is never missed.
+pub(crate) fn stop_on_signal(
+    cancel: CancellationToken,
+    exit: Arc<AtomicU8>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         Ok(tokio::spawn(async move {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
+            let code = tokio::select! {
+                _ = int.recv() => EXIT_SIGINT,
+                _ = term.recv() => EXIT_SIGTERM,
+            };
+            exit.store(code, Ordering::SeqCst);
             cancel.cancel();
         }))
     }
@@ -96,11 +107,17 @@ fn stop_on_signal(cancel: CancellationToken) -> std::io::Result<tokio::task::Joi
     {
         Ok(tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
+                exit.store(EXIT_SIGINT, Ordering::SeqCst);
                 cancel.cancel();
             }
         }))
     }
 }
+
+/// Exit code of a run cut by SIGINT.
+pub const EXIT_SIGINT: u8 = 130;
+/// Exit code of a run cut by SIGTERM.
+pub const EXIT_SIGTERM: u8 = 143;
 
 fn default_out(command: &str) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
@@ -111,8 +128,144 @@ fn default_out(command: &str) -> PathBuf {
         .join(format!("{command}.csv"))
 }
 
+/// The run's output files, created once the target answered.
+pub(crate) struct Outputs {
+    pub(crate) path: PathBuf,
+    pub(crate) csv: sinks::csv::CsvSink<BufWriter<File>>,
+    pub(crate) timeseries: Option<Timeseries>,
+    pub(crate) json: Option<BufWriter<File>>,
+    pub(crate) hdr: Option<BufWriter<File>>,
+    pub(crate) junit: Option<PathBuf>,
+}
+
+/// The time series sink, shared by the steps resolving at once.
+pub(crate) type Timeseries = std::sync::Mutex<sinks::timeseries::TimeseriesSink<BufWriter<File>>>;
+
+impl Outputs {
+    pub(crate) fn create(common: &cli::CommonArgs, command: &str) -> Result<Outputs, RunError> {
+        let path = common
+            .output
+            .out
+            .clone()
+            .unwrap_or_else(|| default_out(command));
+        let csv = sinks::csv::CsvSink::new(sinks::create(&path, "--out")?)?;
+        let timeseries = match &common.output.timeseries {
+            Some(p) => Some(std::sync::Mutex::new(
+                sinks::timeseries::TimeseriesSink::new(sinks::create(p, "--timeseries")?)?,
+            )),
+            None => None,
+        };
+        let json = match &common.output.json {
+            Some(p) => Some(sinks::create(p, "--json")?),
+            None => None,
+        };
+        let hdr = match &common.output.hdr_log {
+            Some(p) => Some(sinks::create(p, "--hdr-log")?),
+            None => None,
+        };
+        if let Some(p) = &common.gate.junit {
+            // Fail on an unwritable path now, not after the run.
+            sinks::create(p, "--junit")?;
+        }
+        Ok(Outputs {
+            path,
+            csv,
+            timeseries,
+            json,
+            hdr,
+            junit: common.gate.junit.clone(),
+        })
+    }
+}
+
+/// Runs `steps` of `plan` back to back on one set of virtual users, writing each step's row as
+/// it resolves. Returns the results of every step that began.
+pub(crate) async fn run_steps(
+    engine: &Engine,
+    plan: &Plan,
+    steps: &[plan::Load],
+    progress: &Progress,
+    csv: &mut sinks::csv::CsvSink<BufWriter<File>>,
+    timeseries: Option<&Timeseries>,
+    step_offset: usize,
+) -> Result<Vec<StepResult>, RunError> {
+    // A short lead so every virtual user is spawned before the first window opens.
+    let timeline = Timeline::new(
+        Instant::now() + std::time::Duration::from_millis(5),
+        steps,
+        plan.warmup,
+        plan.step_duration,
+    );
+    let mut txs = Vec::new();
+    let mut collectors = Vec::new();
+    for (i, w) in timeline.windows.iter().enumerate() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        txs.push(tx);
+        collectors.push(
+            StepCollector {
+                step: step_offset + i + 1,
+                load: w.load,
+                started: w.start,
+                measure_start: w.measure_start,
+                step_end: w.end,
+                progress,
+                timeseries,
+            }
+            .run(rx),
+        );
+    }
+    let running = engine.start(timeline.clone(), txs);
+    let announce = async {
+        for (i, w) in timeline.windows.iter().enumerate() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(w.start) => {}
+                _ = engine.cancelled() => break,
+            }
+            progress.step_started(
+                step_offset + i + 1,
+                w.load,
+                plan.warmup + plan.step_duration,
+            );
+        }
+    };
+    let finalize = async {
+        let mut results = Vec::new();
+        let mut failed = None;
+        for i in 0..timeline.windows.len() {
+            match running.finish_step(i).await {
+                Some(mut r) => {
+                    r.step += step_offset;
+                    progress.step_finished(&r);
+                    if let Err(e) = csv.write_step(&r) {
+                        failed.get_or_insert(e);
+                    }
+                    results.push(r);
+                }
+                None => break,
+            }
+        }
+        running.join().await;
+        (results, failed)
+    };
+    let ((results, failed), collected, ()) = tokio::join!(
+        finalize,
+        futures_util::future::join_all(collectors),
+        announce
+    );
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    for c in collected {
+        c?;
+    }
+    Ok(results)
+}
+
 /// Runs the command: validate, preflight, steps, sinks, gate. Returns the exit code.
 pub async fn execute(cli: Cli) -> Result<u8, RunError> {
+    if let cli::Command::FindCapacity(args) = &cli.command {
+        return capacity::find_capacity(args).await;
+    }
     let common = cli.command.common().clone();
     let plan = Arc::new(Plan::from_command(&cli.command)?);
     let objectives = common
@@ -126,84 +279,89 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
             return Err(ConfigError::new("--slo-until", "must be a positive number").into());
         }
     }
+    warn_long_timeout(&plan);
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;
     engine.preflight().await?;
     // Outputs are created only once the target answered, so an unreachable target leaves no
     // empty files behind.
-    let out_path = common
-        .output
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(plan.command));
-    let mut csv = sinks::csv::CsvSink::new(sinks::create(&out_path, "--out")?)?;
-    let mut timeseries = match &common.output.timeseries {
-        Some(p) => Some(sinks::timeseries::TimeseriesSink::new(sinks::create(
-            p,
-            "--timeseries",
-        )?)?),
-        None => None,
-    };
-    let json_out = match &common.output.json {
-        Some(p) => Some(sinks::create(p, "--json")?),
-        None => None,
-    };
-    let hdr_out = match &common.output.hdr_log {
-        Some(p) => Some(sinks::create(p, "--hdr-log")?),
-        None => None,
-    };
-    let ctrl_c = stop_on_signal(cancel.clone())?;
+    let mut out = Outputs::create(&common, plan.command)?;
+    let exit_signal = Arc::new(AtomicU8::new(0));
+    let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
 
     let started = SystemTime::now();
     let progress = Progress::new(common.output.quiet, plan.steps.len());
-    let mut results = Vec::new();
-    for (i, &load) in plan.steps.iter().enumerate() {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let step = i + 1;
-        progress.step_started(step, load, plan.warmup + plan.step_duration);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let now = Instant::now();
-        let collector = StepCollector {
-            step,
-            load,
-            started: now,
-            measure_start: now + plan.warmup,
-            step_end: now + plan.warmup + plan.step_duration,
-            progress: &progress,
-            timeseries: timeseries.as_mut(),
-        };
-        let (result, collected) = tokio::join!(engine.run_step(step, load, tx), collector.run(rx));
-        collected?;
-        progress.step_finished(&result);
-        csv.write_step(&result)?;
-        results.push(result);
-    }
+    let results = run_steps(
+        &engine,
+        &plan,
+        &plan.steps,
+        &progress,
+        &mut out.csv,
+        out.timeseries.as_ref(),
+        0,
+    )
+    .await?;
     progress.finish();
-    ctrl_c.abort();
+    signals.abort();
+    if let Some(ts) = &out.timeseries {
+        ts.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
+    }
 
     sinks::table::write(std::io::stdout().lock(), &results)?;
-    if let Some(out) = json_out {
+    if let Some(json) = out.json.take() {
         let config = sinks::json::config(&plan, &objectives, common.gate.slo_until);
-        sinks::json::write(out, &config, &results)?;
+        sinks::json::write(json, &config, &results)?;
     }
-    if let Some(out) = hdr_out {
-        sinks::hdrlog::write(out, &results, started)?;
+    if let Some(hdr) = out.hdr.take() {
+        sinks::hdrlog::write(hdr, &results, started)?;
     }
-    eprintln!("loadgen: results in {}", out_path.display());
-
     let violations = gate::evaluate(&objectives, &results, common.gate.slo_until);
+    if let Some(path) = &out.junit {
+        sinks::junit::write(
+            sinks::create(path, "--junit")?,
+            plan.command,
+            &objectives,
+            &results,
+            common.gate.slo_until,
+        )?;
+    }
+    eprintln!("loadgen: results in {}", out.path.display());
+    let signal = exit_signal.load(Ordering::SeqCst);
+    let code = verdict(&objectives, &violations);
+    if signal != 0 || results.iter().any(|r| r.interrupted) {
+        eprintln!(
+            "loadgen: interrupted: the cut step is marked interrupted and not gated as passed"
+        );
+        return Ok(if signal == 0 { EXIT_SIGINT } else { signal });
+    }
+    Ok(code)
+}
+
+/// Prints the gate's outcome; 0 when every objective held, 1 otherwise.
+fn verdict(objectives: &[Objective], violations: &[gate::Violation]) -> u8 {
     if violations.is_empty() {
         if !objectives.is_empty() {
             eprintln!("loadgen: SLO passed ({} objectives)", objectives.len());
         }
-        Ok(0)
+        0
     } else {
         eprintln!("loadgen: SLO failed:");
-        for v in &violations {
+        for v in violations {
             eprintln!("  {v}");
         }
-        Ok(1)
+        1
+    }
+}
+
+/// A timeout longer than a step means a step's last requests may resolve well into the next
+/// step (they still count in their own step, but the step's row waits for them).
+pub(crate) fn warn_long_timeout(plan: &Plan) {
+    if plan.timeout > plan.warmup + plan.step_duration {
+        eprintln!(
+            "loadgen: warning: --timeout {} is longer than a step ({}): each step's row waits up \
+             to that long for its slowest requests",
+            humantime::format_duration(plan.timeout),
+            humantime::format_duration(plan.warmup + plan.step_duration)
+        );
     }
 }

@@ -1,4 +1,6 @@
-//! Ctrl-C cuts the current step short and everything measured so far is written.
+//! SIGINT/SIGTERM cut the current step short, everything measured so far is written, the cut
+//! step is marked interrupted, and the run fails (130 / 143): a CI job killed by its own timeout
+//! must not read as a pass.
 
 mod common;
 
@@ -13,7 +15,16 @@ use common::{finish, out_dir, Target};
 use tokio::sync::Notify;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigint_cuts_the_step_and_writes_what_was_measured() {
+async fn sigint_cuts_the_step_writes_what_was_measured_and_exits_130() {
+    cut_by("-INT", 130).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cuts_the_step_and_exits_143_even_when_the_slo_holds() {
+    cut_by("-TERM", 143).await;
+}
+
+async fn cut_by(signal: &str, code: i32) {
     let seen = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(Notify::new());
     let router = {
@@ -46,6 +57,8 @@ async fn sigint_cuts_the_step_and_writes_what_was_measured() {
             "0s",
             "-X",
             "GET",
+            "--slo",
+            "success>=1%",
             "--url",
         ])
         .arg(target.url("/"))
@@ -60,13 +73,13 @@ async fn sigint_cuts_the_step_and_writes_what_was_measured() {
     busy.notified().await;
     let pid = child.id().unwrap().to_string();
     let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap();
     assert!(kill.success());
     let run = finish(child.wait_with_output().await.unwrap(), dir);
 
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, code, "{}", run.stderr);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "stopped promptly"

@@ -56,6 +56,20 @@ impl Prepared {
         }
     }
 
+    /// Whether the method may be resent after a reset without changing the outcome
+    /// (RFC 9110 §9.2.2): GET, HEAD, PUT, DELETE, OPTIONS, TRACE.
+    pub fn idempotent(&self) -> bool {
+        matches!(
+            self.method,
+            Method::GET
+                | Method::HEAD
+                | Method::PUT
+                | Method::DELETE
+                | Method::OPTIONS
+                | Method::TRACE
+        )
+    }
+
     fn build(&self) -> Request<Full<Bytes>> {
         let mut r = Request::new(Full::new(self.body.clone()));
         *r.method_mut() = self.method.clone();
@@ -85,29 +99,40 @@ pub enum ExchangeError {
     Io,
 }
 
-/// Opens connections to one address.
+/// Opens connections to one authority: its resolved addresses are tried in order until one
+/// connects (`localhost` may resolve to `::1` first against an IPv4-only server).
 #[derive(Debug, Clone)]
 pub struct Connector {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     http2: bool,
     connect_timeout: Duration,
 }
 
 impl Connector {
-    /// A connector to `addr`.
-    pub fn new(addr: SocketAddr, http2: bool, connect_timeout: Duration) -> Self {
+    /// A connector to `addrs` (at least one).
+    pub fn new(addrs: Vec<SocketAddr>, http2: bool, connect_timeout: Duration) -> Self {
         Self {
-            addr,
+            addrs,
             http2,
             connect_timeout,
         }
     }
 
+    async fn tcp(&self) -> io::Result<TcpStream> {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        for addr in &self.addrs {
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => return Ok(tcp),
+                Ok(Err(e)) => last = e,
+                Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
+            }
+        }
+        Err(last)
+    }
+
     /// Opens one connection (TCP connect, and the HTTP/2 handshake with `--http2`).
     pub async fn connect(&self) -> io::Result<Conn> {
-        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        let tcp = self.tcp().await?;
         tcp.set_nodelay(true)?;
         if self.http2 {
             let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))

@@ -1,9 +1,12 @@
-//! Runs steps: spawns the workers (closed loop) or the pacer and its workers (open loop), waits
-//! for the step to end or Ctrl-C, merges the workers' recorders into a [`StepResult`].
+//! Runs a whole run: virtual users (closed loop) or the pacer and its workers (open loop) live
+//! across every step; each step is finalized into a [`StepResult`] once its sending is over and
+//! every one of its requests has resolved, while the next step's traffic already runs.
 
 pub mod client;
 pub mod h1;
 pub mod pacer;
+pub mod step_state;
+pub mod timeline;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -11,16 +14,18 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Uri;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::{Load, Plan};
-use crate::record::{Interval, SharedRecorders, StepResult};
+use crate::record::{Interval, Recorder, SharedRecorders, StepResult};
 use client::{Connector, Prepared};
-use pacer::Schedule;
-use worker::{run_worker, OpenFeed, Pacing, StepContext};
+use step_state::{bump, StepState};
+use timeline::Timeline;
+use worker::{run_closed_user, run_open_worker, OpenFeed, RunContext};
 
 /// The target could not be reached before the run (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -32,27 +37,75 @@ pub struct Unreachable {
     pub reason: String,
 }
 
-/// The engine of one run: the plan, the resolved target, the cancellation token.
+/// `host:port` of a URI, the scheme's default port filled in.
+pub fn authority_of(uri: &Uri) -> Option<String> {
+    let a = uri.authority()?;
+    let port = a
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let host = a.host();
+    Some(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// The engine of one run: the plan, the resolved targets, the cancellation token.
 pub struct Engine {
     plan: Arc<Plan>,
-    connector: Connector,
+    connectors: Vec<Connector>,
+    conn_slot: Vec<usize>,
     requests: Vec<Prepared>,
     cancel: CancellationToken,
 }
 
+/// A run in progress: finalize its steps in order with [`Running::finish_step`].
+pub struct Running {
+    ctx: Arc<RunContext>,
+    tasks: JoinSet<()>,
+    names: Vec<String>,
+    cancelled_at: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
 impl Engine {
-    /// Resolves the target address.
+    /// Resolves every authority the requests go to (each keeps all its addresses, in order).
     pub async fn new(plan: Arc<Plan>, cancel: CancellationToken) -> Result<Engine, Unreachable> {
-        let unreachable = |reason: String| Unreachable {
-            url: plan.url.clone(),
-            reason,
-        };
-        let addr: SocketAddr = tokio::net::lookup_host(plan.authority.as_str())
-            .await
-            .map_err(|e| unreachable(format!("cannot resolve {}: {e}", plan.authority)))?
-            .next()
-            .ok_or_else(|| unreachable(format!("{} resolves to no address", plan.authority)))?;
-        let connector = Connector::new(addr, plan.http2, plan.connect_timeout);
+        let mut authorities: Vec<String> = Vec::new();
+        let mut connectors = Vec::new();
+        let mut conn_slot = Vec::new();
+        for r in &plan.requests {
+            let auth = authority_of(&r.uri).ok_or_else(|| Unreachable {
+                url: r.uri.to_string(),
+                reason: "no host".into(),
+            })?;
+            let slot = match authorities.iter().position(|a| *a == auth) {
+                Some(i) => i,
+                None => {
+                    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(auth.as_str())
+                        .await
+                        .map_err(|e| Unreachable {
+                            url: r.uri.to_string(),
+                            reason: format!("cannot resolve {auth}: {e}"),
+                        })?
+                        .collect();
+                    if addrs.is_empty() {
+                        return Err(Unreachable {
+                            url: r.uri.to_string(),
+                            reason: format!("{auth} resolves to no address"),
+                        });
+                    }
+                    connectors.push(Connector::new(addrs, plan.http2, plan.connect_timeout));
+                    authorities.push(auth);
+                    authorities.len() - 1
+                }
+            };
+            conn_slot.push(slot);
+        }
         let requests = plan
             .requests
             .iter()
@@ -60,52 +113,82 @@ impl Engine {
             .collect();
         Ok(Engine {
             plan,
-            connector,
+            connectors,
+            conn_slot,
             requests,
             cancel,
         })
     }
 
-    /// Connects and sends the first request once: any HTTP response means reachable.
+    /// Connects and sends each distinct target's first request once: any HTTP response means
+    /// reachable.
     pub async fn preflight(&self) -> Result<u16, Unreachable> {
-        let unreachable = |reason: String| Unreachable {
-            url: self.plan.url.clone(),
-            reason,
-        };
-        let mut conn = self
-            .connector
-            .connect()
-            .await
-            .map_err(|e| unreachable(format!("connect failed: {e}")))?;
-        match tokio::time::timeout(self.plan.timeout, conn.exchange(&self.requests[0])).await {
-            Ok(Ok(reply)) => Ok(reply.status),
-            Ok(Err(_)) => Err(unreachable(
-                "the connection failed before a response".into(),
-            )),
-            Err(_) => Err(unreachable(format!(
-                "no response within --timeout {}",
-                humantime::format_duration(self.plan.timeout)
-            ))),
+        let mut status = 0;
+        for (slot, connector) in self.connectors.iter().enumerate() {
+            let which = self.conn_slot.iter().position(|&s| s == slot).unwrap_or(0);
+            let url = self.plan.requests[which].uri.to_string();
+            let unreachable = |reason: String| Unreachable {
+                url: url.clone(),
+                reason,
+            };
+            let mut conn = connector
+                .connect()
+                .await
+                .map_err(|e| unreachable(format!("connect failed: {e}")))?;
+            status =
+                match tokio::time::timeout(self.plan.timeout, conn.exchange(&self.requests[which]))
+                    .await
+                {
+                    Ok(Ok(reply)) => reply.status,
+                    Ok(Err(_)) => {
+                        return Err(unreachable(
+                            "the connection failed before a response".into(),
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(unreachable(format!(
+                            "no response within --timeout {}",
+                            humantime::format_duration(self.plan.timeout)
+                        )))
+                    }
+                };
         }
+        Ok(status)
     }
 
-    /// Runs step `step_no` (1-based) at `load`, sending per-second intervals to `intervals`.
-    pub async fn run_step(
-        &self,
-        step_no: usize,
-        load: Load,
-        intervals: mpsc::UnboundedSender<Interval>,
-    ) -> StepResult {
-        let plan = &self.plan;
-        let start = Instant::now();
-        let measure_start = start + plan.warmup;
-        let step_end = measure_start + plan.step_duration;
-        // Fixed histogram range: a latency never exceeds the timeout (closed loop, uncorrected)
-        // or the step's length (corrected: intended at the step's start, cut at its end).
-        let high_us = (plan.timeout.max(plan.warmup + plan.step_duration) + Duration::from_secs(1))
+    /// Resolves when the run is cancelled (SIGINT/SIGTERM).
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// Histogram range: a latency never exceeds the timeout (a request is resolved by then);
+    /// corrected open-loop latency may add the wait for a permit, itself capped by the timeout.
+    fn high_us(&self) -> u64 {
+        (self.plan.timeout * 2 + Duration::from_secs(1))
             .as_micros()
-            .min(u128::from(u64::MAX >> 1)) as u64;
+            .min(u128::from(u64::MAX >> 1)) as u64
+    }
+
+    /// Starts the run on `timeline`; step `i`'s per-second intervals go to `intervals[i]`.
+    pub fn start(
+        &self,
+        timeline: Timeline,
+        intervals: Vec<mpsc::UnboundedSender<Interval>>,
+    ) -> Running {
+        let plan = &self.plan;
         let shards = tokio::runtime::Handle::current().metrics().num_workers();
+        let high_us = self.high_us();
+        let steps = intervals
+            .into_iter()
+            .map(|tx| {
+                Arc::new(StepState::new(SharedRecorders::new(
+                    shards,
+                    plan.requests.len(),
+                    high_us,
+                    tx,
+                )))
+            })
+            .collect();
         let mut cumulative = Vec::new();
         if plan.requests.len() > 1 {
             let mut acc = 0;
@@ -114,75 +197,140 @@ impl Engine {
                 cumulative.push(acc);
             }
         }
-        let ctx = Arc::new(StepContext {
+        let ctx = Arc::new(RunContext {
             requests: self.requests.clone(),
+            connectors: self.connectors.clone(),
+            conn_slot: self.conn_slot.clone(),
             cumulative_weights: cumulative,
-            connector: self.connector.clone(),
             timeout: plan.timeout,
-            measure_start,
-            step_end,
-            last_second: (plan.step_duration.as_secs_f64().ceil() as u64).saturating_sub(1),
+            timeline,
+            steps,
             honor_retry_after: plan.honor_retry_after,
             cancel: self.cancel.clone(),
-            recorders: SharedRecorders::new(shards, plan.requests.len(), high_us, intervals),
-            seed: plan.seed.wrapping_add(step_no as u64),
+            seed: plan.seed,
         });
-        let mut workers: JoinSet<()> = JoinSet::new();
-        let mut paced = pacer::Paced::default();
-        let mut open_feed = None;
-        match load {
-            Load::Closed { concurrency } => {
-                for id in 0..u64::from(concurrency) {
-                    workers.spawn(run_worker(ctx.clone(), Pacing::Closed, id));
-                }
-            }
-            Load::Open {
-                rate,
-                max_in_flight,
-            } => {
+        let mut tasks = JoinSet::new();
+        let open = ctx
+            .timeline
+            .windows
+            .iter()
+            .any(|w| matches!(w.load, Load::Open { .. }));
+        if open {
+            let c = ctx.clone();
+            tasks.spawn(async move {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let feed = Arc::new(OpenFeed {
                     rx: Mutex::new(rx),
                     idle: AtomicUsize::new(0),
                 });
-                let schedule = Schedule {
-                    rate,
-                    start,
-                    end: step_end,
-                    max_in_flight,
-                };
+                let mut workers = JoinSet::new();
                 let mut next_id = 0u64;
-                paced = pacer::pace(&schedule, &feed, tx, &self.cancel, || {
-                    workers.spawn(run_worker(ctx.clone(), Pacing::Open(feed.clone()), next_id));
+                pacer::pace(&c, &feed, tx, || {
+                    workers.spawn(run_open_worker(c.clone(), feed.clone(), next_id));
                     next_id += 1;
                 })
                 .await;
-                open_feed = Some(feed);
+                while workers.join_next().await.is_some() {}
+                // Slots still queued when the workers stopped (interrupted): never sent.
+                let mut rx = feed.rx.lock().await;
+                while let Ok(slot) = rx.try_recv() {
+                    if slot.pending.is_some() {
+                        bump(&c.steps[slot.step].unsent);
+                    }
+                }
+            });
+        } else {
+            // One task per virtual user, started when the first step that needs it begins.
+            for id in 0..ctx.timeline.max_concurrency() {
+                let c = ctx.clone();
+                tasks.spawn(async move {
+                    if let Some(t) = c.timeline.next_active(id, Instant::now()) {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(t) => run_closed_user(c.clone(), id).await,
+                            _ = c.cancel.cancelled() => {}
+                        }
+                    }
+                });
             }
         }
-        while workers.join_next().await.is_some() {}
-        let mut merged = ctx.recorders.finish(plan.requests.len());
-        // Dropping the context drops the interval sender: the collector then ends.
-        drop(ctx);
-        merged.late_sends += paced.late;
-        merged.unsent += paced.unsent;
-        if let Some(feed) = open_feed {
-            // Slots queued for workers that had already stopped.
-            let mut rx = feed.rx.lock().await;
-            while rx.try_recv().is_ok() {
-                merged.unsent += 1;
-            }
+        let cancelled_at = Arc::new(std::sync::Mutex::new(None));
+        {
+            let (cancel, at) = (self.cancel.clone(), cancelled_at.clone());
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                *at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            });
         }
-        let ended = Instant::now().min(step_end);
-        let duration_s = ended.saturating_duration_since(measure_start).as_secs_f64();
-        let names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
-        StepResult::from_recorder(
-            step_no,
-            load,
+        Running {
+            ctx,
+            tasks,
+            names: plan.requests.iter().map(|r| r.name.clone()).collect(),
+            cancelled_at,
+        }
+    }
+}
+
+impl Running {
+    /// The run's step windows.
+    pub fn timeline(&self) -> &Timeline {
+        &self.ctx.timeline
+    }
+
+    fn cancelled_at(&self) -> Option<Instant> {
+        *self.cancelled_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until step `index` (0-based) has ended and every request of it is resolved, and
+    /// returns its result; `None` when the run was interrupted before the step began.
+    pub async fn finish_step(&self, index: usize) -> Option<StepResult> {
+        let ctx = &self.ctx;
+        let w = ctx.timeline.windows[index];
+        let step = &ctx.steps[index];
+        tokio::select! {
+            _ = tokio::time::sleep_until(w.end) => {}
+            _ = ctx.cancel.cancelled() => {}
+        }
+        if matches!(w.load, Load::Closed { .. }) || ctx.cancel.is_cancelled() {
+            step.close();
+        }
+        let cut_before_start = || self.cancelled_at().is_some_and(|t| t < w.start);
+        if ctx.cancel.is_cancelled() && cut_before_start() {
+            step.recorders.finish(0);
+            return None;
+        }
+        // Cut requests resolve at once on cancellation; this never waits past the timeout.
+        step.resolved().await;
+        // Interrupted: the cut came while the step was sending, or before its last request
+        // resolved.
+        let interrupted = self
+            .cancelled_at()
+            .is_some_and(|c| c < w.end || step.resolved_at().is_none_or(|r| c <= r));
+        let mut merged: Recorder = step.recorders.finish(self.names.len());
+        step.add_counters(&mut merged);
+        let ended = match self.cancelled_at() {
+            Some(t) if interrupted => t.min(w.end),
+            _ => w.end,
+        };
+        let duration_s = ended
+            .saturating_duration_since(w.measure_start)
+            .as_secs_f64();
+        Some(StepResult::from_recorder(
+            index + 1,
+            w.load,
             duration_s,
             &merged,
-            &names,
-            self.cancel.is_cancelled(),
-        )
+            &self.names,
+            interrupted,
+        ))
+    }
+
+    /// Closes every step left unfinalized and waits for every virtual user to stop.
+    pub async fn join(mut self) {
+        for step in &self.ctx.steps {
+            step.close();
+            // Ends the collectors of steps that never began (an interrupted run).
+            step.recorders.finish(0);
+        }
+        while self.tasks.join_next().await.is_some() {}
     }
 }

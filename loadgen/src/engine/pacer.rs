@@ -1,9 +1,10 @@
-//! The open-loop pacer: intended send times on absolute deadlines, `start + i / rate` (never a
-//! relative sleep, which drifts), each handed to an idle worker with an in-flight permit. When
-//! `--max-in-flight` permits are all taken the send is counted late and waits; its latency still
-//! runs from the intended time. Waiting for a permit ends with the step: the intended sends
-//! left then are counted as unsent, never waited for (their permits cannot come back once the
-//! workers have stopped).
+//! The open-loop pacer, one for the whole run: intended send times on absolute deadlines,
+//! `step start + i / rate` (never a relative sleep, which drifts), each handed to an idle worker
+//! with an in-flight permit. When `--max-in-flight` permits are all taken the send is counted
+//! late and waits; its latency still runs from the intended time. A send that finds no permit
+//! before its own timeout (intended + `--timeout`) never goes out and is counted `unsent` in its
+//! step, as is the send in hand when the run is interrupted. Sending for a step closes when
+//! the pacer is past its last intended send.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,94 +12,107 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::worker::OpenFeed;
+use super::step_state::bump;
+use super::worker::{OpenFeed, RunContext, Slot};
+use crate::plan::Load;
 
-/// Open-loop schedule of one step.
-pub struct Schedule {
-    /// Arrivals per second.
-    pub rate: f64,
-    /// First intended send.
-    pub start: Instant,
-    /// No intended send at or after this.
-    pub end: Instant,
-    /// Most requests in flight (and workers) at once.
-    pub max_in_flight: u32,
-}
-
-/// What the pacer counted.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Paced {
-    /// Sends that waited for an in-flight permit.
-    pub late: u64,
-    /// Intended sends still waiting for a permit (or not yet due) when the step ended.
-    pub unsent: u64,
-}
-
-/// Paces one step; calls `spawn_worker` whenever a slot finds no idle worker.
+/// Paces every open-loop step of the run; calls `spawn_worker` whenever a slot finds no idle
+/// worker and fewer than `max_in_flight` exist.
 pub async fn pace(
-    schedule: &Schedule,
+    ctx: &RunContext,
     feed: &Arc<OpenFeed>,
-    tx: mpsc::UnboundedSender<(Instant, tokio::sync::OwnedSemaphorePermit)>,
-    cancel: &CancellationToken,
+    tx: mpsc::UnboundedSender<Slot>,
     mut spawn_worker: impl FnMut(),
-) -> Paced {
-    let permits = Arc::new(Semaphore::new(schedule.max_in_flight as usize));
-    let period = 1.0 / schedule.rate;
+) {
+    let max_in_flight = ctx
+        .timeline
+        .windows
+        .iter()
+        .map(|w| match w.load {
+            Load::Open { max_in_flight, .. } => max_in_flight,
+            Load::Closed { .. } => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let permits = Arc::new(Semaphore::new(max_in_flight as usize));
     let mut spawned: u32 = 0;
-    let mut late = 0u64;
-    let mut i: u64 = 0;
-    let step_over = tokio::time::sleep_until(schedule.end);
-    tokio::pin!(step_over);
-    let mut ended = false;
-    loop {
-        let intended = schedule.start + Duration::from_secs_f64(i as f64 * period);
-        if intended >= schedule.end {
-            break;
-        }
-        if intended > Instant::now() {
-            tokio::select! {
-                _ = tokio::time::sleep_until(intended) => {}
-                _ = cancel.cancelled() => break,
+    'steps: for (index, w) in ctx.timeline.windows.iter().enumerate() {
+        let step = &ctx.steps[index];
+        let Load::Open { rate, .. } = w.load else {
+            step.close();
+            continue;
+        };
+        let period = 1.0 / rate;
+        let mut i: u64 = 0;
+        loop {
+            let intended = w.start + Duration::from_secs_f64(i as f64 * period);
+            if intended >= w.end {
+                break;
             }
-        }
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                late += 1;
+            i += 1;
+            if intended > Instant::now() {
                 tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = cancel.cancelled() => break,
-                    _ = &mut step_over => {
-                        ended = true;
-                        break;
-                    }
+                    _ = tokio::time::sleep_until(intended) => {}
+                    _ = ctx.cancel.cancelled() => break 'steps,
                 }
             }
-        };
-        // Only the pacer decrements `idle`, so a non-zero read cannot go stale downwards.
-        if feed.idle.load(Ordering::Acquire) > 0 {
-            feed.idle.fetch_sub(1, Ordering::AcqRel);
-        } else if spawned < schedule.max_in_flight {
-            spawned += 1;
-            spawn_worker();
+            let pending = if intended >= w.measure_start {
+                step.begin()
+            } else {
+                None
+            };
+            let counted = pending.is_some();
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    if counted {
+                        bump(&step.late_sends);
+                    }
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => match p {
+                            Ok(p) => p,
+                            Err(_) => break 'steps,
+                        },
+                        _ = tokio::time::sleep_until(intended + ctx.timeout) => {
+                            if counted {
+                                bump(&step.unsent);
+                            }
+                            continue;
+                        }
+                        _ = ctx.cancel.cancelled() => {
+                            if counted {
+                                bump(&step.unsent);
+                            }
+                            break 'steps;
+                        }
+                    }
+                }
+            };
+            // Only the pacer decrements `idle`, so a non-zero read cannot go stale downwards.
+            if feed.idle.load(Ordering::Acquire) > 0 {
+                feed.idle.fetch_sub(1, Ordering::AcqRel);
+            } else if spawned < max_in_flight {
+                spawned += 1;
+                spawn_worker();
+            }
+            let slot = Slot {
+                intended,
+                permit,
+                step: index,
+                pending,
+            };
+            if let Err(mpsc::error::SendError(slot)) = tx.send(slot) {
+                if slot.pending.is_some() {
+                    bump(&step.unsent);
+                }
+                break 'steps;
+            }
         }
-        if tx.send((intended, permit)).is_err() {
-            break;
-        }
-        i += 1;
+        step.close();
     }
-    let mut unsent = 0;
-    if ended {
-        // The one that waited and every later intended send of the step.
-        while schedule.start + Duration::from_secs_f64(i as f64 * period) < schedule.end {
-            unsent += 1;
-            i += 1;
-        }
+    // Interrupted: sends of the cut step not yet due are not counted (they were never due).
+    for step in &ctx.steps {
+        step.close();
     }
-    Paced { late, unsent }
 }

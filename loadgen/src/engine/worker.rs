@@ -1,8 +1,9 @@
-//! The one worker loop. Pacing is data: in closed loop the next request goes out when the last
-//! one ends; in open loop the worker takes the next intended send time from the pacer. Latency
-//! is measured from the intended time (coordinated-omission corrected) and, in open loop, also
-//! from the actual send. The worker records into its shard of the step's [`SharedRecorders`]
-//! (one short lock per attempt) and keeps only its counters to itself.
+//! Virtual users. A closed-loop user lives for the whole run: it keeps its connection across
+//! steps, sends its next request when the last one ends, sits out the steps whose concurrency is
+//! below its id, and stops when the last step ends. An open-loop worker takes intended send
+//! times from the pacer. Every request belongs to the step in which it was (intended to be)
+//! sent and is recorded there whenever it resolves: answered, failed, or timed out at
+//! `--timeout`, whatever the step boundaries.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,50 +16,54 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Conn, Connector, ExchangeError, Prepared, Reply};
-use crate::record::{parse_retry_after, OutcomeClass, Recorder, Sample, SharedRecorders};
+use super::step_state::{bump, Pending, StepState};
+use super::timeline::{Phase, Timeline};
+use crate::plan::Load;
+use crate::record::{parse_retry_after, OutcomeClass, Sample};
 
 /// A connect failure is retried after this pause, so a dead target is not hammered in a spin.
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
-/// Open loop: the slots handed out by the pacer, shared by the step's workers.
+/// One open-loop send handed from the pacer to a worker.
+pub struct Slot {
+    /// Intended send time (latency runs from here).
+    pub intended: Instant,
+    /// In-flight permit, held until the request ends.
+    pub permit: OwnedSemaphorePermit,
+    /// 0-based step the send belongs to.
+    pub step: usize,
+    /// The step's hold on this request (`None` during a warm-up: not counted).
+    pub pending: Option<Pending>,
+}
+
+/// Open loop: the slots handed out by the pacer, shared by the workers.
 pub struct OpenFeed {
-    /// Intended send times, each with an in-flight permit held until the request ends.
-    pub rx: Mutex<mpsc::UnboundedReceiver<(Instant, OwnedSemaphorePermit)>>,
+    /// Slots in intended order.
+    pub rx: Mutex<mpsc::UnboundedReceiver<Slot>>,
     /// Workers waiting for a slot that the pacer has not yet reserved.
     pub idle: AtomicUsize,
 }
 
-/// How a worker decides when to send.
-#[derive(Clone)]
-pub enum Pacing {
-    /// Send the next request as soon as the last one ends.
-    Closed,
-    /// Take intended send times from the pacer.
-    Open(Arc<OpenFeed>),
-}
-
-/// What every worker of one step shares.
-pub struct StepContext {
+/// What every virtual user of the run shares.
+pub struct RunContext {
     /// Requests, indexed like the plan's.
     pub requests: Vec<Prepared>,
+    /// Connector per request (its own authority).
+    pub connectors: Vec<Connector>,
+    /// Index of each request's connector; a user keeps one connection per connector.
+    pub conn_slot: Vec<usize>,
     /// Cumulative weights for the weighted choice (empty when there is one request).
     pub cumulative_weights: Vec<u32>,
-    /// Opens connections.
-    pub connector: Connector,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Samples completing before this are warmup: sent, not counted.
-    pub measure_start: Instant,
-    /// No request starts after this; those in flight are cut.
-    pub step_end: Instant,
-    /// Last second index of the measured part (a response landing right at the end joins it).
-    pub last_second: u64,
+    /// The steps' windows.
+    pub timeline: Timeline,
+    /// The steps' live state.
+    pub steps: Vec<Arc<StepState>>,
     /// Wait out Retry-After on 429/503.
     pub honor_retry_after: bool,
-    /// Ctrl-C.
+    /// Ctrl-C / SIGTERM.
     pub cancel: CancellationToken,
-    /// Where attempts are recorded (and per-second flushes sent from).
-    pub recorders: SharedRecorders,
     /// Seed of the weighted choice.
     pub seed: u64,
 }
@@ -69,106 +74,95 @@ enum Ended {
     Cut,
 }
 
-/// Runs one worker until the step ends, is cancelled, or (open loop) the pacer is done.
-pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) {
-    // Counters only (no histograms): added to the shard when the worker ends.
-    let mut rec = Recorder::new(0);
-    let shard = ctx.recorders.shard_of(id);
-    let mut conn: Option<Conn> = None;
-    let mut rng = SmallRng::seed_from_u64(
-        ctx.seed
-            .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-    );
-    let total_weight = ctx.cumulative_weights.last().copied().unwrap_or(0);
-    let open = matches!(pacing, Pacing::Open(_));
-    let timer = tokio::time::sleep_until(ctx.step_end);
-    tokio::pin!(timer);
-    let cancelled = ctx.cancel.cancelled();
-    tokio::pin!(cancelled);
-    let mut now = Instant::now();
-    let mut first_slot = true;
-    // Open loop: the in-flight permit of the last request, released only after this worker is
-    // counted idle again, so the pacer never spawns a worker it does not need.
-    let mut held: Option<OwnedSemaphorePermit> = None;
+/// One user's connections and per-request choice.
+struct User {
+    id: u64,
+    conns: Vec<Option<Conn>>,
+    rng: SmallRng,
+    total_weight: u32,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
 
-    loop {
-        let intended = match &pacing {
-            Pacing::Closed => {
-                if now >= ctx.step_end || ctx.cancel.is_cancelled() {
-                    break;
-                }
-                now
-            }
-            Pacing::Open(feed) => {
-                if !first_slot {
-                    feed.idle.fetch_add(1, Ordering::AcqRel);
-                }
-                first_slot = false;
-                drop(held.take());
-                let slot = tokio::select! {
-                    s = async { feed.rx.lock().await.recv().await } => s,
-                    _ = &mut cancelled => None,
-                };
-                match slot {
-                    // A slot still queued when the step ends is not sent: it could not complete.
-                    Some(_) if Instant::now() >= ctx.step_end => {
-                        rec.unsent += 1;
-                        break;
-                    }
-                    Some((t, permit)) => {
-                        held = Some(permit);
-                        t
-                    }
-                    None => break,
-                }
-            }
-        };
-        let start = if open { Instant::now() } else { intended };
-        let which = if total_weight == 0 {
+impl User {
+    fn new(ctx: &RunContext, id: u64) -> Self {
+        Self {
+            id,
+            conns: (0..ctx.connectors.len()).map(|_| None).collect(),
+            rng: SmallRng::seed_from_u64(
+                ctx.seed
+                    .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            ),
+            total_weight: ctx.cumulative_weights.last().copied().unwrap_or(0),
+            timer: Box::pin(tokio::time::sleep_until(ctx.timeline.end() + ctx.timeout)),
+        }
+    }
+
+    fn choose(&mut self, ctx: &RunContext) -> usize {
+        if self.total_weight == 0 {
             0
         } else {
-            let r = rng.random_range(0..total_weight);
+            let r = self.rng.random_range(0..self.total_weight);
             ctx.cumulative_weights.partition_point(|&w| w <= r)
-        };
-        let timeout_at = start + ctx.timeout;
-        let limit = timeout_at.min(ctx.step_end);
+        }
+    }
+
+    /// Sends one request of step `index` sent at `start` (latency from `intended`) and records
+    /// it when `pending` holds it for the step. Returns the pause before the next request, or
+    /// `None` when the run was cut.
+    async fn send(
+        &mut self,
+        ctx: &RunContext,
+        index: usize,
+        intended: Instant,
+        start: Instant,
+        open: bool,
+        pending: Option<Pending>,
+    ) -> Option<Option<Duration>> {
+        let step = &ctx.steps[index];
+        let shard = step.recorders.shard_of(self.id);
+        let which = self.choose(ctx);
+        let limit = start + ctx.timeout;
         // The timer is only pulled in, never pushed out per request: an early firing re-arms it
         // to this request's limit. Saves a timer-wheel update on every request.
-        if timer.deadline() > limit {
-            timer.as_mut().reset(limit);
+        if self.timer.deadline() > limit {
+            self.timer.as_mut().reset(limit);
         }
         let ended = {
+            let slot = ctx.conn_slot[which];
             let exchange = attempt(
-                &mut conn,
-                &ctx.connector,
+                &mut self.conns[slot],
+                &ctx.connectors[slot],
                 &ctx.requests[which],
-                &mut rec.connections_opened,
+                step,
+                shard,
             );
             tokio::pin!(exchange);
             loop {
                 tokio::select! {
                     biased;
                     r = &mut exchange => break Ended::Done(r),
-                    _ = &mut timer => {
+                    _ = &mut self.timer => {
                         if Instant::now() >= limit {
                             break Ended::Timer;
                         }
-                        timer.as_mut().reset(limit);
+                        self.timer.as_mut().reset(limit);
                     }
-                    _ = &mut cancelled => break Ended::Cut,
+                    _ = ctx.cancel.cancelled() => break Ended::Cut,
                 }
             }
         };
-        now = Instant::now();
+        let now = Instant::now();
         let result = match ended {
             Ended::Done(r) => r,
-            Ended::Timer if timeout_at <= ctx.step_end => {
-                conn = None;
+            Ended::Timer => {
+                self.conns[ctx.conn_slot[which]] = None;
                 Err(OutcomeClass::Timeout)
             }
-            Ended::Timer | Ended::Cut => {
-                rec.in_flight_at_end += 1;
-                break;
+            Ended::Cut => {
+                if pending.is_some() {
+                    bump(&step.in_flight_at_end);
+                }
+                return None;
             }
         };
         let class = match &result {
@@ -182,7 +176,7 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) {
             }) => parse_retry_after(v.as_bytes()),
             _ => None,
         };
-        if now >= ctx.measure_start {
+        if pending.is_some() {
             let server_timing = match &result {
                 Ok(Reply {
                     server_timing: Some(st),
@@ -190,6 +184,7 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) {
                 }) => Some(st.as_bytes()),
                 _ => None,
             };
+            let w = &ctx.timeline.windows[index];
             let sample = Sample {
                 name: which,
                 class,
@@ -197,45 +192,134 @@ pub async fn run_worker(ctx: Arc<StepContext>, pacing: Pacing, id: u64) {
                 uncorrected_us: open.then(|| (now - start).as_micros() as u64),
                 retry_after_s: retry_after,
                 server_timing,
-                second: (now - ctx.measure_start).as_secs().min(ctx.last_second),
+                second: now.saturating_duration_since(w.measure_start).as_secs(),
             };
-            ctx.recorders.record(shard, &sample);
+            step.recorders.record(shard, &sample);
         }
-        let pause = match (class, retry_after) {
+        drop(pending);
+        Some(match (class, retry_after) {
             (OutcomeClass::ConnectError, _) => Some(CONNECT_RETRY_PAUSE),
             (_, Some(ra)) if ctx.honor_retry_after => Some(Duration::from_secs_f64(ra.min(3600.0))),
             _ => None,
+        })
+    }
+}
+
+/// Runs closed-loop virtual user `id` until the last step ends or the run is cut.
+pub async fn run_closed_user(ctx: Arc<RunContext>, id: u32) {
+    let mut user = User::new(&ctx, u64::from(id));
+    let mut now = Instant::now();
+    while !ctx.cancel.is_cancelled() {
+        let (index, measured) = match ctx.timeline.phase(now) {
+            Phase::Over => break,
+            Phase::Step { index, measured } => (index, measured),
         };
+        let active = matches!(ctx.timeline.windows[index].load,
+            Load::Closed { concurrency } if id < concurrency);
+        if !active {
+            // Retired for this step: close the connections, come back when a step needs us.
+            user.conns.iter_mut().for_each(|c| *c = None);
+            let Some(back) = ctx.timeline.next_active(id, now) else {
+                break;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(back) => {}
+                _ = ctx.cancel.cancelled() => break,
+            }
+            now = Instant::now();
+            continue;
+        }
+        let pending = if measured {
+            match ctx.steps[index].begin() {
+                Some(p) => Some(p),
+                // The step closed between reading the clock and joining it: the send belongs to
+                // the next step.
+                None => {
+                    tokio::task::yield_now().await;
+                    now = Instant::now();
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let Some(pause) = user.send(&ctx, index, now, now, false, pending).await else {
+            break;
+        };
+        now = Instant::now();
         if let Some(p) = pause {
-            let until = (now + p).min(ctx.step_end);
+            let until = (now + p).min(ctx.timeline.end());
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => {}
-                _ = &mut cancelled => break,
+                _ = ctx.cancel.cancelled() => break,
             }
             now = Instant::now();
         }
     }
-    ctx.recorders.absorb(shard, &rec);
 }
 
-/// One attempt on the worker's connection, opening one if needed. A stale keep-alive connection
-/// (closed before the request went out) is replaced once without counting an error.
+/// Runs one open-loop worker until the pacer is done or the run is cut.
+pub async fn run_open_worker(ctx: Arc<RunContext>, feed: Arc<OpenFeed>, id: u64) {
+    let mut user = User::new(&ctx, id);
+    let mut first_slot = true;
+    loop {
+        if !first_slot {
+            feed.idle.fetch_add(1, Ordering::AcqRel);
+        }
+        first_slot = false;
+        let slot = tokio::select! {
+            s = async { feed.rx.lock().await.recv().await } => s,
+            _ = ctx.cancel.cancelled() => None,
+        };
+        let Some(slot) = slot else { break };
+        let Slot {
+            intended,
+            permit,
+            step,
+            pending,
+        } = slot;
+        let start = Instant::now();
+        let pause = user.send(&ctx, step, intended, start, true, pending).await;
+        let Some(pause) = pause else { break };
+        if let Some(p) = pause {
+            // The connection waits (Retry-After), holding its permit as a busy connection would.
+            let until = Instant::now() + p;
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = ctx.cancel.cancelled() => break,
+            }
+        }
+        // Released only now, after the wait: the pacer never hands a slot to a waiting worker.
+        drop(permit);
+    }
+}
+
+/// One attempt on the user's connection to the request's authority, opening one if needed. A
+/// reused keep-alive connection found closed before any response byte is replaced and the
+/// request resent once only when its method is idempotent (counted in `resent`); a POST or
+/// PATCH is an I/O error then, never sent twice.
 async fn attempt(
     conn: &mut Option<Conn>,
     connector: &Connector,
     req: &Prepared,
-    opened: &mut u64,
+    step: &StepState,
+    shard: usize,
 ) -> Result<Reply, OutcomeClass> {
-    for _ in 0..2 {
+    for round in 0..2 {
         let c = match conn {
             Some(c) => c,
-            None => match connector.connect().await {
-                Ok(c) => {
-                    *opened += 1;
-                    conn.insert(c)
+            None => {
+                let t0 = Instant::now();
+                match connector.connect().await {
+                    Ok(c) => {
+                        bump(&step.connections_opened);
+                        step.recorders
+                            .record_connect(shard, t0.elapsed().as_micros() as u64);
+                        conn.insert(c)
+                    }
+                    Err(_) => return Err(OutcomeClass::ConnectError),
                 }
-                Err(_) => return Err(OutcomeClass::ConnectError),
-            },
+            }
         };
         match c.exchange(req).await {
             Ok(reply) => {
@@ -244,8 +328,11 @@ async fn attempt(
                 }
                 return Ok(reply);
             }
-            Err(ExchangeError::NotReady) => *conn = None,
-            Err(ExchangeError::Io) => {
+            Err(ExchangeError::NotReady) if round == 0 && req.idempotent() => {
+                *conn = None;
+                bump(&step.resent);
+            }
+            Err(_) => {
                 *conn = None;
                 return Err(OutcomeClass::IoError);
             }

@@ -104,6 +104,8 @@ impl Plan {
                 };
                 (vec![load], a.duration, a.warmup)
             }
+            // find-capacity chooses each probe's load as it goes.
+            Command::FindCapacity(a) => (Vec::new(), a.step_duration, a.warmup),
         };
         if step_duration.is_zero() {
             return Err(ConfigError::new(
@@ -121,7 +123,7 @@ impl Plan {
             ));
         }
         let base: Uri = common
-            .url
+            .url()
             .parse()
             .map_err(|e| ConfigError::new("--url", format!("not a URL: {e}")))?;
         match base.scheme_str() {
@@ -153,7 +155,7 @@ impl Plan {
             step_duration,
             warmup,
             requests,
-            url: common.url.clone(),
+            url: common.url().to_string(),
             authority: authority_str,
             timeout: common.timeout,
             connect_timeout: common.connect_timeout.min(common.timeout),
@@ -164,14 +166,14 @@ impl Plan {
     }
 }
 
-fn closed(c: u32, flag: &str) -> Result<Load, ConfigError> {
+pub(crate) fn closed(c: u32, flag: &str) -> Result<Load, ConfigError> {
     if c == 0 {
         return Err(ConfigError::new(flag, "concurrency must be at least 1"));
     }
     Ok(Load::Closed { concurrency: c })
 }
 
-fn open(rate: f64, max_in_flight: u32, flag: &str) -> Result<Load, ConfigError> {
+pub(crate) fn open(rate: f64, max_in_flight: u32, flag: &str) -> Result<Load, ConfigError> {
     if !(rate.is_finite() && rate > 0.0) {
         return Err(ConfigError::new(
             flag,

@@ -36,7 +36,8 @@ struct Shard {
 /// The step's shards and the channel its finished seconds go to.
 pub struct SharedRecorders {
     shards: Vec<Mutex<Shard>>,
-    intervals: mpsc::UnboundedSender<Interval>,
+    /// Dropped by [`SharedRecorders::finish`], which ends the step's collector.
+    intervals: Mutex<Option<mpsc::UnboundedSender<Interval>>>,
     high_us: u64,
 }
 
@@ -59,7 +60,7 @@ impl SharedRecorders {
             .collect();
         Self {
             shards,
-            intervals,
+            intervals: Mutex::new(Some(intervals)),
             high_us,
         }
     }
@@ -93,7 +94,7 @@ impl SharedRecorders {
             Some(iv) if iv.second >= s.second => iv,
             slot => {
                 if let Some(done) = slot.take() {
-                    let _ = self.intervals.send(done);
+                    self.send_interval(done);
                 }
                 slot.insert(Interval::bounded(s.second, self.high_us))
             }
@@ -101,23 +102,42 @@ impl SharedRecorders {
         iv.record(s.class, s.corrected_us);
     }
 
+    fn send_interval(&self, iv: Interval) {
+        let tx = self.intervals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            let _ = tx.send(iv);
+        }
+    }
+
+    /// Records how long opening a connection took, microseconds.
+    pub fn record_connect(&self, shard: usize, us: u64) {
+        self.lock(shard).rec.record_connect(us);
+    }
+
     /// Adds a worker's own counters (connections opened, cut requests…) to `shard`.
     pub fn absorb(&self, shard: usize, counters: &Recorder) {
         self.lock(shard).rec.merge(counters);
     }
 
-    /// Sends the last seconds to the collector and returns the shards merged. Call once every
-    /// worker is done.
+    /// Sends the last seconds to the collector, ends it, and returns the shards merged. Call
+    /// once every request of the step is resolved.
     pub fn finish(&self, names: usize) -> Recorder {
         let mut merged = Recorder::new(names);
         for i in 0..self.shards.len() {
-            let mut sh = self.lock(i);
-            if let Some(done) = sh.interval.take() {
-                let _ = self.intervals.send(done);
+            let done = {
+                let mut sh = self.lock(i);
+                let rec = std::mem::replace(&mut sh.rec, Recorder::new(0));
+                merged.merge(&rec);
+                sh.interval.take()
+            };
+            if let Some(done) = done {
+                self.send_interval(done);
             }
-            let rec = std::mem::replace(&mut sh.rec, Recorder::new(0));
-            merged.merge(&rec);
         }
+        self.intervals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         merged
     }
 }

@@ -314,7 +314,8 @@ mod tests {
     #[test]
     fn header_matches_the_row_fields_in_order() {
         // serialize a row with headers on and compare with HEADER: one source of truth.
-        let row: StepRow = serde_json::from_value(serde_json::json!({
+        let row: StepRow = serde_json::from_str(
+            r#"{
             "step": 1, "concurrency": 2, "target_rps": null, "duration_s": 1.0, "requests": 0,
             "ok": 0, "rejected_429": 0, "rejected_503": 0, "other_4xx": 0, "other_5xx": 0,
             "timeouts": 0, "connect_errors": 0, "io_errors": 0, "success_rate": 0.0,
@@ -327,7 +328,8 @@ mod tests {
             "other_status": 0, "resent": 0, "all_p50_ms": 0.0, "all_p99_ms": 0.0,
             "rejected_p50_ms": 0.0, "rejected_p99_ms": 0.0, "connect_p50_ms": null,
             "connect_p99_ms": null
-        }))
+        }"#,
+        )
         .unwrap();
         let mut w = csv::Writer::from_writer(vec![]);
         w.serialize(&row).unwrap();

@@ -31,8 +31,8 @@ pub struct StepCollector<'a, W: Write> {
     pub step_end: Instant,
     /// Progress display.
     pub progress: &'a Progress,
-    /// Time series, if asked for.
-    pub timeseries: Option<&'a mut TimeseriesSink<W>>,
+    /// Time series, if asked for (shared by the steps resolving at once).
+    pub timeseries: Option<&'a std::sync::Mutex<TimeseriesSink<W>>>,
 }
 
 impl<W: Write> StepCollector<'_, W> {
@@ -62,6 +62,11 @@ impl<W: Write> StepCollector<'_, W> {
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
+                    // Only the step that is sending drives the live line; an earlier step still
+                    // resolving its last requests stays quiet.
+                    if now < self.started || now >= self.step_end {
+                        continue;
+                    }
                     let current = now.saturating_duration_since(self.measure_start).as_secs();
                     let live = current
                         .checked_sub(1)
@@ -89,15 +94,15 @@ impl<W: Write> StepCollector<'_, W> {
             let len = (measured - s as f64).clamp(0.0, 1.0);
             self.write(&iv, if len > 0.0 { len } else { 1.0 })?;
         }
-        if let Some(ts) = self.timeseries.as_mut() {
-            ts.flush()?;
-        }
         Ok(())
     }
 
     fn write(&mut self, iv: &Interval, seconds: f64) -> std::io::Result<()> {
-        match self.timeseries.as_mut() {
-            Some(ts) => ts.write_interval(self.step, self.load, iv, seconds),
+        match self.timeseries {
+            Some(ts) => ts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .write_interval(self.step, self.load, iv, seconds),
             None => Ok(()),
         }
     }

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod hdrlog;
 pub mod json;
+pub mod junit;
 pub mod live;
 pub mod progress;
 pub mod table;

@@ -1,0 +1,156 @@
+//! When each step sends: consecutive windows of warm-up plus measured time on one clock, fixed
+//! when the run starts. Virtual users and the pacer read the phase of the run from here, so a
+//! request belongs to the step in which it was (intended to be) sent, whenever it resolves.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::plan::Load;
+
+/// The sending window of one step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepWindow {
+    /// The step's load.
+    pub load: Load,
+    /// Warm-up begins.
+    pub start: Instant,
+    /// Measured part begins: requests sent from here on belong to the step.
+    pub measure_start: Instant,
+    /// Sending for this step ends (the next step's window begins).
+    pub end: Instant,
+}
+
+/// Where a send time falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Step `index` (0-based) is sending; `measured` is false during its warm-up.
+    Step {
+        /// 0-based step index.
+        index: usize,
+        /// Past the warm-up.
+        measured: bool,
+    },
+    /// Every step has ended.
+    Over,
+}
+
+/// The run's step windows, back to back.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// One window per step, in order.
+    pub windows: Vec<StepWindow>,
+}
+
+impl Timeline {
+    /// Lays `steps` out from `start`, each `warmup + duration` long.
+    pub fn new(start: Instant, steps: &[Load], warmup: Duration, duration: Duration) -> Self {
+        let mut t = start;
+        let windows = steps
+            .iter()
+            .map(|&load| {
+                let w = StepWindow {
+                    load,
+                    start: t,
+                    measure_start: t + warmup,
+                    end: t + warmup + duration,
+                };
+                t = w.end;
+                w
+            })
+            .collect();
+        Self { windows }
+    }
+
+    /// The end of the last step.
+    pub fn end(&self) -> Instant {
+        self.windows
+            .last()
+            .map(|w| w.end)
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// The phase at `t` (before the first step counts as its warm-up).
+    pub fn phase(&self, t: Instant) -> Phase {
+        let i = self.windows.partition_point(|w| w.end <= t);
+        match self.windows.get(i) {
+            Some(w) => Phase::Step {
+                index: i,
+                measured: t >= w.measure_start,
+            },
+            None => Phase::Over,
+        }
+    }
+
+    /// Closed loop: the start of the first window at or after `t` in which virtual user `id`
+    /// is active (its id below the step's concurrency), or `None` when it never is again.
+    pub fn next_active(&self, id: u32, t: Instant) -> Option<Instant> {
+        self.windows
+            .iter()
+            .filter(|w| w.end > t)
+            .find(|w| matches!(w.load, Load::Closed { concurrency } if id < concurrency))
+            .map(|w| w.start.max(t))
+    }
+
+    /// Closed loop: the most virtual users any step runs.
+    pub fn max_concurrency(&self) -> u32 {
+        self.windows
+            .iter()
+            .map(|w| match w.load {
+                Load::Closed { concurrency } => concurrency,
+                Load::Open { .. } => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed(c: u32) -> Load {
+        Load::Closed { concurrency: c }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn phases_follow_the_windows_back_to_back() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let tl = Timeline::new(t0, &[closed(1), closed(3)], s(2), s(10));
+        assert_eq!(
+            tl.phase(t0),
+            Phase::Step {
+                index: 0,
+                measured: false
+            }
+        );
+        assert_eq!(
+            tl.phase(t0 + s(2)),
+            Phase::Step {
+                index: 0,
+                measured: true
+            }
+        );
+        assert_eq!(
+            tl.phase(t0 + s(12)),
+            Phase::Step {
+                index: 1,
+                measured: false
+            }
+        );
+        assert_eq!(tl.phase(t0 + s(24)), Phase::Over);
+        assert_eq!(tl.end(), t0 + s(24));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_user_above_a_steps_concurrency_waits_for_the_next_step_that_needs_it() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let tl = Timeline::new(t0, &[closed(3), closed(1), closed(2)], s(0), s(10));
+        assert_eq!(tl.next_active(2, t0), Some(t0));
+        assert_eq!(tl.next_active(1, t0 + s(11)), Some(t0 + s(20)));
+        assert_eq!(tl.next_active(2, t0 + s(11)), None);
+        assert_eq!(tl.max_concurrency(), 3);
+    }
+}
