@@ -146,9 +146,15 @@ pub struct CommonArgs {
     /// Timeout of a TCP connect.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
-    /// Use HTTP/2 with prior knowledge (h2c), one connection per virtual user.
+    /// HTTP/2, one connection per virtual user: prior knowledge (h2c) over http, ALPN over https.
     #[arg(long)]
     pub http2: bool,
+    /// https: trust the CA certificates in this PEM file (besides the Mozilla roots).
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// https: accept any server certificate (self-signed test targets).
+    #[arg(long)]
+    pub insecure: bool,
     /// Open loop: most requests in flight (and connections) at once; sends beyond it are late.
     #[arg(long, default_value_t = 1000)]
     pub max_in_flight: u32,

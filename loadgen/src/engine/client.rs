@@ -15,7 +15,7 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-use super::h1::{self, RawConn, RawError};
+use super::h1::{self, RawConn, RawError, Stream};
 use crate::plan::RequestTemplate;
 
 /// A request ready to be cloned for each send, in the form the protocol wants.
@@ -99,22 +99,45 @@ pub enum ExchangeError {
     Io,
 }
 
+/// TLS for one authority: the run's client configuration and the name to verify.
+#[derive(Clone)]
+pub struct TlsTarget {
+    /// Shared rustls connector.
+    pub connector: tokio_rustls::TlsConnector,
+    /// Server name (SNI and certificate check).
+    pub name: rustls_pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsTarget({:?})", self.name)
+    }
+}
+
 /// Opens connections to one authority: its resolved addresses are tried in order until one
-/// connects (`localhost` may resolve to `::1` first against an IPv4-only server).
+/// connects (`localhost` may resolve to `::1` first against an IPv4-only server); with TLS, the
+/// handshake is part of opening.
 #[derive(Debug, Clone)]
 pub struct Connector {
     addrs: Vec<SocketAddr>,
     http2: bool,
     connect_timeout: Duration,
+    tls: Option<TlsTarget>,
 }
 
 impl Connector {
     /// A connector to `addrs` (at least one).
-    pub fn new(addrs: Vec<SocketAddr>, http2: bool, connect_timeout: Duration) -> Self {
+    pub fn new(
+        addrs: Vec<SocketAddr>,
+        http2: bool,
+        connect_timeout: Duration,
+        tls: Option<TlsTarget>,
+    ) -> Self {
         Self {
             addrs,
             http2,
             connect_timeout,
+            tls,
         }
     }
 
@@ -130,18 +153,36 @@ impl Connector {
         Err(last)
     }
 
-    /// Opens one connection (TCP connect, and the HTTP/2 handshake with `--http2`).
+    /// Opens one connection: TCP connect, the TLS handshake for https, and the HTTP/2
+    /// handshake with `--http2`.
     pub async fn connect(&self) -> io::Result<Conn> {
         let tcp = self.tcp().await?;
         tcp.set_nodelay(true)?;
+        let stream = match &self.tls {
+            None => Stream::Tcp(tcp),
+            Some(t) => {
+                let tls = tokio::time::timeout(
+                    self.connect_timeout,
+                    t.connector.connect(t.name.clone(), tcp),
+                )
+                .await
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??;
+                if self.http2 && tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err(io::Error::other("the server did not negotiate h2 (ALPN)"));
+                }
+                Stream::Tls(Box::new(tls))
+            }
+        };
         if self.http2 {
-            let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                 .await
                 .map_err(io::Error::other)?;
             tokio::spawn(conn);
             Ok(Conn::H2 { sender })
         } else {
-            Ok(Conn::H1(RawConn::new(tcp)))
+            Ok(Conn::H1(RawConn::new(stream)))
         }
     }
 }

@@ -99,7 +99,23 @@ impl Engine {
                             reason: format!("{auth} resolves to no address"),
                         });
                     }
-                    connectors.push(Connector::new(addrs, plan.http2, plan.connect_timeout));
+                    let tls = match (r.uri.scheme_str(), &plan.tls) {
+                        (Some("https"), Some(config)) => {
+                            let host = r.uri.host().unwrap_or_default();
+                            let host = host.trim_start_matches('[').trim_end_matches(']');
+                            let name = rustls_pki_types::ServerName::try_from(host.to_string())
+                                .map_err(|e| Unreachable {
+                                    url: r.uri.to_string(),
+                                    reason: format!("{host} is not a valid TLS server name: {e}"),
+                                })?;
+                            Some(client::TlsTarget {
+                                connector: tokio_rustls::TlsConnector::from(config.clone()),
+                                name,
+                            })
+                        }
+                        _ => None,
+                    };
+                    connectors.push(Connector::new(addrs, plan.http2, plan.connect_timeout, tls));
                     authorities.push(auth);
                     authorities.len() - 1
                 }

@@ -7,6 +7,7 @@ use http::Uri;
 use serde::Serialize;
 
 mod request;
+pub mod tls;
 
 pub use request::RequestTemplate;
 
@@ -82,8 +83,10 @@ pub struct Plan {
     pub timeout: Duration,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
-    /// HTTP/2 prior knowledge.
+    /// HTTP/2 (prior knowledge over http, ALPN over https).
     pub http2: bool,
+    /// TLS configuration when any request goes to an `https://` URL.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Honor Retry-After on 429/503.
     pub honor_retry_after: bool,
     /// Seed of the weighted choice.
@@ -127,14 +130,14 @@ impl Plan {
             .parse()
             .map_err(|e| ConfigError::new("--url", format!("not a URL: {e}")))?;
         match base.scheme_str() {
-            Some("http") => {}
+            Some("http") | Some("https") => {}
             Some(other) => {
                 return Err(ConfigError::new(
                     "--url",
-                    format!("scheme {other} is not supported, use http"),
+                    format!("scheme {other} is not supported, use http or https"),
                 ))
             }
-            None => return Err(ConfigError::new("--url", "needs http://host:port/path")),
+            None => return Err(ConfigError::new("--url", "needs http(s)://host:port/path")),
         }
         let authority = base
             .authority()
@@ -149,6 +152,22 @@ impl Plan {
             Some(path) => scenario_requests(path, &base, common)?,
             None => vec![single_request(&base, common)?],
         };
+        let any_tls = requests.iter().any(|r| r.uri.scheme_str() == Some("https"));
+        let tls = if any_tls {
+            Some(tls::client_config(
+                common.cacert.as_deref(),
+                common.insecure,
+                common.http2,
+            )?)
+        } else {
+            if common.cacert.is_some() {
+                return Err(ConfigError::new(
+                    "--cacert",
+                    "only applies to https:// targets",
+                ));
+            }
+            None
+        };
         Ok(Plan {
             command: cmd.name(),
             steps,
@@ -160,6 +179,7 @@ impl Plan {
             timeout: common.timeout,
             connect_timeout: common.connect_timeout.min(common.timeout),
             http2: common.http2,
+            tls,
             honor_retry_after: common.honor_retry_after,
             seed: common.seed,
         })

@@ -166,13 +166,14 @@ pub(super) fn scenario_requests(
         }
         let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
         let target = r.path.as_deref().unwrap_or("/");
-        let uri: Uri = if target.starts_with("http://") {
+        let uri: Uri = if target.starts_with("http://") || target.starts_with("https://") {
             target
                 .parse()
                 .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
         } else {
             let joined = format!(
-                "http://{}{}",
+                "{}://{}{}",
+                base.scheme_str().unwrap_or("http"),
                 base.authority().map(|a| a.as_str()).unwrap_or(""),
                 if target.starts_with('/') {
                     target.to_string()
