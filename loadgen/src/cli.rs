@@ -6,6 +6,23 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// What the figures mean (`--help`).
+pub const DEFINITIONS: &str = "\
+Definitions:
+  A request belongs to the step in which it was sent (its intended send time in open loop);
+  virtual users and their connections persist across steps, and a step's row is final when
+  every one of its requests is resolved: answered, failed, or timed out at --timeout.
+  requests      every request sent in the step = ok + rejected_429 + rejected_503 + other_4xx
+                + other_5xx + other_status + timeouts + connect_errors + io_errors
+  unsent        open loop: sends due in the step that never went out (no free connection
+                within their timeout)
+  ok            2xx only; 1xx finals, 3xx and unknown statuses are other_status
+  success_rate  ok / (requests + unsent)
+  p50_ms..max   latency of 2xx responses; rejected_p50/p99 of 429+503, all_p50/p99 of every
+                answer
+  Exit codes: 0 pass, 1 an objective failed, 2 usage error, 3 target unreachable,
+  130/143 interrupted by SIGINT/SIGTERM.";
+
 /// The URL the defaults aim at: the analyze-server started by the README.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8000/analyze";
 /// The body sent by default with a POST: one analysis question.
@@ -13,7 +30,7 @@ pub const DEFAULT_BODY: &str = r#"{"query":"Should I buy AAPL?"}"#;
 
 /// Load generator for capacity planning: concurrency and rate ramps, HdrHistograms, CSV, SLO gate.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "loadgen", version, about)]
+#[command(name = "loadgen", version, about, after_long_help = DEFINITIONS)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]
@@ -33,6 +50,7 @@ pub enum Command {
 
 /// Flags of `loadgen find-capacity`.
 #[derive(Args, Debug, Clone)]
+#[command(after_long_help = DEFINITIONS)]
 pub struct FindCapacityArgs {
     /// Search over arrival rate (open loop) instead of concurrency.
     #[arg(long, conflicts_with = "concurrency")]
@@ -68,6 +86,7 @@ pub struct FindCapacityArgs {
 
 /// Flags of `loadgen ramp`.
 #[derive(Args, Debug, Clone)]
+#[command(after_long_help = DEFINITIONS)]
 pub struct RampArgs {
     /// First concurrency of the ramp.
     #[arg(long, default_value_t = 1)]
@@ -97,6 +116,7 @@ pub struct RampArgs {
 
 /// Flags of `loadgen run`.
 #[derive(Args, Debug, Clone)]
+#[command(after_long_help = DEFINITIONS)]
 #[command(group(clap::ArgGroup::new("load").required(true).args(["concurrency", "rate"])))]
 pub struct RunArgs {
     /// Closed loop: this many virtual users, each sending its next request when the last one ends.
