@@ -21,3 +21,6 @@ python3 "$PEERS" --duration "$DURATION" --repeat "$REPEAT" \
 
 echo "== 3. open loop: achieved rate against the asked rate (nginx fixed 200)"
 bash scripts/bench_open_loop.sh
+
+echo "== 4. HTTPS keep-alive beside plain HTTP (goal: loadgen's CPU per request within 1.3x)"
+bash scripts/bench_https.sh

@@ -353,10 +353,10 @@ fn verdict(objectives: &[Objective], violations: &[gate::Violation]) -> u8 {
     }
 }
 
-/// A timeout longer than a step means a step's last requests may resolve well into the next
-/// step (they still count in their own step, but the step's row waits for them).
+/// In a ramp, a timeout longer than a step means a step's last requests may resolve well into
+/// the next step (they still count in their own step, but the step's row waits for them).
 pub(crate) fn warn_long_timeout(plan: &Plan) {
-    if plan.timeout > plan.warmup + plan.step_duration {
+    if plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
         eprintln!(
             "loadgen: warning: --timeout {} is longer than a step ({}): each step's row waits up \
              to that long for its slowest requests",
