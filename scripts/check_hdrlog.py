@@ -14,12 +14,15 @@ from hdrh.log import HistogramLogReader
 log_path, json_path = sys.argv[1], sys.argv[2]
 steps = json.load(open(json_path))["steps"]
 reader = HistogramLogReader(log_path, HdrHistogram(1, 3_600_000_000, 3))
-histograms = []
+# Each step logs, per outcome class, `stepN/CLASS/corrected` and `…/uncorrected`; the served
+# percentiles of the summary are those of `stepN/ok/corrected`.
+tagged = {}
 while True:
     h = reader.get_next_interval_histogram()
     if h is None:
         break
-    histograms.append(h)
+    tagged[h.get_tag()] = h
+histograms = [tagged[f"step{i}/ok/corrected"] for i in range(1, len(steps) + 1) if f"step{i}/ok/corrected" in tagged]
 
 failures = []
 
@@ -30,7 +33,11 @@ def check(cond, what):
         failures.append(what)
 
 
-check(len(histograms) == len(steps), f"{len(histograms)} histograms in the log for {len(steps)} steps")
+check(len(histograms) == len(steps), f"{len(histograms)} ok histograms in the log for {len(steps)} steps")
+for i, s in enumerate(steps, start=1):
+    total = sum(h.get_total_count() for t, h in tagged.items() if t.startswith(f"step{i}/") and t.endswith("/corrected"))
+    answered = s["requests"] - s["in_flight_at_end"]
+    check(total == answered, f"step {i}: every class's histogram together holds {total} values, summary {answered} requests")
 for i, (h, s) in enumerate(zip(histograms, steps), start=1):
     n = h.get_total_count()
     # The step's histogram holds its 2xx latencies (the served percentiles of the summary).

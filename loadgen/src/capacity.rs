@@ -210,6 +210,7 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     let mut results: Vec<StepResult> = Vec::new();
     let mut confirmed = false;
     let mut answer = None;
+    let mut run_started = None;
     // Bounded: each probe narrows the bracket or confirms; a generous cap guards the loop.
     for _ in 0..200 {
         if cancel.is_cancelled() {
@@ -226,19 +227,37 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
         let runs = if phase == "confirm" { args.confirm } else { 1 };
         let mut all_passed = true;
         for _ in 0..runs {
-            let step_load = if integer {
+            let mut step_load = if integer {
                 plan::closed(load as u32, "--min/--max")?
             } else {
                 plan::open(load, common.max_in_flight, "--min/--max")?
+            };
+            if let Some(inst) = plan.instance {
+                step_load = plan::share(step_load, inst);
+            }
+            // --start-at aligns the first probe; later probes follow back to back.
+            let start = if results.is_empty() {
+                match crate::wait_for_start(&plan, &cancel).await? {
+                    Some((start, wall)) => {
+                        run_started = Some(wall);
+                        Some(start)
+                    }
+                    None => break,
+                }
+            } else {
+                None
             };
             let mut r = run_steps(
                 &engine,
                 &plan,
                 &[step_load],
-                &progress,
-                &mut out.csv,
-                out.timeseries.as_ref(),
+                crate::StepSinks {
+                    progress: &progress,
+                    csv: &mut out.csv,
+                    timeseries: out.timeseries.as_ref(),
+                },
                 results.len(),
+                start,
             )
             .await?;
             let Some(result) = r.pop() else { break };
@@ -290,6 +309,14 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     };
     if let Some(json) = out.json.take() {
         serde_json::to_writer_pretty(json, &report).map_err(std::io::Error::other)?;
+    }
+    if let Some(hdr) = out.hdr.take() {
+        crate::sinks::hdrlog::write(
+            hdr,
+            &crate::sinks::hdrlog::LogMeta::of(&plan),
+            &results,
+            run_started.unwrap_or_else(std::time::SystemTime::now),
+        )?;
     }
     if let Some(path) = &out.junit {
         crate::sinks::junit::write(

@@ -46,6 +46,26 @@ pub enum Command {
     Run(RunArgs),
     /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
     FindCapacity(FindCapacityArgs),
+    /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.
+    Merge(MergeArgs),
+}
+
+/// Flags of `loadgen merge`.
+#[derive(Args, Debug, Clone)]
+#[command(after_long_help = DEFINITIONS)]
+pub struct MergeArgs {
+    /// The instances' --hdr-log files (every instance of one run, each once).
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// Directory for merged.csv and merged.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No table on stdout.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// SLO flags, applied to the merged steps.
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 /// Flags of `loadgen find-capacity`.
@@ -187,6 +207,14 @@ pub struct CommonArgs {
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Wait until this UTC instant (RFC 3339, e.g. 2026-12-01T10:00:00Z), then start the steps:
+    /// generators on several machines given one instant run their steps together.
+    #[arg(long, value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// Run the i-th of n shares of the load (0-based, `i/n`): concurrency split so shares differ
+    /// by at most one, rate split evenly. Merge the instances' --hdr-log with `loadgen merge`.
+    #[arg(long, value_parser = parse_instance)]
+    pub instance: Option<Instance>,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -229,6 +257,58 @@ pub struct GateArgs {
     pub junit: Option<PathBuf>,
 }
 
+/// One share of a run spread over several generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instance {
+    /// 0-based index.
+    pub index: u32,
+    /// Number of instances.
+    pub count: u32,
+}
+
+impl Instance {
+    /// This instance's share of `c` virtual users: shares differ by at most one.
+    pub fn share_of_users(&self, c: u32) -> u32 {
+        c / self.count + u32::from(self.index < c % self.count)
+    }
+
+    /// This instance's share of an arrival rate.
+    pub fn share_of_rate(&self, r: f64) -> f64 {
+        r / f64::from(self.count)
+    }
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+fn parse_instance(s: &str) -> Result<Instance, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not i/n (e.g. 0/3)"))?;
+    let index: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{i}' is not an index"))?;
+    let count: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{n}' is not a count"))?;
+    if count == 0 || index >= count {
+        return Err(format!(
+            "index {index} must be below the count {count} (0-based)"
+        ));
+    }
+    Ok(Instance { index, count })
+}
+
+fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
+        .map_err(|e| format!("'{s}' is not an RFC 3339 UTC time like 2026-12-01T10:00:00Z: {e}"))
+}
+
 impl CommonArgs {
     /// The target URL: positional, else `--url`, else the README's server.
     pub fn url(&self) -> &str {
@@ -240,12 +320,13 @@ impl CommonArgs {
 }
 
 impl Command {
-    /// The flags both commands share.
-    pub fn common(&self) -> &CommonArgs {
+    /// The flags the load commands share (`None` for `merge`, which sends nothing).
+    pub fn common(&self) -> Option<&CommonArgs> {
         match self {
-            Command::Ramp(a) => &a.common,
-            Command::Run(a) => &a.common,
-            Command::FindCapacity(a) => &a.common,
+            Command::Ramp(a) => Some(&a.common),
+            Command::Run(a) => Some(&a.common),
+            Command::FindCapacity(a) => Some(&a.common),
+            Command::Merge(_) => None,
         }
     }
 
@@ -255,6 +336,7 @@ impl Command {
             Command::Ramp(_) => "ramp",
             Command::Run(_) => "run",
             Command::FindCapacity(_) => "find-capacity",
+            Command::Merge(_) => "merge",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod gate;
+pub mod merge;
 pub mod plan;
 pub mod record;
 pub mod sinks;
@@ -62,7 +63,7 @@ impl RunError {
 pub fn threads(cli: &Cli) -> usize {
     cli.command
         .common()
-        .threads
+        .and_then(|c| c.threads)
         .filter(|&n| n > 0)
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -138,6 +139,13 @@ pub(crate) struct Outputs {
     pub(crate) junit: Option<PathBuf>,
 }
 
+/// Where [`run_steps`] writes as steps resolve.
+pub(crate) struct StepSinks<'a> {
+    pub(crate) progress: &'a Progress,
+    pub(crate) csv: &'a mut sinks::csv::CsvSink<BufWriter<File>>,
+    pub(crate) timeseries: Option<&'a Timeseries>,
+}
+
 /// The time series sink, shared by the steps resolving at once.
 pub(crate) type Timeseries = std::sync::Mutex<sinks::timeseries::TimeseriesSink<BufWriter<File>>>;
 
@@ -184,14 +192,18 @@ pub(crate) async fn run_steps(
     engine: &Engine,
     plan: &Plan,
     steps: &[plan::Load],
-    progress: &Progress,
-    csv: &mut sinks::csv::CsvSink<BufWriter<File>>,
-    timeseries: Option<&Timeseries>,
+    sinks: StepSinks<'_>,
     step_offset: usize,
+    start: Option<Instant>,
 ) -> Result<Vec<StepResult>, RunError> {
+    let StepSinks {
+        progress,
+        csv,
+        timeseries,
+    } = sinks;
     // A short lead so every virtual user is spawned before the first window opens.
     let timeline = Timeline::new(
-        Instant::now() + std::time::Duration::from_millis(5),
+        start.unwrap_or_else(|| Instant::now() + std::time::Duration::from_millis(5)),
         steps,
         plan.warmup,
         plan.step_duration,
@@ -263,10 +275,14 @@ pub(crate) async fn run_steps(
 
 /// Runs the command: validate, preflight, steps, sinks, gate. Returns the exit code.
 pub async fn execute(cli: Cli) -> Result<u8, RunError> {
-    if let cli::Command::FindCapacity(args) = &cli.command {
-        return capacity::find_capacity(args).await;
-    }
-    let common = cli.command.common().clone();
+    let common = match &cli.command {
+        cli::Command::FindCapacity(args) => return capacity::find_capacity(args).await,
+        cli::Command::Merge(args) => return merge::merge(args),
+        other => other
+            .common()
+            .expect("ramp and run carry the common flags")
+            .clone(),
+    };
     let plan = Arc::new(Plan::from_command(&cli.command)?);
     let objectives = common
         .gate
@@ -289,16 +305,22 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     let exit_signal = Arc::new(AtomicU8::new(0));
     let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
 
-    let started = SystemTime::now();
+    let Some((start, started)) = wait_for_start(&plan, &cancel).await? else {
+        eprintln!("loadgen: interrupted before --start-at");
+        return Ok(exit_signal.load(Ordering::SeqCst).max(EXIT_SIGINT));
+    };
     let progress = Progress::new(common.output.quiet, plan.steps.len());
     let results = run_steps(
         &engine,
         &plan,
         &plan.steps,
-        &progress,
-        &mut out.csv,
-        out.timeseries.as_ref(),
+        StepSinks {
+            progress: &progress,
+            csv: &mut out.csv,
+            timeseries: out.timeseries.as_ref(),
+        },
         0,
+        Some(start),
     )
     .await?;
     progress.finish();
@@ -313,7 +335,7 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
         sinks::json::write(json, &config, &results)?;
     }
     if let Some(hdr) = out.hdr.take() {
-        sinks::hdrlog::write(hdr, &results, started)?;
+        sinks::hdrlog::write(hdr, &sinks::hdrlog::LogMeta::of(&plan), &results, started)?;
     }
     let violations = gate::evaluate(&objectives, &results, common.gate.slo_until);
     if let Some(path) = &out.junit {
@@ -337,8 +359,48 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     Ok(code)
 }
 
+/// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant the
+/// steps start on both clocks, or `None` when interrupted first.
+pub(crate) async fn wait_for_start(
+    plan: &Plan,
+    cancel: &CancellationToken,
+) -> Result<Option<(Instant, SystemTime)>, RunError> {
+    let lead = std::time::Duration::from_millis(5);
+    let Some(at) = plan.start_at else {
+        return Ok(Some((Instant::now() + lead, SystemTime::now() + lead)));
+    };
+    let now = SystemTime::now();
+    let wait = match at.duration_since(now) {
+        Ok(d) => d,
+        Err(e) if e.duration() <= std::time::Duration::from_secs(1) => std::time::Duration::ZERO,
+        Err(e) => {
+            return Err(ConfigError::new(
+                "--start-at",
+                format!(
+                    "{} is {} in the past",
+                    humantime::format_rfc3339_millis(at),
+                    humantime::format_duration(std::time::Duration::from_millis(
+                        e.duration().as_millis() as u64
+                    ))
+                ),
+            )
+            .into())
+        }
+    };
+    eprintln!(
+        "loadgen: waiting {} for --start-at {}",
+        humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64)),
+        humantime::format_rfc3339_millis(at)
+    );
+    let start = Instant::now() + wait;
+    tokio::select! {
+        _ = tokio::time::sleep_until(start) => Ok(Some((start, at))),
+        _ = cancel.cancelled() => Ok(None),
+    }
+}
+
 /// Prints the gate's outcome; 0 when every objective held, 1 otherwise.
-fn verdict(objectives: &[Objective], violations: &[gate::Violation]) -> u8 {
+pub(crate) fn verdict(objectives: &[Objective], violations: &[gate::Violation]) -> u8 {
     if violations.is_empty() {
         if !objectives.is_empty() {
             eprintln!("loadgen: SLO passed ({} objectives)", objectives.len());

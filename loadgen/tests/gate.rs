@@ -132,13 +132,17 @@ async fn slo_until_limits_the_gate_to_lower_steps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_and_configuration_errors_exit_2_naming_the_flag() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["run", "-c", "1", "--slo", "p99~2s"], "--slo"),
         (&["run", "-c", "1", "--slo", "p98<2s"], "--slo"),
+        (&["run", "-c", "1", "--url", "ftp://127.0.0.1:1/"], "--url"),
+        (&["run", "-c", "1", "--instance", "2/2"], "--instance"),
+        (&["run", "-c", "1", "--start-at", "noon"], "--start-at"),
         (
-            &["run", "-c", "1", "--url", "https://127.0.0.1:1/"],
-            "--url",
+            &["run", "-c", "1", "--start-at", "2020-01-01T00:00:00Z"],
+            "--start-at",
         ),
+        (&["find-capacity", "--max", "4"], "--slo"),
         (&["run", "-c", "0"], "--concurrency"),
         (&["run", "--rate=-5"], "--rate"),
         (&["ramp", "--steps", "0,2"], "--steps"),

@@ -70,6 +70,8 @@ pub struct Running {
     tasks: JoinSet<()>,
     names: Vec<String>,
     cancelled_at: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// One reading of both clocks, to date steps in wall-clock time.
+    clock: (Instant, std::time::SystemTime),
 }
 
 impl Engine {
@@ -282,6 +284,7 @@ impl Engine {
             tasks,
             names: plan.requests.iter().map(|r| r.name.clone()).collect(),
             cancelled_at,
+            clock: (Instant::now(), std::time::SystemTime::now()),
         }
     }
 }
@@ -330,14 +333,21 @@ impl Running {
         let duration_s = ended
             .saturating_duration_since(w.measure_start)
             .as_secs_f64();
-        Some(StepResult::from_recorder(
+        let mut result = StepResult::from_recorder(
             index + 1,
             w.load,
             duration_s,
             &merged,
             &self.names,
             interrupted,
-        ))
+        );
+        let (i0, s0) = self.clock;
+        result.started_at = Some(if w.measure_start >= i0 {
+            s0 + (w.measure_start - i0)
+        } else {
+            s0 - (i0 - w.measure_start)
+        });
+        Some(result)
     }
 
     /// Closes every step left unfinalized and waits for every virtual user to stop.

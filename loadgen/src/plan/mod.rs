@@ -35,7 +35,7 @@ impl ConfigError {
 }
 
 /// How load is offered during one step.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Load {
     /// `concurrency` virtual users, each sending its next request when the previous one ends.
@@ -87,6 +87,12 @@ pub struct Plan {
     pub http2: bool,
     /// TLS configuration when any request goes to an `https://` URL.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Wall-clock instant at which the steps start (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
+    /// This generator's share of the load (`--instance i/n`).
+    pub instance: Option<crate::cli::Instance>,
+    /// Identifies the run across its instances: the shared start and the unsplit plan.
+    pub run_id: String,
     /// Honor Retry-After on 429/503.
     pub honor_retry_after: bool,
     /// Seed of the weighted choice.
@@ -96,7 +102,9 @@ pub struct Plan {
 impl Plan {
     /// Validates the command line into a plan.
     pub fn from_command(cmd: &Command) -> Result<Plan, ConfigError> {
-        let common = cmd.common();
+        let common = cmd
+            .common()
+            .ok_or_else(|| ConfigError::new("merge", "sends no load"))?;
         let (steps, step_duration, warmup) = match cmd {
             Command::Ramp(a) => (ramp_steps(a, common)?, a.step_duration, a.warmup),
             Command::Run(a) => {
@@ -109,6 +117,12 @@ impl Plan {
             }
             // find-capacity chooses each probe's load as it goes.
             Command::FindCapacity(a) => (Vec::new(), a.step_duration, a.warmup),
+            Command::Merge(_) => return Err(ConfigError::new("merge", "sends no load")),
+        };
+        let run_id = run_id(cmd.name(), common, &steps, step_duration, warmup);
+        let steps = match common.instance {
+            Some(inst) => steps.into_iter().map(|l| share(l, inst)).collect(),
+            None => steps,
         };
         if step_duration.is_zero() {
             return Err(ConfigError::new(
@@ -180,10 +194,58 @@ impl Plan {
             connect_timeout: common.connect_timeout.min(common.timeout),
             http2: common.http2,
             tls,
+            start_at: common.start_at,
+            instance: common.instance,
+            run_id,
             honor_retry_after: common.honor_retry_after,
             seed: common.seed,
         })
     }
+}
+
+/// One instance's share of a step's load.
+pub fn share(load: Load, inst: crate::cli::Instance) -> Load {
+    match load {
+        Load::Closed { concurrency } => Load::Closed {
+            concurrency: inst.share_of_users(concurrency),
+        },
+        Load::Open {
+            rate,
+            max_in_flight,
+        } => Load::Open {
+            rate: inst.share_of_rate(rate),
+            max_in_flight,
+        },
+    }
+}
+
+/// `<start>/<fingerprint>`: the instances of one run share the start instant and the unsplit
+/// plan (command, URL, steps, durations), so `merge` can tell runs apart.
+fn run_id(
+    command: &str,
+    common: &CommonArgs,
+    steps: &[Load],
+    step_duration: Duration,
+    warmup: Duration,
+) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    command.hash(&mut h);
+    common.url().hash(&mut h);
+    common.method.hash(&mut h);
+    format!("{steps:?}").hash(&mut h);
+    step_duration.hash(&mut h);
+    warmup.hash(&mut h);
+    common.timeout.hash(&mut h);
+    common.instance.map(|i| i.count).hash(&mut h);
+    let start = match common.start_at {
+        Some(t) => humantime::format_rfc3339_millis(t).to_string(),
+        None => format!(
+            "unsynchronised-{}",
+            humantime::format_rfc3339_nanos(std::time::SystemTime::now())
+        ),
+    };
+    format!("{start}/{:016x}", h.finish())
 }
 
 pub(crate) fn closed(c: u32, flag: &str) -> Result<Load, ConfigError> {

@@ -7,7 +7,7 @@ mod shared;
 mod summary;
 
 pub use shared::{Sample, SharedRecorders};
-pub use summary::{LatencySummary, NameResult, RetryAfterSummary, StepResult};
+pub use summary::{ClassHistograms, LatencySummary, NameResult, RetryAfterSummary, StepResult};
 
 use hdrhistogram::Histogram;
 
@@ -128,8 +128,9 @@ pub struct NameRecorder {
     pub counts: [u64; CLASSES],
     /// Latency per outcome class (corrected for coordinated omission in open loop).
     pub by_class: [Option<Histogram<u64>>; CLASSES],
-    /// Open loop only: latency from the actual send, the figure coordinated omission hides behind.
-    pub uncorrected: Option<Histogram<u64>>,
+    /// Open loop only: latency per outcome class from the actual send, the figure coordinated
+    /// omission hides behind.
+    pub uncorrected: [Option<Histogram<u64>>; CLASSES],
 }
 
 /// Everything one worker (or, merged, one step) measured.
@@ -191,12 +192,10 @@ impl Recorder {
             corrected_us,
         );
         if let Some(u) = uncorrected_us {
-            if class == OutcomeClass::Ok {
-                record_us(
-                    n.uncorrected.get_or_insert_with(|| bounded_histogram(high)),
-                    u,
-                );
-            }
+            record_us(
+                n.uncorrected[i].get_or_insert_with(|| bounded_histogram(high)),
+                u,
+            );
         }
     }
 
@@ -237,8 +236,8 @@ impl Recorder {
             for i in 0..CLASSES {
                 mine.counts[i] += theirs.counts[i];
                 merge_opt(&mut mine.by_class[i], &theirs.by_class[i]);
+                merge_opt(&mut mine.uncorrected[i], &theirs.uncorrected[i]);
             }
-            merge_opt(&mut mine.uncorrected, &theirs.uncorrected);
         }
         self.retry_after.merge(&other.retry_after);
         for (name, h) in &other.server_timing {

@@ -57,7 +57,7 @@ impl LatencySummary {
 }
 
 /// `Retry-After` values received with 429/503 responses.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct RetryAfterSummary {
     /// Responses that carried a parsable value.
     pub count: u64,
@@ -115,6 +115,17 @@ pub struct NameResult {
     /// Latency of attempts counted in percentiles.
     #[serde(flatten)]
     pub latency: LatencySummary,
+}
+
+/// One outcome class's histograms in a step, for the HdrHistogram log.
+#[derive(Debug, Clone)]
+pub struct ClassHistograms {
+    /// The class.
+    pub class: OutcomeClass,
+    /// Latency from the intended send (closed loop: from the send).
+    pub corrected: Histogram<u64>,
+    /// Open loop: latency from the actual send (`None` in closed loop, where it is the same).
+    pub uncorrected: Option<Histogram<u64>>,
 }
 
 /// The result of one step: the CSV row, the JSON object, the gate's input.
@@ -187,9 +198,15 @@ pub struct StepResult {
     pub by_class: BTreeMap<&'static str, LatencySummary>,
     /// True when Ctrl-C cut the step short.
     pub interrupted: bool,
-    /// The merged latency histogram (for the HdrHistogram log).
+    /// The merged latency histogram of 2xx responses.
     #[serde(skip)]
     pub histogram: Histogram<u64>,
+    /// Every class's histograms (for the HdrHistogram log and `merge`).
+    #[serde(skip)]
+    pub classes: Vec<ClassHistograms>,
+    /// Wall-clock time at which the step's measured window began.
+    #[serde(skip)]
+    pub started_at: Option<std::time::SystemTime>,
 }
 
 impl StepResult {
@@ -208,6 +225,7 @@ impl StepResult {
         let mut rejected = new_histogram();
         let mut uncorrected: Option<Histogram<u64>> = None;
         let mut class_hists: Vec<Option<Histogram<u64>>> = vec![None; CLASSES];
+        let mut class_uncorrected: Vec<Option<Histogram<u64>>> = vec![None; CLASSES];
         let mut by_name = BTreeMap::new();
         for (n, name) in rec.names.iter().zip(names) {
             let mut name_hist = new_histogram();
@@ -227,8 +245,15 @@ impl StepResult {
                     }
                 }
             }
-            if let Some(u) = &n.uncorrected {
-                let _ = uncorrected.get_or_insert_with(new_histogram).add(u);
+            for c in OutcomeClass::ALL {
+                if let Some(u) = &n.uncorrected[c.index()] {
+                    let _ = class_uncorrected[c.index()]
+                        .get_or_insert_with(new_histogram)
+                        .add(u);
+                    if c == OutcomeClass::Ok {
+                        let _ = uncorrected.get_or_insert_with(new_histogram).add(u);
+                    }
+                }
             }
             let _ = total.add(&name_hist);
             let outcomes = OutcomeClass::ALL
@@ -311,6 +336,17 @@ impl StepResult {
             by_class,
             interrupted,
             histogram: total,
+            classes: OutcomeClass::ALL
+                .iter()
+                .filter_map(|&c| {
+                    class_hists[c.index()].take().map(|h| ClassHistograms {
+                        class: c,
+                        corrected: h,
+                        uncorrected: class_uncorrected[c.index()].take(),
+                    })
+                })
+                .collect(),
+            started_at: None,
         }
     }
 
