@@ -170,7 +170,7 @@ async fn timeseries_has_one_row_per_second_with_interval_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hdr_log_holds_one_compressed_histogram_per_step() {
+async fn hdr_log_holds_corrected_and_uncorrected_histograms_per_step_and_class() {
     let (_mock, url) = trading_with_latency(1).await;
     let dir = common::out_dir();
     let log = dir.join("latency.hlog");
@@ -193,8 +193,21 @@ async fn hdr_log_holds_one_compressed_histogram_per_step() {
     assert_eq!(run.code, 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let entries: Vec<&str> = text.lines().filter(|l| l.starts_with("Tag=")).collect();
-    assert_eq!(entries.len(), 2, "{text}");
-    assert!(entries[0].starts_with("Tag=step-1,") && entries[1].starts_with("Tag=step-2,"));
+    // Every answer is a 200: one class, two histograms, per step.
+    assert_eq!(entries.len(), 4, "{text}");
+    for (e, tag) in entries.iter().zip([
+        "step1/ok/corrected",
+        "step1/ok/uncorrected",
+        "step2/ok/corrected",
+        "step2/ok/uncorrected",
+    ]) {
+        assert!(e.starts_with(&format!("Tag={tag},")), "{e}");
+    }
+    assert_eq!(text.matches("#loadgen-step {").count(), 2, "{text}");
+    assert!(
+        text.contains("#loadgen {\"format\":\"loadgen-hdrlog/2\""),
+        "{text}"
+    );
     assert!(
         entries.iter().all(|e| e.contains(",HISTF")),
         "V2 compressed payloads: {text}"
