@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge acceptance mocks serve serve-legacy demo bench clean
 
 all: build
 
@@ -30,7 +30,7 @@ unit:
 	$(CARGO) test --workspace
 
 ## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis)
-external: check-sdk check-metrics check-openapi
+external: check-sdk check-metrics check-openapi check-merge
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -49,6 +49,10 @@ check-metrics: release
 ## acceptance: end to end with release binaries — scaled vs legacy under a short ramp, asserted from outside
 acceptance: $(PY) release
 	bash scripts/acceptance.sh
+
+## check-merge: two loadgen instances with one --start-at, `loadgen merge`, checked by the PyPI hdrhistogram reader and the target's own count
+check-merge: $(PY) release
+	bash scripts/check_merge.sh
 
 ## check-openapi: schemathesis against the server's /openapi.json (conformance of every response)
 check-openapi: $(PY) release
