@@ -71,18 +71,19 @@ grep -q '^  completions: 3 ' "$tmp/rendered/ramp-job.yaml" &&
 }
 
 # 3. Every manifest, in every version.
-mapfile -t files < <(find deploy/k8s -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
+files=()
+while IFS= read -r f; do files+=("$f"); done < <(find deploy/k8s -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
 [ ${#files[@]} -gt 0 ] || { echo "check-k8s: no manifests under deploy/k8s" >&2; exit 1; }
 files+=("$tmp/rendered/ramp-job.yaml" "$tmp/rendered/merge-job.yaml")
 # Each document has one top-level `kind:`; every one must have been validated, none skipped.
-resources=$(cat "${files[@]}" | grep -c '^kind: ')
+resources=$(cat "${files[@]}" | grep -c '^kind: ' || true)
 for version in $VERSIONS; do
   if ! validate "$version" "${files[@]}"; then
     grep -v '^INFO ' "$tmp/out" >&2
     echo "check-k8s: FAILED against Kubernetes $version" >&2
     exit 1
   fi
-  passed=$(grep -c '^INFO .* passed for resource ' "$tmp/out")
+  passed=$(grep -c '^INFO .* passed for resource ' "$tmp/out" || true)
   if [ "$passed" -ne "$resources" ]; then
     cat "$tmp/out" >&2
     echo "check-k8s: $passed of $resources resources validated against Kubernetes $version" >&2
