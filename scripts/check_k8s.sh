@@ -62,13 +62,13 @@ echo "check-k8s: known-bad manifests rejected (unknown field + wrong type; unkno
 mkdir -p "$tmp/rendered"
 deploy/k8s/loadgen/render.sh ramp 3 2030-06-01T12:00:00Z >"$tmp/rendered/ramp-job.yaml"
 deploy/k8s/loadgen/render.sh merge 3 2030-06-01T12:00:00Z >"$tmp/rendered/merge-job.yaml"
-grep -q '^  completions: 3 ' "$tmp/rendered/ramp-job.yaml" &&
+if ! { grep -q '^  completions: 3 ' "$tmp/rendered/ramp-job.yaml" &&
   grep -q '^  parallelism: 3 ' "$tmp/rendered/ramp-job.yaml" &&
   [ "$(grep -c 'instance-[0-9]*\.hdrlog   # instance$' "$tmp/rendered/merge-job.yaml")" -eq 3 ] &&
-  grep -q '"20300601T120000Z"' "$tmp/rendered/merge-job.yaml" || {
+  grep -q '"20300601T120000Z"' "$tmp/rendered/merge-job.yaml"; }; then
   echo "check-k8s: render.sh did not set K=3 and the run id in the loadgen Jobs" >&2
   exit 1
-}
+fi
 
 # 3. Every manifest, in every version.
 files=()

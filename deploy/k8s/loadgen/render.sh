@@ -19,7 +19,7 @@ epoch_of() {
   date -u -d "$1" +%s 2>/dev/null || date -u -j -f %Y-%m-%dT%H:%M:%SZ "$1" +%s 2>/dev/null || true
 }
 
-[ $# -ge 2 ] && [ $# -le 3 ] || usage
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then usage; fi
 job=$1 k=$2 start=${3:-}
 case $job in ramp | merge) ;; *) usage ;; esac
 [[ $k =~ ^[1-9][0-9]*$ ]] || { echo "$0: K must be a positive integer, got '$k'" >&2; exit 2; }
