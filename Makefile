@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-k8s check-dockerfile acceptance mocks serve serve-legacy demo bench clean
 
 all: build
 
@@ -29,8 +29,9 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis)
-external: check-sdk check-metrics check-openapi check-merge
+## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis,
+## the PyPI hdrhistogram reader), and our deployment files against the Kubernetes schemas and hadolint
+external: check-sdk check-metrics check-openapi check-merge check-k8s check-dockerfile
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -57,6 +58,14 @@ check-merge: $(PY) release
 ## check-openapi: schemathesis against the server's /openapi.json (conformance of every response)
 check-openapi: $(PY) release
 	bash scripts/check_openapi.sh
+
+## check-k8s: every manifest under deploy/k8s against the Kubernetes schemas, offline (kubernetes-validate)
+check-k8s: $(PY)
+	bash scripts/check_k8s.sh
+
+## check-dockerfile: hadolint on the Dockerfile (the image itself needs a Docker engine: see deploy/README.md)
+check-dockerfile: $(PY)
+	$(VENV)/bin/hadolint Dockerfile
 
 ## mocks: both mock upstreams in the foreground (claude :9100, trading :9200), demo profile
 mocks: release
