@@ -22,29 +22,39 @@ struct Outcome {
 
 const SYMBOLS: [&str; 8] = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA", "JPM", "KO"];
 
-/// 32 clients × 3 sequential requests; clients i and i+24 ask the same questions, so some
+/// 32 clients × 2 sequential requests; clients i and i+24 ask the same questions, so some
 /// fingerprints arrive twice and race each other.
 async fn run(seed: u64) -> Vec<Outcome> {
     let c = claude(|s| {
         s.seed = seed;
-        s.latency.latency_ms = 300;
+        s.latency.latency_ms = 1000;
         s.latency.latency_dist = LatencyDist::Uniform;
         s.latency.latency_jitter = 1.0;
         s.faults.error_rate = 0.1;
         s.faults.stall_rate = 0.2;
-        s.faults.stall_ms = 200;
+        s.faults.stall_ms = 400;
         s.faults.reset_rate = 0.05;
         s.overload_rate = 0.1;
         s.billing_error_rate = 0.05;
     })
     .await;
     let client = reqwest::Client::new();
+    // Open the 32 keep-alive connections first, so connection setup is not timed.
+    let warm: Vec<_> = (0..32)
+        .map(|_| {
+            let (client, url) = (client.clone(), c.url());
+            tokio::spawn(async move { client.get(format!("{url}/__stats")).send().await })
+        })
+        .collect();
+    for w in warm {
+        w.await.unwrap().unwrap();
+    }
     let tasks: Vec<_> = (0..32)
         .map(|i| {
             let (client, url) = (client.clone(), c.url());
             tokio::spawn(async move {
                 let mut out = Vec::new();
-                for round in 0..3 {
+                for round in 0..2 {
                     let question = format!(
                         "Client {} round {round}: how is {}?",
                         i % 24,
@@ -88,17 +98,18 @@ async fn run(seed: u64) -> Vec<Outcome> {
 #[tokio::test]
 async fn the_same_concurrent_workload_and_seed_give_the_same_outcome_per_request() {
     let (a, b) = (run(7).await, run(7).await);
-    assert_eq!(a.len(), 96);
+    assert_eq!(a.len(), 64);
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(
             (&x.question, x.status, &x.id),
             (&y.question, y.status, &y.id),
             "same request, same outcome"
         );
-        // Only scheduling noise separates the two latencies; the draws span 0–800 ms.
+        // Only scheduling noise separates the two latencies; the draws span 0–2400 ms, and
+        // the margin allows for a machine busy compiling.
         let gap = x.latency.abs_diff(y.latency);
         assert!(
-            gap < Duration::from_millis(80),
+            gap < Duration::from_millis(150),
             "{}: {:?} vs {:?}",
             x.question,
             x.latency,
@@ -111,7 +122,7 @@ async fn the_same_concurrent_workload_and_seed_give_the_same_outcome_per_request
     let ok: Vec<&Outcome> = a.iter().filter(|o| o.status == 200).collect();
     let spread =
         ok.iter().map(|o| o.latency).max().unwrap() - ok.iter().map(|o| o.latency).min().unwrap();
-    assert!(spread > Duration::from_millis(300), "{spread:?}");
+    assert!(spread > Duration::from_millis(1000), "{spread:?}");
     let mut ids: Vec<&str> = ok.iter().map(|o| o.id.as_str()).collect();
     ids.dedup();
     assert_eq!(

@@ -163,7 +163,7 @@ async fn handle(
             })?;
     // Every draw for this request comes from its own RNG, keyed by what it is and how many
     // times it came: other requests racing it, or rejected before it, change nothing.
-    let occurrence = state.occurrences.next(request.fingerprint);
+    let occurrence = state.live.next_occurrence(request.fingerprint);
     let plan = plan::draw(
         settings,
         plan::request_key(settings.seed, request.fingerprint, occurrence),

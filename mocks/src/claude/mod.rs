@@ -16,8 +16,8 @@ pub mod sse;
 pub mod tool_rules;
 pub mod validate;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -140,28 +140,6 @@ impl LiveSettings for ClaudeSettings {
 pub(crate) struct ClaudeState {
     pub live: Arc<Live<ClaudeSettings>>,
     pub tier: Arc<Tier>,
-    /// Admissions per request fingerprint since start or the last reset.
-    pub occurrences: Arc<Occurrences>,
-}
-
-/// How many times each request fingerprint has been admitted: the third part of a request's
-/// RNG key, so identical requests still get distinct (and reproducible) draws and ids.
-#[derive(Debug, Default)]
-pub struct Occurrences(Mutex<HashMap<u64, u64>>);
-
-impl Occurrences {
-    /// The 1-based occurrence number of this admission of `fingerprint`.
-    pub fn next(&self, fingerprint: u64) -> u64 {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(fingerprint).or_insert(0);
-        *n += 1;
-        *n
-    }
-
-    /// Forgets every count (admin reset).
-    pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
 }
 
 /// Starts the mock Claude on `settings.host:settings.port` and serves until shut down.
@@ -171,19 +149,14 @@ pub async fn spawn_claude(settings: ClaudeSettings) -> std::io::Result<MockHandl
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let (host, port) = (settings.host.clone(), settings.port);
     let tier = Arc::new(Tier::default());
-    let occurrences = Arc::new(Occurrences::default());
     let on_reset = {
-        let (tier, occurrences) = (tier.clone(), occurrences.clone());
-        Box::new(move || {
-            tier.clear();
-            occurrences.clear();
-        })
+        let tier = tier.clone();
+        Box::new(move || tier.clear())
     };
     let live = Arc::new(Live::new(settings, on_reset));
     let state = Arc::new(ClaudeState {
         live: live.clone(),
         tier,
-        occurrences,
     });
     start(ServerParts {
         host,

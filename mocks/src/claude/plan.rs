@@ -12,16 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::ClaudeSettings;
 use crate::common::faults::{roll, FaultDraw};
 
-/// Stable mix of the seed, the request fingerprint and its occurrence number.
-pub fn request_key(seed: u64, fingerprint: u64, occurrence: u64) -> u64 {
-    // splitmix64 finalizer over each part: stable across Rust releases.
-    fn mix(mut z: u64) -> u64 {
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    mix(mix(mix(seed) ^ fingerprint) ^ occurrence.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
+pub use crate::common::fnv::request_key;
 
 /// What the dice decided for one request.
 #[derive(Clone, Debug, PartialEq)]
