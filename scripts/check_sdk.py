@@ -129,9 +129,11 @@ def errors(client, base):
         {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}])
     check(merged.type == "message", "consecutive user turns are merged (200), as the API does")
 
-    # Claude Haiku 3.5 stops at 8192 output tokens (small enough for the SDK's own timeout check).
+    # A model added at runtime with a small ceiling (the SDK refuses large non-streaming
+    # max_tokens on its own, before any request).
+    http_json(base + "/__admin/faults", {"models": {"claude-small-test": 1000}})
     try:
-        client.messages.create(model="claude-3-5-haiku-20241022", max_tokens=10_000,
+        client.messages.create(model="claude-small-test", max_tokens=1001,
                                messages=[{"role": "user", "content": "hi"}])
         check(False, "max_tokens over the model's ceiling raises BadRequestError")
     except anthropic.BadRequestError as e:

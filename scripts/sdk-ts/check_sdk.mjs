@@ -123,8 +123,10 @@ async function errors(client, base) {
     messages: [{ role: "user", content: "hi" }] }), Anthropic.PermissionDeniedError, "key sk-forbidden");
   await expectError(client.messages.create({ model: "claude-sonet-4-6", max_tokens: 10,
     messages: [{ role: "user", content: "hi" }] }), Anthropic.NotFoundError, "a misspelt model");
-  // Claude Haiku 3.5 stops at 8192 output tokens (small enough for the SDK's own timeout check).
-  await expectError(client.messages.create({ model: "claude-3-5-haiku-20241022", max_tokens: 10_000,
+  // A model added at runtime with a small ceiling (the SDK refuses large non-streaming
+  // max_tokens on its own, before any request).
+  await admin(base, "/__admin/faults", { models: { "claude-small-test": 1000 } });
+  await expectError(client.messages.create({ model: "claude-small-test", max_tokens: 1001,
     messages: [{ role: "user", content: "hi" }] }), Anthropic.BadRequestError, "max_tokens over the model's ceiling");
 
   await admin(base, "/__admin/faults", { billing_error_rate: 1.0 });

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use super::error::ApiError;
 
-/// Built-in (model id, max output tokens): ids and aliases of current and legacy models.
+/// Built-in (model id, max output tokens): ids and aliases of current and legacy models still
+/// served. Models retired before 2026-12 (Claude 3.x, Sonnet 4 and Opus 4 of 2025-05-14) are not
+/// listed: the real API no longer serves them. `claude-sonnet-4-5-20250929` (retirement
+/// announced for 2026-11-30) stays until the provider's models page drops it.
 pub const KNOWN: &[(&str, u64)] = &[
     ("claude-fable-5-1", 128_000),
     ("claude-opus-5-5", 128_000),
@@ -21,15 +24,6 @@ pub const KNOWN: &[(&str, u64)] = &[
     ("claude-haiku-4-5-20251001", 64_000),
     ("claude-opus-4-1", 32_000),
     ("claude-opus-4-1-20250805", 32_000),
-    ("claude-opus-4-0", 32_000),
-    ("claude-opus-4-20250514", 32_000),
-    ("claude-sonnet-4-0", 64_000),
-    ("claude-sonnet-4-20250514", 64_000),
-    ("claude-3-7-sonnet-latest", 64_000),
-    ("claude-3-7-sonnet-20250219", 64_000),
-    ("claude-3-5-haiku-latest", 8_192),
-    ("claude-3-5-haiku-20241022", 8_192),
-    ("claude-3-haiku-20240307", 4_096),
 ];
 
 /// The ceiling of `model`: `extra` (from settings / `--models`) first, then the built-in list.
