@@ -260,3 +260,38 @@ async fn a_client_that_hangs_up_pays_only_for_what_was_generated() {
         "the abandoned stream cost {charged} of {full} tokens"
     );
 }
+
+#[tokio::test]
+async fn above_capacity_new_calls_are_shed_with_529_by_load() {
+    // Capacity 1: a second call while one generates is 100 % over capacity, so P(529) = 1.
+    let c = claude(|s| {
+        s.capacity = 1;
+        s.ttft_ms = 400;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let busy = {
+        let (client, url) = (client.clone(), c.url());
+        tokio::spawn(async move { post_messages(&client, &url, &first_turn("AAPL")).await })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while usage(&c.url()).await["in_flight"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first call never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (s, b) = status_json(post_messages(&client, &c.url(), &first_turn("MSFT")).await).await;
+    assert_eq!(
+        (s, b["error"]["type"].as_str()),
+        (529, Some("overloaded_error"))
+    );
+    assert_eq!(
+        busy.await.unwrap().status(),
+        200,
+        "the call within capacity runs"
+    );
+    let r = post_messages(&client, &c.url(), &first_turn("MSFT")).await;
+    assert_eq!(r.status(), 200, "load gone, no more shedding");
+}
