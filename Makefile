@@ -39,9 +39,17 @@ $(PY): scripts/requirements.txt
 	$(VENV)/bin/pip install -q -r scripts/requirements.txt
 	touch $(PY)
 
-## check-sdk: the official Anthropic Python SDK against mock Claude (parsing, typed errors, retries)
-check-sdk: $(PY) release
+# The TypeScript SDK is pinned in scripts/sdk-ts/package-lock.json; `npm ci` reinstalls it when
+# the lock changes.
+SDK_TS := scripts/sdk-ts
+$(SDK_TS)/node_modules/.package-lock.json: $(SDK_TS)/package-lock.json $(SDK_TS)/package.json
+	cd $(SDK_TS) && npm ci --no-audit --no-fund
+	touch $@
+
+## check-sdk: the official Anthropic Python and TypeScript SDKs against mock Claude (tool use, streams, typed errors, retries on 529 and 429)
+check-sdk: $(PY) $(SDK_TS)/node_modules/.package-lock.json release
 	$(PY) scripts/check_sdk.py --mocks $(RELEASE_BIN)/mocks
+	node $(SDK_TS)/check_sdk.mjs --mocks $(RELEASE_BIN)/mocks
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release

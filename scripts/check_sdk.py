@@ -58,7 +58,7 @@ def wait_ready(base):
     raise SystemExit(f"mock claude at {base} did not start")
 
 
-def conversation(client):
+def conversation(client, base):
     first = client.messages.create(
         model=MODEL, max_tokens=1024, tools=TOOLS,
         messages=[{"role": "user", "content": "Should I buy AAPL or MSFT? Show the price history."}])
@@ -93,6 +93,11 @@ def conversation(client):
     check("187.32" in text, "analysis quotes the tool result's last price 187.32")
     check("could not" in text.lower(), "analysis says when a tool result was an error")
 
+    # Ids are unique per request (seed, request, occurrence); an admin reset replays them, so
+    # the stream must equal a plain call made right after a reset.
+    http_json(base + "/__admin/reset", {})
+    final = client.messages.create(model=MODEL, max_tokens=1024, tools=TOOLS, messages=messages)
+    http_json(base + "/__admin/reset", {})
     with client.messages.stream(model=MODEL, max_tokens=1024, tools=TOOLS, messages=messages) as stream:
         streamed = stream.get_final_message()
     # Compare as plain data: the stream accumulator builds its own block classes.
@@ -120,12 +125,19 @@ def errors(client, base):
         check(e.status_code == 400 and e.body["error"]["type"] == "invalid_request_error",
               f"empty messages → BadRequestError ({e.body['error']['message']!r})")
 
+    merged = client.messages.create(model=MODEL, max_tokens=64, messages=[
+        {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}])
+    check(merged.type == "message", "consecutive user turns are merged (200), as the API does")
+
+    # A model added at runtime with a small ceiling (the SDK refuses large non-streaming
+    # max_tokens on its own, before any request).
+    http_json(base + "/__admin/faults", {"models": {"claude-small-test": 1000}})
     try:
-        client.messages.create(model=MODEL, max_tokens=10, messages=[
-            {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}])
-        check(False, "non-alternating roles raise BadRequestError")
+        client.messages.create(model="claude-small-test", max_tokens=1001,
+                               messages=[{"role": "user", "content": "hi"}])
+        check(False, "max_tokens over the model's ceiling raises BadRequestError")
     except anthropic.BadRequestError as e:
-        check(True, f"non-alternating roles → BadRequestError ({e.body['error']['message']!r})")
+        check(e.status_code == 400, f"max_tokens over the ceiling → BadRequestError ({e.body['error']['message']!r})")
 
     for key, cls, status in (("sk-invalid", anthropic.AuthenticationError, 401),
                              ("sk-forbidden", anthropic.PermissionDeniedError, 403)):
@@ -135,11 +147,21 @@ def errors(client, base):
             check(False, f"key {key} raises {cls.__name__}")
         except cls as e:
             check(e.status_code == status, f"key {key} → {cls.__name__} ({status})")
+    for model in ("gpt-4", "claude-sonet-4-6"):
+        try:
+            client.messages.create(model=model, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+            check(False, f"unknown model {model} raises NotFoundError")
+        except anthropic.NotFoundError as e:
+            check(e.body["error"]["type"] == "not_found_error", f"unknown model {model} → NotFoundError")
+
+    http_json(base + "/__admin/faults", {"billing_error_rate": 1.0})
     try:
-        client.messages.create(model="gpt-4", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
-        check(False, "unknown model raises NotFoundError")
-    except anthropic.NotFoundError as e:
-        check(e.body["error"]["type"] == "not_found_error", "unknown model → NotFoundError (not_found_error)")
+        client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+        check(False, "billing_error raises an APIStatusError")
+    except anthropic.APIStatusError as e:
+        check(e.status_code == 402 and e.body["error"]["type"] == "billing_error",
+              f"402 → {type(e).__name__} (billing_error)")
+    http_json(base + "/__admin/faults", {"billing_error_rate": 0.0})
 
     # 529 on every call: the SDK must retry (max_retries=2 → 3 requests) and then raise OverloadedError.
     http_json(base + "/__admin/reset", {})
@@ -155,23 +177,34 @@ def errors(client, base):
     check(seen == 3, f"SDK retried 529 twice: mock saw {seen} requests (want 3)")
     http_json(base + "/__admin/faults", {"overload_rate": 0.0})
 
-    # A request-per-minute tier of 2: the third call is a 429 RateLimitError with the limit headers.
+    # 60 RPM: a burst of 60, then one per second. The 61st call is a 429 with retry-after 1 and
+    # the limit headers; the SDK's own retry waits that second and succeeds.
     http_json(base + "/__admin/reset", {})
-    http_json(base + "/__admin/faults", {"rpm": 2})
-    no_retry = client.with_options(max_retries=0)
-    for _ in range(2):
-        no_retry.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
-    try:
-        no_retry.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
-        check(False, "third call in a minute with rpm=2 raises RateLimitError")
-    except anthropic.RateLimitError as e:
-        h = e.response.headers
-        check(e.body["error"]["type"] == "rate_limit_error", "429 body is a rate_limit_error")
-        check(int(h["retry-after"]) >= 1, f"429 carries retry-after ({h['retry-after']})")
-        check(h.get("anthropic-ratelimit-requests-limit") == "2" and
+    http_json(base + "/__admin/faults", {"rpm": 60})
+    hi = dict(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    limited = None
+    for _ in range(70):
+        try:
+            client.messages.create(**hi)
+        except anthropic.RateLimitError as e:
+            limited = e
+            break
+    check(limited is not None, "the 61st call at 60 RPM raises RateLimitError")
+    if limited is not None:
+        h = limited.response.headers
+        check(limited.body["error"]["type"] == "rate_limit_error", "429 body is a rate_limit_error")
+        check(h["retry-after"] == "1", f"429 carries retry-after: 1 ({h['retry-after']})")
+        check(h.get("anthropic-ratelimit-requests-limit") == "60" and
               h.get("anthropic-ratelimit-requests-remaining") == "0",
               "429 carries anthropic-ratelimit-requests-limit/remaining")
-        check(e.request_id is not None, f"error carries request_id ({e.request_id})")
+        check(limited.request_id is not None, f"error carries request_id ({limited.request_id})")
+    before = http_json(base + "/__stats")["requests_total"]
+    started = time.monotonic()
+    reply = client.with_options(max_retries=2).messages.create(**hi)
+    waited = time.monotonic() - started
+    tries = http_json(base + "/__stats")["requests_total"] - before
+    check(reply.type == "message" and tries == 2 and 0.9 <= waited < 3,
+          f"SDK retried the 429 after retry-after and succeeded: {tries} requests in {waited:.2f} s")
     http_json(base + "/__admin/faults", {"rpm": 0})
 
 
@@ -187,7 +220,7 @@ def main():
         wait_ready(base)
         client = anthropic.Anthropic(api_key="sk-test-mock", base_url=base, max_retries=0)
         print(f"anthropic SDK {anthropic.__version__} against mock claude at {base}")
-        conversation(client)
+        conversation(client, base)
         errors(client, base)
     finally:
         proc.terminate()

@@ -40,14 +40,16 @@ async fn claude_limits_change_at_runtime() {
             .status(),
         200
     );
-    // The window counts every admitted request, also those before the limit was set.
+    // A limit set at runtime starts with a full bucket: two requests, then 429.
     set_faults(&c.url(), json!({"rpm": 2, "should_retry": true})).await;
-    assert_eq!(
-        post_messages(&client, &c.url(), &first_turn("AAPL"))
-            .await
-            .status(),
-        200
-    );
+    for _ in 0..2 {
+        assert_eq!(
+            post_messages(&client, &c.url(), &first_turn("AAPL"))
+                .await
+                .status(),
+            200
+        );
+    }
     let r = post_messages(&client, &c.url(), &first_turn("AAPL")).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["x-should-retry"], "true");

@@ -65,6 +65,55 @@ fn flags_override_the_profile() {
 }
 
 #[test]
+fn models_come_from_a_file_flag_or_a_profile_table() {
+    let dir = std::env::temp_dir().join(format!("mocks-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("models.toml");
+    std::fs::write(&file, "\"claude-next-1\" = 2048\n").unwrap();
+    let cli = <mocks::cli::Cli as clap::Parser>::try_parse_from([
+        "mocks",
+        "claude",
+        "--models",
+        file.to_str().unwrap(),
+        "--capacity",
+        "12",
+        "--billing-error-rate",
+        "0.01",
+        "--stream-error-event",
+        "5",
+        "--stall-event",
+        "2",
+    ])
+    .unwrap();
+    let claude = profile::resolve(&cli.command).unwrap().0.unwrap();
+    assert_eq!(claude.models["claude-next-1"], 2048);
+    assert_eq!(
+        (
+            claude.capacity,
+            claude.billing_error_rate,
+            claude.stream_error_event,
+            claude.stall_event
+        ),
+        (12, 0.01, 5, 2)
+    );
+    std::fs::write(&file, "\"claude-next-1\" = \"big\"\n").unwrap();
+    let cli = <mocks::cli::Cli as clap::Parser>::try_parse_from([
+        "mocks",
+        "claude",
+        "--models",
+        file.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(profile::resolve(&cli.command)
+        .unwrap_err()
+        .contains("claude-next-1"));
+    let p =
+        profile::parse("[claude]\ncapacity = 8\n[claude.models]\n\"claude-x-1\" = 10\n").unwrap();
+    assert_eq!(p.claude["models"]["claude-x-1"], 10);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn profile_typos_and_bad_values_name_the_key() {
     assert!(profile::parse("[claude]\nttf_ms = 3\n")
         .unwrap_err()

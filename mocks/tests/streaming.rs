@@ -16,6 +16,8 @@ async fn the_stream_accumulates_into_the_non_streaming_message() {
     ] {
         let body = first_turn(question);
         let (_, plain) = status_json(post_messages(&client, &claude.url(), &body).await).await;
+        // Ids are unique per request (seed, fingerprint, occurrence): a reset replays them.
+        claude.reset_stats();
         let mut streaming = body.clone();
         streaming["stream"] = json!(true);
         let r = post_messages(&client, &claude.url(), &streaming).await;

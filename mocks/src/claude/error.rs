@@ -14,6 +14,9 @@ pub enum ApiError {
     /// 401: missing or invalid credentials.
     #[error("{0}")]
     Authentication(String),
+    /// 402: a billing or payment problem on the account.
+    #[error("{0}")]
+    Billing(String),
     /// 403: the key may not use this resource.
     #[error("{0}")]
     Permission(String),
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             ApiError::Authentication(_) => (StatusCode::UNAUTHORIZED, "authentication_error"),
+            ApiError::Billing(_) => (StatusCode::PAYMENT_REQUIRED, "billing_error"),
             ApiError::Permission(_) => (StatusCode::FORBIDDEN, "permission_error"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
             ApiError::RequestTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::error::ApiError;
-use super::limits::Limits;
+use tokio::time::Instant;
+
+use super::limits::{Limits, Permit};
 use super::routes::RequestId;
-use super::{script, sse, validate, ClaudeSettings, ClaudeState};
-use crate::common::faults::roll;
+use super::{models, overload, plan, script, sse, validate, ClaudeSettings, ClaudeState};
 use crate::common::serve::ConnectionReset;
 
 /// A failed request: the error and the rate-limit headers to send with it.
@@ -36,7 +37,13 @@ pub(crate) async fn messages(
     let settings = state.live.settings();
     match handle(&state, &settings, &headers, body, reset.map(|r| r.0)).await {
         Ok(response) => response,
-        Err(Failure(error, extra)) => error.render(&id.0, settings.should_retry, extra),
+        Err(Failure(error, mut extra)) => {
+            if extra.is_empty() {
+                // The headers are on every answer while a limit is set, errors included.
+                extra = state.tier.headers(limits_of(&settings));
+            }
+            error.render(&id.0, settings.should_retry, extra)
+        }
     }
 }
 
@@ -143,85 +150,86 @@ async fn handle(
 ) -> Result<Response, Failure> {
     let bytes = read_checked(settings, headers, body).await?;
     let request = validate::parse(&bytes)?;
-    if !request.model.starts_with("claude-") {
-        return Err(ApiError::NotFound(format!("model: {}", request.model)).into());
-    }
+    models::check(&request.model, request.max_tokens, &settings.models)?;
 
-    // One locked draw per request, always in the same order, so a seed replays a run.
-    let (latency, fault, overloaded, stream_fails) = state.live.with_rng(|rng| {
-        let latency = settings.latency.sample(rng);
-        let fault = settings.faults.draw(rng);
-        (
-            latency,
-            fault,
-            roll(rng, settings.overload_rate),
-            roll(rng, settings.stream_error_rate),
-        )
-    });
-    if fault.reset {
+    let limits = limits_of(settings);
+    let (mut permit, rate_headers) =
+        state
+            .tier
+            .admit(limits, request.input_tokens)
+            .map_err(|denied| {
+                let (e, h) = *denied;
+                Failure(e, h)
+            })?;
+    // Every draw for this request comes from its own RNG, keyed by what it is and how many
+    // times it came: other requests racing it, or rejected before it, change nothing.
+    let occurrence = state.live.next_occurrence(request.fingerprint);
+    let plan = plan::draw(
+        settings,
+        plan::request_key(settings.seed, request.fingerprint, occurrence),
+    );
+    let load = overload::load(settings.capacity, permit.in_flight());
+    let refuse = |permit: &mut Permit, error: ApiError| {
+        permit.refund();
+        Failure(error, state.tier.headers(limits))
+    };
+    if plan.fault.reset {
         if let Some(reset) = reset {
+            permit.refund();
             reset.reset_now().await;
         }
     }
-
-    let message = script::reply(&request, settings.seed);
-    let limits = Limits {
-        max_concurrent: settings.max_concurrent,
-        rpm: settings.rpm,
-        itpm: settings.itpm,
-        otpm: settings.otpm,
-    };
-    let (permit, rate_headers) = state
-        .tier
-        .admit(
-            limits,
-            message.usage.input_tokens,
-            message.usage.output_tokens,
-        )
-        .map_err(|denied| {
-            let (e, h) = *denied;
-            Failure(e, h)
-        })?;
-    if overloaded {
-        return Err(Failure(
+    if plan.billing {
+        return Err(refuse(
+            &mut permit,
+            ApiError::Billing("Your credit balance is too low to access the Anthropic API.".into()),
+        ));
+    }
+    if plan.overloaded || plan.shed_draw < load.shed_probability {
+        return Err(refuse(
+            &mut permit,
             ApiError::Overloaded("Overloaded".into()),
-            rate_headers,
         ));
     }
-    if fault.error {
-        return Err(Failure(
+    if plan.fault.error {
+        return Err(refuse(
+            &mut permit,
             ApiError::Api("Internal server error".into()),
-            rate_headers,
         ));
     }
 
+    let message = script::reply(&request, plan.id_seed);
     // Capped so that absurd settings give long waits, never an overflow panic.
     let day = Duration::from_secs(86_400);
     let ttft = Duration::from_millis(settings.ttft_ms).min(day);
-    let generation = if settings.tokens_per_sec > 0.0 {
-        Duration::try_from_secs_f64(message.usage.output_tokens as f64 / settings.tokens_per_sec)
+    let speed = settings.tokens_per_sec * load.speed_factor;
+    let generation = if speed > 0.0 {
+        Duration::try_from_secs_f64(message.usage.output_tokens as f64 / speed)
             .unwrap_or(day)
             .min(day)
     } else {
         Duration::ZERO
     };
-    let before_headers = latency.saturating_add(fault.stall.min(day));
-    let total = before_headers
-        .saturating_add(ttft)
-        .saturating_add(generation);
-    if settings.request_timeout_ms > 0 && total > Duration::from_millis(settings.request_timeout_ms)
-    {
-        tokio::time::sleep(Duration::from_millis(settings.request_timeout_ms)).await;
-        return Err(Failure(
-            ApiError::Timeout("Request timed out".into()),
-            rate_headers,
-        ));
-    }
+    let stall = plan.fault.stall.min(day);
 
     if request.stream {
+        let (before_headers, stall_at) = match settings.stall_event {
+            0 => (plan.latency.saturating_add(stall), None),
+            i => (
+                plan.latency,
+                Some((usize::try_from(i).unwrap_or(usize::MAX), stall)),
+            ),
+        };
         tokio::time::sleep(before_headers).await;
-        let events = sse::events(&message, stream_fails);
-        let mut response = Response::new(sse::body(events, ttft, generation, permit));
+        let fail_at = plan.stream_fails.then_some(settings.stream_error_event);
+        let events = sse::events(&message, fail_at);
+        let pace = sse::Pace {
+            start: Instant::now(),
+            ttft,
+            generation,
+            stall: stall_at,
+        };
+        let mut response = Response::new(sse::body(events, pace, permit));
         *response.status_mut() = StatusCode::OK;
         let h = response.headers_mut();
         h.insert(
@@ -232,9 +240,42 @@ async fn handle(
         h.extend(rate_headers);
         return Ok(response);
     }
-    tokio::time::sleep(total).await;
+
+    // A non-streaming request that would outlast the timeout answers 504 (streams never do:
+    // their bytes keep the connection alive).
+    let before_generation = plan.latency.saturating_add(stall);
+    let total = before_generation
+        .saturating_add(ttft)
+        .saturating_add(generation);
+    if settings.request_timeout_ms > 0 && total > Duration::from_millis(settings.request_timeout_ms)
+    {
+        tokio::time::sleep(Duration::from_millis(settings.request_timeout_ms)).await;
+        return Err(refuse(
+            &mut permit,
+            ApiError::Timeout("Request timed out".into()),
+        ));
+    }
+    tokio::time::sleep(before_generation).await;
+    let pace = sse::Pace {
+        start: Instant::now(),
+        ttft,
+        generation,
+        stall: None,
+    };
+    sse::produce(&sse::events(&message, None), pace, &mut permit).await;
     drop(permit);
     let mut response = Json(message).into_response();
-    response.headers_mut().extend(rate_headers);
+    // After the generation, so the output tokens it charged show in `remaining`.
+    response.headers_mut().extend(state.tier.headers(limits));
+    drop(rate_headers);
     Ok(response)
+}
+
+fn limits_of(settings: &ClaudeSettings) -> Limits {
+    Limits {
+        max_concurrent: settings.max_concurrent,
+        rpm: settings.rpm,
+        itpm: settings.itpm,
+        otpm: settings.otpm,
+    }
 }

@@ -1,22 +1,22 @@
 //! Account limits like a rate-limit tier: concurrent model calls, and requests, input tokens
-//! and output tokens per minute.
+//! and output tokens per minute as token buckets (see [`super::bucket`]).
 //!
-//! The per-minute limits are exact sliding windows of 60 s: a request is admitted when the
-//! admitted requests (or tokens) of the last 60 s plus this one stay within the limit. Rejected
-//! requests consume nothing. Output tokens are known before answering (the reply is
-//! deterministic), so they are charged exactly at admission.
+//! A request is admitted when the request bucket holds one request, the input bucket holds its
+//! input tokens and the output bucket is not in debt (holds at least one token). Requests and
+//! input tokens are taken at admission; output tokens are taken as they are produced
+//! ([`Permit::charge_output`]), so a stream cut short costs what it sent. A reply that fails
+//! before producing anything (500, 504, 529, 402) is refunded ([`Permit::refund`]). Rejected
+//! requests take nothing.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
 use tokio::time::Instant;
 
+use super::bucket::Bucket;
 use super::error::ApiError;
-
-/// Length of the sliding window.
-pub const WINDOW: Duration = Duration::from_secs(60);
 
 /// The limits in force (0 = unlimited), read live from the settings.
 #[derive(Clone, Copy, Debug, Default)]
@@ -31,69 +31,117 @@ pub struct Limits {
     pub otpm: u64,
 }
 
-/// One sliding window of (time, amount).
-#[derive(Debug, Default)]
-struct Window(VecDeque<(Instant, u64)>);
-
-impl Window {
-    fn prune(&mut self, now: Instant) {
-        while self
-            .0
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
-        {
-            self.0.pop_front();
-        }
-    }
-
-    fn used(&self) -> u64 {
-        self.0.iter().map(|(_, n)| n).sum()
-    }
-
-    /// Time until `need` more fits under `limit` (zero if it fits now).
-    fn wait_for(&self, now: Instant, limit: u64, need: u64) -> Duration {
-        let mut used = self.used();
-        for (t, n) in &self.0 {
-            if used + need <= limit {
-                break;
-            }
-            used -= n;
-            if used + need <= limit {
-                return (*t + WINDOW).saturating_duration_since(now);
-            }
-        }
-        Duration::ZERO
-    }
-
-    /// Time until the oldest entry leaves the window (when the counter is next replenished).
-    fn reset_in(&self, now: Instant) -> Duration {
-        self.0.front().map_or(Duration::ZERO, |(t, _)| {
-            (*t + WINDOW).saturating_duration_since(now)
-        })
+impl Limits {
+    fn any_rate(&self) -> bool {
+        self.rpm > 0 || self.itpm > 0 || self.otpm > 0
     }
 }
 
-#[derive(Debug, Default)]
+/// What the account has been charged since start or the last reset (`GET /__usage`).
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Requests charged (admitted and not refunded).
+    pub requests: u64,
+    /// Input tokens charged.
+    pub input_tokens: u64,
+    /// Output tokens charged, as produced.
+    pub output_tokens: u64,
+    /// Model calls in flight now.
+    pub in_flight: u64,
+}
+
+#[derive(Debug)]
 struct TierState {
     in_flight: u64,
-    requests: Window,
-    input: Window,
-    output: Window,
+    requests: Bucket,
+    input: Bucket,
+    output: Bucket,
+    charged: Usage,
+}
+
+impl TierState {
+    fn new(now: Instant) -> Self {
+        TierState {
+            in_flight: 0,
+            requests: Bucket::new(now),
+            input: Bucket::new(now),
+            output: Bucket::new(now),
+            charged: Usage::default(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant, limits: Limits) {
+        self.requests.refill(now, limits.rpm);
+        self.input.refill(now, limits.itpm);
+        self.output.refill(now, limits.otpm);
+    }
 }
 
 /// The account's shared limit state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tier {
     state: Mutex<TierState>,
 }
 
-/// Holds one concurrent-call slot until dropped (for a stream: until its last event).
+impl Default for Tier {
+    fn default() -> Self {
+        Tier {
+            state: Mutex::new(TierState::new(Instant::now())),
+        }
+    }
+}
+
+/// One admitted model call: holds its concurrency slot until dropped (for a stream: until its
+/// last event) and charges output tokens as they are produced.
 #[derive(Debug)]
-pub struct Permit(Arc<Tier>);
+pub struct Permit {
+    tier: Arc<Tier>,
+    input: u64,
+    output: u64,
+    refunded: bool,
+}
+
+impl Permit {
+    /// Charges `n` output tokens just produced.
+    pub fn charge_output(&mut self, n: u64) {
+        if n == 0 || self.refunded {
+            return;
+        }
+        self.output += n;
+        let mut s = self.tier.lock();
+        s.output.take(n as f64);
+        s.charged.output_tokens += n;
+    }
+
+    /// Output tokens charged so far by this call.
+    pub fn output_charged(&self) -> u64 {
+        self.output
+    }
+
+    /// Gives back everything this call took (it failed before producing output).
+    pub fn refund(&mut self) {
+        if self.refunded {
+            return;
+        }
+        self.refunded = true;
+        let mut s = self.tier.lock();
+        s.requests.give(1.0);
+        s.input.give(self.input as f64);
+        s.output.give(self.output as f64);
+        s.charged.requests = s.charged.requests.saturating_sub(1);
+        s.charged.input_tokens = s.charged.input_tokens.saturating_sub(self.input);
+        s.charged.output_tokens = s.charged.output_tokens.saturating_sub(self.output);
+    }
+
+    /// Model calls in flight now, this one included.
+    pub fn in_flight(&self) -> u64 {
+        self.tier.lock().in_flight
+    }
+}
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.tier.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
     }
 }
@@ -102,60 +150,69 @@ impl Drop for Permit {
 pub type Admission = Result<(Permit, HeaderMap), Box<(ApiError, HeaderMap)>>;
 
 impl Tier {
-    /// Forgets every window and counter (admin reset); slots held stay held.
-    pub fn clear(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.requests = Window::default();
-        s.input = Window::default();
-        s.output = Window::default();
+    fn lock(&self) -> std::sync::MutexGuard<'_, TierState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Admits a call of `input` + `output` tokens or says which limit it hits.
-    pub fn admit(self: &Arc<Self>, limits: Limits, input: u64, output: u64) -> Admission {
-        self.admit_at(Instant::now(), limits, input, output)
+    /// Refills every bucket and forgets the charges (admin reset); slots held stay held.
+    pub fn clear(&self) {
+        let mut s = self.lock();
+        let in_flight = s.in_flight;
+        *s = TierState::new(Instant::now());
+        s.in_flight = in_flight;
+    }
+
+    /// What has been charged so far.
+    pub fn usage(&self) -> Usage {
+        let s = self.lock();
+        Usage {
+            in_flight: s.in_flight,
+            ..s.charged
+        }
+    }
+
+    /// The rate-limit headers now, for responses that did not go through admission.
+    pub fn headers(&self, limits: Limits) -> HeaderMap {
+        let now = Instant::now();
+        let mut s = self.lock();
+        s.refill(now, limits);
+        headers(&s, limits)
+    }
+
+    /// Admits a call of `input` tokens or says which limit it hits.
+    pub fn admit(self: &Arc<Self>, limits: Limits, input: u64) -> Admission {
+        self.admit_at(Instant::now(), limits, input)
     }
 
     /// [`Tier::admit`] at a given time, so tests can move the clock.
-    pub fn admit_at(
-        self: &Arc<Self>,
-        now: Instant,
-        limits: Limits,
-        input: u64,
-        output: u64,
-    ) -> Admission {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.requests.prune(now);
-        s.input.prune(now);
-        s.output.prune(now);
+    pub fn admit_at(self: &Arc<Self>, now: Instant, limits: Limits, input: u64) -> Admission {
+        let mut s = self.lock();
+        s.refill(now, limits);
         let denied = if limits.max_concurrent > 0 && s.in_flight >= limits.max_concurrent {
-            Some(("concurrent requests", Duration::from_secs(1)))
-        } else if limits.rpm > 0 && s.requests.0.len() as u64 >= limits.rpm {
             Some((
-                "requests per minute",
-                s.requests.wait_for(now, limits.rpm, 1),
+                limits.max_concurrent,
+                "concurrent requests",
+                Duration::from_secs(1),
             ))
-        } else if limits.itpm > 0 && s.input.used() + input > limits.itpm {
+        } else if limits.rpm > 0 && s.requests.wait_for(1.0) > Duration::ZERO {
+            Some((limits.rpm, "requests per minute", s.requests.wait_for(1.0)))
+        } else if limits.itpm > 0 && s.input.wait_for(input as f64) > Duration::ZERO {
             Some((
+                limits.itpm,
                 "input tokens per minute",
-                s.input.wait_for(now, limits.itpm, input.min(limits.itpm)),
+                s.input.wait_for(input as f64),
             ))
-        } else if limits.otpm > 0 && s.output.used() + output > limits.otpm {
+        } else if limits.otpm > 0 && s.output.wait_for(1.0) > Duration::ZERO {
             Some((
+                limits.otpm,
                 "output tokens per minute",
-                s.output.wait_for(now, limits.otpm, output.min(limits.otpm)),
+                s.output.wait_for(1.0),
             ))
         } else {
             None
         };
-        if let Some((what, wait)) = denied {
-            let headers = headers(&s, limits, now);
-            let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let limit = match what {
-                "concurrent requests" => limits.max_concurrent,
-                "requests per minute" => limits.rpm,
-                "input tokens per minute" => limits.itpm,
-                _ => limits.otpm,
-            };
+        if let Some((limit, what, wait)) = denied {
+            let retry_after = retry_after_secs(wait);
             let message = format!(
                 "This request would exceed your organization's rate limit of {limit} {what}. Please retry after {retry_after} seconds."
             );
@@ -163,27 +220,44 @@ impl Tier {
                 message,
                 retry_after,
             };
-            return Err(Box::new((error, headers)));
+            return Err(Box::new((error, headers(&s, limits))));
         }
         s.in_flight += 1;
-        s.requests.0.push_back((now, 1));
-        s.input.0.push_back((now, input));
-        s.output.0.push_back((now, output));
-        let headers = headers(&s, limits, now);
-        Ok((Permit(self.clone()), headers))
+        s.requests.take(1.0);
+        s.input.take(input as f64);
+        s.charged.requests += 1;
+        s.charged.input_tokens += input;
+        let headers = headers(&s, limits);
+        drop(s);
+        let permit = Permit {
+            tier: self.clone(),
+            input,
+            output: 0,
+            refunded: false,
+        };
+        Ok((permit, headers))
     }
 }
 
-/// `anthropic-ratelimit-*` headers for every configured per-minute limit; `tokens-*` reports
-/// whichever of input/output has less headroom.
-fn headers(s: &TierState, limits: Limits, now: Instant) -> HeaderMap {
+/// `retry-after` as the API sends it: whole seconds, rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
+}
+
+/// `anthropic-ratelimit-*` headers for every configured per-minute limit; `reset` is when the
+/// bucket is full again; `tokens-*` reports whichever of input/output is the most restrictive
+/// now (the smaller fraction of its limit remaining).
+fn headers(s: &TierState, limits: Limits) -> HeaderMap {
     let mut out = HeaderMap::new();
+    if !limits.any_rate() {
+        return out;
+    }
     let wall = SystemTime::now();
-    let mut put = |kind: &str, limit: u64, used: u64, reset_in: Duration| {
-        let reset = humantime::format_rfc3339_seconds(wall + reset_in).to_string();
+    let mut put = |kind: &str, limit: u64, b: &Bucket| {
+        let reset = humantime::format_rfc3339_seconds(wall + b.until_full()).to_string();
         for (suffix, value) in [
             ("limit", limit.to_string()),
-            ("remaining", limit.saturating_sub(used).to_string()),
+            ("remaining", b.remaining().min(limit).to_string()),
             ("reset", reset),
         ] {
             if let (Ok(name), Ok(value)) = (
@@ -195,31 +269,23 @@ fn headers(s: &TierState, limits: Limits, now: Instant) -> HeaderMap {
         }
     };
     if limits.rpm > 0 {
-        put(
-            "requests",
-            limits.rpm,
-            s.requests.0.len() as u64,
-            s.requests.reset_in(now),
-        );
+        put("requests", limits.rpm, &s.requests);
     }
-    let input = (limits.itpm > 0).then(|| (limits.itpm, s.input.used(), s.input.reset_in(now)));
-    let output = (limits.otpm > 0).then(|| (limits.otpm, s.output.used(), s.output.reset_in(now)));
-    if let Some((l, u, r)) = input {
-        put("input-tokens", l, u, r);
+    let input = (limits.itpm > 0).then_some((limits.itpm, &s.input));
+    let output = (limits.otpm > 0).then_some((limits.otpm, &s.output));
+    if let Some((l, b)) = input {
+        put("input-tokens", l, b);
     }
-    if let Some((l, u, r)) = output {
-        put("output-tokens", l, u, r);
+    if let Some((l, b)) = output {
+        put("output-tokens", l, b);
     }
+    let fraction = |(l, b): (u64, &Bucket)| b.remaining() as f64 / l as f64;
     let tightest = match (input, output) {
-        (Some(i), Some(o)) => Some(if i.0.saturating_sub(i.1) <= o.0.saturating_sub(o.1) {
-            i
-        } else {
-            o
-        }),
+        (Some(i), Some(o)) => Some(if fraction(i) <= fraction(o) { i } else { o }),
         (i, o) => i.or(o),
     };
-    if let Some((l, u, r)) = tightest {
-        put("tokens", l, u, r);
+    if let Some((l, b)) = tightest {
+        put("tokens", l, b);
     }
     out
 }
@@ -237,52 +303,96 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rpm_admits_exactly_the_limit_per_sliding_minute() {
-        let tier = Arc::new(Tier::default());
-        let t0 = Instant::now();
-        let mut permits = Vec::new();
-        for _ in 0..5 {
-            permits.push(
-                tier.admit_at(t0, limits(5, 0, 0), 1, 1)
-                    .expect("within rpm")
-                    .0,
-            );
+    fn retry_after(a: Admission) -> u64 {
+        match *a.expect_err("rejected") {
+            (ApiError::RateLimit { retry_after, .. }, _) => retry_after,
+            (other, _) => panic!("{other:?}"),
         }
-        let (err, headers) = *tier
-            .admit_at(t0, limits(5, 0, 0), 1, 1)
-            .expect_err("6th is over");
-        assert!(
-            matches!(
-                err,
-                ApiError::RateLimit {
-                    retry_after: 60,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(headers["anthropic-ratelimit-requests-remaining"], "0");
-        let later = |s| t0 + Duration::from_secs(s);
-        assert!(tier.admit_at(later(59), limits(5, 0, 0), 1, 1).is_err());
-        assert!(tier.admit_at(later(60), limits(5, 0, 0), 1, 1).is_ok());
     }
 
     #[test]
-    fn otpm_counts_output_tokens_and_concurrency_frees_on_drop() {
+    fn rpm_is_a_burst_then_a_steady_rate_with_retry_after_to_the_next_request() {
         let tier = Arc::new(Tier::default());
-        let (p, headers) = tier.admit(limits(0, 100, 1), 10, 60).unwrap();
-        assert_eq!(headers["anthropic-ratelimit-output-tokens-remaining"], "40");
-        assert_eq!(headers["anthropic-ratelimit-tokens-limit"], "100");
-        assert!(
-            tier.admit(limits(0, 100, 1), 10, 10).is_err(),
-            "one slot only"
-        );
+        let t0 = Instant::now();
+        let l = limits(60, 0, 0);
+        let mut permits = Vec::new();
+        for _ in 0..60 {
+            permits.push(tier.admit_at(t0, l, 1).expect("within the burst").0);
+        }
+        let rejected = tier.admit_at(t0, l, 1);
+        let headers = &rejected.as_ref().expect_err("61st is over").1;
+        assert_eq!(headers["anthropic-ratelimit-requests-remaining"], "0");
+        assert_eq!(retry_after(rejected), 1);
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(tier.admit_at(at(999), l, 1).is_err());
+        assert!(tier.admit_at(at(1000), l, 1).is_ok());
+        assert!(tier.admit_at(at(1500), l, 1).is_err());
+        assert!(tier.admit_at(at(2000), l, 1).is_ok());
+    }
+
+    #[test]
+    fn output_is_charged_as_produced_and_refunds_cost_nothing() {
+        let tier = Arc::new(Tier::default());
+        let t0 = Instant::now();
+        let l = limits(0, 600, 0);
+        let (mut p, _) = tier.admit_at(t0, l, 10).unwrap();
+        p.charge_output(250);
+        assert_eq!(tier.usage().output_tokens, 250);
         drop(p);
-        assert!(
-            tier.admit(limits(0, 100, 1), 10, 41).is_err(),
-            "60 + 41 > 100"
+        let (mut failed, _) = tier.admit_at(t0, l, 10).unwrap();
+        failed.refund();
+        assert_eq!(
+            tier.usage(),
+            Usage {
+                requests: 1,
+                input_tokens: 10,
+                output_tokens: 250,
+                in_flight: 1
+            }
         );
-        assert!(tier.admit(limits(0, 100, 1), 10, 40).is_ok());
+        drop(failed);
+        // 350 left: one more call may run into debt; the next waits until the bucket is back
+        // above zero (600/min = 10/s).
+        let (mut p, _) = tier.admit_at(t0, l, 10).unwrap();
+        p.charge_output(400);
+        drop(p);
+        assert_eq!(retry_after(tier.admit_at(t0, l, 10)), 6);
+        assert!(tier
+            .admit_at(t0 + Duration::from_millis(5_100), l, 10)
+            .is_ok());
+    }
+
+    #[test]
+    fn headers_say_when_the_bucket_is_full_and_name_the_tightest_token_limit() {
+        let tier = Arc::new(Tier::default());
+        let l = Limits {
+            max_concurrent: 1,
+            rpm: 0,
+            itpm: 1000,
+            otpm: 100,
+        };
+        let (mut p, headers) = tier.admit(l, 100).unwrap();
+        assert_eq!(headers["anthropic-ratelimit-input-tokens-remaining"], "900");
+        assert_eq!(
+            headers["anthropic-ratelimit-output-tokens-remaining"],
+            "100"
+        );
+        assert_eq!(
+            headers["anthropic-ratelimit-tokens-limit"], "1000",
+            "90% vs 100% left"
+        );
+        p.charge_output(50);
+        let headers = tier.headers(l);
+        assert_eq!(
+            headers["anthropic-ratelimit-tokens-limit"], "100",
+            "50% left"
+        );
+        assert!(tier.admit(l, 1).is_err(), "one slot only");
+        drop(p);
+        assert!(tier.admit(l, 1).is_ok());
+        assert!(
+            tier.headers(Limits::default()).is_empty(),
+            "no limit, no headers"
+        );
     }
 }

@@ -2,9 +2,13 @@
 //! tool-use conversation, a token-paced latency model, account limits and faults.
 
 pub mod api;
+pub mod bucket;
 pub mod error;
 mod handler;
 pub mod limits;
+pub mod models;
+pub mod overload;
+pub mod plan;
 pub mod request;
 mod routes;
 pub mod script;
@@ -12,6 +16,7 @@ pub mod sse;
 pub mod tool_rules;
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -49,16 +54,31 @@ pub struct ClaudeSettings {
     pub tokens_per_sec: f64,
     /// Model calls in flight at once (0 = unlimited); more get 429.
     pub max_concurrent: u64,
-    /// Requests per minute, sliding 60 s window (0 = unlimited).
+    /// Requests per minute, a token bucket refilled continuously (0 = unlimited).
     pub rpm: u64,
-    /// Input tokens per minute, sliding 60 s window (0 = unlimited).
+    /// Input tokens per minute, a token bucket refilled continuously (0 = unlimited).
     pub itpm: u64,
-    /// Output tokens per minute, sliding 60 s window (0 = unlimited).
+    /// Output tokens per minute, a token bucket charged as tokens are produced (0 = unlimited).
     pub otpm: u64,
-    /// Fraction of admitted requests answered 529 `overloaded_error`.
+    /// Concurrent generations the backend serves at full speed (0 = never overloaded); above
+    /// it new calls get 529 with a probability growing with the excess and speed degrades
+    /// (see [`overload`]).
+    pub capacity: u64,
+    /// Fraction of admitted requests answered 529 `overloaded_error`, whatever the load.
     pub overload_rate: f64,
+    /// Fraction of admitted requests answered 402 `billing_error`.
+    pub billing_error_rate: f64,
     /// Fraction of streams that send an `overloaded_error` event after the 200.
     pub stream_error_rate: f64,
+    /// Index of the stream event (0 = `message_start`) the error event replaces; later events
+    /// are not sent. The default 3 puts it right after the first block start and its ping.
+    pub stream_error_event: u64,
+    /// Where a stall (`stall_rate`, `stall_ms`) happens in a stream: 0 before the headers,
+    /// i > 0 before event i. Non-streaming requests always stall before answering.
+    pub stall_event: u64,
+    /// Extra model ids and their `max_tokens` ceilings, added to the built-in list
+    /// ([`models::KNOWN`]); `--models FILE` fills it.
+    pub models: BTreeMap<String, u64>,
     /// `x-should-retry` value sent on 429/500/504/529 (absent when unset).
     pub should_retry: Option<bool>,
     /// Answer 504 `timeout_error` when a reply would take longer than this (0 = never).
@@ -81,8 +101,13 @@ impl Default for ClaudeSettings {
             rpm: 0,
             itpm: 0,
             otpm: 0,
+            capacity: 0,
             overload_rate: 0.0,
+            billing_error_rate: 0.0,
             stream_error_rate: 0.0,
+            stream_error_event: 3,
+            stall_event: 0,
+            models: BTreeMap::new(),
             should_retry: None,
             request_timeout_ms: 0,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -100,6 +125,7 @@ impl LiveSettings for ClaudeSettings {
         self.faults.validate()?;
         check_rate("overload_rate", self.overload_rate)?;
         check_rate("stream_error_rate", self.stream_error_rate)?;
+        check_rate("billing_error_rate", self.billing_error_rate)?;
         if !self.tokens_per_sec.is_finite() || self.tokens_per_sec < 0.0 {
             return Err(format!(
                 "tokens_per_sec must be a finite number >= 0, got {}",

@@ -6,8 +6,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Extension, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 
 use super::error::ApiError;
 use super::handler::{count_tokens, messages};
@@ -28,9 +28,19 @@ pub(crate) fn router(state: Arc<ClaudeState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), assign_request_id))
         .with_state(state.clone());
+    let usage = Router::new()
+        .route("/__usage", get(usage))
+        .with_state(state.clone());
     admin::routes(state.live.clone())
+        .merge(usage)
         .merge(api)
         .layer(from_fn_with_state(state.live.stats.clone(), track))
+}
+
+/// `GET /__usage`: what the account has been charged (requests, input and output tokens, net
+/// of refunds) and the model calls in flight, so tests can assert exact token accounting.
+async fn usage(State(state): State<Arc<ClaudeState>>) -> Json<super::limits::Usage> {
+    Json(state.tier.usage())
 }
 
 async fn assign_request_id(

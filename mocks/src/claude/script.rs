@@ -50,21 +50,22 @@ pub fn request_id(seed: u64, n: u64) -> String {
     make_id(&mut rng, "req_011")
 }
 
-/// The complete reply to a validated request; the request's fingerprint seeds the ids so the
-/// same request with the same seed always gets the same bytes.
-pub fn reply(req: &MessagesRequest, seed: u64) -> Message {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ req.fingerprint);
+/// The complete reply to a validated request. `id_seed` (from the request's RNG key: seed,
+/// fingerprint, occurrence) seeds the ids, so they are unique per request and reproducible.
+/// A reply longer than `max_tokens` stops there with `stop_reason: "max_tokens"`, as the API
+/// does: blocks that fit are kept, a text block is cut, a tool call that does not fit is lost.
+pub fn reply(req: &MessagesRequest, id_seed: u64) -> Message {
+    let mut rng = ChaCha8Rng::seed_from_u64(id_seed);
     let id = make_id(&mut rng, "msg_01");
-    let (mut content, mut stop_reason) = respond(req, &mut rng);
+    let (content, mut stop_reason) = respond(req, &mut rng);
     let mut output_tokens: u64 = content.iter().map(ContentBlock::output_tokens).sum();
-    if output_tokens > req.max_tokens {
-        if let Some(ContentBlock::Text { text }) = content.last_mut() {
-            let keep = (req.max_tokens as usize).saturating_mul(4);
-            *text = text.chars().take(keep).collect();
-            stop_reason = "max_tokens";
-            output_tokens = content.iter().map(ContentBlock::output_tokens).sum();
-        }
-    }
+    let content = if output_tokens > req.max_tokens {
+        stop_reason = "max_tokens";
+        output_tokens = req.max_tokens;
+        truncate(content, req.max_tokens)
+    } else {
+        content
+    };
     Message {
         id,
         kind: "message".into(),
@@ -80,6 +81,31 @@ pub fn reply(req: &MessagesRequest, seed: u64) -> Message {
             ..Usage::default()
         },
     }
+}
+
+/// The blocks generated within `budget` tokens.
+fn truncate(content: Vec<ContentBlock>, budget: u64) -> Vec<ContentBlock> {
+    let mut left = budget;
+    let mut kept = Vec::new();
+    for block in content {
+        let cost = block.output_tokens();
+        if cost <= left {
+            left -= cost;
+            kept.push(block);
+            continue;
+        }
+        if let ContentBlock::Text { text } = block {
+            let keep = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(4);
+            let cut: String = text.chars().take(keep).collect();
+            if !cut.is_empty() {
+                kept.push(ContentBlock::Text { text: cut });
+            }
+        }
+        break;
+    }
+    kept
 }
 
 fn respond(req: &MessagesRequest, rng: &mut ChaCha8Rng) -> (Vec<ContentBlock>, &'static str) {

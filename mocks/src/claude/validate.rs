@@ -26,6 +26,9 @@ const TOP_LEVEL: &[&str] = &[
     "container",
     "mcp_servers",
     "context_management",
+    "output_config",
+    "output_format",
+    "inference_geo",
 ];
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -298,18 +301,6 @@ fn parse_messages(messages: Option<&Value>) -> Result<Vec<Turn>, ApiError> {
         if i == 0 && role != Role::User {
             return Err(bad("messages: first message must use the \"user\" role"));
         }
-        if let Some(prev) = turns.last() {
-            if prev.role == role {
-                let name = if role == Role::User {
-                    "user"
-                } else {
-                    "assistant"
-                };
-                return Err(bad(format!(
-                    "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"{name}\" roles in a row"
-                )));
-            }
-        }
         let blocks = parse_content(i, role, msg.get("content"))?;
         let is_final_assistant = i + 1 == list.len() && role == Role::Assistant;
         if blocks.is_empty() && !is_final_assistant {
@@ -317,7 +308,11 @@ fn parse_messages(messages: Option<&Value>) -> Result<Vec<Turn>, ApiError> {
                 "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
             )));
         }
-        turns.push(Turn { role, blocks });
+        // Consecutive turns of one role are combined into a single turn, as the API does.
+        match turns.last_mut() {
+            Some(prev) if prev.role == role => prev.blocks.extend(blocks),
+            _ => turns.push(Turn { role, blocks }),
+        }
     }
     Ok(turns)
 }

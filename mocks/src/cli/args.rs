@@ -144,21 +144,37 @@ pub struct ClaudeFlags {
     /// Model calls in flight at once (0 = unlimited); more get 429.
     #[arg(long, env = "CLAUDE_MOCK_MAX_CONCURRENT")]
     pub max_concurrent: Option<u64>,
-    /// Requests per minute (sliding 60 s window; 0 = unlimited).
+    /// Requests per minute (token bucket refilled continuously; 0 = unlimited).
     #[arg(long, env = "CLAUDE_MOCK_RPM")]
     pub rpm: Option<u64>,
-    /// Input tokens per minute (0 = unlimited).
+    /// Input tokens per minute (token bucket; 0 = unlimited).
     #[arg(long, env = "CLAUDE_MOCK_ITPM")]
     pub itpm: Option<u64>,
-    /// Output tokens per minute (0 = unlimited).
+    /// Output tokens per minute (token bucket charged as tokens are produced; 0 = unlimited).
     #[arg(long, env = "CLAUDE_MOCK_OTPM")]
     pub otpm: Option<u64>,
-    /// Fraction of requests answered 529 overloaded_error.
+    /// Concurrent generations served at full speed; above it 529s grow with the excess and
+    /// speed degrades (0 = never overloaded).
+    #[arg(long, env = "CLAUDE_MOCK_CAPACITY")]
+    pub capacity: Option<u64>,
+    /// Fraction of requests answered 529 overloaded_error whatever the load.
     #[arg(long, env = "CLAUDE_MOCK_OVERLOAD_RATE")]
     pub overload_rate: Option<f64>,
+    /// Fraction of requests answered 402 billing_error.
+    #[arg(long, env = "CLAUDE_MOCK_BILLING_ERROR_RATE")]
+    pub billing_error_rate: Option<f64>,
     /// Fraction of streams that get an error event after the 200.
     #[arg(long, env = "CLAUDE_MOCK_STREAM_ERROR_RATE")]
     pub stream_error_rate: Option<f64>,
+    /// Index of the stream event the error event replaces (0 = message_start) [default: 3].
+    #[arg(long, env = "CLAUDE_MOCK_STREAM_ERROR_EVENT")]
+    pub stream_error_event: Option<u64>,
+    /// Where a stream stalls: 0 before the headers, i before event i [default: 0].
+    #[arg(long, env = "CLAUDE_MOCK_STALL_EVENT")]
+    pub stall_event: Option<u64>,
+    /// TOML file of `"model-id" = max_tokens` lines added to the known models.
+    #[arg(long, env = "CLAUDE_MOCK_MODELS")]
+    pub models: Option<PathBuf>,
     /// Send `x-should-retry: true|false` on 429/500/504/529.
     #[arg(long, env = "CLAUDE_MOCK_SHOULD_RETRY")]
     pub should_retry: Option<bool>,
@@ -211,21 +227,32 @@ impl SharedFlags {
 }
 
 impl ClaudeFlags {
-    /// The flags that were given, as flat setting overrides.
-    pub fn overrides(&self) -> Map<String, Value> {
+    /// The flags that were given, as flat setting overrides; reads the `--models` file.
+    pub fn overrides(&self) -> Result<Map<String, Value>, String> {
         let mut m = Map::new();
+        if let Some(path) = &self.models {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read models file {}: {e}", path.display()))?;
+            let models = crate::claude::models::parse_file(&text)
+                .map_err(|e| format!("invalid models file {}: {e}", path.display()))?;
+            put(&mut m, "models", &Some(models));
+        }
         put(&mut m, "ttft_ms", &self.ttft_ms);
         put(&mut m, "tokens_per_sec", &self.tokens_per_sec);
         put(&mut m, "max_concurrent", &self.max_concurrent);
         put(&mut m, "rpm", &self.rpm);
         put(&mut m, "itpm", &self.itpm);
         put(&mut m, "otpm", &self.otpm);
+        put(&mut m, "capacity", &self.capacity);
         put(&mut m, "overload_rate", &self.overload_rate);
+        put(&mut m, "billing_error_rate", &self.billing_error_rate);
         put(&mut m, "stream_error_rate", &self.stream_error_rate);
+        put(&mut m, "stream_error_event", &self.stream_error_event);
+        put(&mut m, "stall_event", &self.stall_event);
         put(&mut m, "should_retry", &self.should_retry);
         put(&mut m, "request_timeout_ms", &self.request_timeout_ms);
         put(&mut m, "max_body_bytes", &self.max_body_bytes);
-        m
+        Ok(m)
     }
 }
 

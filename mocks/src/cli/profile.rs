@@ -103,7 +103,7 @@ pub fn resolve(
         Command::Claude(c) => {
             let profile = profile_of(&c.shared)?;
             let mut flags = c.shared.overrides();
-            flags.extend(c.claude.overrides());
+            flags.extend(c.claude.overrides()?);
             let s = resolve_one(
                 &ClaudeSettings::default(),
                 &profile.claude,
@@ -129,7 +129,7 @@ pub fn resolve(
         Command::All(a) => {
             let profile = profile_of(&a.shared)?;
             let mut cflags = a.shared.overrides();
-            cflags.extend(a.claude.overrides());
+            cflags.extend(a.claude.overrides()?);
             let mut tflags = a.shared.overrides();
             tflags.extend(a.trading.overrides());
             let c = resolve_one(

@@ -8,6 +8,18 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Stable mix of a seed, a request fingerprint and its occurrence number: the seed of one
+/// request's RNG, so its draws do not depend on which other requests raced it.
+pub fn request_key(seed: u64, fingerprint: u64, occurrence: u64) -> u64 {
+    // splitmix64 finalizer over each part: stable across Rust releases.
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    mix(mix(mix(seed) ^ fingerprint) ^ occurrence.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// JSON text with object keys sorted at every level, so the same document hashes the same
 /// whatever order its keys came in (and whether serde_json preserves order or not).
 pub fn canonical_json(value: &serde_json::Value) -> String {

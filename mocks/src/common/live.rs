@@ -1,10 +1,10 @@
-//! The live state every mock shares: settings changeable at runtime, counters, the seeded RNG.
+//! The live state every mock shares: settings changeable at runtime, counters, and the
+//! per-fingerprint occurrence counts that key each request's own RNG.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -23,20 +23,19 @@ pub struct Live<T> {
     settings: RwLock<T>,
     /// Exact counters, shared with the accept loop.
     pub stats: Arc<Stats>,
-    rng: Mutex<ChaCha8Rng>,
     requests: AtomicU64,
+    occurrences: Mutex<HashMap<u64, u64>>,
     on_reset: Box<dyn Fn() + Send + Sync>,
 }
 
 impl<T: LiveSettings> Live<T> {
     /// Builds the state; `on_reset` clears mock-specific state on `POST /__admin/reset`.
     pub fn new(settings: T, on_reset: Box<dyn Fn() + Send + Sync>) -> Self {
-        let rng = ChaCha8Rng::seed_from_u64(settings.seed());
         Live {
             settings: RwLock::new(settings),
             stats: Arc::default(),
-            rng: Mutex::new(rng),
             requests: AtomicU64::new(0),
+            occurrences: Mutex::default(),
             on_reset,
         }
     }
@@ -49,9 +48,14 @@ impl<T: LiveSettings> Live<T> {
             .clone()
     }
 
-    /// Runs `f` with the shared seeded RNG (draws happen in request arrival order).
-    pub fn with_rng<R>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
-        f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
+    /// How many times a request with this fingerprint has come since start or the last reset
+    /// (1-based): with the seed and the fingerprint, the key of the request's own RNG, so
+    /// identical requests get distinct draws and concurrent runs replay.
+    pub fn next_occurrence(&self, fingerprint: u64) -> u64 {
+        let mut map = self.occurrences.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(fingerprint).or_insert(0);
+        *n += 1;
+        *n
     }
 
     /// A request number, 1-based since start or the last reset, for deterministic request ids.
@@ -78,12 +82,15 @@ impl<T: LiveSettings> Live<T> {
         Ok(updated)
     }
 
-    /// Zeroes counters, reseeds the RNG and the request numbers, clears mock-specific state.
+    /// Zeroes counters, request numbers and occurrence counts (so a run replays), clears
+    /// mock-specific state.
     pub fn reset(&self) {
         self.stats.reset();
-        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) =
-            ChaCha8Rng::seed_from_u64(self.settings().seed());
         self.requests.store(0, Ordering::SeqCst);
+        self.occurrences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         (self.on_reset)();
     }
 }

@@ -9,11 +9,14 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::data::{self, MAX_HISTORY_DAYS, UNIVERSE};
 use super::TradingSettings;
 use crate::common::admin;
+use crate::common::fnv::{fnv1a, request_key};
 use crate::common::live::Live;
 use crate::common::serve::ConnectionReset;
 use crate::common::stats::track;
@@ -65,11 +68,18 @@ pub fn router(live: Shared) -> Router {
         .layer(from_fn_with_state(live.stats.clone(), track))
 }
 
-/// Draws latency and faults once per request, in arrival order, from the seeded RNG.
+/// Draws latency and faults once per request from the request's own RNG, keyed by (seed,
+/// method and path with query, occurrence), so concurrent runs replay whatever the interleaving.
 async fn faults_and_latency(State(live): State<Shared>, req: Request, next: Next) -> Response {
     let settings = live.settings();
-    let (delay, fault) =
-        live.with_rng(|rng| (settings.latency.sample(rng), settings.faults.draw(rng)));
+    let target = format!("{} {}", req.method(), req.uri());
+    let fingerprint = fnv1a(target.as_bytes());
+    let occurrence = live.next_occurrence(fingerprint);
+    let mut rng = ChaCha8Rng::seed_from_u64(request_key(settings.seed, fingerprint, occurrence));
+    let (delay, fault) = (
+        settings.latency.sample(&mut rng),
+        settings.faults.draw(&mut rng),
+    );
     if fault.reset {
         if let Some(reset) = req.extensions().get::<ConnectionReset>().cloned() {
             reset.reset_now().await;
