@@ -119,6 +119,16 @@ impl Plan {
             Command::FindCapacity(a) => (Vec::new(), a.step_duration, a.warmup),
             Command::Merge(_) => return Err(ConfigError::new("merge", "sends no load")),
         };
+        if let Some(at) = common.start_at {
+            if let Err(e) = at.duration_since(std::time::SystemTime::now()) {
+                if e.duration() > Duration::from_secs(1) {
+                    return Err(ConfigError::new(
+                        "--start-at",
+                        format!("{} is in the past", humantime::format_rfc3339_millis(at)),
+                    ));
+                }
+            }
+        }
         let run_id = run_id(cmd.name(), common, &steps, step_duration, warmup);
         let steps = match common.instance {
             Some(inst) => steps.into_iter().map(|l| share(l, inst)).collect(),
