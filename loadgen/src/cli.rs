@@ -27,6 +27,10 @@ pub enum Command {
     Ramp(RampArgs),
     /// One step: closed loop with --concurrency, or open loop with --rate.
     Run(RunArgs),
+    /// Capacity-planning report of ramp CSVs: USL fit, knee, Little's law, recommendation.
+    Report(crate::report::ReportArgs),
+    /// Before/after comparison of two ramp CSVs.
+    Compare(crate::report::CompareArgs),
 }
 
 /// Flags of `loadgen ramp`.
@@ -166,6 +170,10 @@ impl Command {
         match self {
             Command::Ramp(a) => &a.common,
             Command::Run(a) => &a.common,
+            // main.rs dispatches these two before anything asks for request flags.
+            Command::Report(_) | Command::Compare(_) => {
+                unreachable!("report and compare send no requests")
+            }
         }
     }
 
@@ -174,6 +182,8 @@ impl Command {
         match self {
             Command::Ramp(_) => "ramp",
             Command::Run(_) => "run",
+            Command::Report(_) => "report",
+            Command::Compare(_) => "compare",
         }
     }
 }

@@ -104,6 +104,9 @@ impl Plan {
                 };
                 (vec![load], a.duration, a.warmup)
             }
+            Command::Report(_) | Command::Compare(_) => {
+                return Err(ConfigError::new("report/compare", "sends no requests"))
+            }
         };
         if step_duration.is_zero() {
             return Err(ConfigError::new(
