@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-usl report acceptance mocks serve serve-legacy demo bench clean
 
 all: build
 
@@ -29,8 +29,8 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis)
-external: check-sdk check-metrics check-openapi
+## external: check our code with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis, scipy)
+external: check-sdk check-metrics check-openapi check-usl
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -41,6 +41,12 @@ $(PY): scripts/requirements.txt
 ## check-sdk: the official Anthropic Python SDK against mock Claude (parsing, typed errors, retries)
 check-sdk: $(PY) release
 	$(PY) scripts/check_sdk.py --mocks $(RELEASE_BIN)/mocks
+
+## check-usl: `loadgen report`'s USL fit and intervals against scipy.optimize.curve_fit on a fixture ramp
+check-usl: $(PY) release
+	rm -rf target/check-usl
+	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out target/check-usl/report > /dev/null
+	$(PY) scripts/check_usl_scipy.py loadgen/tests/fixtures/ramp/ramp.csv target/check-usl/report/summary.json
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release
