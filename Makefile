@@ -78,6 +78,10 @@ serve-legacy: release
 demo: release
 	bash scripts/demo.sh
 
+## report: regenerate reports/reference/ — demo ramp scaled and legacy, their capacity reports and the comparison
+report: release
+	bash scripts/report.sh
+
 ## bench: loadgen side by side with wrk, oha, hey on loopback (needs: make bench-deps)
 bench: release
 	bash scripts/bench.sh

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job: mock upstreams (demo profile) + the scaled analyze-server + `loadgen ramp --to 50`.
-# Writes the run to reports/runs/<UTC timestamp>/ and stops everything it started.
+# Writes the run to reports/runs/<UTC timestamp>/, then its capacity report to report/ inside it
+# (headline findings printed), and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/procs.sh
 
 BIN=target/release
 TS=$(date -u +%Y%m%dT%H%M%SZ)
-RUN=reports/runs/$TS
+RUN=${RUN:-reports/runs/$TS}
 mkdir -p "$RUN"
 RAMP_TO=${RAMP_TO:-50}
 
@@ -38,4 +39,11 @@ curl -s http://127.0.0.1:9200/__stats > "$RUN/trading-stats.json" || true
 echo
 echo "run written to $RUN/:"
 ls -1 "$RUN" | sed 's/^/  /'
+
+# The capacity report of this run. The provider tier is the demo profile's (mocks/profiles/demo.toml:
+# 2000 rpm, 80 000 output tokens/min; two model calls of ~50 output tokens per analysis).
+echo
+echo "capacity report:"
+$BIN/loadgen report "$RUN/ramp.csv" --out "$RUN/report" --slo "p99<${P99_SLO:-10s}" --slo 'success>=99%' \
+  --provider-rpm 2000 --provider-otpm 80000 --avg-output-tokens 50 --calls-per-request 2 || status=$?
 exit $status

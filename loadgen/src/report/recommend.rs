@@ -144,7 +144,8 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     };
     let fig_ms = at_n.map_or(0.0, |r| figure(r, fig));
     let slack_ms = (objective_ms - fig_ms).max(0.0);
-    let queue_timeout_ms = slack_ms.round() as u64;
+    // The server rejects QUEUE_TIMEOUT_MS=0; 1 ms is "do not wait".
+    let queue_timeout_ms = (slack_ms.round() as u64).max(1);
     let max_queue_depth = if service_ms > 0.0 {
         (f64::from(n) * slack_ms / service_ms).floor() as u32
     } else {
