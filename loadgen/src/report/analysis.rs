@@ -223,3 +223,65 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         service_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::row;
+    use crate::report::provider::ProviderInputs;
+
+    fn input(rows: Vec<StepRow>) -> RunInput {
+        RunInput {
+            csvs: vec!["t.csv".into()],
+            rows,
+            config: None,
+            seconds: Vec::new(),
+            server_capacity: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            objectives: vec![Objective::parse("p99<2s").unwrap()],
+            provider: ProviderInputs {
+                rpm: None,
+                otpm: None,
+                avg_output_tokens: 100.0,
+                calls_per_request: 2.0,
+            },
+        }
+    }
+
+    #[test]
+    fn interrupted_and_shedding_steps_stay_out_of_the_fit() {
+        let mut rows: Vec<StepRow> = [1u32, 2, 4, 8, 16, 32]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                row(
+                    i + 1,
+                    c,
+                    f64::from(c.min(8)),
+                    1000.0 * (f64::from(c) / 8.0).max(1.0),
+                )
+            })
+            .collect();
+        let mut cut = row(7, 64, 500.0, 10.0);
+        cut.interrupted = true;
+        rows.push(cut);
+        rows[5].rejected_503 = rows[5].requests; // 32 users: half of the answers are 503
+        rows[5].requests *= 2;
+        let a = analyze(&input(rows), &settings());
+        assert_eq!(a.summary.usl.points, 5);
+        assert_eq!(
+            a.summary.usl.excluded,
+            vec!["step 6 at 32 users (50% shed)".to_string()]
+        );
+        assert_eq!(a.summary.max_goodput_rps, 8.0);
+        assert_eq!(a.summary.knee_concurrency, Some(8));
+        // p99 = 1.5 × mean: 1500 ms up to 8 users, 3000 ms at 16.
+        assert_eq!(a.summary.max_concurrency_meeting_slo, Some(8));
+        assert_eq!(a.steps.len(), 6);
+    }
+}
