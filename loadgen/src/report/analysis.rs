@@ -160,7 +160,11 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .clone()
         .map(|r| r.throughput_rps)
         .fold(0.0, f64::max);
-    let best = counted.max_by(|a, b| a.goodput_rps.total_cmp(&b.goodput_rps));
+    // The first step (in file order) reaching the maximum: ties go to the lower load.
+    let best = counted.fold(None::<&StepRow>, |best, r| match best {
+        Some(b) if b.goodput_rps >= r.goodput_rps => Some(b),
+        _ => Some(r),
+    });
     let max_goodput_rps = best.map_or(0.0, |r| r.goodput_rps);
     let curve = goodput_curve(&steps);
     let knee_concurrency = knee::knee(&curve).map(|c| c as u32);

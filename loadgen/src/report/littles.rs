@@ -15,7 +15,7 @@ pub struct LittleCheck {
     pub step: usize,
     /// The step's concurrency (virtual users).
     pub concurrency: u32,
-    /// Throughput × mean latency of answered requests: the concurrency the law implies.
+    /// Resolved requests per second × their mean latency: the concurrency the law implies.
     pub predicted: f64,
     /// The concurrency the step ran at.
     pub measured: f64,
@@ -40,6 +40,17 @@ pub fn mean_latency_s(r: &StepRow) -> Option<f64> {
     Some(ms / 1000.0)
 }
 
+/// Requests of the step that resolved (answered or failed), per second: `requests` also counts
+/// the ones still in flight when the step ended, which Little's law must not (they have no
+/// latency yet).
+pub fn resolved_rps(r: &StepRow) -> f64 {
+    if r.duration_s > 0.0 {
+        r.requests.saturating_sub(r.in_flight_at_end) as f64 / r.duration_s
+    } else {
+        0.0
+    }
+}
+
 /// Checks each closed-loop step (open-loop steps set their own arrival rate, so the law says
 /// nothing about the configured in-flight cap) that is not interrupted.
 pub fn check(rows: &[StepRow]) -> Vec<LittleCheck> {
@@ -47,7 +58,7 @@ pub fn check(rows: &[StepRow]) -> Vec<LittleCheck> {
         .filter(|r| r.target_rps.is_none() && !r.interrupted)
         .filter_map(|r| {
             let c = r.concurrency?;
-            let predicted = r.throughput_rps * mean_latency_s(r)?;
+            let predicted = resolved_rps(r) * mean_latency_s(r)?;
             let measured = f64::from(c);
             let error_pct = (predicted - measured) / measured * 100.0;
             Some(LittleCheck {
@@ -76,6 +87,10 @@ mod tests {
             ok.iter().all(|c| !c.warning && c.error_pct.abs() < 1e-9),
             "{ok:?}"
         );
+        // Requests cut at the step's end have no latency and do not count.
+        rows[0].requests += 10;
+        rows[0].in_flight_at_end = 10;
+        assert!(!check(&rows)[0].warning);
         rows[1].mean_ms = 300.0; // the latency column no longer explains 20 users
         let flagged = check(&rows);
         assert!(!flagged[0].warning);
