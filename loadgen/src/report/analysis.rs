@@ -201,6 +201,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         provider: provider.as_ref(),
         objectives,
         fit: fit.as_ref(),
+        server_permits: input.server_capacity,
     });
     let mut summary = Summary {
         version: SCHEMA_VERSION,

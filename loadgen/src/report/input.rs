@@ -125,10 +125,15 @@ pub fn load(
         let text = std::fs::read_to_string(&p).ok()?;
         let n = prometheus_value(&text, "analyze_concurrency_limit")
             .or_else(|| prometheus_value(&text, "analyze_capacity"));
-        if n.is_none() {
-            notes.push(format!("{}: no analyze_capacity, skipped", p.display()));
+        match n {
+            None => notes.push(format!("{}: no analyze_capacity, skipped", p.display())),
+            Some(v) if v < 1.0 => notes.push(format!(
+                "{}: analyze_capacity {v} (legacy mode: no permit limit)",
+                p.display()
+            )),
+            Some(_) => {}
         }
-        n.map(|v| v.round() as u32)
+        n.filter(|&v| v >= 1.0).map(|v| v.round() as u32)
     });
     Ok(RunInput {
         csvs: csvs.to_vec(),

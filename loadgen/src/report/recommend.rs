@@ -22,6 +22,8 @@ pub struct Inputs<'a> {
     pub objectives: &'a [Objective],
     /// The USL fit, if any.
     pub fit: Option<&'a Fit>,
+    /// The permit count of the server that was measured (`analyze_capacity`), if known.
+    pub server_permits: Option<u32>,
 }
 
 /// The tightest upper bound on a latency figure among the objectives: (figure, ms, text).
@@ -91,6 +93,13 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                 "Goodput stops growing by 5% or more past {k} concurrent users (the knee), so more \
                  permits than {k} would add latency, not throughput."
             ));
+            if let Some(p) = i.server_permits.filter(|&p| k >= p) {
+                why.push(format!(
+                    "The measured server had {p} permits, so its knee cannot lie above {p}: this \
+                     confirms N = {p} rather than finding the upstream's own knee; ramp a server \
+                     with more permits to find it."
+                ));
+            }
             k
         }
         None => {
@@ -211,6 +220,7 @@ mod tests {
             provider: None,
             objectives: &slo,
             fit: None,
+            server_permits: None,
         });
         assert_eq!(r.max_concurrent_analyses, 10);
         // p99 at N = 1500 ms → 2500 ms of slack; 10 × 2500 / 1000 = 25 queued.
@@ -240,6 +250,7 @@ mod tests {
             provider: Some(&tier),
             objectives: &[],
             fit: None,
+            server_permits: None,
         });
         assert_eq!(r.max_concurrent_analyses, 2);
         assert!((r.predicted_goodput_rps - 2.0).abs() < 1e-9);
