@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 REF=reports/reference
 rm -rf "$REF"
 mkdir -p "$REF"
+export DEMO_PORTS=${DEMO_PORTS:-19301 19302 18301}
 RUN=$REF/scaled bash scripts/demo.sh
 LEGACY_MODE=true RUN=$REF/legacy bash scripts/demo.sh
 rm -f "$REF"/*/*.log
