@@ -16,7 +16,8 @@ source scripts/procs.sh
 BIN=target/release
 RUN=${RUN:-reports/runs/acceptance-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$RUN"
-CP=19102 TP=19202 SP=18002
+# ACCEPTANCE_PORTS="CLAUDE TRADING SERVER" moves all three (to run beside another acceptance).
+read -r CP TP SP <<< "${ACCEPTANCE_PORTS:-19102 19202 18002}"
 N=4 QUEUE=4 QUEUE_TIMEOUT_MS=10000
 REPORTS=${REPORTS:-reports/acceptance}
 # The latency objective of the reports and of the recommendation check.

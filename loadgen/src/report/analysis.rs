@@ -207,6 +207,11 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         version: SCHEMA_VERSION,
         inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
         steps: input.rows.len(),
+        tested_concurrency: steps
+            .iter()
+            .filter_map(|r| r.concurrency)
+            .max()
+            .unwrap_or(0),
         max_throughput_rps,
         max_goodput_rps,
         max_goodput_concurrency: best.and_then(|r| r.concurrency),

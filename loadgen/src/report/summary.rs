@@ -19,6 +19,8 @@ pub struct Summary {
     pub inputs: Vec<String>,
     /// Steps read (interrupted ones included).
     pub steps: usize,
+    /// Highest concurrency measured (steps not interrupted).
+    pub tested_concurrency: u32,
     /// Highest throughput of any step, per second.
     pub max_throughput_rps: f64,
     /// Highest goodput (2xx per second) of any step.
