@@ -49,7 +49,20 @@ fn key(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
 /// Little's-law bound C / S (every user served in the uncontended service time S).
 pub fn throughput(steps: &[StepRow], fit: Option<&Fit>, service_ms: f64) -> Result<String, String> {
     let xmax = steps.iter().map(conc).fold(1.0, f64::max) * 1.05;
-    let ymax = top(steps.iter().map(|r| r.throughput_rps.max(r.goodput_rps)));
+    // Fast rejections can push throughput of shedding steps orders of magnitude above goodput;
+    // such points are left off the scale (and counted in the legend) so the curve stays legible.
+    let max_goodput = steps.iter().map(|r| r.goodput_rps).fold(0.0, f64::max);
+    let on_scale = |r: &&StepRow| max_goodput <= 0.0 || r.throughput_rps <= 5.0 * max_goodput;
+    let ymax = top(steps
+        .iter()
+        .filter(on_scale)
+        .map(|r| r.throughput_rps.max(r.goodput_rps)));
+    let off_scale = steps.iter().filter(|r| !on_scale(r)).count();
+    let throughput_label = if off_scale == 0 {
+        "throughput".to_string()
+    } else {
+        format!("throughput ({off_scale} shedding steps off scale)")
+    };
     draw(|root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Throughput vs concurrency", (FONT, 20))
@@ -114,9 +127,10 @@ pub fn throughput(steps: &[StepRow], fit: Option<&Fit>, service_ms: f64) -> Resu
             .draw_series(
                 steps
                     .iter()
+                    .filter(on_scale)
                     .map(|r| Circle::new((conc(r), r.throughput_rps), 4, RED.filled())),
             )?
-            .label("throughput")
+            .label(throughput_label)
             .legend(|(x, y)| Circle::new((x + 9, y), 4, RED.filled()));
         chart
             .draw_series(
