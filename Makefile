@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-k8s check-dockerfile acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench clean
 
 all: build
 
@@ -29,9 +29,9 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-## external: check our servers with tools nobody here wrote (official Anthropic SDK, promtool, schemathesis,
-## the PyPI hdrhistogram reader), and our deployment files against the Kubernetes schemas and hadolint
-external: check-sdk check-metrics check-openapi check-merge check-k8s check-dockerfile
+## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
+## the PyPI hdrhistogram reader, scipy), and our deployment files against the Kubernetes schemas and hadolint
+external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -50,6 +50,12 @@ $(SDK_TS)/node_modules/.package-lock.json: $(SDK_TS)/package-lock.json $(SDK_TS)
 check-sdk: $(PY) $(SDK_TS)/node_modules/.package-lock.json release
 	$(PY) scripts/check_sdk.py --mocks $(RELEASE_BIN)/mocks
 	node $(SDK_TS)/check_sdk.mjs --mocks $(RELEASE_BIN)/mocks
+
+## check-usl: `loadgen report`'s USL fit and intervals against scipy.optimize.curve_fit on a fixture ramp
+check-usl: $(PY) release
+	rm -rf target/check-usl
+	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out target/check-usl/report > /dev/null
+	$(PY) scripts/check_usl_scipy.py loadgen/tests/fixtures/ramp/ramp.csv target/check-usl/report/summary.json
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release
@@ -92,6 +98,10 @@ serve-legacy: release
 ## demo: the main job — mocks + scaled server + `loadgen ramp --to 50`, written to reports/runs/<ts>/
 demo: release
 	bash scripts/demo.sh
+
+## report: regenerate reports/reference/ — demo ramp scaled and legacy, their capacity reports and the comparison
+report: release
+	bash scripts/report.sh
 
 ## bench: loadgen side by side with wrk, oha, hey on loopback (needs: make bench-deps)
 bench: release

@@ -1,41 +1,53 @@
 #!/usr/bin/env bash
 # The main job: mock upstreams (demo profile) + the scaled analyze-server + `loadgen ramp --to 50`.
-# Writes the run to reports/runs/<UTC timestamp>/ and stops everything it started.
+# Writes the run to reports/runs/<UTC timestamp>/, then its capacity report to report/ inside it
+# (headline findings printed), and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/procs.sh
 
 BIN=target/release
 TS=$(date -u +%Y%m%dT%H%M%SZ)
-RUN=reports/runs/$TS
+RUN=${RUN:-reports/runs/$TS}
 mkdir -p "$RUN"
 RAMP_TO=${RAMP_TO:-50}
+# Ports: the README's defaults; DEMO_PORTS="CLAUDE TRADING SERVER" moves all three (make report
+# uses its own, so it can run beside a demo).
+read -r CP TP SP <<< "${DEMO_PORTS:-9100 9200 8000}"
 
-for p in 9100 9200 8000; do port_free $p; done
+for p in $CP $TP $SP; do port_free $p; done
 
-start mocks "$RUN/mocks.log" $BIN/mocks all --profile mocks/profiles/demo.toml
-wait_http http://127.0.0.1:9100/__stats
-wait_http http://127.0.0.1:9200/__stats
+start mocks "$RUN/mocks.log" $BIN/mocks all --profile mocks/profiles/demo.toml \
+  --claude-port $CP --trading-port $TP
+wait_http http://127.0.0.1:$CP/__stats
+wait_http http://127.0.0.1:$TP/__stats
 
 # Every virtual user of loadgen comes from 127.0.0.1, i.e. one client to the per-client rate
 # limit: left on, the ramp would measure the limiter (200/min), not capacity. So the demo turns
 # it off (RATE_LIMIT_PER_MINUTE=0, overridable); admission is then the permit pool and queue.
 # LEGACY_MODE=true runs the same ramp against the pre-ticket behaviour, for before/after.
-TRADING_API_BASE_URL=http://127.0.0.1:9200 ANTHROPIC_BASE_URL=http://127.0.0.1:9100 \
+PORT=$SP TRADING_API_BASE_URL=http://127.0.0.1:$TP ANTHROPIC_BASE_URL=http://127.0.0.1:$CP \
 ANTHROPIC_API_KEY=mock-key LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=${RATE_LIMIT_PER_MINUTE:-0} \
 LEGACY_MODE=${LEGACY_MODE:-false} \
   start analyze-server "$RUN/server.log" $BIN/analyze-server
-wait_http http://127.0.0.1:8000/health
+wait_http http://127.0.0.1:$SP/health
 
 status=0
-$BIN/loadgen ramp --to "$RAMP_TO" \
+$BIN/loadgen ramp --to "$RAMP_TO" --url http://127.0.0.1:$SP/analyze \
   --out "$RUN/ramp.csv" --json "$RUN/ramp.json" --timeseries "$RUN/timeseries.csv" "$@" || status=$?
 
-curl -s http://127.0.0.1:8000/metrics > "$RUN/server-metrics.prom" || true
-curl -s http://127.0.0.1:9100/__stats > "$RUN/claude-stats.json" || true
-curl -s http://127.0.0.1:9200/__stats > "$RUN/trading-stats.json" || true
+curl -s http://127.0.0.1:$SP/metrics > "$RUN/server-metrics.prom" || true
+curl -s http://127.0.0.1:$CP/__stats > "$RUN/claude-stats.json" || true
+curl -s http://127.0.0.1:$TP/__stats > "$RUN/trading-stats.json" || true
 
 echo
 echo "run written to $RUN/:"
 ls -1 "$RUN" | sed 's/^/  /'
+
+# The capacity report of this run. The provider tier is the demo profile's (mocks/profiles/demo.toml:
+# 2000 rpm, 80 000 output tokens/min; two model calls of ~50 output tokens per analysis).
+echo
+echo "capacity report:"
+$BIN/loadgen report "$RUN/ramp.csv" --out "$RUN/report" --slo "p99<${P99_SLO:-10s}" \
+  --provider-rpm 2000 --provider-otpm 80000 --avg-output-tokens 50 --calls-per-request 2 || status=$?
 exit $status

@@ -44,6 +44,10 @@ pub enum Command {
     Ramp(RampArgs),
     /// One step: closed loop with --concurrency, or open loop with --rate.
     Run(RunArgs),
+    /// Capacity-planning report of ramp CSVs: USL fit, knee, Little's law, recommendation.
+    Report(crate::report::ReportArgs),
+    /// Before/after comparison of two ramp CSVs.
+    Compare(crate::report::CompareArgs),
     /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
     FindCapacity(FindCapacityArgs),
     /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.
@@ -326,7 +330,7 @@ impl Command {
             Command::Ramp(a) => Some(&a.common),
             Command::Run(a) => Some(&a.common),
             Command::FindCapacity(a) => Some(&a.common),
-            Command::Merge(_) => None,
+            Command::Merge(_) | Command::Report(_) | Command::Compare(_) => None,
         }
     }
 
@@ -337,6 +341,8 @@ impl Command {
             Command::Run(_) => "run",
             Command::FindCapacity(_) => "find-capacity",
             Command::Merge(_) => "merge",
+            Command::Report(_) => "report",
+            Command::Compare(_) => "compare",
         }
     }
 }

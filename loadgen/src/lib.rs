@@ -12,6 +12,7 @@ pub mod gate;
 pub mod merge;
 pub mod plan;
 pub mod record;
+pub mod report;
 pub mod sinks;
 
 use std::fs::File;

@@ -6,6 +6,16 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = loadgen::cli::Cli::parse();
+    // Reports read files only: no runtime, no network.
+    match &cli.command {
+        loadgen::cli::Command::Report(args) => {
+            return ExitCode::from(loadgen::report::run_report(args.clone()))
+        }
+        loadgen::cli::Command::Compare(args) => {
+            return ExitCode::from(loadgen::report::run_compare(args.clone()))
+        }
+        _ => {}
+    }
     let threads = loadgen::threads(&cli);
     let runtime = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()

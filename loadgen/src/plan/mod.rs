@@ -117,7 +117,9 @@ impl Plan {
             }
             // find-capacity chooses each probe's load as it goes.
             Command::FindCapacity(a) => (Vec::new(), a.step_duration, a.warmup),
-            Command::Merge(_) => return Err(ConfigError::new("merge", "sends no load")),
+            Command::Merge(_) | Command::Report(_) | Command::Compare(_) => {
+                return Err(ConfigError::new(cmd.name(), "sends no requests"))
+            }
         };
         if let Some(at) = common.start_at {
             if let Err(e) = at.duration_since(std::time::SystemTime::now()) {

@@ -233,7 +233,7 @@ pub enum ReadError {
         message: String,
     },
     /// No rows.
-    #[error("{path}: no step rows")]
+    #[error("{path}: line 2: no step rows after the header")]
     Empty {
         /// The file.
         path: String,

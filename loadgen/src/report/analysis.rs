@@ -1,0 +1,306 @@
+//! From step rows to findings: the USL fit, knee, objectives, Little's law, queueing view,
+//! provider ceiling and recommendation, gathered into one [`Analysis`].
+
+use crate::gate::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
+use crate::sinks::csv::StepRow;
+
+use super::input::RunInput;
+use super::provider::{self, ProviderInputs};
+use super::summary::{Summary, UslSummary, SCHEMA_VERSION};
+use super::usl::{self, Fit, Point};
+use super::{knee, littles, queueing, recommend};
+
+/// A step whose 429 + 503 share exceeds this is saturated by shedding and left out of the fit:
+/// its throughput counts fast rejections, not work the system did.
+pub const SHED_LIMIT: f64 = 0.01;
+
+/// What the report is computed from, besides the rows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--slo` objectives.
+    pub objectives: Vec<Objective>,
+    /// The provider tier and traffic shape.
+    pub provider: ProviderInputs,
+}
+
+/// Everything the writers need.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The numbers, as written to `summary.json`.
+    pub summary: Summary,
+    /// The fit, for the charts' curve and band.
+    pub fit: Option<Fit>,
+    /// Steps with a concurrency that were not interrupted, by concurrency.
+    pub steps: Vec<StepRow>,
+    /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
+    pub service_ms: f64,
+}
+
+/// The value of an objective's metric on a row, in the objective's unit.
+pub fn measure(o: &Objective, r: &StepRow) -> f64 {
+    match o.metric {
+        Metric::Latency(f) => match f {
+            LatencyFigure::P50 => r.p50_ms,
+            LatencyFigure::P90 => r.p90_ms,
+            LatencyFigure::P95 => r.p95_ms,
+            LatencyFigure::P99 => r.p99_ms,
+            LatencyFigure::P999 => r.p999_ms,
+            LatencyFigure::Max => r.max_ms,
+            LatencyFigure::Mean => r.mean_ms,
+        },
+        Metric::Success => r.success_rate,
+        Metric::Errors => 1.0 - r.success_rate,
+        Metric::Goodput => r.goodput_rps,
+        Metric::Throughput => r.throughput_rps,
+        Metric::Column(c) => match c {
+            ExtraLatency::AllP50 => r.all_p50_ms,
+            ExtraLatency::AllP99 => r.all_p99_ms,
+            ExtraLatency::RejectedP50 => r.rejected_p50_ms,
+            ExtraLatency::RejectedP99 => r.rejected_p99_ms,
+            ExtraLatency::ConnectP50 => r.connect_p50_ms.unwrap_or(0.0),
+            ExtraLatency::ConnectP99 => r.connect_p99_ms.unwrap_or(0.0),
+        },
+    }
+}
+
+/// Whether the objective holds on the row (a step with no requests, or interrupted, fails).
+pub fn holds(o: &Objective, r: &StepRow) -> bool {
+    let v = measure(o, r);
+    r.requests > 0
+        && !r.interrupted
+        && match o.op {
+            Op::Lt => v < o.threshold,
+            Op::Le => v <= o.threshold,
+            Op::Gt => v > o.threshold,
+            Op::Ge => v >= o.threshold,
+        }
+}
+
+/// Share of a step's requests answered 429 or 503.
+pub fn shed_fraction(r: &StepRow) -> f64 {
+    if r.requests == 0 {
+        0.0
+    } else {
+        (r.rejected_429 + r.rejected_503) as f64 / r.requests as f64
+    }
+}
+
+/// Mean goodput per distinct concurrency, sorted by concurrency.
+pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64, usize)> = Vec::new();
+    for r in steps {
+        let c = f64::from(r.concurrency.unwrap_or(0));
+        match out.iter_mut().find(|p| p.0 == c) {
+            Some(p) => {
+                p.1 += r.goodput_rps;
+                p.2 += 1;
+            }
+            None => out.push((c, r.goodput_rps, 1)),
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
+}
+
+fn usl_summary(steps: &[StepRow]) -> (UslSummary, Option<Fit>) {
+    let mut excluded = Vec::new();
+    let mut points = Vec::new();
+    for r in steps {
+        let c = r.concurrency.unwrap_or(0);
+        if r.target_rps.is_some() {
+            excluded.push(format!("step {} (open loop)", r.step));
+        } else if shed_fraction(r) > SHED_LIMIT {
+            excluded.push(format!(
+                "step {} at {c} users ({:.0}% shed)",
+                r.step,
+                shed_fraction(r) * 100.0
+            ));
+        } else {
+            points.push(Point {
+                n: f64::from(c),
+                x: r.goodput_rps,
+            });
+        }
+    }
+    let mut s = UslSummary {
+        points: points.len(),
+        excluded,
+        ..UslSummary::default()
+    };
+    match usl::fit(&points) {
+        Ok(f) => {
+            let p = f.params;
+            s.sigma = Some(p.sigma);
+            s.kappa = Some(p.kappa);
+            s.lambda = Some(p.lambda);
+            s.sigma_ci = f.sigma_ci;
+            s.kappa_ci = f.kappa_ci;
+            s.lambda_ci = f.lambda_ci;
+            s.r2 = Some(f.r2);
+            s.residual_se = f.residual_se;
+            s.peak_concurrency = p.peak_concurrency();
+            s.peak_throughput_rps = match p.peak_concurrency() {
+                Some(n) => Some(p.throughput(n)),
+                None if p.sigma > 0.0 => Some(p.lambda / p.sigma),
+                None => None,
+            };
+            s.reliable = f.unreliable.is_none();
+            s.unreliable_reason = f.unreliable.clone();
+            (s, Some(f))
+        }
+        Err(e) => {
+            s.unreliable_reason = Some(e.to_string());
+            (s, None)
+        }
+    }
+}
+
+/// Computes every finding.
+pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
+    let mut steps: Vec<StepRow> = input
+        .rows
+        .iter()
+        .filter(|r| !r.interrupted && r.concurrency.is_some())
+        .cloned()
+        .collect();
+    steps.sort_by_key(|r| (r.concurrency, r.step));
+    let counted = input.rows.iter().filter(|r| !r.interrupted);
+    let max_throughput_rps = counted
+        .clone()
+        .map(|r| r.throughput_rps)
+        .fold(0.0, f64::max);
+    // The first step (in file order) reaching the maximum: ties go to the lower load.
+    let best = counted.fold(None::<&StepRow>, |best, r| match best {
+        Some(b) if b.goodput_rps >= r.goodput_rps => Some(b),
+        _ => Some(r),
+    });
+    let max_goodput_rps = best.map_or(0.0, |r| r.goodput_rps);
+    let curve = goodput_curve(&steps);
+    let knee_concurrency = knee::knee(&curve).map(|c| c as u32);
+    let objectives = &settings.objectives;
+    let max_concurrency_meeting_slo = if objectives.is_empty() {
+        None
+    } else {
+        steps
+            .iter()
+            .take_while(|r| objectives.iter().all(|o| holds(o, r)))
+            .last()
+            .and_then(|r| r.concurrency)
+    };
+    let (usl, fit) = usl_summary(&steps);
+    let littles_law = littles::check(&steps);
+    let service_ms = steps.iter().find(|r| r.ok > 0).map_or(0.0, |r| r.mean_ms);
+    let (permits, source) = match (input.server_capacity, knee_concurrency) {
+        (Some(n), _) => (Some(n), "analyze_capacity in the /metrics snapshot"),
+        (None, Some(k)) => (Some(k), "the knee (no /metrics snapshot beside the run)"),
+        _ => (None, ""),
+    };
+    let latency_points: Vec<(f64, f64)> = steps
+        .iter()
+        .filter(|r| r.ok > 0 && shed_fraction(r) <= SHED_LIMIT)
+        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
+        .collect();
+    let queueing = permits.and_then(|n| queueing::view(&latency_points, n, source, service_ms));
+    let provider = (settings.provider.rpm.is_some() || settings.provider.otpm.is_some())
+        .then(|| provider::ceiling(&settings.provider, service_ms / 1000.0));
+    let recommended = recommend::recommend(&recommend::Inputs {
+        steps: &steps,
+        curve: &curve,
+        knee: knee_concurrency,
+        provider: provider.as_ref(),
+        objectives,
+        fit: fit.as_ref(),
+        server_permits: input.server_capacity,
+    });
+    let mut summary = Summary {
+        version: SCHEMA_VERSION,
+        inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
+        steps: input.rows.len(),
+        tested_concurrency: steps
+            .iter()
+            .filter_map(|r| r.concurrency)
+            .max()
+            .unwrap_or(0),
+        max_throughput_rps,
+        max_goodput_rps,
+        max_goodput_concurrency: best.and_then(|r| r.concurrency),
+        knee_concurrency,
+        max_concurrency_meeting_slo,
+        objectives: objectives.iter().map(|o| o.text.clone()).collect(),
+        usl,
+        littles_law,
+        queueing,
+        provider,
+        recommended,
+        findings: Vec::new(),
+    };
+    summary.findings = super::findings::headline(&summary);
+    Analysis {
+        summary,
+        fit,
+        steps,
+        service_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::row;
+    use crate::report::provider::ProviderInputs;
+
+    fn input(rows: Vec<StepRow>) -> RunInput {
+        RunInput {
+            csvs: vec!["t.csv".into()],
+            rows,
+            config: None,
+            seconds: Vec::new(),
+            server_capacity: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            objectives: vec![Objective::parse("p99<2s").unwrap()],
+            provider: ProviderInputs {
+                rpm: None,
+                otpm: None,
+                avg_output_tokens: 100.0,
+                calls_per_request: 2.0,
+            },
+        }
+    }
+
+    #[test]
+    fn interrupted_and_shedding_steps_stay_out_of_the_fit() {
+        let mut rows: Vec<StepRow> = [1u32, 2, 4, 8, 16, 32]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                row(
+                    i + 1,
+                    c,
+                    f64::from(c.min(8)),
+                    1000.0 * (f64::from(c) / 8.0).max(1.0),
+                )
+            })
+            .collect();
+        let mut cut = row(7, 64, 500.0, 10.0);
+        cut.interrupted = true;
+        rows.push(cut);
+        rows[5].rejected_503 = rows[5].requests; // 32 users: half of the answers are 503
+        rows[5].requests *= 2;
+        let a = analyze(&input(rows), &settings());
+        assert_eq!(a.summary.usl.points, 5);
+        assert_eq!(
+            a.summary.usl.excluded,
+            vec!["step 6 at 32 users (50% shed)".to_string()]
+        );
+        assert_eq!(a.summary.max_goodput_rps, 8.0);
+        assert_eq!(a.summary.knee_concurrency, Some(8));
+        // p99 = 1.5 × mean: 1500 ms up to 8 users, 3000 ms at 16.
+        assert_eq!(a.summary.max_concurrency_meeting_slo, Some(8));
+        assert_eq!(a.steps.len(), 6);
+    }
+}

@@ -1,0 +1,85 @@
+//! The headline findings as sentences with their numbers, shared by the report, the demo's
+//! console output and `summary.json`.
+
+use super::summary::Summary;
+
+/// The findings, most important first.
+pub fn headline(s: &Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    out.push(format!(
+        "Maximum goodput {:.2}/s{} (maximum throughput {:.2}/s).",
+        s.max_goodput_rps,
+        s.max_goodput_concurrency
+            .map_or(String::new(), |c| format!(" at {c} users")),
+        s.max_throughput_rps
+    ));
+    out.push(match s.knee_concurrency {
+        Some(k) => format!("Knee at {k} users: past it goodput grows by less than 5%."),
+        None => "No knee: goodput still grows at the top step.".into(),
+    });
+    if !s.objectives.is_empty() {
+        out.push(match s.max_concurrency_meeting_slo {
+            Some(c) => format!(
+                "Every objective ({}) holds up to {c} users.",
+                s.objectives.join(", ")
+            ),
+            None => format!(
+                "The objectives ({}) fail from the first step.",
+                s.objectives.join(", ")
+            ),
+        });
+    }
+    let u = &s.usl;
+    if let (Some(sigma), Some(kappa), Some(lambda)) = (u.sigma, u.kappa, u.lambda) {
+        let peak = match (u.peak_concurrency, u.peak_throughput_rps) {
+            // A peak far past the ramp is an extrapolation of a κ indistinguishable from 0.
+            (Some(n), _) if n > 10.0 * s.tested_concurrency.max(1) as f64 => {
+                ", no peak within 10× the tested concurrency".to_string()
+            }
+            (Some(n), Some(x)) => format!(", peak {x:.2}/s at {n:.1} users"),
+            _ => ", no peak (κ ≤ 0)".to_string(),
+        };
+        out.push(format!(
+            "USL fit on {} steps: σ = {sigma:.4}, κ = {kappa:.6}, λ = {lambda:.3}/s, R² = {:.3}{peak}{}.",
+            u.points,
+            u.r2.unwrap_or(f64::NAN),
+            if u.reliable {
+                String::new()
+            } else {
+                format!(" — unreliable: {}", u.unreliable_reason.as_deref().unwrap_or("?"))
+            }
+        ));
+    } else {
+        out.push(format!(
+            "No USL fit: {}.",
+            u.unreliable_reason.as_deref().unwrap_or("?")
+        ));
+    }
+    let off: Vec<String> = s
+        .littles_law
+        .iter()
+        .filter(|c| c.warning)
+        .map(|c| format!("step {} ({:+.0}%)", c.step, c.error_pct))
+        .collect();
+    if !off.is_empty() {
+        out.push(format!(
+            "Little's law is more than 10% off on {}: client-side queueing, timeouts or a \
+             measurement problem.",
+            off.join(", ")
+        ));
+    }
+    if let Some(q) = &s.queueing {
+        out.push(format!(
+            "Past N = {} permits, mean served latency grows {:.1} ms per extra user (S/N predicts \
+             {:.1}), linear R² = {:.3}.",
+            q.permits, q.slope_ms_per_user, q.expected_slope_ms_per_user, q.r2
+        ));
+    }
+    let r = &s.recommended;
+    out.push(format!(
+        "Recommended: MAX_CONCURRENT_ANALYSES={} MAX_QUEUE_DEPTH={} QUEUE_TIMEOUT_MS={}, \
+         predicting {:.2}/s goodput.",
+        r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms, r.predicted_goodput_rps
+    ));
+    out
+}

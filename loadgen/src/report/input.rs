@@ -1,0 +1,174 @@
+//! What a report reads: the ramp CSVs (with the writer's own [`StepRow`]), and when they sit
+//! beside the first one, the run's `--json` summary, `--timeseries` CSV and the server's
+//! `/metrics` snapshot. Only the step CSVs are required; a missing or unreadable companion file
+//! is noted and skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ReportError;
+use crate::sinks::csv::{read_rows, StepRow};
+
+/// One second of a `--timeseries` CSV (the columns the charts use).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Second {
+    /// 1-based step.
+    pub step: usize,
+    /// Second within the step's measured part.
+    pub second: u64,
+    /// Requests per second.
+    pub throughput_rps: f64,
+    /// 2xx per second.
+    pub goodput_rps: f64,
+    /// Median latency of that second, ms.
+    pub p50_ms: f64,
+    /// p99 of that second, ms.
+    pub p99_ms: f64,
+}
+
+/// Everything read for one report.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    /// The step CSVs, in the order given.
+    pub csvs: Vec<PathBuf>,
+    /// Every row of every CSV.
+    pub rows: Vec<StepRow>,
+    /// The `config` object of the run's JSON summary, when found.
+    pub config: Option<serde_json::Value>,
+    /// The per-second series, when found.
+    pub seconds: Vec<Second>,
+    /// `analyze_capacity` from a `/metrics` snapshot, when found.
+    pub server_capacity: Option<u32>,
+    /// What was looked for and not used, for the report's notes.
+    pub notes: Vec<String>,
+}
+
+/// Companion files looked for beside the first CSV, by name.
+fn beside(csv: &Path, names: &[String]) -> Option<PathBuf> {
+    let dir = csv.parent().unwrap_or(Path::new("."));
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+fn stem(csv: &Path) -> String {
+    csv.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Reads the CSVs (errors name file, line and column) and the companions of the first one.
+pub fn load(
+    csvs: &[PathBuf],
+    json: Option<&Path>,
+    timeseries: Option<&Path>,
+    metrics: Option<&Path>,
+) -> Result<RunInput, ReportError> {
+    let mut rows = Vec::new();
+    for path in csvs {
+        rows.extend(read_rows(path)?);
+    }
+    let first = csvs.first().ok_or(ReportError::NoInput)?;
+    let counted = rows.iter().filter(|r| !r.interrupted).count();
+    if counted < 2 {
+        return Err(ReportError::OneStep {
+            path: first.display().to_string(),
+        });
+    }
+    let s = stem(first);
+    let mut notes = Vec::new();
+    let json = json
+        .map(Path::to_path_buf)
+        .or_else(|| beside(first, &[format!("{s}.json")]));
+    let config = json.and_then(|p| {
+        let doc = std::fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        match doc.and_then(|d| d.get("config").cloned()) {
+            Some(c) => Some(c),
+            None => {
+                notes.push(format!("{}: no readable `config`, skipped", p.display()));
+                None
+            }
+        }
+    });
+    let ts = timeseries.map(Path::to_path_buf).or_else(|| {
+        beside(
+            first,
+            &[
+                format!("{s}.timeseries.csv"),
+                format!("{s}-timeseries.csv"),
+                "timeseries.csv".into(),
+            ],
+        )
+    });
+    let seconds = match ts {
+        Some(p) => match read_seconds(&p) {
+            Ok(v) => v,
+            Err(e) => {
+                notes.push(format!("{}: {e}, time series skipped", p.display()));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let metrics = metrics.map(Path::to_path_buf).or_else(|| {
+        beside(
+            first,
+            &[
+                format!("{s}-metrics.prom"),
+                "server-metrics.prom".into(),
+                "metrics.prom".into(),
+            ],
+        )
+    });
+    let server_capacity = metrics.and_then(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        let n = prometheus_value(&text, "analyze_concurrency_limit")
+            .or_else(|| prometheus_value(&text, "analyze_capacity"));
+        match n {
+            None => notes.push(format!("{}: no analyze_capacity, skipped", p.display())),
+            Some(v) if v < 1.0 => notes.push(format!(
+                "{}: analyze_capacity {v} (legacy mode: no permit limit)",
+                p.display()
+            )),
+            Some(_) => {}
+        }
+        n.filter(|&v| v >= 1.0).map(|v| v.round() as u32)
+    });
+    Ok(RunInput {
+        csvs: csvs.to_vec(),
+        rows,
+        config,
+        seconds,
+        server_capacity,
+        notes,
+    })
+}
+
+fn read_seconds(path: &Path) -> Result<Vec<Second>, String> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| e.to_string())?;
+    rdr.deserialize()
+        .collect::<Result<Vec<Second>, _>>()
+        .map_err(|e| e.to_string())
+}
+
+/// The value of an unlabelled sample `name` in Prometheus text format.
+pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let rest = rest.strip_prefix(' ')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_samples_are_found_by_exact_name() {
+        let text = "# HELP analyze_capacity N\nanalyze_capacity_x 3\nanalyze_capacity 10\n";
+        assert_eq!(prometheus_value(text, "analyze_capacity"), Some(10.0));
+        assert_eq!(prometheus_value(text, "analyze_in_flight"), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! `summary.json`: every number the report states, for scripts (the acceptance check reads
+//! `recommended`) and for diffing two reports.
+
+use serde::Serialize;
+
+use super::littles::LittleCheck;
+use super::provider::ProviderCeiling;
+use super::queueing::QueueingView;
+
+/// Version of this layout.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// The whole summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Layout version.
+    pub version: &'static str,
+    /// The CSVs read.
+    pub inputs: Vec<String>,
+    /// Steps read (interrupted ones included).
+    pub steps: usize,
+    /// Highest concurrency measured (steps not interrupted).
+    pub tested_concurrency: u32,
+    /// Highest throughput of any step, per second.
+    pub max_throughput_rps: f64,
+    /// Highest goodput (2xx per second) of any step.
+    pub max_goodput_rps: f64,
+    /// Concurrency of the highest-goodput step.
+    pub max_goodput_concurrency: Option<u32>,
+    /// See [`super::knee::knee`]; None when goodput still grows at the top step.
+    pub knee_concurrency: Option<u32>,
+    /// Highest concurrency at which this and every lower step meet every `--slo` (None without
+    /// objectives, or when the first step already fails).
+    pub max_concurrency_meeting_slo: Option<u32>,
+    /// The `--slo` objectives.
+    pub objectives: Vec<String>,
+    /// The Universal Scalability Law fit.
+    pub usl: UslSummary,
+    /// Little's law per closed-loop step.
+    pub littles_law: Vec<LittleCheck>,
+    /// Latency growth past the server's permit count.
+    pub queueing: Option<QueueingView>,
+    /// The provider tier's ceiling (None without a tier).
+    pub provider: Option<ProviderCeiling>,
+    /// Server settings and the goodput they predict.
+    pub recommended: Recommendation,
+    /// The headline findings, as sentences.
+    pub findings: Vec<String>,
+}
+
+/// The USL fit as written out; parameters are null when no fit could be made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UslSummary {
+    /// Contention σ.
+    pub sigma: Option<f64>,
+    /// Coherency κ.
+    pub kappa: Option<f64>,
+    /// Single-user throughput λ, per second.
+    pub lambda: Option<f64>,
+    /// 95% interval of σ.
+    pub sigma_ci: Option<[f64; 2]>,
+    /// 95% interval of κ.
+    pub kappa_ci: Option<[f64; 2]>,
+    /// 95% interval of λ.
+    pub lambda_ci: Option<[f64; 2]>,
+    /// Coefficient of determination.
+    pub r2: Option<f64>,
+    /// Residual standard error, per second.
+    pub residual_se: Option<f64>,
+    /// √((1−σ)/κ), when κ > 0.
+    pub peak_concurrency: Option<f64>,
+    /// X at the peak concurrency (or the limit λ/σ when κ ≤ 0), per second.
+    pub peak_throughput_rps: Option<f64>,
+    /// At least 5 usable points and R² ≥ 0.9.
+    pub reliable: bool,
+    /// Why not, when not.
+    pub unreliable_reason: Option<String>,
+    /// Steps fitted (not interrupted, not saturated by shedding).
+    pub points: usize,
+    /// Concurrencies of the steps left out, and why.
+    pub excluded: Vec<String>,
+}
+
+/// The recommended server settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// `MAX_CONCURRENT_ANALYSES`.
+    pub max_concurrent_analyses: u32,
+    /// `MAX_QUEUE_DEPTH`.
+    pub max_queue_depth: u32,
+    /// `QUEUE_TIMEOUT_MS`.
+    pub queue_timeout_ms: u64,
+    /// Goodput expected at `max_concurrent_analyses` users, per second.
+    pub predicted_goodput_rps: f64,
+    /// The latency objective used, ms, and where it came from.
+    pub latency_objective_ms: f64,
+    /// The reasoning, as sentences.
+    pub reasoning: String,
+}

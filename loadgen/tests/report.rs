@@ -1,0 +1,358 @@
+//! `loadgen report` and `loadgen compare` as a user runs them: the real binary on fixture CSVs
+//! (tests/fixtures/), checking every output file, the summary's fields, the charts' XML, the
+//! Markdown's links, the HTML's self-containment, and the exit code and message on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+static DIRS: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh, empty parent directory; the report goes into `<it>/out`.
+fn scratch() -> PathBuf {
+    let n = DIRS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("loadgen-report-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn report(csv: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let dir = scratch();
+    let out = dir.join("out");
+    let mut args = vec![
+        "report",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (loadgen(&args), out)
+}
+
+fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn report_writes_every_file_and_every_summary_field() {
+    let (o, out) = report(
+        &fixture("ramp/ramp.csv"),
+        &[
+            "--slo",
+            "p99<8s",
+            "--provider-rpm",
+            "2000",
+            "--provider-otpm",
+            "80000",
+            "--avg-output-tokens",
+            "50",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "report.md",
+        "report.html",
+        "summary.json",
+        "throughput.svg",
+        "latency.svg",
+        "outcomes.svg",
+        "timeseries-latency.svg",
+        "timeseries-rps.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let s = summary(&out);
+    for k in [
+        "max_throughput_rps",
+        "max_goodput_rps",
+        "knee_concurrency",
+        "max_concurrency_meeting_slo",
+        "usl",
+        "littles_law",
+        "recommended",
+        "queueing",
+        "provider",
+        "findings",
+    ] {
+        assert!(s.get(k).is_some(), "summary.json lacks {k}");
+    }
+    for k in [
+        "sigma",
+        "kappa",
+        "lambda",
+        "sigma_ci",
+        "kappa_ci",
+        "lambda_ci",
+        "r2",
+        "residual_se",
+        "peak_concurrency",
+        "peak_throughput_rps",
+        "reliable",
+    ] {
+        assert!(!s["usl"][k].is_null(), "usl.{k} is null: {}", s["usl"]);
+    }
+    for k in ["step", "concurrency", "predicted", "measured", "error_pct"] {
+        assert!(s["littles_law"][0].get(k).is_some(), "littles_law[].{k}");
+    }
+    for k in [
+        "max_concurrent_analyses",
+        "max_queue_depth",
+        "queue_timeout_ms",
+        "predicted_goodput_rps",
+        "reasoning",
+    ] {
+        assert!(s["recommended"].get(k).is_some(), "recommended.{k}");
+    }
+    // The fixture: USL(σ=0.03, κ=0.0005, λ=0.6) with ±2% noise, nine steps, then a step at 60
+    // users shedding 83% with 503 (left out of the fit).
+    assert_eq!(s["usl"]["reliable"], true);
+    assert_eq!(s["usl"]["points"], 9);
+    let sigma = s["usl"]["sigma"].as_f64().unwrap();
+    let ci = s["usl"]["sigma_ci"].as_array().unwrap();
+    assert!(
+        ci[0].as_f64().unwrap() <= 0.03 && 0.03 <= ci[1].as_f64().unwrap(),
+        "σ {sigma} {ci:?}"
+    );
+    assert_eq!(s["max_throughput_rps"], 48.1);
+    assert_eq!(s["max_goodput_rps"], 8.3);
+    // 40 users: 8.3/s, and 50 users no more (30 users' 7.7/s is still 8% below it).
+    assert_eq!(s["knee_concurrency"], 40);
+    assert_eq!(s["max_concurrency_meeting_slo"], 40);
+    assert_eq!(s["queueing"]["permits"], 10);
+    // The tier sets N below the knee: S = 1.667 s at 1 user, 2 calls → 72 calls/min per
+    // permit; 80% of 2000 rpm → 22; 80% of 80 000 otpm at 50 tokens per call → 17.
+    assert_eq!(s["provider"]["rpm_concurrency"], 22);
+    assert_eq!(s["provider"]["otpm_concurrency"], 17);
+    assert_eq!(s["recommended"]["max_concurrent_analyses"], 17);
+    // p99 < 8 s; at 15 users (the step at or below N) p99 = 1.5 × 2586.207 = 3879 ms, mean
+    // 2586 ms: 4121 ms of queue wait, depth 17 × 4121 / 2586 = 27.
+    assert_eq!(s["recommended"]["queue_timeout_ms"], 4121);
+    assert_eq!(s["recommended"]["max_queue_depth"], 27);
+    // No step ran at 17 users: the (reliable) USL predicts 0.6·17/(1+0.03·16+0.0005·17·16) ≈ 6.3.
+    let predicted = s["recommended"]["predicted_goodput_rps"].as_f64().unwrap();
+    assert!((6.0..6.6).contains(&predicted), "{predicted}");
+    assert!(s["recommended"]["reasoning"]
+        .as_str()
+        .unwrap()
+        .contains("provider tier allows only 17"));
+    // The fixture's latencies are built by Little's law: every unshed step agrees within 1%.
+    assert!(s["littles_law"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(9)
+        .all(|c| c["error_pct"].as_f64().unwrap().abs() < 1.0));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Knee at 40 users"), "{stdout}");
+    assert!(stdout.contains("report.html"), "{stdout}");
+}
+
+#[test]
+fn charts_parse_as_xml_markdown_links_exist_and_html_is_self_contained() {
+    let (o, out) = report(&fixture("ramp/ramp.csv"), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut svgs = 0;
+    for e in std::fs::read_dir(&out).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "svg") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let doc = roxmltree::Document::parse(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(doc.root_element().tag_name().name(), "svg");
+            svgs += 1;
+        }
+    }
+    assert_eq!(svgs, 5);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let mut links = 0;
+    for part in md.split("](").skip(1) {
+        let target = &part[..part.find(')').unwrap()];
+        assert!(
+            out.join(target).is_file(),
+            "report.md links {target}, which does not exist"
+        );
+        links += 1;
+    }
+    assert_eq!(links, 5);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for external in [
+        "src=", "href=", "url(", "@import", "<link", "<script", "<img", "<iframe",
+    ] {
+        assert!(
+            !html.contains(external),
+            "report.html references {external}"
+        );
+    }
+    // The only address in the file is the run's target, quoted as text in the configuration.
+    assert_eq!(
+        html.matches("http").count(),
+        html.matches("http://127.0.0.1:8000/analyze").count()
+    );
+    assert_eq!(html.matches("<svg").count(), 5);
+}
+
+#[test]
+fn several_csvs_are_pooled_and_an_existing_dir_is_replaced() {
+    let dir = scratch();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("stale.txt"), "old").unwrap();
+    let csv = fixture("ramp/ramp.csv");
+    let o = loadgen(&[
+        "report",
+        csv.to_str().unwrap(),
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(summary(&out)["usl"]["points"], 18);
+    assert!(!out.join("stale.txt").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("out")]);
+}
+
+fn assert_bad(name: &str, expect: &[&str]) {
+    let (o, out) = report(&fixture(name), &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    for e in expect {
+        assert!(err.contains(e), "{name}: stderr lacks {e:?}: {err}");
+    }
+    assert!(!out.exists(), "{name}: DIR was created");
+    let parent = out.parent().unwrap();
+    assert_eq!(
+        std::fs::read_dir(parent).unwrap().count(),
+        0,
+        "{name}: something left beside DIR"
+    );
+}
+
+#[test]
+fn a_missing_column_names_file_line_and_column() {
+    assert_bad(
+        "bad-missing-column.csv",
+        &["bad-missing-column.csv", "line 1", "connect_p99_ms"],
+    );
+}
+
+#[test]
+fn an_empty_csv_names_file_and_line() {
+    assert_bad(
+        "bad-empty.csv",
+        &["bad-empty.csv", "line 2", "no step rows"],
+    );
+}
+
+#[test]
+fn a_non_numeric_cell_names_file_line_and_column() {
+    assert_bad(
+        "bad-non-numeric.csv",
+        &[
+            "bad-non-numeric.csv",
+            "line 4",
+            "goodput_rps",
+            "not a number",
+        ],
+    );
+}
+
+#[test]
+fn one_step_only_names_file_line_and_column() {
+    assert_bad(
+        "bad-one-step.csv",
+        &["bad-one-step.csv", "line 2", "step", "only one step"],
+    );
+}
+
+#[test]
+fn a_bad_objective_exits_2_and_writes_nothing() {
+    let (o, out) = report(&fixture("ramp/ramp.csv"), &["--slo", "p98<1s"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--slo"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn compare_writes_table_chart_and_headline() {
+    let dir = scratch();
+    let out = dir.join("cmp");
+    let (b, a) = (fixture("before.csv"), fixture("ramp/ramp.csv"));
+    let o = loadgen(&[
+        "compare",
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in ["compare.md", "compare.html", "compare.svg", "compare.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(c["steps"].as_array().unwrap().len(), 10);
+    assert!(c["max_goodput_ratio"].as_f64().unwrap() > 1.5);
+    assert_eq!(c["n"], 40);
+    roxmltree::Document::parse(&std::fs::read_to_string(out.join("compare.svg")).unwrap()).unwrap();
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(md.contains("![") && md.contains("(compare.svg)"));
+    assert!(!std::fs::read_to_string(out.join("compare.html"))
+        .unwrap()
+        .contains("http"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Maximum goodput"));
+}
+
+#[test]
+fn compare_with_bad_input_exits_2_and_writes_nothing() {
+    let dir = scratch();
+    let out = dir.join("cmp");
+    let (b, a) = (fixture("bad-one-step.csv"), fixture("ramp/ramp.csv"));
+    let o = loadgen(&[
+        "compare",
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad-one-step.csv"));
+    assert!(!out.exists());
+}
