@@ -268,6 +268,7 @@ mod tests {
                 otpm: None,
                 avg_output_tokens: 100.0,
                 calls_per_request: 2.0,
+                replicas: 1,
             },
         }
     }

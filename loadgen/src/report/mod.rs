@@ -58,6 +58,10 @@ pub struct ReportArgs {
     /// Model calls per analysis.
     #[arg(long, default_value_t = 2.0)]
     pub calls_per_request: f64,
+    /// Replicas of the service sharing the provider tier: the recommendation is per replica,
+    /// with tier / R each.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
     /// The run's `--json` summary (default: `<csv stem>.json` beside the first CSV).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -181,6 +185,12 @@ fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
     positive("--provider-otpm", args.provider_otpm)?;
     positive("--avg-output-tokens", Some(args.avg_output_tokens))?;
     positive("--calls-per-request", Some(args.calls_per_request))?;
+    if args.replicas == 0 {
+        return Err(ReportError::Usage {
+            flag: "--replicas".into(),
+            message: "must be at least 1".into(),
+        });
+    }
     Ok(analysis::Settings {
         objectives,
         provider: provider::ProviderInputs {
@@ -188,6 +198,7 @@ fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
             otpm: args.provider_otpm,
             avg_output_tokens: args.avg_output_tokens,
             calls_per_request: args.calls_per_request,
+            replicas: args.replicas,
         },
     })
 }

@@ -1,7 +1,8 @@
 //! The provider's ceiling: the concurrency the model provider's rate-limit tier allows. Each
 //! running analysis makes `calls` model calls in `S` seconds, so N permits make N·calls·60/S
 //! requests and N·calls·K·60/S output tokens per minute; both must stay under the tier with 20%
-//! headroom for retries.
+//! headroom for retries. Every replica of the service draws on the same tier, so with R replicas
+//! each gets tier / R (`--replicas`).
 
 use serde::Serialize;
 
@@ -19,6 +20,8 @@ pub struct ProviderInputs {
     pub avg_output_tokens: f64,
     /// Model calls per analysis.
     pub calls_per_request: f64,
+    /// Replicas of the service sharing the tier (1: one instance).
+    pub replicas: u32,
 }
 
 /// The ceiling and which limit sets it.
@@ -39,11 +42,12 @@ pub struct ProviderCeiling {
 /// The ceiling for an analysis lasting `service_time_s`.
 pub fn ceiling(inputs: &ProviderInputs, service_time_s: f64) -> ProviderCeiling {
     let per_permit_rpm = inputs.calls_per_request * 60.0 / service_time_s.max(1e-9);
+    let share = 1.0 / f64::from(inputs.replicas.max(1));
     let rpm_concurrency = inputs
         .rpm
-        .map(|rpm| (HEADROOM * rpm / per_permit_rpm).floor().max(0.0) as u32);
+        .map(|rpm| (HEADROOM * rpm * share / per_permit_rpm).floor().max(0.0) as u32);
     let otpm_concurrency = inputs.otpm.map(|otpm| {
-        (HEADROOM * otpm / (per_permit_rpm * inputs.avg_output_tokens.max(1e-9)))
+        (HEADROOM * otpm * share / (per_permit_rpm * inputs.avg_output_tokens.max(1e-9)))
             .floor()
             .max(0.0) as u32
     });
@@ -74,6 +78,7 @@ mod tests {
                 otpm: Some(80_000.0),
                 avg_output_tokens: 100.0,
                 calls_per_request: 2.0,
+                replicas: 1,
             },
             2.0,
         );
@@ -90,9 +95,30 @@ mod tests {
                 otpm: None,
                 avg_output_tokens: 100.0,
                 calls_per_request: 2.0,
+                replicas: 1,
             },
             2.0,
         );
         assert_eq!(c.max_concurrency, None);
+    }
+
+    #[test]
+    fn replicas_share_one_tier() {
+        // Two replicas: each gets half of 2000 rpm and 80 000 otpm.
+        let inputs = |replicas| ProviderInputs {
+            rpm: Some(2000.0),
+            otpm: Some(80_000.0),
+            avg_output_tokens: 100.0,
+            calls_per_request: 2.0,
+            replicas,
+        };
+        let one = ceiling(&inputs(1), 2.0);
+        let two = ceiling(&inputs(2), 2.0);
+        assert_eq!(
+            (two.rpm_concurrency, two.otpm_concurrency),
+            (Some(13), Some(5))
+        );
+        assert_eq!(one.max_concurrency, Some(10));
+        assert_eq!(two.max_concurrency, Some(5));
     }
 }

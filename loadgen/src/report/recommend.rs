@@ -111,6 +111,16 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         }
     };
     let mut n = from_knee.max(1);
+    if let Some(p) = i
+        .provider
+        .filter(|p| p.inputs.replicas > 1 && p.max_concurrency.is_some())
+    {
+        why.push(format!(
+            "The tier is shared by {r} replicas: each plans with 1/{r} of its requests and output \
+             tokens per minute (set the server's PROVIDER_SHARE=1/{r}), and N below is per replica.",
+            r = p.inputs.replicas
+        ));
+    }
     if let Some(c) = i.provider.and_then(|p| p.max_concurrency) {
         if c < n {
             why.push(format!(
@@ -240,6 +250,7 @@ mod tests {
                 otpm: None,
                 avg_output_tokens: 100.0,
                 calls_per_request: 2.0,
+                replicas: 1,
             },
             1.0,
         ); // 120 calls/min per permit → 300 × 0.8 / 120 = 2
