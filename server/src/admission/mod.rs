@@ -3,5 +3,6 @@
 //! turns their state into retry guidance.
 
 pub mod concurrency;
+pub mod connection_cap;
 pub mod rate_limit;
 pub mod retry_after;

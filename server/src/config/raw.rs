@@ -117,6 +117,18 @@ pub struct RawArgs {
     /// `max_tokens` sent with each model call.
     #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 1024)]
     pub claude_max_tokens: u32,
+    /// Open connections one client IP may hold; further ones are closed at once. 0 disables.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// HTTP/2: interval of keep-alive pings on an open connection.
+    #[arg(long, env = "HTTP2_KEEP_ALIVE_INTERVAL_MS", default_value_t = 20_000)]
+    pub http2_keep_alive_interval_ms: u64,
+    /// HTTP/2: time a client has to acknowledge a keep-alive ping before the connection closes.
+    #[arg(long, env = "HTTP2_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub http2_keep_alive_timeout_ms: u64,
+    /// HTTP/2: concurrent streams one connection may open.
+    #[arg(long, env = "HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl RawArgs {

@@ -79,6 +79,14 @@ pub struct Settings {
     pub max_turns: u32,
     /// `max_tokens` per model call.
     pub claude_max_tokens: u32,
+    /// Open connections per client IP (None = no per-IP cap).
+    pub max_connections_per_ip: Option<usize>,
+    /// HTTP/2 keep-alive ping interval.
+    pub http2_keep_alive_interval: Duration,
+    /// HTTP/2 keep-alive ping acknowledgement timeout.
+    pub http2_keep_alive_timeout: Duration,
+    /// HTTP/2 concurrent streams per connection (≥ 1).
+    pub http2_max_concurrent_streams: u32,
 }
 
 /// A configuration value that cannot be used; names the variable.
@@ -247,6 +255,20 @@ impl Settings {
             claude_retry_max: Duration::from_millis(raw.claude_retry_max_ms),
             max_turns: raw.max_turns,
             claude_max_tokens: positive("CLAUDE_MAX_TOKENS", raw.claude_max_tokens.into())? as u32,
+            max_connections_per_ip: (raw.max_connections_per_ip > 0)
+                .then_some(raw.max_connections_per_ip),
+            http2_keep_alive_interval: Duration::from_millis(positive(
+                "HTTP2_KEEP_ALIVE_INTERVAL_MS",
+                raw.http2_keep_alive_interval_ms,
+            )?),
+            http2_keep_alive_timeout: Duration::from_millis(positive(
+                "HTTP2_KEEP_ALIVE_TIMEOUT_MS",
+                raw.http2_keep_alive_timeout_ms,
+            )?),
+            http2_max_concurrent_streams: positive(
+                "HTTP2_MAX_CONCURRENT_STREAMS",
+                raw.http2_max_concurrent_streams.into(),
+            )? as u32,
         })
     }
 
