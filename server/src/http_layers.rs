@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
-use crate::admission::rate_limit::client_ip;
+use crate::admission::client_ip::{client_ip, rate_limit_key};
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
 
@@ -70,7 +70,7 @@ pub async fn request_context(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let client = client_ip(&request, state.settings.trust_forwarded_for);
+    let client = client_ip(&request, &state.settings.trusted_proxies);
     let response = next.run(request).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
@@ -108,7 +108,11 @@ pub async fn enforce_rate_limit(
     let Some(limiter) = &state.limiter else {
         return next.run(request).await;
     };
-    match limiter.check(client_ip(&request, state.settings.trust_forwarded_for)) {
+    let client = client_ip(&request, &state.settings.trusted_proxies);
+    match limiter.check(rate_limit_key(
+        client,
+        state.settings.rate_limit_ipv6_prefix,
+    )) {
         Ok(info) => {
             let mut response = next.run(request).await;
             for (name, value) in info.headers() {

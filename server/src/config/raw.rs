@@ -78,7 +78,7 @@ pub struct RawArgs {
     /// Time in-flight analyses get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
     pub shutdown_grace_ms: u64,
-    /// Key the rate limit on the first `X-Forwarded-For` address (only behind a trusted proxy).
+    /// Deprecated alias of `TRUSTED_PROXIES=hops:1` (the rightmost `X-Forwarded-For` address).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
     /// Log format: text or json.
@@ -129,6 +129,13 @@ pub struct RawArgs {
     /// HTTP/2: concurrent streams one connection may open.
     #[arg(long, env = "HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
     pub http2_max_concurrent_streams: u32,
+    /// Proxies whose `X-Forwarded-For` entries are believed: comma-separated CIDRs or addresses,
+    /// or `hops:N` for a fixed chain of N appending proxies; empty = none (socket peer only).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// IPv6 clients share one rate-limit bucket per prefix of this many bits (1–128).
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64)]
+    pub rate_limit_ipv6_prefix: u8,
 }
 
 impl RawArgs {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::raw::{RawArgs, DEFAULT_MODEL, DEPRECATED_MODELS};
+use crate::admission::client_ip::TrustedProxies;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Drain time on shutdown.
     pub shutdown_grace: Duration,
-    /// Trust `X-Forwarded-For`.
+    /// The deprecated `TRUST_FORWARDED_FOR` was set (already folded into `trusted_proxies`).
     pub trust_forwarded_for: bool,
     /// Log format.
     pub log_format: LogFormat,
@@ -87,6 +88,10 @@ pub struct Settings {
     pub http2_keep_alive_timeout: Duration,
     /// HTTP/2 concurrent streams per connection (≥ 1).
     pub http2_max_concurrent_streams: u32,
+    /// Proxies whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Bits of an IPv6 client address that key its rate-limit bucket (1–128).
+    pub rate_limit_ipv6_prefix: u8,
 }
 
 /// A configuration value that cannot be used; names the variable.
@@ -202,6 +207,17 @@ impl Settings {
                 "must not exceed CLAUDE_RETRY_MAX_MS",
             ));
         }
+        let mut trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?;
+        if raw.trust_forwarded_for && trusted_proxies == TrustedProxies::None {
+            trusted_proxies = TrustedProxies::Hops(std::num::NonZeroUsize::MIN);
+        }
+        if !(1..=128).contains(&raw.rate_limit_ipv6_prefix) {
+            return Err(invalid(
+                "RATE_LIMIT_IPV6_PREFIX",
+                "must be between 1 and 128",
+            ));
+        }
         Ok(Settings {
             host,
             port: raw.port,
@@ -269,6 +285,8 @@ impl Settings {
                 "HTTP2_MAX_CONCURRENT_STREAMS",
                 raw.http2_max_concurrent_streams.into(),
             )? as u32,
+            trusted_proxies,
+            rate_limit_ipv6_prefix: raw.rate_limit_ipv6_prefix,
         })
     }
 
@@ -404,6 +422,36 @@ mod tests {
         assert_eq!(
             Settings::from_raw(r).unwrap_err().variable,
             "ANTHROPIC_BASE_URL"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_validated_and_the_old_flag_means_one_hop() {
+        let r = raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--trusted-proxies",
+            "10.0.0.0/99",
+        ]);
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "TRUSTED_PROXIES"
+        );
+        let r = raw(&["--anthropic-api-key", "k", "--rate-limit-ipv6-prefix", "0"]);
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "RATE_LIMIT_IPV6_PREFIX"
+        );
+        let r = raw(&["--anthropic-api-key", "k", "--trust-forwarded-for", "true"]);
+        let s = Settings::from_raw(r).expect("valid");
+        assert_eq!(
+            s.trusted_proxies,
+            TrustedProxies::Hops(std::num::NonZeroUsize::MIN)
+        );
+        let s = Settings::from_raw(raw(&["--anthropic-api-key", "k"])).expect("valid");
+        assert_eq!(
+            (s.trusted_proxies, s.rate_limit_ipv6_prefix),
+            (TrustedProxies::None, 64)
         );
     }
 
