@@ -2,8 +2,9 @@
 //! `header_read_timeout` so trickling clients cannot pin connections, a first-request timer (a
 //! silent socket or a stalled HTTP/2 preface is closed after `HEADER_READ_TIMEOUT_MS`: hyper-util's
 //! protocol detection has no timer of its own), HTTP/2 keep-alive pings and a stream cap, a
-//! connection cap overall and per client IP, and graceful shutdown (stop accepting, answer queued requests 503, drain in-flight work within
-//! `SHUTDOWN_GRACE_MS`).
+//! connection cap overall and per client IP, and graceful shutdown (readiness 503 for
+//! `SHUTDOWN_DRAIN_MS` while still serving, then stop accepting, answer queued requests 503,
+//! drain in-flight work within `SHUTDOWN_GRACE_MS`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +48,19 @@ pub async fn serve(
         .map(PerIpConnections::new);
     let graceful = GracefulShutdown::new();
     let connection_slots = Arc::new(Semaphore::new(state.settings.max_connections));
+    let drain = state.settings.shutdown_drain;
+    let drain_state = state.clone();
+    // The signal starts the drain window; accepting stops only when it ends, so a load balancer
+    // sees readiness 503 from a live instance instead of connection refused.
+    let shutdown = async move {
+        shutdown.await;
+        drain_state.begin_drain();
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "draining: /health/ready answers 503, still accepting"
+        );
+        tokio::time::sleep(drain).await;
+    };
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {

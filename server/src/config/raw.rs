@@ -136,6 +136,10 @@ pub struct RawArgs {
     /// IPv6 clients share one rate-limit bucket per prefix of this many bits (1–128).
     #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64)]
     pub rate_limit_ipv6_prefix: u8,
+    /// After SIGTERM/SIGINT: time `/health/ready` answers 503 while the listener still accepts
+    /// and serves, so load balancers stop sending before connections are refused. 0 = none.
+    #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 0)]
+    pub shutdown_drain_ms: u64,
 }
 
 impl RawArgs {

@@ -92,6 +92,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Bits of an IPv6 client address that key its rate-limit bucket (1–128).
     pub rate_limit_ipv6_prefix: u8,
+    /// Readiness-503 window before the listener closes on shutdown (may be zero).
+    pub shutdown_drain: Duration,
 }
 
 /// A configuration value that cannot be used; names the variable.
@@ -287,6 +289,7 @@ impl Settings {
             )? as u32,
             trusted_proxies,
             rate_limit_ipv6_prefix: raw.rate_limit_ipv6_prefix,
+            shutdown_drain: Duration::from_millis(raw.shutdown_drain_ms),
         })
     }
 
