@@ -1,10 +1,11 @@
 //! Cross-cutting HTTP layers: request ids, the access log line and request metrics, per-client
 //! rate limiting on `/analyze`, and JSON answers for unknown routes and methods.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Uri};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -71,7 +72,18 @@ pub async fn request_context(
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let client = client_ip(&request, &state.settings.trusted_proxies);
+    // hyper drops this future when the client hangs up; the guard still logs and counts it.
+    let mut unanswered = ClientClosedGuard {
+        state: state.clone(),
+        route: route.clone(),
+        method: method.clone(),
+        request_id: request_id.clone(),
+        client,
+        started,
+        answered: false,
+    };
     let response = next.run(request).await;
+    unanswered.answered = true;
     let took = started.elapsed();
     let status = response.status().as_u16();
     let error = response.extensions().get::<ErrorKind>().copied();
@@ -96,6 +108,38 @@ pub async fn request_context(
         );
     }
     response
+}
+
+/// The status recorded for a request whose client hung up before the answer (nginx's 499).
+pub const CLIENT_CLOSED_STATUS: u16 = 499;
+
+/// Logs and counts a request whose handler was dropped before it answered: the client closed
+/// the connection, so no response (and nothing after `next.run`) ever happens.
+struct ClientClosedGuard {
+    state: AppState,
+    route: String,
+    method: Method,
+    request_id: String,
+    client: IpAddr,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for ClientClosedGuard {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let took = self.started.elapsed();
+        self.state
+            .instruments
+            .request(&self.route, CLIENT_CLOSED_STATUS, took);
+        let duration_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        tracing::info!(
+            method = %self.method, route = %self.route, status = CLIENT_CLOSED_STATUS, duration_ms,
+            request_id = %self.request_id, client = %self.client, outcome = "client_closed", "request"
+        );
+    }
 }
 
 /// Charges the request to its client; 429 with Retry-After and RateLimit headers when over.
