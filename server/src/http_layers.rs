@@ -2,6 +2,7 @@
 //! rate limiting on `/analyze`, and JSON answers for unknown routes and methods.
 
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -9,6 +10,7 @@ use axum::http::{HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures_util::FutureExt;
 
 use crate::admission::client_ip::{client_ip, rate_limit_key};
 use crate::error::{AppError, ErrorKind};
@@ -168,6 +170,32 @@ pub async fn enforce_rate_limit(
     }
 }
 
+/// A panic below this layer becomes 500 `internal_error` JSON (with the request id) instead of
+/// a dropped connection, and is logged with its message.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(request_id = %id, panic = %message, "handler panicked");
+            AppError::Internal {
+                detail: "the request handler panicked".into(),
+            }
+            .with_request_id(&id)
+            .into_response()
+        }
+    }
+}
+
 /// JSON 404.
 pub async fn not_found(Extension(RequestId(id)): Extension<RequestId>, uri: Uri) -> Response {
     AppError::NotFound(uri.path().to_string())
@@ -180,4 +208,38 @@ pub async fn method_not_allowed(Extension(RequestId(id)): Extension<RequestId>) 
     AppError::MethodNotAllowed
         .with_request_id(&id)
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_internal_error_json() {
+        let app = Router::new()
+            .route("/boom", get(|| async { panic!("kaboom") as &'static str }))
+            .layer(from_fn(catch_panic))
+            .layer(from_fn(assign_request_id));
+        let response = app
+            .oneshot(
+                Request::get("/boom")
+                    .header("x-request-id", "req-1")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"]["type"], "internal_error");
+        assert_eq!(body["error"]["request_id"], "req-1");
+    }
 }
