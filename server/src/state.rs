@@ -97,6 +97,7 @@ impl AppState {
                 Arc::clone(&instruments),
             )?
         };
+        let trading = trading.with_max_body_bytes(settings.trading_max_body_bytes);
         let gate = if legacy {
             ConcurrencyGate::unlimited()
         } else {

@@ -140,6 +140,12 @@ pub struct RawArgs {
     /// and serves, so load balancers stop sending before connections are refused. 0 = none.
     #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 0)]
     pub shutdown_drain_ms: u64,
+    /// Largest Trading API answer passed to the model; a longer one becomes a tool error.
+    #[arg(long, env = "TRADING_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub trading_max_body_bytes: usize,
+    /// Tool calls run per model turn; further ones in the same turn answer a tool error.
+    #[arg(long, env = "MAX_TOOL_CALLS_PER_TURN", default_value_t = 16)]
+    pub max_tool_calls_per_turn: usize,
 }
 
 impl RawArgs {

@@ -94,6 +94,10 @@ pub struct Settings {
     pub rate_limit_ipv6_prefix: u8,
     /// Readiness-503 window before the listener closes on shutdown (may be zero).
     pub shutdown_drain: Duration,
+    /// Largest Trading API body passed on to the model (≥ 1).
+    pub trading_max_body_bytes: usize,
+    /// Tool calls run per model turn (≥ 1).
+    pub max_tool_calls_per_turn: usize,
 }
 
 /// A configuration value that cannot be used; names the variable.
@@ -290,6 +294,14 @@ impl Settings {
             trusted_proxies,
             rate_limit_ipv6_prefix: raw.rate_limit_ipv6_prefix,
             shutdown_drain: Duration::from_millis(raw.shutdown_drain_ms),
+            trading_max_body_bytes: positive(
+                "TRADING_MAX_BODY_BYTES",
+                raw.trading_max_body_bytes as u64,
+            )? as usize,
+            max_tool_calls_per_turn: positive(
+                "MAX_TOOL_CALLS_PER_TURN",
+                raw.max_tool_calls_per_turn as u64,
+            )? as usize,
         })
     }
 

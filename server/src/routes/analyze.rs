@@ -219,6 +219,7 @@ fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, App
         max_turns,
         model: state.settings.claude_model.clone(),
         max_tokens: state.settings.claude_max_tokens,
+        max_tool_calls_per_turn: state.settings.max_tool_calls_per_turn,
     })
 }
 
