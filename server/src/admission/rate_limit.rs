@@ -133,6 +133,29 @@ mod tests {
         assert_eq!(limiter.tracked_clients(), 2);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_periodic_eviction_task_forgets_idle_clients() {
+        // 60 000/min = one cell per ms: a client is fresh again 1 ms (real time) after its request.
+        let limiter = ClientRateLimiter::new(nz(60_000), nz(1));
+        for i in 0..50u8 {
+            assert!(limiter.check(IpAddr::from([10, 0, 2, i])).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(5)); // governor's clock is real time
+        ClientRateLimiter::spawn_eviction(&limiter, Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert_eq!(
+            limiter.tracked_clients(),
+            50,
+            "nothing evicted before the first period"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            limiter.tracked_clients(),
+            0,
+            "the periodic task evicted idle clients"
+        );
+    }
+
     #[tokio::test]
     async fn idle_clients_are_evicted_once_their_bucket_is_full_again() {
         // 6000/min = one cell every 10 ms, so an idle client is "fresh" again almost at once.
