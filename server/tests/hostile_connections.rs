@@ -108,3 +108,24 @@ async fn an_http2_client_is_served_after_the_preface() {
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let timeout = Duration::from_millis(500);
+    let server = TestServer::start(settings(timeout)).await;
+    let mut socket = TcpStream::connect(server.addr).await.expect("connect");
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = socket.read(&mut buf).await.expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Answered and kept alive; now silent, it holds the slot only until the header timeout.
+    let idle_since = Instant::now();
+    let closed_after = time_until_closed(socket, idle_since).await;
+    assert!(
+        closed_after < timeout + Duration::from_secs(2),
+        "idle keep-alive connection closed after {closed_after:?}"
+    );
+}
