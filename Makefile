@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench chaos clean
 
 all: build
 
@@ -106,6 +106,10 @@ report: release
 ## bench: loadgen side by side with wrk, oha, hey on loopback (needs: make bench-deps)
 bench: release
 	bash scripts/bench.sh
+
+## chaos: bounded failure scenarios on loopback (hostile connections, SIGTERM under load) → reports/chaos/summary.md; not in `make test`
+chaos: release
+	bash scripts/chaos.sh
 
 clean:
 	$(CARGO) clean

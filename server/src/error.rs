@@ -140,10 +140,16 @@ pub enum AppError {
     /// Known path, wrong method.
     #[error("Method not allowed; see /openapi.json.")]
     MethodNotAllowed,
+    /// A bug: the analysis panicked or its task failed. Not the upstream's fault, so not a 502.
+    #[error("Internal error: {detail}")]
+    Internal {
+        /// What failed, for the log and the client.
+        detail: String,
+    },
 }
 
 /// Every `error.type` [`AppError::kind`] can return (the OpenAPI document's `enum`).
-pub const ERROR_TYPES: [&str; 14] = [
+pub const ERROR_TYPES: [&str; 15] = [
     "rate_limited",
     "over_capacity",
     "queue_timeout",
@@ -158,6 +164,7 @@ pub const ERROR_TYPES: [&str; 14] = [
     "request_timeout",
     "not_found",
     "method_not_allowed",
+    "internal_error",
 ];
 
 impl AppError {
@@ -180,6 +187,7 @@ impl AppError {
             AppError::BodyTimeout { .. } => "request_timeout",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Internal { .. } => "internal_error",
         }
     }
 
@@ -193,6 +201,7 @@ impl AppError {
             | AppError::CircuitOpen { .. }
             | AppError::UpstreamOverloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+            AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -374,6 +383,7 @@ mod tests {
             AppError::BodyTimeout { limit: d },
             AppError::NotFound("/x".into()),
             AppError::MethodNotAllowed,
+            AppError::Internal { detail: "x".into() },
         ];
         let mut kinds: Vec<&str> = every_variant.iter().map(AppError::kind).collect();
         kinds.dedup();

@@ -1,15 +1,18 @@
 //! Cross-cutting HTTP layers: request ids, the access log line and request metrics, per-client
 //! rate limiting on `/analyze`, and JSON answers for unknown routes and methods.
 
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Uri};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures_util::FutureExt;
 
-use crate::admission::rate_limit::client_ip;
+use crate::admission::client_ip::{client_ip, rate_limit_key};
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
 
@@ -70,8 +73,19 @@ pub async fn request_context(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let client = client_ip(&request, state.settings.trust_forwarded_for);
+    let client = client_ip(&request, &state.settings.trusted_proxies);
+    // hyper drops this future when the client hangs up; the guard still logs and counts it.
+    let mut unanswered = ClientClosedGuard {
+        state: state.clone(),
+        route: route.clone(),
+        method: method.clone(),
+        request_id: request_id.clone(),
+        client,
+        started,
+        answered: false,
+    };
     let response = next.run(request).await;
+    unanswered.answered = true;
     let took = started.elapsed();
     let status = response.status().as_u16();
     let error = response.extensions().get::<ErrorKind>().copied();
@@ -98,6 +112,38 @@ pub async fn request_context(
     response
 }
 
+/// The status recorded for a request whose client hung up before the answer (nginx's 499).
+pub const CLIENT_CLOSED_STATUS: u16 = 499;
+
+/// Logs and counts a request whose handler was dropped before it answered: the client closed
+/// the connection, so no response (and nothing after `next.run`) ever happens.
+struct ClientClosedGuard {
+    state: AppState,
+    route: String,
+    method: Method,
+    request_id: String,
+    client: IpAddr,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for ClientClosedGuard {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let took = self.started.elapsed();
+        self.state
+            .instruments
+            .request(&self.route, CLIENT_CLOSED_STATUS, took);
+        let duration_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        tracing::info!(
+            method = %self.method, route = %self.route, status = CLIENT_CLOSED_STATUS, duration_ms,
+            request_id = %self.request_id, client = %self.client, outcome = "client_closed", "request"
+        );
+    }
+}
+
 /// Charges the request to its client; 429 with Retry-After and RateLimit headers when over.
 pub async fn enforce_rate_limit(
     State(state): State<AppState>,
@@ -108,7 +154,11 @@ pub async fn enforce_rate_limit(
     let Some(limiter) = &state.limiter else {
         return next.run(request).await;
     };
-    match limiter.check(client_ip(&request, state.settings.trust_forwarded_for)) {
+    let client = client_ip(&request, &state.settings.trusted_proxies);
+    match limiter.check(rate_limit_key(
+        client,
+        state.settings.rate_limit_ipv6_prefix,
+    )) {
         Ok(info) => {
             let mut response = next.run(request).await;
             for (name, value) in info.headers() {
@@ -117,6 +167,32 @@ pub async fn enforce_rate_limit(
             response
         }
         Err(refusal) => refusal.with_request_id(&id).into_response(),
+    }
+}
+
+/// A panic below this layer becomes 500 `internal_error` JSON (with the request id) instead of
+/// a dropped connection, and is logged with its message.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(request_id = %id, panic = %message, "handler panicked");
+            AppError::Internal {
+                detail: "the request handler panicked".into(),
+            }
+            .with_request_id(&id)
+            .into_response()
+        }
     }
 }
 
@@ -132,4 +208,38 @@ pub async fn method_not_allowed(Extension(RequestId(id)): Extension<RequestId>) 
     AppError::MethodNotAllowed
         .with_request_id(&id)
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_internal_error_json() {
+        let app = Router::new()
+            .route("/boom", get(|| async { panic!("kaboom") as &'static str }))
+            .layer(from_fn(catch_panic))
+            .layer(from_fn(assign_request_id));
+        let response = app
+            .oneshot(
+                Request::get("/boom")
+                    .header("x-request-id", "req-1")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"]["type"], "internal_error");
+        assert_eq!(body["error"]["request_id"], "req-1");
+    }
 }

@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi::openapi))
         .fallback(http_layers::not_found)
         .method_not_allowed_fallback(http_layers::method_not_allowed)
+        .layer(from_fn(http_layers::catch_panic))
         .layer(from_fn_with_state(
             state.clone(),
             http_layers::request_context,

@@ -54,6 +54,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(eol) = settings.deprecated_model_eol() {
         tracing::warn!(model = %settings.claude_model, end_of_life = eol, "CLAUDE_MODEL is deprecated; switch to {}", server::config::DEFAULT_MODEL);
     }
+    if settings.trust_forwarded_for {
+        tracing::warn!(trusted_proxies = ?settings.trusted_proxies, "TRUST_FORWARDED_FOR is deprecated: it now means TRUSTED_PROXIES=hops:1 (the rightmost X-Forwarded-For address); set TRUSTED_PROXIES instead");
+    }
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)

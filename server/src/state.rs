@@ -43,6 +43,9 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Start time, for `uptime_s`.
     pub started: Instant,
+    /// Fired when the shutdown signal arrives, before the drain window: readiness turns 503
+    /// while requests are still accepted and served.
+    pub draining: CancellationToken,
 }
 
 impl Deref for AppState {
@@ -94,6 +97,7 @@ impl AppState {
                 Arc::clone(&instruments),
             )?
         };
+        let trading = trading.with_max_body_bytes(settings.trading_max_body_bytes);
         let gate = if legacy {
             ConcurrencyGate::unlimited()
         } else {
@@ -117,6 +121,7 @@ impl AppState {
             instruments,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
+            draining: CancellationToken::new(),
         })))
     }
 
@@ -131,6 +136,16 @@ impl AppState {
     /// Starts shutdown: refuse queued and new analyses, report not ready.
     pub fn begin_shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Starts the drain window: report not ready, keep serving.
+    pub fn begin_drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// True once the shutdown signal arrived (drain window or later).
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
     }
 
     /// True once shutdown began.

@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use server::admission::client_ip::TrustedProxies;
 use support::{mocks, settings, TestServer};
 
 fn spawn_analyze(url: &str, client: &reqwest::Client) -> tokio::task::JoinHandle<(u16, Value)> {
@@ -209,7 +210,7 @@ async fn rate_limit_answers_429_with_headers_per_client() {
     let mut s = settings(&trading.url(), &claude.url());
     s.rate_limit_per_minute = Some(2);
     s.rate_limit_burst = 2;
-    s.trust_forwarded_for = true;
+    s.trusted_proxies = TrustedProxies::parse("hops:1").expect("valid");
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
 

@@ -118,6 +118,12 @@ async fn bad_symbols_and_turns_are_422() {
     )
     .await;
     assert_eq!(status, 422);
+    for dots in [".", ".."] {
+        let body = format!(r#"{{"query": "x", "symbols": ["{dots}"]}}"#);
+        let (status, body) = post(&server, Some("application/json"), body).await;
+        assert_eq!(status, 422, "{dots:?} is not a symbol");
+        assert_eq!(body["error"]["type"], "invalid_request");
+    }
 }
 
 #[tokio::test]

@@ -13,21 +13,45 @@ use wiremock::{Mock, MockServer};
 
 #[tokio::test]
 async fn a_client_trickling_headers_is_disconnected() {
+    // One header byte every 40 ms: each byte arrives long before the 300 ms timeout, so only a
+    // limit on the whole header (not an idle timer reset per byte) can end this connection.
+    let timeout = Duration::from_millis(300);
     let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
-    s.header_read_timeout = Duration::from_millis(200);
+    s.header_read_timeout = timeout;
     let server = TestServer::start(s).await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr)
+    let stream = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
-    stream
-        .write_all(b"POST /analyze HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .expect("write");
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&sent);
+    let trickle = tokio::spawn(async move {
+        let head = b"POST /analyze HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    });
     let mut buf = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    let read = tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut buf)).await;
+    let closed_after = started.elapsed();
+    trickle.abort();
     assert!(
         read.is_ok(),
         "the server closed the connection instead of waiting forever"
+    );
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent >= 5,
+        "the client really trickled: {sent} bytes one at a time"
+    );
+    assert!(
+        closed_after >= timeout && closed_after < timeout + Duration::from_secs(2),
+        "closed {closed_after:?} after connecting, header timeout {timeout:?}"
     );
 }
 

@@ -2,6 +2,8 @@
 //! process-wide permit pool with its bounded FIFO queue ([`concurrency`]); [`retry_after`]
 //! turns their state into retry guidance.
 
+pub mod client_ip;
 pub mod concurrency;
+pub mod connection_cap;
 pub mod rate_limit;
 pub mod retry_after;

@@ -1,13 +1,11 @@
 //! Per-client rate limit: GCRA (governor) keyed by client IP, with the limiter's real wait as
 //! `Retry-After` and idle client entries evicted periodically so memory stays bounded.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::http::Request;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -96,27 +94,6 @@ impl ClientRateLimiter {
     }
 }
 
-/// The client a request is charged to: the socket peer, or the first `X-Forwarded-For`
-/// address when the operator trusts the proxy in front.
-pub fn client_ip<B>(request: &Request<B>, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for {
-        let forwarded = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|first| first.trim().parse::<IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return ip;
-        }
-    }
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,21 +133,26 @@ mod tests {
         assert_eq!(limiter.tracked_clients(), 2);
     }
 
-    #[test]
-    fn forwarded_for_is_used_only_when_trusted() {
-        let mut req = Request::builder()
-            .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
-            .body(())
-            .expect("req");
-        req.extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
+    #[tokio::test(start_paused = true)]
+    async fn the_periodic_eviction_task_forgets_idle_clients() {
+        // 60 000/min = one cell per ms: a client is fresh again 1 ms (real time) after its request.
+        let limiter = ClientRateLimiter::new(nz(60_000), nz(1));
+        for i in 0..50u8 {
+            assert!(limiter.check(IpAddr::from([10, 0, 2, i])).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(5)); // governor's clock is real time
+        ClientRateLimiter::spawn_eviction(&limiter, Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_secs(59)).await;
         assert_eq!(
-            client_ip(&req, true),
-            "203.0.113.7".parse::<IpAddr>().expect("ip")
+            limiter.tracked_clients(),
+            50,
+            "nothing evicted before the first period"
         );
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
-            client_ip(&req, false),
-            "127.0.0.1".parse::<IpAddr>().expect("ip")
+            limiter.tracked_clients(),
+            0,
+            "the periodic task evicted idle clients"
         );
     }
 

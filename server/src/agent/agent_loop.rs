@@ -46,6 +46,8 @@ pub struct AnalysisInput {
     pub model: String,
     /// `max_tokens` per call.
     pub max_tokens: u32,
+    /// Tool calls run per turn; the model's further calls in that turn get an error result.
+    pub max_tool_calls_per_turn: usize,
 }
 
 /// The finished analysis.
@@ -93,11 +95,15 @@ async fn run_tool(
     id: String,
     name: String,
     input: Value,
+    over_limit: Option<usize>,
 ) -> (ContentBlock, ToolCallRecord) {
     let started = Instant::now();
-    let result = match tools::trading_path(&name, &input) {
-        Ok(path) => trading.get(&path).await,
-        Err(why) => Err(format!("invalid tool call: {why}")),
+    let result = match (over_limit, tools::trading_path(&name, &input)) {
+        (Some(limit), _) => Err(format!(
+            "not run: at most {limit} tool calls per turn; ask again in the next turn"
+        )),
+        (None, Ok(path)) => trading.get(&path).await,
+        (None, Err(why)) => Err(format!("invalid tool call: {why}")),
     };
     let is_error = result.is_err();
     let content = result.unwrap_or_else(|message| message);
@@ -215,11 +221,14 @@ pub async fn run(
             add_symbol(&mut symbols, call_input);
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let runs = futures_util::future::join_all(
-            calls
-                .into_iter()
-                .map(|(id, name, call_input)| run_tool(&upstreams.trading, id, name, call_input)),
-        );
+        // Every tool_use needs a tool_result, so calls over the cap are answered, not dropped.
+        let limit = input.max_tool_calls_per_turn;
+        let runs = futures_util::future::join_all(calls.into_iter().enumerate().map(
+            |(i, (id, name, call_input))| {
+                let over_limit = (i >= limit).then_some(limit);
+                run_tool(&upstreams.trading, id, name, call_input, over_limit)
+            },
+        ));
         let results = tokio::time::timeout(remaining, runs)
             .await
             .map_err(|_| AppError::UpstreamTimeout { deadline: budget })?;

@@ -39,9 +39,11 @@ pub fn definitions() -> Vec<ToolDefinition> {
     ]
 }
 
-/// True for a plausible ticker: 1–10 characters of A–Z, 0–9, `.` or `-` (also keeps paths safe).
+/// True for a plausible ticker: 1–10 characters of A–Z, 0–9, `.` or `-`, starting with a letter
+/// or digit — so `.` and `..` cannot become path segments of a Trading API URL.
 pub fn is_valid_symbol(symbol: &str) -> bool {
     (1..=10).contains(&symbol.len())
+        && symbol.starts_with(|c: char| c.is_ascii_uppercase() || c.is_ascii_digit())
         && symbol
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-')
@@ -108,6 +110,10 @@ mod tests {
     #[test]
     fn bad_tool_input_is_an_error_not_a_path() {
         assert!(trading_path("get_quote", &json!({"symbol": "../admin"})).is_err());
+        for dots in [".", "..", "-", ".A"] {
+            assert!(!is_valid_symbol(dots), "{dots:?} must not pass");
+        }
+        assert!(is_valid_symbol("BRK.B") && is_valid_symbol("BF-B"));
         assert!(trading_path("get_quote", &json!({})).is_err());
         assert!(trading_path("get_price_history", &json!({"symbol": "A", "days": 0})).is_err());
         assert!(trading_path("delete_account", &json!({})).is_err());

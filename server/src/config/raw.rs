@@ -78,7 +78,7 @@ pub struct RawArgs {
     /// Time in-flight analyses get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
     pub shutdown_grace_ms: u64,
-    /// Key the rate limit on the first `X-Forwarded-For` address (only behind a trusted proxy).
+    /// Deprecated alias of `TRUSTED_PROXIES=hops:1` (the rightmost `X-Forwarded-For` address).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
     /// Log format: text or json.
@@ -117,6 +117,35 @@ pub struct RawArgs {
     /// `max_tokens` sent with each model call.
     #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 1024)]
     pub claude_max_tokens: u32,
+    /// Open connections one client IP may hold; further ones are closed at once. 0 disables.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// HTTP/2: interval of keep-alive pings on an open connection.
+    #[arg(long, env = "HTTP2_KEEP_ALIVE_INTERVAL_MS", default_value_t = 20_000)]
+    pub http2_keep_alive_interval_ms: u64,
+    /// HTTP/2: time a client has to acknowledge a keep-alive ping before the connection closes.
+    #[arg(long, env = "HTTP2_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub http2_keep_alive_timeout_ms: u64,
+    /// HTTP/2: concurrent streams one connection may open.
+    #[arg(long, env = "HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub http2_max_concurrent_streams: u32,
+    /// Proxies whose `X-Forwarded-For` entries are believed: comma-separated CIDRs or addresses,
+    /// or `hops:N` for a fixed chain of N appending proxies; empty = none (socket peer only).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// IPv6 clients share one rate-limit bucket per prefix of this many bits (1–128).
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64)]
+    pub rate_limit_ipv6_prefix: u8,
+    /// After SIGTERM/SIGINT: time `/health/ready` answers 503 while the listener still accepts
+    /// and serves, so load balancers stop sending before connections are refused. 0 = none.
+    #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 0)]
+    pub shutdown_drain_ms: u64,
+    /// Largest Trading API answer passed to the model; a longer one becomes a tool error.
+    #[arg(long, env = "TRADING_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub trading_max_body_bytes: usize,
+    /// Tool calls run per model turn; further ones in the same turn answer a tool error.
+    #[arg(long, env = "MAX_TOOL_CALLS_PER_TURN", default_value_t = 16)]
+    pub max_tool_calls_per_turn: usize,
 }
 
 impl RawArgs {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::raw::{RawArgs, DEFAULT_MODEL, DEPRECATED_MODELS};
+use crate::admission::client_ip::TrustedProxies;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Drain time on shutdown.
     pub shutdown_grace: Duration,
-    /// Trust `X-Forwarded-For`.
+    /// The deprecated `TRUST_FORWARDED_FOR` was set (already folded into `trusted_proxies`).
     pub trust_forwarded_for: bool,
     /// Log format.
     pub log_format: LogFormat,
@@ -79,6 +80,24 @@ pub struct Settings {
     pub max_turns: u32,
     /// `max_tokens` per model call.
     pub claude_max_tokens: u32,
+    /// Open connections per client IP (None = no per-IP cap).
+    pub max_connections_per_ip: Option<usize>,
+    /// HTTP/2 keep-alive ping interval.
+    pub http2_keep_alive_interval: Duration,
+    /// HTTP/2 keep-alive ping acknowledgement timeout.
+    pub http2_keep_alive_timeout: Duration,
+    /// HTTP/2 concurrent streams per connection (≥ 1).
+    pub http2_max_concurrent_streams: u32,
+    /// Proxies whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Bits of an IPv6 client address that key its rate-limit bucket (1–128).
+    pub rate_limit_ipv6_prefix: u8,
+    /// Readiness-503 window before the listener closes on shutdown (may be zero).
+    pub shutdown_drain: Duration,
+    /// Largest Trading API body passed on to the model (≥ 1).
+    pub trading_max_body_bytes: usize,
+    /// Tool calls run per model turn (≥ 1).
+    pub max_tool_calls_per_turn: usize,
 }
 
 /// A configuration value that cannot be used; names the variable.
@@ -194,6 +213,17 @@ impl Settings {
                 "must not exceed CLAUDE_RETRY_MAX_MS",
             ));
         }
+        let mut trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?;
+        if raw.trust_forwarded_for && trusted_proxies == TrustedProxies::None {
+            trusted_proxies = TrustedProxies::Hops(std::num::NonZeroUsize::MIN);
+        }
+        if !(1..=128).contains(&raw.rate_limit_ipv6_prefix) {
+            return Err(invalid(
+                "RATE_LIMIT_IPV6_PREFIX",
+                "must be between 1 and 128",
+            ));
+        }
         Ok(Settings {
             host,
             port: raw.port,
@@ -247,6 +277,31 @@ impl Settings {
             claude_retry_max: Duration::from_millis(raw.claude_retry_max_ms),
             max_turns: raw.max_turns,
             claude_max_tokens: positive("CLAUDE_MAX_TOKENS", raw.claude_max_tokens.into())? as u32,
+            max_connections_per_ip: (raw.max_connections_per_ip > 0)
+                .then_some(raw.max_connections_per_ip),
+            http2_keep_alive_interval: Duration::from_millis(positive(
+                "HTTP2_KEEP_ALIVE_INTERVAL_MS",
+                raw.http2_keep_alive_interval_ms,
+            )?),
+            http2_keep_alive_timeout: Duration::from_millis(positive(
+                "HTTP2_KEEP_ALIVE_TIMEOUT_MS",
+                raw.http2_keep_alive_timeout_ms,
+            )?),
+            http2_max_concurrent_streams: positive(
+                "HTTP2_MAX_CONCURRENT_STREAMS",
+                raw.http2_max_concurrent_streams.into(),
+            )? as u32,
+            trusted_proxies,
+            rate_limit_ipv6_prefix: raw.rate_limit_ipv6_prefix,
+            shutdown_drain: Duration::from_millis(raw.shutdown_drain_ms),
+            trading_max_body_bytes: positive(
+                "TRADING_MAX_BODY_BYTES",
+                raw.trading_max_body_bytes as u64,
+            )? as usize,
+            max_tool_calls_per_turn: positive(
+                "MAX_TOOL_CALLS_PER_TURN",
+                raw.max_tool_calls_per_turn as u64,
+            )? as usize,
         })
     }
 
@@ -382,6 +437,36 @@ mod tests {
         assert_eq!(
             Settings::from_raw(r).unwrap_err().variable,
             "ANTHROPIC_BASE_URL"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_validated_and_the_old_flag_means_one_hop() {
+        let r = raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--trusted-proxies",
+            "10.0.0.0/99",
+        ]);
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "TRUSTED_PROXIES"
+        );
+        let r = raw(&["--anthropic-api-key", "k", "--rate-limit-ipv6-prefix", "0"]);
+        assert_eq!(
+            Settings::from_raw(r).unwrap_err().variable,
+            "RATE_LIMIT_IPV6_PREFIX"
+        );
+        let r = raw(&["--anthropic-api-key", "k", "--trust-forwarded-for", "true"]);
+        let s = Settings::from_raw(r).expect("valid");
+        assert_eq!(
+            s.trusted_proxies,
+            TrustedProxies::Hops(std::num::NonZeroUsize::MIN)
+        );
+        let s = Settings::from_raw(raw(&["--anthropic-api-key", "k"])).expect("valid");
+        assert_eq!(
+            (s.trusted_proxies, s.rate_limit_ipv6_prefix),
+            (TrustedProxies::None, 64)
         );
     }
 

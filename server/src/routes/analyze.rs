@@ -26,7 +26,7 @@ pub const MAX_QUERY_CHARS: usize = 4000;
 pub const MAX_SYMBOLS: usize = 20;
 /// JSON Schema `pattern` of one entry of `symbols`: what [`is_valid_symbol`] accepts, in either
 /// case (entries are upper-cased, not trimmed).
-pub const SYMBOL_PATTERN: &str = "^[A-Za-z0-9.-]{1,10}$";
+pub const SYMBOL_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9.-]{0,9}$";
 /// JSON Schema `pattern` of `query`: at least one character that is not Unicode `White_Space`
 /// (what `str::trim` removes). Spelled out because `\s` means different sets in ECMA-262,
 /// Python and Rust regexes, and clients validate with all of them.
@@ -219,6 +219,7 @@ fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, App
         max_turns,
         model: state.settings.claude_model.clone(),
         max_tokens: state.settings.claude_max_tokens,
+        max_tool_calls_per_turn: state.settings.max_tool_calls_per_turn,
     })
 }
 
@@ -252,8 +253,8 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
         analysis
     })
     .await
-    .map_err(|e| AppError::UpstreamFailed {
-        detail: format!("internal error, the analysis task failed ({e})"),
+    .map_err(|e| AppError::Internal {
+        detail: format!("the analysis task failed ({e})"),
     })??;
     let (upstream, total) = (admitted.elapsed(), arrived.elapsed());
     let body = AnalyzeResponse {
@@ -314,6 +315,7 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
                  ("ratelimit-policy" = String, description = "draft-ietf-httpapi-ratelimit-headers quota policy"),
                  ("ratelimit" = String, description = "draft-ietf-httpapi-ratelimit-headers remaining quota"),
                  ("x-request-id" = String, description = "the request's id"))),
+        (status = 500, description = "The analysis failed inside the server (internal_error)", body = ErrorBody),
         (status = 502, description = "Model API error (upstream_error)", body = ErrorBody),
         (status = 503, description = "over_capacity, queue_timeout, shutting_down or upstream_unavailable", body = ErrorBody,
          headers(("retry-after" = u64, description = "whole seconds to wait before retrying"),

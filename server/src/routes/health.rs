@@ -1,5 +1,5 @@
-//! `GET /health` (load report, always 200) and `GET /health/ready` (503 while shutting down or
-//! while the model API circuit is open). Neither is queued nor rate-limited.
+//! `GET /health` (load report, always 200) and `GET /health/ready` (503 while draining or shutting
+//! down, or while the model API circuit is open). Neither is queued nor rate-limited.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -106,6 +106,8 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let reason = if state.is_shutting_down() {
         Some("shutting down")
+    } else if state.is_draining() {
+        Some("draining before shutdown")
     } else if state.circuit() == CircuitState::Open {
         Some("model API circuit is open")
     } else {

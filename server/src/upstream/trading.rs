@@ -24,7 +24,11 @@ pub struct TradingClient {
     base_url: String,
     timeout: Duration,
     instruments: Arc<Instruments>,
+    max_body_bytes: usize,
 }
+
+/// Trading API answers larger than this are not passed to the model (`TRADING_MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 impl TradingClient {
     /// A pooled client keeping up to `max_idle_per_host` idle connections.
@@ -46,6 +50,7 @@ impl TradingClient {
             base_url: base_url.to_string(),
             timeout,
             instruments,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         })
     }
 
@@ -56,7 +61,14 @@ impl TradingClient {
             base_url: base_url.to_string(),
             timeout,
             instruments,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// Caps the body read from one answer; a longer answer fails the call.
+    pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> Self {
+        self.max_body_bytes = max_body_bytes;
+        self
     }
 
     /// GET `path_and_query`; the body text on 2xx, else a message the model can read.
@@ -68,6 +80,7 @@ impl TradingClient {
             Err(TradingFailure::Status(..)) => "error",
             Err(TradingFailure::Timeout) => "timeout",
             Err(TradingFailure::Network(_)) => "network_error",
+            Err(TradingFailure::TooLarge(_)) => "body_too_large",
         };
         self.instruments
             .upstream_call(API, outcome, started.elapsed());
@@ -90,10 +103,7 @@ impl TradingClient {
             .await
             .map_err(TradingFailure::from_reqwest)?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(TradingFailure::from_reqwest)?;
+        let body = read_capped(response, self.max_body_bytes).await?;
         if status.is_success() {
             Ok(body)
         } else {
@@ -105,10 +115,37 @@ impl TradingClient {
     }
 }
 
+/// Reads at most `limit` bytes, chunk by chunk, so an endless or huge answer costs no more
+/// memory than the cap (and never reaches the model's context).
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<String, TradingFailure> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(TradingFailure::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(TradingFailure::from_reqwest)?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(TradingFailure::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 enum TradingFailure {
     Status(u16, String),
     Timeout,
     Network(String),
+    TooLarge(usize),
 }
 
 impl TradingFailure {
@@ -130,6 +167,9 @@ impl TradingFailure {
                 timeout.as_millis()
             ),
             TradingFailure::Network(e) => format!("Trading API unreachable for {path}: {e}"),
+            TradingFailure::TooLarge(limit) => {
+                format!("Trading API answer for {path} is larger than {limit} bytes; not used")
+            }
         }
     }
 }

@@ -73,6 +73,13 @@ impl TestServer {
         .await;
     }
 
+    /// Sends the shutdown signal (like SIGTERM) without waiting; `shutdown` then waits.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Signals shutdown and waits for `serve` to return (re-raising its panic).
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.stop.take() {
