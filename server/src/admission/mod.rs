@@ -1,7 +1,8 @@
 //! Admission control, applied in this order: per-client rate limit ([`rate_limit`]), then the
-//! process-wide permit pool with its bounded FIFO queue ([`concurrency`]); [`retry_after`]
-//! turns their state into retry guidance.
+//! process-wide permit pool with its bounded FIFO queue ([`concurrency`]) whose limit [`limit`]
+//! moves; [`retry_after`] turns their state into retry guidance.
 
 pub mod concurrency;
+pub mod limit;
 pub mod rate_limit;
 pub mod retry_after;
