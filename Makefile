@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi acceptance mocks serve serve-legacy demo bench clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi acceptance mocks serve serve-legacy demo bench bench-edge clean
 
 all: build
 
@@ -75,6 +75,10 @@ demo: release
 ## bench: loadgen side by side with wrk, oha, hey on loopback (needs: make bench-deps)
 bench: release
 	bash scripts/bench.sh
+
+## bench-edge: issue 9's goals — mis-set ceiling (adaptive N=40 vs fixed N), provider slowdown, light load (≈ 7 min)
+bench-edge: release
+	bash scripts/bench_edge.sh
 
 clean:
 	$(CARGO) clean

@@ -20,10 +20,11 @@ wait_http http://127.0.0.1:9200/__stats
 # Every virtual user of loadgen comes from 127.0.0.1, i.e. one client to the per-client rate
 # limit: left on, the ramp would measure the limiter (200/min), not capacity. So the demo turns
 # it off (RATE_LIMIT_PER_MINUTE=0, overridable); admission is then the permit pool and queue.
-# LEGACY_MODE=true runs the same ramp against the pre-ticket behaviour, for before/after.
+# LEGACY_MODE=true runs the same ramp against the pre-ticket behaviour, for before/after;
+# CONCURRENCY_LIMIT=fixed|adaptive and MAX_CONCURRENT_ANALYSES reach the server too.
 TRADING_API_BASE_URL=http://127.0.0.1:9200 ANTHROPIC_BASE_URL=http://127.0.0.1:9100 \
 ANTHROPIC_API_KEY=mock-key LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=${RATE_LIMIT_PER_MINUTE:-0} \
-LEGACY_MODE=${LEGACY_MODE:-false} \
+LEGACY_MODE=${LEGACY_MODE:-false} CONCURRENCY_LIMIT=${CONCURRENCY_LIMIT:-adaptive} \
   start analyze-server "$RUN/server.log" $BIN/analyze-server
 wait_http http://127.0.0.1:8000/health
 
