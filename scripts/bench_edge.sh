@@ -17,8 +17,9 @@ TP=${BENCH_TRADING_PORT:-19200}
 SP=${BENCH_SERVER_PORT:-18000}
 STEPS=${BENCH_STEPS:-10 30 50}
 FIXED=${BENCH_FIXED:-5 10 15 20 25}
-WARM=${BENCH_WARMUP_S:-10}     # the 429 share is counted after this much of each step
-MEAS=${BENCH_MEASURE_S:-6}
+WARM=${BENCH_WARMUP_S:-4}      # loadgen warm-up of each step (not counted)
+MEAS=${BENCH_MEASURE_S:-12}    # goodput is measured over this
+AFTER=${BENCH_429_AFTER_S:-10} # upstream 429s are counted from this far into the step to its end
 TS=$(date -u +%Y%m%dT%H%M%SZ)
 RUN=reports/runs/bench-edge-$TS
 mkdir -p "$RUN"
@@ -55,7 +56,7 @@ step() {
   $BIN/loadgen run -c "$c" --warmup "${WARM}s" -d "${MEAS}s" -u "http://127.0.0.1:$SP/analyze" \
     --quiet --out "$out-c$c.csv" >/dev/null &
   local lg=$!
-  sleep "$WARM"
+  sleep "$AFTER"
   local a; a=$(upstream)
   wait "$lg" || true
   local b; b=$(upstream)
@@ -68,7 +69,7 @@ print(sys.argv[4], float(row["goodput_rps"]), float(row["p50_ms"]), share)
 EOF
 }
 
-echo "== 1. mis-set ceiling: ramp ${STEPS// /,} impolite users, ${WARM}s + ${MEAS}s per step =="
+echo "== 1. mis-set ceiling: ramp ${STEPS// /,} impolite users, ${WARM}s warm-up + ${MEAS}s per step, 429s counted after ${AFTER}s =="
 for cfg in adaptive:40 $(for n in $FIXED; do echo "fixed:$n"; done); do
   mode=${cfg%%:*}; n=${cfg#*:}
   fresh_tier
