@@ -143,7 +143,10 @@ impl ClaudeClient {
                     deadline: deadline_total,
                 })?;
             if at > now {
-                throttled = true;
+                // Waiting for a slot or two is the pacer's normal spacing; a longer line means
+                // the tier, not the permits, bounds throughput.
+                let backlog = pacer.interval().unwrap_or_default() * 2;
+                throttled |= at - now > backlog;
                 tokio::time::sleep_until(at).await;
             }
         }
