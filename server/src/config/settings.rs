@@ -233,18 +233,12 @@ impl Settings {
                 ))
             }
         };
-        if raw.max_concurrent_analyses > 0
-            && (raw.min_concurrent_analyses == 0
-                || raw.min_concurrent_analyses > raw.max_concurrent_analyses)
-        {
-            return Err(invalid(
-                "MIN_CONCURRENT_ANALYSES",
-                format!(
-                    "must be between 1 and MAX_CONCURRENT_ANALYSES ({})",
-                    raw.max_concurrent_analyses
-                ),
-            ));
-        }
+        // A floor above the ceiling is the ceiling (MAX_CONCURRENT_ANALYSES=1 keeps working with
+        // the default floor of 2).
+        let min_concurrent_analyses = positive(
+            "MIN_CONCURRENT_ANALYSES",
+            raw.min_concurrent_analyses as u64,
+        )? as usize;
         Ok(Settings {
             host,
             port: raw.port,
@@ -257,7 +251,9 @@ impl Settings {
                 raw.max_concurrent_analyses as u64,
             )? as usize,
             concurrency_limit,
-            min_concurrent_analyses: raw.min_concurrent_analyses,
+            min_concurrent_analyses: min_concurrent_analyses
+                .min(raw.max_concurrent_analyses)
+                .max(1),
             provider_rpm: (raw.provider_rpm > 0).then_some(raw.provider_rpm),
             provider_otpm: (raw.provider_otpm > 0).then_some(raw.provider_otpm),
             max_queue_depth: raw.max_queue_depth,
@@ -461,10 +457,6 @@ mod tests {
                 "MIN_CONCURRENT_ANALYSES",
             ),
             (
-                &["--min-concurrent-analyses", "11"][..],
-                "MIN_CONCURRENT_ANALYSES",
-            ),
-            (
                 &["--claude-attempt-timeout-ms", "0"][..],
                 "CLAUDE_ATTEMPT_TIMEOUT_MS",
             ),
@@ -487,6 +479,14 @@ mod tests {
         .expect("valid");
         assert_eq!(fixed.concurrency_limit, ConcurrencyMode::Fixed);
         assert_eq!(fixed.provider_otpm, Some(80_000));
+        let one = Settings::from_raw(raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--max-concurrent-analyses",
+            "1",
+        ]))
+        .expect("the default floor of 2 does not reject N=1");
+        assert_eq!(one.min_concurrent_analyses, 1);
     }
 
     #[test]
