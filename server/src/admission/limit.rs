@@ -99,6 +99,8 @@ pub struct AdaptiveLimit {
     last_probe: Option<Duration>,
     /// The level at which the provider last pushed back.
     drop_level: Option<usize>,
+    /// The baseline latency when it did: an edge learned at another latency is forgotten.
+    baseline_at_drop: Option<f64>,
 }
 
 impl AdaptiveLimit {
@@ -112,6 +114,7 @@ impl AdaptiveLimit {
             last_drop: None,
             last_probe: None,
             drop_level: None,
+            baseline_at_drop: None,
         }
     }
 
@@ -135,6 +138,7 @@ impl AdaptiveLimit {
         }
         let level = (self.limit.floor() as usize).min(sample.in_flight.max(1));
         self.drop_level = Some(level);
+        self.baseline_at_drop = self.baseline;
         self.limit = self.clamp((level as f64 * self.params.backoff).floor());
         self.last_drop = Some(now);
         self.last_probe = Some(now);
@@ -153,6 +157,15 @@ impl AdaptiveLimit {
             Some(b) => b + self.params.baseline_drift * (short - b),
         };
         self.baseline = Some(baseline);
+        if let Some(then) = self.baseline_at_drop {
+            let ratio = then.max(baseline) / then.min(baseline).max(f64::EPSILON);
+            if ratio > self.params.tolerance {
+                // The provider pushed back under other conditions (e.g. during a slowdown):
+                // that level says nothing now, so grow freely until it pushes back again.
+                self.drop_level = None;
+                self.baseline_at_drop = None;
+            }
+        }
         let current = self.limit.floor() as usize;
         let used = sample.in_flight as f64 >= 0.8 * current as f64;
         let near_baseline = short <= self.params.tolerance * baseline;
@@ -341,6 +354,39 @@ mod tests {
             limit.on_sample(now, slow);
         }
         assert!(limit.limit() > before, "grows again once 3× is the norm");
+    }
+
+    #[test]
+    fn an_edge_learned_during_a_slowdown_is_forgotten_when_latency_returns() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let mut now = Duration::from_secs(1);
+        for _ in 0..20 {
+            now += RTT / 20;
+            limit.on_sample(now, ok(now, 40));
+        }
+        // Slowdown: latency ×3 for long enough to become the baseline, then a push back at 20.
+        for _ in 0..600 {
+            now += RTT / 10;
+            let slow = Sample {
+                rtt: RTT * 3,
+                ..ok(now, limit.limit())
+            };
+            limit.on_sample(now, slow);
+        }
+        limit.on_sample(now, drop_at(now, 20));
+        assert_eq!(limit.limit(), 16);
+        // Latency back to normal: growth goes past 19 well within one probe interval.
+        let from = now;
+        while limit.limit() < 22 && now < from + Duration::from_secs(25) {
+            now += RTT / limit.limit() as u32;
+            limit.on_sample(now, ok(now, limit.limit()));
+        }
+        assert!(
+            limit.limit() >= 22,
+            "limit {} after {:?}",
+            limit.limit(),
+            now - from
+        );
     }
 
     #[test]
