@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench chaos clean
+.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench bench-edge chaos clean
 
 all: build
 
@@ -110,6 +110,10 @@ bench: release
 ## chaos: bounded failure scenarios on loopback (hostile connections, SIGTERM under load) → reports/chaos/summary.md; not in `make test`
 chaos: release
 	bash scripts/chaos.sh
+
+## bench-edge: issue 9's goals — mis-set ceiling (adaptive N=40 vs fixed N), provider slowdown, light load (≈ 7 min)
+bench-edge: release
+	bash scripts/bench_edge.sh
 
 clean:
 	$(CARGO) clean

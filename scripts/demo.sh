@@ -12,28 +12,30 @@ RUN=${RUN:-reports/runs/$TS}
 mkdir -p "$RUN"
 RAMP_TO=${RAMP_TO:-50}
 # Ports: the README's defaults; DEMO_PORTS="CLAUDE TRADING SERVER" moves all three (make report
-# uses its own, so it can run beside a demo).
-read -r CP TP SP <<< "${DEMO_PORTS:-9100 9200 8000}"
+# uses its own, so it can run beside a demo), as do DEMO_CLAUDE_PORT, DEMO_TRADING_PORT and
+# DEMO_SERVER_PORT one by one.
+read -r CP TP SP <<< "${DEMO_PORTS:-${DEMO_CLAUDE_PORT:-9100} ${DEMO_TRADING_PORT:-9200} ${DEMO_SERVER_PORT:-8000}}"
 
 for p in $CP $TP $SP; do port_free $p; done
 
 start mocks "$RUN/mocks.log" $BIN/mocks all --profile mocks/profiles/demo.toml \
-  --claude-port $CP --trading-port $TP
+  --claude-port "$CP" --trading-port "$TP"
 wait_http http://127.0.0.1:$CP/__stats
 wait_http http://127.0.0.1:$TP/__stats
 
 # Every virtual user of loadgen comes from 127.0.0.1, i.e. one client to the per-client rate
 # limit: left on, the ramp would measure the limiter (200/min), not capacity. So the demo turns
 # it off (RATE_LIMIT_PER_MINUTE=0, overridable); admission is then the permit pool and queue.
-# LEGACY_MODE=true runs the same ramp against the pre-ticket behaviour, for before/after.
-PORT=$SP TRADING_API_BASE_URL=http://127.0.0.1:$TP ANTHROPIC_BASE_URL=http://127.0.0.1:$CP \
+# LEGACY_MODE=true runs the same ramp against the pre-ticket behaviour, for before/after;
+# CONCURRENCY_LIMIT=fixed|adaptive and MAX_CONCURRENT_ANALYSES reach the server too.
+TRADING_API_BASE_URL=http://127.0.0.1:$TP ANTHROPIC_BASE_URL=http://127.0.0.1:$CP PORT=$SP \
 ANTHROPIC_API_KEY=mock-key LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=${RATE_LIMIT_PER_MINUTE:-0} \
-LEGACY_MODE=${LEGACY_MODE:-false} \
+LEGACY_MODE=${LEGACY_MODE:-false} CONCURRENCY_LIMIT=${CONCURRENCY_LIMIT:-adaptive} \
   start analyze-server "$RUN/server.log" $BIN/analyze-server
 wait_http http://127.0.0.1:$SP/health
 
 status=0
-$BIN/loadgen ramp --to "$RAMP_TO" --url http://127.0.0.1:$SP/analyze \
+$BIN/loadgen ramp --to "$RAMP_TO" --url "http://127.0.0.1:$SP/analyze" \
   --out "$RUN/ramp.csv" --json "$RUN/ramp.json" --timeseries "$RUN/timeseries.csv" "$@" || status=$?
 
 curl -s http://127.0.0.1:$SP/metrics > "$RUN/server-metrics.prom" || true

@@ -98,6 +98,13 @@ pub enum AppError {
         /// Suggested wait.
         retry_after: Duration,
     },
+    /// The model API asked the whole server to wait (shared cool-down) longer than this
+    /// request's deadline allows.
+    #[error("The model API asked for a pause of {} ms, longer than this request can wait; retry later.", retry_after.as_millis())]
+    UpstreamCoolingDown {
+        /// Time left in the cool-down.
+        retry_after: Duration,
+    },
     /// An upstream answered with an error that retrying will not fix.
     #[error("The model API failed: {detail}")]
     UpstreamFailed {
@@ -175,9 +182,9 @@ impl AppError {
             AppError::OverCapacity { .. } => "over_capacity",
             AppError::QueueTimeout { .. } => "queue_timeout",
             AppError::ShuttingDown => "shutting_down",
-            AppError::CircuitOpen { .. } | AppError::UpstreamOverloaded { .. } => {
-                "upstream_unavailable"
-            }
+            AppError::CircuitOpen { .. }
+            | AppError::UpstreamOverloaded { .. }
+            | AppError::UpstreamCoolingDown { .. } => "upstream_unavailable",
             AppError::UpstreamFailed { .. } => "upstream_error",
             AppError::UpstreamTimeout { .. } => "upstream_timeout",
             AppError::BadRequest(_) => "bad_request",
@@ -199,7 +206,8 @@ impl AppError {
             | AppError::QueueTimeout { .. }
             | AppError::ShuttingDown
             | AppError::CircuitOpen { .. }
-            | AppError::UpstreamOverloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | AppError::UpstreamOverloaded { .. }
+            | AppError::UpstreamCoolingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -220,6 +228,7 @@ impl AppError {
             | AppError::OverCapacity { retry_after, .. }
             | AppError::QueueTimeout { retry_after, .. }
             | AppError::CircuitOpen { retry_after }
+            | AppError::UpstreamCoolingDown { retry_after }
             | AppError::UpstreamOverloaded { retry_after, .. } => Some(*retry_after),
             AppError::ShuttingDown => Some(Duration::from_secs(1)),
             _ => None,
@@ -236,6 +245,24 @@ impl AppError {
             AppError::CircuitOpen { .. } => Some("circuit_open"),
             _ => None,
         }
+    }
+
+    /// Raises the retry guidance of a 503 to at least `wait` (the upstream cool-down left), so a
+    /// client told to come back does not come back into the same pause.
+    pub fn covering(mut self, wait: Duration) -> Self {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            match &mut self {
+                AppError::OverCapacity { retry_after, .. }
+                | AppError::QueueTimeout { retry_after, .. }
+                | AppError::CircuitOpen { retry_after }
+                | AppError::UpstreamCoolingDown { retry_after }
+                | AppError::UpstreamOverloaded { retry_after, .. } => {
+                    *retry_after = (*retry_after).max(wait);
+                }
+                _ => {}
+            }
+        }
+        self
     }
 
     /// Attaches the request id so the error can become a response.

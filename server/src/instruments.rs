@@ -14,6 +14,25 @@ const BUCKETS_SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
 ];
 
+/// Point-in-time values sampled when `/metrics` is scraped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Analyses holding a permit.
+    pub in_flight: usize,
+    /// The ceiling N (0 in legacy mode).
+    pub capacity: usize,
+    /// The live limit.
+    pub limit: usize,
+    /// Requests waiting.
+    pub queue_depth: usize,
+    /// 0 closed, 1 half-open, 2 open.
+    pub circuit_state: f64,
+    /// Shared cool-down left.
+    pub cooldown: Duration,
+    /// Pacing interval in force (zero when not pacing).
+    pub pacing_interval: Duration,
+}
+
 /// Owns the recorder; every method records one event.
 pub struct Instruments {
     recorder: PrometheusRecorder,
@@ -76,6 +95,22 @@ impl Instruments {
             );
             describe_counter!("upstream_retries_total", "Retried upstream calls, by API.");
             describe_gauge!(
+                "analyze_concurrency_limit",
+                "Live concurrency limit (adaptive: between MIN_ and MAX_CONCURRENT_ANALYSES); 0 in legacy mode."
+            );
+            describe_counter!(
+                "upstream_cooldowns_total",
+                "Times a 429/529 wait hint started or extended the shared cool-down, by API."
+            );
+            describe_gauge!(
+                "upstream_cooldown_remaining_seconds",
+                "Time left before new model calls may start (shared cool-down)."
+            );
+            describe_gauge!(
+                "upstream_pacing_interval_seconds",
+                "Spacing between model calls the tier pacer enforces now; 0 when not pacing."
+            );
+            describe_gauge!(
                 "upstream_circuit_state",
                 "Circuit breaker: 0 closed, 1 half-open, 2 open."
             );
@@ -122,19 +157,25 @@ impl Instruments {
         });
     }
 
-    /// Sets the point-in-time gauges and renders the exposition text.
-    pub fn render(
-        &self,
-        in_flight: usize,
-        capacity: usize,
-        queue_depth: usize,
-        circuit_state: f64,
-    ) -> String {
+    /// The shared cool-down was started or extended.
+    pub fn upstream_cooldown(&self, api: &'static str) {
         metrics::with_local_recorder(&self.recorder, || {
-            gauge!("analyze_in_flight").set(in_flight as f64);
-            gauge!("analyze_capacity").set(capacity as f64);
-            gauge!("analyze_queue_depth").set(queue_depth as f64);
-            gauge!("upstream_circuit_state", "api" => "claude").set(circuit_state);
+            counter!("upstream_cooldowns_total", "api" => api).increment(1);
+        });
+    }
+
+    /// Sets the point-in-time gauges and renders the exposition text.
+    pub fn render(&self, now: &Gauges) -> String {
+        metrics::with_local_recorder(&self.recorder, || {
+            gauge!("analyze_in_flight").set(now.in_flight as f64);
+            gauge!("analyze_capacity").set(now.capacity as f64);
+            gauge!("analyze_concurrency_limit").set(now.limit as f64);
+            gauge!("analyze_queue_depth").set(now.queue_depth as f64);
+            gauge!("upstream_circuit_state", "api" => "claude").set(now.circuit_state);
+            gauge!("upstream_cooldown_remaining_seconds", "api" => "claude")
+                .set(now.cooldown.as_secs_f64());
+            gauge!("upstream_pacing_interval_seconds", "api" => "claude")
+                .set(now.pacing_interval.as_secs_f64());
         });
         self.handle.run_upkeep();
         self.handle.render()
@@ -149,8 +190,14 @@ mod tests {
     fn two_instances_do_not_share_numbers() {
         let (a, b) = (Instruments::new(), Instruments::new());
         a.request("/analyze", 200, Duration::from_millis(5));
-        let text_a = a.render(1, 10, 0, 0.0);
-        let text_b = b.render(0, 10, 0, 0.0);
+        let text_a = a.render(&Gauges {
+            in_flight: 1,
+            capacity: 10,
+            limit: 7,
+            ..Gauges::default()
+        });
+        let text_b = b.render(&Gauges::default());
+        assert!(text_a.contains("analyze_concurrency_limit 7"), "{text_a}");
         assert!(
             text_a.contains("analyze_requests_total{route=\"/analyze\",status=\"200\"} 1"),
             "{text_a}"

@@ -10,12 +10,15 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::concurrency::ConcurrencyGate;
+use crate::admission::limit::{AdaptiveLimit, AdaptiveParams};
 use crate::admission::rate_limit::ClientRateLimiter;
 use crate::agent::agent_loop::Upstreams;
-use crate::config::Settings;
+use crate::config::{ConcurrencyMode, Settings};
 use crate::instruments::Instruments;
 use crate::upstream::breaker::{CircuitBreaker, CircuitState};
-use crate::upstream::claude::ClaudeClient;
+use crate::upstream::claude::{ClaudeClient, Protections};
+use crate::upstream::cooldown::Cooldown;
+use crate::upstream::pacing::TierPacer;
 use crate::upstream::retry::RetryPolicy;
 use crate::upstream::trading::TradingClient;
 
@@ -76,11 +79,39 @@ impl AppState {
             base: settings.claude_retry_base,
             cap: settings.claude_retry_max,
         });
+        let gate = match (legacy, settings.concurrency_limit) {
+            (true, _) => ConcurrencyGate::unlimited(),
+            (false, ConcurrencyMode::Fixed) => {
+                ConcurrencyGate::new(settings.max_concurrent_analyses, settings.max_queue_depth)
+            }
+            (false, ConcurrencyMode::Adaptive) => ConcurrencyGate::with_algorithm(
+                Box::new(AdaptiveLimit::new(AdaptiveParams::new(
+                    settings.min_concurrent_analyses,
+                    settings.max_concurrent_analyses,
+                ))),
+                settings.max_concurrent_analyses,
+                settings.max_queue_depth,
+            ),
+        };
+        let protections = if legacy {
+            Protections::default()
+        } else {
+            Protections {
+                retry,
+                breaker,
+                cooldown: Some(Arc::new(Cooldown::new())),
+                pacer: Some(Arc::new(TierPacer::new(
+                    settings.provider_rpm,
+                    settings.provider_otpm,
+                ))),
+                attempt_timeout: Some(settings.claude_attempt_timeout),
+                observer: Some(Arc::clone(&gate) as _),
+            }
+        };
         let claude = ClaudeClient::new(
             &settings.anthropic_base_url,
             &settings.anthropic_api_key,
-            retry,
-            breaker,
+            protections,
             Arc::clone(&instruments),
         )?;
         let trading = if legacy {
@@ -98,11 +129,6 @@ impl AppState {
             )?
         };
         let trading = trading.with_max_body_bytes(settings.trading_max_body_bytes);
-        let gate = if legacy {
-            ConcurrencyGate::unlimited()
-        } else {
-            ConcurrencyGate::new(settings.max_concurrent_analyses, settings.max_queue_depth)
-        };
         let limiter = match (legacy, settings.rate_limit_per_minute) {
             (false, Some(per_minute)) => {
                 let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
@@ -131,6 +157,14 @@ impl AppState {
             .claude
             .breaker()
             .map_or(CircuitState::Closed, |b| b.state())
+    }
+
+    /// Time left in the shared upstream cool-down (zero when none, and in legacy mode).
+    pub fn cooldown_remaining(&self) -> Duration {
+        self.upstreams
+            .claude
+            .cooldown()
+            .map_or(Duration::ZERO, |c| c.remaining(tokio::time::Instant::now()))
     }
 
     /// Starts shutdown: refuse queued and new analyses, report not ready.

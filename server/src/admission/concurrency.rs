@@ -1,34 +1,53 @@
-//! The process-wide permit pool: at most N agent loops at once, excess requests wait FIFO in a
-//! bounded queue (tokio's semaphore is FIFO-fair). A request that is dropped while waiting (client
-//! gone) leaves the queue because its acquire future is dropped.
+//! The process-wide permit pool: at most `limit` agent loops at once, excess requests wait FIFO in
+//! a bounded queue (tokio's semaphore is FIFO-fair). A request that is dropped while waiting
+//! (client gone) leaves the queue because its acquire future is dropped.
+//!
+//! The limit is live: a [`LimitAlgorithm`] fed by the model-call signals moves it between the
+//! floor and the ceiling (`MAX_CONCURRENT_ANALYSES`). Lowering it forgets free permits at once
+//! and retires held ones as they are released; raising it first cancels that debt.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::limit::{LimitAlgorithm, Sample};
 use super::retry_after::ServiceTimeEwma;
 use crate::error::AppError;
+use crate::upstream::signals::{CallObserver, CallSignal};
 
-/// N permits plus a bounded waiting line; shared by every request of the process.
+/// The algorithm and the permits still to retire.
+#[derive(Debug)]
+struct Control {
+    algorithm: Box<dyn LimitAlgorithm>,
+    /// Held permits to forget instead of release (the limit went down while they were out).
+    debt: usize,
+}
+
+/// A live number of permits plus a bounded waiting line; shared by every request of the process.
 #[derive(Debug)]
 pub struct ConcurrencyGate {
     /// None in legacy mode: no limit, only counting.
     semaphore: Option<Arc<Semaphore>>,
+    /// The ceiling (N).
     permits: usize,
+    /// The live limit.
+    limit: AtomicUsize,
     max_queue: usize,
     queued: AtomicUsize,
     in_flight: AtomicUsize,
     service_time: ServiceTimeEwma,
+    control: Mutex<Control>,
+    origin: Instant,
 }
 
 /// Proof of admission; the slot is released (and the service time recorded) on drop.
 #[derive(Debug)]
 pub struct Permit {
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
     gate: Arc<ConcurrencyGate>,
     started: Instant,
     /// Time spent waiting in the queue.
@@ -39,6 +58,13 @@ impl Drop for Permit {
     fn drop(&mut self) {
         self.gate.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.gate.service_time.observe(self.started.elapsed());
+        if let Some(permit) = self.permit.take() {
+            let mut control = self.gate.lock();
+            if control.debt > 0 {
+                control.debt -= 1;
+                permit.forget();
+            }
+        }
     }
 }
 
@@ -52,15 +78,35 @@ impl Drop for QueueSlot<'_> {
 }
 
 impl ConcurrencyGate {
-    /// A pool of `permits` slots with up to `max_queue` waiters.
+    /// A fixed pool of `permits` slots with up to `max_queue` waiters.
     pub fn new(permits: usize, max_queue: usize) -> Arc<Self> {
+        let permits = permits.max(1);
+        Self::with_algorithm(
+            Box::new(super::limit::FixedLimit(permits)),
+            permits,
+            max_queue,
+        )
+    }
+
+    /// A pool whose limit `algorithm` moves, at most `ceiling`, with up to `max_queue` waiters
+    /// (scaled down with the limit).
+    pub fn with_algorithm(
+        algorithm: Box<dyn LimitAlgorithm>,
+        ceiling: usize,
+        max_queue: usize,
+    ) -> Arc<Self> {
+        let ceiling = ceiling.max(1);
+        let limit = algorithm.limit().clamp(1, ceiling);
         Arc::new(ConcurrencyGate {
-            semaphore: Some(Arc::new(Semaphore::new(permits.max(1)))),
-            permits: permits.max(1),
+            semaphore: Some(Arc::new(Semaphore::new(limit))),
+            permits: ceiling,
+            limit: AtomicUsize::new(limit),
             max_queue,
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             service_time: ServiceTimeEwma::new(Duration::from_secs(1), 0.2),
+            control: Mutex::new(Control { algorithm, debt: 0 }),
+            origin: Instant::now(),
         })
     }
 
@@ -69,21 +115,44 @@ impl ConcurrencyGate {
         Arc::new(ConcurrencyGate {
             semaphore: None,
             permits: 0,
+            limit: AtomicUsize::new(0),
             max_queue: 0,
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             service_time: ServiceTimeEwma::new(Duration::from_secs(1), 0.2),
+            control: Mutex::new(Control {
+                algorithm: Box::new(super::limit::FixedLimit(0)),
+                debt: 0,
+            }),
+            origin: Instant::now(),
         })
     }
 
-    /// N (0 when unlimited).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// N, the ceiling (0 when unlimited).
     pub fn capacity(&self) -> usize {
         self.permits
     }
 
-    /// Queue bound.
+    /// The live limit (0 when unlimited).
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Queue bound at the live limit: `MAX_QUEUE_DEPTH` × limit / ceiling (at least 1 when the
+    /// configured bound is not 0), so the expected wait in a full line stays what it was sized for.
     pub fn queue_capacity(&self) -> usize {
-        self.max_queue
+        if self.permits == 0 || self.max_queue == 0 {
+            return self.max_queue;
+        }
+        (self.max_queue * self.limit())
+            .div_ceil(self.permits)
+            .max(1)
     }
 
     /// Analyses holding a permit now.
@@ -101,9 +170,47 @@ impl ConcurrencyGate {
         self.service_time.current()
     }
 
-    /// Estimated wait for the request at `position` in line.
+    /// Estimated wait for the request at `position` in line, at the live limit.
     pub fn estimated_wait(&self, position: usize) -> Duration {
-        self.service_time.estimate_wait(position, self.permits)
+        self.service_time
+            .estimate_wait(position, self.limit().max(1))
+    }
+
+    /// Feeds one sample to the algorithm and applies the limit it answers.
+    pub fn observe(&self, sample: Sample) {
+        let Some(semaphore) = &self.semaphore else {
+            return;
+        };
+        let now = Instant::now().duration_since(self.origin);
+        let mut control = self.lock();
+        let old = self.limit();
+        let new = control
+            .algorithm
+            .on_sample(now, sample)
+            .clamp(1, self.permits);
+        if new == old {
+            return;
+        }
+        if new < old {
+            let cut = old - new;
+            let forgotten = semaphore.forget_permits(cut);
+            control.debt += cut - forgotten;
+        } else {
+            let raise = new - old;
+            let cancelled = control.debt.min(raise);
+            control.debt -= cancelled;
+            semaphore.add_permits(raise - cancelled);
+        }
+        self.limit.store(new, Ordering::Release);
+        drop(control);
+        tracing::debug!(
+            old,
+            new,
+            dropped = sample.dropped,
+            rtt_ms = sample.rtt.as_millis() as u64,
+            in_flight = sample.in_flight,
+            "concurrency limit changed"
+        );
     }
 
     fn admitted(
@@ -113,7 +220,7 @@ impl ConcurrencyGate {
     ) -> Permit {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         Permit {
-            _permit: permit,
+            permit,
             gate: Arc::clone(self),
             started: Instant::now(),
             waited,
@@ -137,10 +244,11 @@ impl ConcurrencyGate {
         if let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() {
             return Ok(self.admitted(Some(permit), Duration::ZERO));
         }
+        let bound = self.queue_capacity();
         let position = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                (q < self.max_queue).then_some(q + 1)
+                (q < bound).then_some(q + 1)
             })
             .map_err(|queued| AppError::OverCapacity {
                 retry_after: self.estimated_wait(queued + 1),
@@ -160,6 +268,19 @@ impl ConcurrencyGate {
         };
         drop(slot);
         outcome.map(|permit| self.admitted(Some(permit), start.elapsed()))
+    }
+}
+
+impl CallObserver for ConcurrencyGate {
+    fn on_call(&self, signal: CallSignal) {
+        let started = signal.started.saturating_duration_since(self.origin);
+        self.observe(Sample {
+            started,
+            rtt: signal.ended.saturating_duration_since(signal.started),
+            in_flight: self.in_flight(),
+            dropped: signal.dropped,
+            throttled: signal.throttled,
+        });
     }
 }
 
@@ -295,6 +416,76 @@ mod tests {
             order.push(rx.recv().await.expect("recv"));
         }
         assert_eq!(order, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[derive(Debug)]
+    struct Scripted(usize);
+
+    impl LimitAlgorithm for Scripted {
+        fn limit(&self) -> usize {
+            self.0
+        }
+        fn on_sample(&mut self, _now: Duration, sample: Sample) -> usize {
+            // The rtt in milliseconds carries the limit the test wants next.
+            self.0 = sample.rtt.as_millis() as usize;
+            self.0
+        }
+    }
+
+    fn set_limit(gate: &ConcurrencyGate, to: usize) {
+        gate.observe(Sample {
+            started: Duration::ZERO,
+            rtt: Duration::from_millis(to as u64),
+            in_flight: 0,
+            dropped: false,
+            throttled: false,
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_limit_retires_held_permits_and_a_higher_one_restores_them() {
+        let gate = ConcurrencyGate::with_algorithm(Box::new(Scripted(4)), 8, 8);
+        let token = never();
+        let held: Vec<_> = futures_util::future::join_all(
+            (0..4).map(|_| gate.acquire(Duration::from_secs(1), &token)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("4 admitted");
+        set_limit(&gate, 2);
+        assert_eq!(gate.limit(), 2);
+        assert_eq!(
+            gate.queue_capacity(),
+            2,
+            "queue bound scales with the limit"
+        );
+        let mut held = held.into_iter();
+        drop(held.next());
+        drop(held.next());
+        assert!(
+            gate.acquire(Duration::from_millis(10), &never())
+                .await
+                .is_err(),
+            "two released permits were retired, the other two are still out"
+        );
+        drop(held.next());
+        let third = gate
+            .acquire(Duration::from_millis(10), &never())
+            .await
+            .expect("one below the new limit of 2");
+        set_limit(&gate, 5);
+        let more: Vec<_> = futures_util::future::join_all(
+            (0..3).map(|_| gate.acquire(Duration::from_millis(10), &token)),
+        )
+        .await;
+        assert!(more.iter().all(Result::is_ok), "5 in flight at limit 5");
+        assert_eq!(gate.in_flight(), 5);
+        assert!(gate
+            .acquire(Duration::from_millis(10), &never())
+            .await
+            .is_err());
+        drop((third, more, held));
     }
 
     #[tokio::test]

@@ -5,4 +5,6 @@ mod raw;
 mod settings;
 
 pub use raw::{RawArgs, DEFAULT_MODEL, DEPRECATED_MODELS};
-pub use settings::{is_loopback_url, ConfigError, LogFormat, Settings, LOOPBACK_PLACEHOLDER_KEY};
+pub use settings::{
+    is_loopback_url, ConcurrencyMode, ConfigError, LogFormat, Settings, LOOPBACK_PLACEHOLDER_KEY,
+};

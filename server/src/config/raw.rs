@@ -48,6 +48,19 @@ pub struct RawArgs {
     /// Maximum agent loops running at once (N); also the cap on concurrent model calls.
     #[arg(long, env = "MAX_CONCURRENT_ANALYSES", default_value_t = 10)]
     pub max_concurrent_analyses: usize,
+    /// How the number of permits is set: `adaptive` (follows upstream signals between
+    /// MIN_CONCURRENT_ANALYSES and MAX_CONCURRENT_ANALYSES) or `fixed` (always MAX_CONCURRENT_ANALYSES).
+    #[arg(long, env = "CONCURRENCY_LIMIT", default_value = "adaptive")]
+    pub concurrency_limit: String,
+    /// Floor of the adaptive limit.
+    #[arg(long, env = "MIN_CONCURRENT_ANALYSES", default_value_t = 2)]
+    pub min_concurrent_analyses: usize,
+    /// Known requests-per-minute limit of the provider tier (0 = learn it from the response headers).
+    #[arg(long, env = "PROVIDER_RPM", default_value_t = 0)]
+    pub provider_rpm: u64,
+    /// Known output-tokens-per-minute limit of the provider tier (0 = learn it from the headers).
+    #[arg(long, env = "PROVIDER_OTPM", default_value_t = 0)]
+    pub provider_otpm: u64,
     /// Requests allowed to wait for a permit; beyond this → 503 at once.
     #[arg(long, env = "MAX_QUEUE_DEPTH", default_value_t = 100)]
     pub max_queue_depth: usize,
@@ -105,6 +118,9 @@ pub struct RawArgs {
     /// Retries of one model call (429/529/5xx), on top of the first attempt.
     #[arg(long, env = "CLAUDE_MAX_RETRIES", default_value_t = 3)]
     pub claude_max_retries: u32,
+    /// Longest single model-call attempt; a stalled attempt is retried within the request deadline.
+    #[arg(long, env = "CLAUDE_ATTEMPT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub claude_attempt_timeout_ms: u64,
     /// First backoff step; doubles per retry with full jitter.
     #[arg(long, env = "CLAUDE_RETRY_BASE_MS", default_value_t = 500)]
     pub claude_retry_base_ms: u64,

@@ -17,6 +17,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// `CONCURRENCY_LIMIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrencyMode {
+    /// The limit follows upstream signals between the floor and the ceiling.
+    Adaptive,
+    /// Always the ceiling (`MAX_CONCURRENT_ANALYSES`).
+    Fixed,
+}
+
+impl ConcurrencyMode {
+    /// The name used in settings, `/health` and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyMode::Adaptive => "adaptive",
+            ConcurrencyMode::Fixed => "fixed",
+        }
+    }
+}
+
 /// Validated configuration; every field holds a usable value.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -34,6 +53,14 @@ pub struct Settings {
     pub claude_model: String,
     /// N: agent loops at once (≥ 1).
     pub max_concurrent_analyses: usize,
+    /// How the limit is set.
+    pub concurrency_limit: ConcurrencyMode,
+    /// Floor of the adaptive limit (1 ≤ floor ≤ N).
+    pub min_concurrent_analyses: usize,
+    /// Known provider requests per minute (None = learn from headers).
+    pub provider_rpm: Option<u64>,
+    /// Known provider output tokens per minute (None = learn from headers).
+    pub provider_otpm: Option<u64>,
     /// Bounded queue depth.
     pub max_queue_depth: usize,
     /// Longest queue wait.
@@ -72,6 +99,8 @@ pub struct Settings {
     pub circuit_open: Duration,
     /// Retries per model call.
     pub claude_max_retries: u32,
+    /// Longest single model-call attempt.
+    pub claude_attempt_timeout: Duration,
     /// Backoff base.
     pub claude_retry_base: Duration,
     /// Backoff cap.
@@ -224,6 +253,22 @@ impl Settings {
                 "must be between 1 and 128",
             ));
         }
+        let concurrency_limit = match raw.concurrency_limit.trim().to_ascii_lowercase().as_str() {
+            "adaptive" => ConcurrencyMode::Adaptive,
+            "fixed" => ConcurrencyMode::Fixed,
+            other => {
+                return Err(invalid(
+                    "CONCURRENCY_LIMIT",
+                    format!("{other:?} must be adaptive or fixed"),
+                ))
+            }
+        };
+        // A floor above the ceiling is the ceiling (MAX_CONCURRENT_ANALYSES=1 keeps working with
+        // the default floor of 2).
+        let min_concurrent_analyses = positive(
+            "MIN_CONCURRENT_ANALYSES",
+            raw.min_concurrent_analyses as u64,
+        )? as usize;
         Ok(Settings {
             host,
             port: raw.port,
@@ -235,6 +280,12 @@ impl Settings {
                 "MAX_CONCURRENT_ANALYSES",
                 raw.max_concurrent_analyses as u64,
             )? as usize,
+            concurrency_limit,
+            min_concurrent_analyses: min_concurrent_analyses
+                .min(raw.max_concurrent_analyses)
+                .max(1),
+            provider_rpm: (raw.provider_rpm > 0).then_some(raw.provider_rpm),
+            provider_otpm: (raw.provider_otpm > 0).then_some(raw.provider_otpm),
             max_queue_depth: raw.max_queue_depth,
             queue_timeout: Duration::from_millis(positive(
                 "QUEUE_TIMEOUT_MS",
@@ -273,6 +324,10 @@ impl Settings {
             )? as u32,
             circuit_open: Duration::from_millis(positive("CIRCUIT_OPEN_MS", raw.circuit_open_ms)?),
             claude_max_retries: raw.claude_max_retries,
+            claude_attempt_timeout: Duration::from_millis(positive(
+                "CLAUDE_ATTEMPT_TIMEOUT_MS",
+                raw.claude_attempt_timeout_ms,
+            )?),
             claude_retry_base: Duration::from_millis(raw.claude_retry_base_ms),
             claude_retry_max: Duration::from_millis(raw.claude_retry_max_ms),
             max_turns: raw.max_turns,
@@ -468,6 +523,55 @@ mod tests {
             (s.trusted_proxies, s.rate_limit_ipv6_prefix),
             (TrustedProxies::None, 64)
         );
+    }
+
+    #[test]
+    fn concurrency_settings_are_validated_by_name() {
+        let s = Settings::from_raw(raw(&["--anthropic-api-key", "k"])).expect("valid");
+        assert_eq!(s.concurrency_limit, ConcurrencyMode::Adaptive);
+        assert_eq!(s.min_concurrent_analyses, 2);
+        assert_eq!(s.claude_attempt_timeout, Duration::from_secs(30));
+        assert_eq!((s.provider_rpm, s.provider_otpm), (None, None));
+        for (flags, variable) in [
+            (
+                &["--concurrency-limit", "gradient"][..],
+                "CONCURRENCY_LIMIT",
+            ),
+            (
+                &["--min-concurrent-analyses", "0"][..],
+                "MIN_CONCURRENT_ANALYSES",
+            ),
+            (
+                &["--claude-attempt-timeout-ms", "0"][..],
+                "CLAUDE_ATTEMPT_TIMEOUT_MS",
+            ),
+        ] {
+            let mut args = vec!["--anthropic-api-key", "k"];
+            args.extend_from_slice(flags);
+            assert_eq!(
+                Settings::from_raw(raw(&args)).unwrap_err().variable,
+                variable
+            );
+        }
+        let fixed = Settings::from_raw(raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--concurrency-limit",
+            "fixed",
+            "--provider-otpm",
+            "80000",
+        ]))
+        .expect("valid");
+        assert_eq!(fixed.concurrency_limit, ConcurrencyMode::Fixed);
+        assert_eq!(fixed.provider_otpm, Some(80_000));
+        let one = Settings::from_raw(raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--max-concurrent-analyses",
+            "1",
+        ]))
+        .expect("the default floor of 2 does not reject N=1");
+        assert_eq!(one.min_concurrent_analyses, 1);
     }
 
     #[test]

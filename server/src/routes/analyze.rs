@@ -256,6 +256,9 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
     .map_err(|e| AppError::Internal {
         detail: format!("the analysis task failed ({e})"),
     })??;
+    if let Some(pacer) = state.upstreams.claude.pacer() {
+        pacer.observe_analysis_tokens(analysis.usage.output_tokens);
+    }
     let (upstream, total) = (admitted.elapsed(), arrived.elapsed());
     let body = AnalyzeResponse {
         analysis: analysis.analysis,
@@ -331,6 +334,9 @@ pub async fn analyze(
 ) -> Response {
     match run(&state, &request_id, request).await {
         Ok(response) => response,
-        Err(err) => err.with_request_id(&request_id).into_response(),
+        Err(err) => err
+            .covering(state.cooldown_remaining())
+            .with_request_id(&request_id)
+            .into_response(),
     }
 }

@@ -15,29 +15,39 @@ use crate::upstream::breaker::CircuitState;
 pub const HEALTH_STATUSES: [&str; 4] = ["ok", "busy", "saturated", "degraded"];
 /// `/health` `mode` values: the scaled server and legacy mode.
 pub const MODES: [&str; 2] = ["pooled", "legacy"];
+/// `/health` `concurrency_mode` values (`CONCURRENCY_LIMIT`; `unlimited` in legacy mode).
+pub const CONCURRENCY_MODES: [&str; 3] = ["adaptive", "fixed", "unlimited"];
 
 /// Upstream health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpstreamHealth {
     /// `closed`, `open` or `half_open`.
     pub circuit: String,
+    /// Milliseconds left in the shared cool-down (a 429/529 wait hint pauses new model calls).
+    pub cooldown_ms: u64,
+    /// Spacing between model calls the tier pacer enforces now, in ms; 0 when not pacing.
+    pub pacing_interval_ms: u64,
 }
 
 /// `/health` body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthBody {
-    /// `ok`, `busy` (≥ 80% of permits in use), `saturated` (all in use and requests waiting)
+    /// `ok`, `busy` (≥ 80% of the live limit in use), `saturated` (all in use and requests waiting)
     /// or `degraded` (model API circuit not closed).
     pub status: String,
     /// Analyses running.
     pub in_flight: usize,
-    /// Permits (N); 0 in legacy mode (unlimited).
+    /// Ceiling of permits (`MAX_CONCURRENT_ANALYSES`); 0 in legacy mode (unlimited).
     pub capacity: usize,
+    /// Live concurrency limit (≤ capacity; adaptive mode moves it); 0 in legacy mode.
+    pub concurrency_limit: usize,
+    /// `adaptive`, `fixed` or `unlimited` (legacy mode).
+    pub concurrency_mode: String,
     /// Requests waiting.
     pub queue_depth: usize,
-    /// Queue bound.
+    /// Queue bound (scaled with the live limit).
     pub queue_capacity: usize,
-    /// in_flight / capacity.
+    /// in_flight / concurrency_limit.
     pub utilization: f64,
     /// Upstream state.
     pub upstream: UpstreamHealth,
@@ -64,18 +74,22 @@ pub struct ReadyBody {
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "Load report", body = HealthBody)))]
 pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
     let gate = &state.gate;
-    let (in_flight, capacity, queue_depth) =
-        (gate.in_flight(), gate.capacity(), gate.queue_depth());
-    let utilization = if capacity == 0 {
+    let (in_flight, capacity, limit, queue_depth) = (
+        gate.in_flight(),
+        gate.capacity(),
+        gate.limit(),
+        gate.queue_depth(),
+    );
+    let utilization = if limit == 0 {
         0.0
     } else {
-        in_flight as f64 / capacity as f64
+        in_flight as f64 / limit as f64
     };
     let circuit = state.circuit();
     let [ok, busy, saturated, degraded] = HEALTH_STATUSES;
     let status = if circuit != CircuitState::Closed {
         degraded
-    } else if capacity > 0 && in_flight >= capacity && queue_depth > 0 {
+    } else if limit > 0 && in_flight >= limit && queue_depth > 0 {
         saturated
     } else if utilization >= 0.8 {
         busy
@@ -86,11 +100,25 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         status: status.into(),
         in_flight,
         capacity,
+        concurrency_limit: limit,
+        concurrency_mode: if state.settings.legacy_mode {
+            CONCURRENCY_MODES[2]
+        } else {
+            state.settings.concurrency_limit.as_str()
+        }
+        .into(),
         queue_depth,
         queue_capacity: gate.queue_capacity(),
         utilization: (utilization * 1000.0).round() / 1000.0,
         upstream: UpstreamHealth {
             circuit: circuit.as_str().into(),
+            cooldown_ms: state.cooldown_remaining().as_millis() as u64,
+            pacing_interval_ms: state
+                .upstreams
+                .claude
+                .pacer()
+                .and_then(|p| p.interval())
+                .map_or(0, |d| d.as_millis() as u64),
         },
         uptime_s: state.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),

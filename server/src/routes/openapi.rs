@@ -12,7 +12,9 @@ use crate::routes::analyze::{
     AnalyzeRequest, AnalyzeResponse, Timings, UsageBody, MAX_QUERY_CHARS, MAX_SYMBOLS,
     NON_BLANK_PATTERN, SYMBOL_PATTERN,
 };
-use crate::routes::health::{HealthBody, ReadyBody, UpstreamHealth, HEALTH_STATUSES, MODES};
+use crate::routes::health::{
+    HealthBody, ReadyBody, UpstreamHealth, CONCURRENCY_MODES, HEALTH_STATUSES, MODES,
+};
 use crate::state::AppState;
 use crate::upstream::breaker::CircuitState;
 
@@ -79,6 +81,10 @@ pub fn document(settings: &Settings) -> Value {
     merge(
         &mut schemas["HealthBody"]["properties"]["mode"],
         json!({ "enum": MODES }),
+    );
+    merge(
+        &mut schemas["HealthBody"]["properties"]["concurrency_mode"],
+        json!({ "enum": CONCURRENCY_MODES }),
     );
     let circuits = CircuitState::ALL.map(CircuitState::as_str);
     merge(

@@ -1,9 +1,13 @@
 //! Clients of the two upstream APIs and the protections around them: the Messages API client
 //! ([`claude`], wire types in [`messages`]) with retries ([`retry`]) and a circuit breaker
-//! ([`breaker`]), and the Trading API client ([`trading`]).
+//! ([`breaker`]), the shared cool-down ([`cooldown`]), tier pacing ([`pacing`]), the signals the
+//! concurrency limit learns from ([`signals`]), and the Trading API client ([`trading`]).
 
 pub mod breaker;
 pub mod claude;
+pub mod cooldown;
 pub mod messages;
+pub mod pacing;
 pub mod retry;
+pub mod signals;
 pub mod trading;

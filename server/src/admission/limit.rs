@@ -1,0 +1,438 @@
+//! The concurrency-limit algorithms, as pure state machines (no I/O, no clock of their own):
+//! fed one [`Sample`] per finished model-call attempt with the time injected, they answer the
+//! new limit. [`FixedLimit`] is the trivial one; [`AdaptiveLimit`] is latency-gated AIMD with a
+//! memory of where the provider last pushed back (see server/README.md, "Adaptive concurrency").
+
+use std::time::Duration;
+
+/// One finished model-call attempt, as the limit sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// When the attempt started (same clock as `now`); drops of attempts started before the
+    /// last decrease were caused by the old limit and are not counted again.
+    pub started: Duration,
+    /// Time the attempt took upstream (pacing and cool-down waits excluded).
+    pub rtt: Duration,
+    /// Permits in use when the sample was taken.
+    pub in_flight: usize,
+    /// The upstream pushed back: 429, 529, or the attempt timed out.
+    pub dropped: bool,
+    /// The call had to wait for pacing or a cool-down first: more permits would not have made
+    /// it faster, so it is no reason to grow.
+    pub throttled: bool,
+}
+
+/// A concurrency-limit algorithm: fed samples, answers the limit.
+pub trait LimitAlgorithm: Send + std::fmt::Debug {
+    /// The limit now.
+    fn limit(&self) -> usize;
+    /// Folds in one sample taken at `now` (time since an arbitrary origin) and answers the limit.
+    fn on_sample(&mut self, now: Duration, sample: Sample) -> usize;
+}
+
+/// `CONCURRENCY_LIMIT=fixed`: always N.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedLimit(pub usize);
+
+impl LimitAlgorithm for FixedLimit {
+    fn limit(&self) -> usize {
+        self.0
+    }
+    fn on_sample(&mut self, _now: Duration, _sample: Sample) -> usize {
+        self.0
+    }
+}
+
+/// Parameters of [`AdaptiveLimit`]; the defaults are documented in server/README.md.
+#[derive(Debug, Clone, Copy)]
+pub struct AdaptiveParams {
+    /// Lowest limit (`MIN_CONCURRENT_ANALYSES`).
+    pub floor: usize,
+    /// Highest limit (`MAX_CONCURRENT_ANALYSES`); also where the limit starts.
+    pub ceiling: usize,
+    /// Multiplicative decrease on a drop: limit = backoff × min(limit, in flight).
+    pub backoff: f64,
+    /// Growth is allowed while the recent latency is at most `tolerance` × baseline.
+    pub tolerance: f64,
+    /// Once the provider pushed back at level L, growing to L again waits this long after
+    /// the last drop (one probe per interval instead of a 429 every few round trips).
+    pub probe_interval: Duration,
+    /// Weight of a new sample in the recent-latency average.
+    pub short_alpha: f64,
+    /// Weight with which the baseline drifts up toward the recent latency (it follows a
+    /// lower latency at once), so a lasting slowdown becomes the new baseline.
+    pub baseline_drift: f64,
+}
+
+impl AdaptiveParams {
+    /// The documented defaults for a floor and a ceiling.
+    pub fn new(floor: usize, ceiling: usize) -> Self {
+        let ceiling = ceiling.max(1);
+        AdaptiveParams {
+            floor: floor.clamp(1, ceiling),
+            ceiling,
+            backoff: 0.8,
+            tolerance: 1.5,
+            probe_interval: Duration::from_secs(30),
+            short_alpha: 0.1,
+            baseline_drift: 0.01,
+        }
+    }
+}
+
+/// Latency-gated AIMD: +1 per limit's worth of good samples (about one per round trip) while
+/// the recent latency stays within `tolerance` × baseline and the permits are actually used;
+/// × `backoff` on a 429/529/timeout, at most once per round trip; slow probing above the level
+/// where the provider last pushed back.
+#[derive(Debug, Clone)]
+pub struct AdaptiveLimit {
+    params: AdaptiveParams,
+    /// Fractional limit; the integer part is the limit.
+    limit: f64,
+    /// Recent latency (EWMA, seconds); None before the first sample.
+    short: Option<f64>,
+    /// Baseline latency (seconds); None before the first sample.
+    baseline: Option<f64>,
+    /// Time of the last decrease.
+    last_drop: Option<Duration>,
+    /// Time of the last decrease or probe step (paces probing).
+    last_probe: Option<Duration>,
+    /// The level at which the provider last pushed back.
+    drop_level: Option<usize>,
+    /// The baseline latency when it did: an edge learned at another latency is forgotten.
+    baseline_at_drop: Option<f64>,
+}
+
+impl AdaptiveLimit {
+    /// Starts at the ceiling: a server with the limit it was configured for, until told otherwise.
+    pub fn new(params: AdaptiveParams) -> Self {
+        AdaptiveLimit {
+            params,
+            limit: params.ceiling as f64,
+            short: None,
+            baseline: None,
+            last_drop: None,
+            last_probe: None,
+            drop_level: None,
+            baseline_at_drop: None,
+        }
+    }
+
+    /// Recent latency, when known.
+    pub fn recent_latency(&self) -> Option<Duration> {
+        self.short.map(Duration::from_secs_f64)
+    }
+
+    /// Baseline latency, when known.
+    pub fn baseline_latency(&self) -> Option<Duration> {
+        self.baseline.map(Duration::from_secs_f64)
+    }
+
+    fn clamp(&self, value: f64) -> f64 {
+        value.clamp(self.params.floor as f64, self.params.ceiling as f64)
+    }
+
+    fn on_drop(&mut self, now: Duration, sample: Sample) {
+        if self.last_drop.is_some_and(|at| sample.started < at) {
+            return; // sent under the old limit: already accounted for
+        }
+        let level = (self.limit.floor() as usize).min(sample.in_flight.max(1));
+        self.drop_level = Some(level);
+        self.baseline_at_drop = self.baseline;
+        self.limit = self.clamp((level as f64 * self.params.backoff).floor());
+        self.last_drop = Some(now);
+        self.last_probe = Some(now);
+    }
+
+    fn on_success(&mut self, now: Duration, sample: Sample) {
+        let x = sample.rtt.as_secs_f64();
+        let short = match self.short {
+            None => x,
+            Some(s) => s + self.params.short_alpha * (x - s),
+        };
+        self.short = Some(short);
+        let baseline = match self.baseline {
+            None => short,
+            Some(b) if short < b => short,
+            Some(b) => b + self.params.baseline_drift * (short - b),
+        };
+        self.baseline = Some(baseline);
+        if let Some(then) = self.baseline_at_drop {
+            let ratio = then.max(baseline) / then.min(baseline).max(f64::EPSILON);
+            if ratio > self.params.tolerance {
+                // The provider pushed back under other conditions (e.g. during a slowdown):
+                // that level says nothing now, so grow freely until it pushes back again.
+                self.drop_level = None;
+                self.baseline_at_drop = None;
+            }
+        }
+        let current = self.limit.floor() as usize;
+        let used = sample.in_flight as f64 >= 0.8 * current as f64;
+        let near_baseline = short <= self.params.tolerance * baseline;
+        if sample.throttled || !used || !near_baseline {
+            return;
+        }
+        let probing = self.drop_level.is_some_and(|level| current + 1 >= level);
+        let probe_due = self
+            .last_probe
+            .is_none_or(|at| now.saturating_sub(at) >= self.params.probe_interval);
+        if probing && !probe_due {
+            self.limit = self.limit.min(current as f64 + 0.999);
+            return;
+        }
+        self.limit = self.clamp(self.limit + 1.0 / current.max(1) as f64);
+        if probing && self.limit.floor() as usize > current {
+            // One step past the old level per probe interval.
+            self.last_probe = Some(now);
+            self.drop_level = Some(self.limit.floor() as usize + 1);
+        }
+    }
+}
+
+impl LimitAlgorithm for AdaptiveLimit {
+    fn limit(&self) -> usize {
+        (self.limit.floor() as usize).clamp(self.params.floor, self.params.ceiling)
+    }
+
+    fn on_sample(&mut self, now: Duration, sample: Sample) -> usize {
+        if sample.dropped {
+            self.on_drop(now, sample);
+        } else {
+            self.on_success(now, sample);
+        }
+        self.limit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(700);
+
+    fn ok(now: Duration, in_flight: usize) -> Sample {
+        Sample {
+            started: now.saturating_sub(RTT),
+            rtt: RTT,
+            in_flight,
+            dropped: false,
+            throttled: false,
+        }
+    }
+
+    /// A 429 comes back at once: the call started now.
+    fn drop_at(now: Duration, in_flight: usize) -> Sample {
+        Sample {
+            started: now,
+            rtt: Duration::from_millis(2),
+            in_flight,
+            dropped: true,
+            throttled: false,
+        }
+    }
+
+    /// Drives `limit` as a provider that refuses above `capacity` concurrent calls would, with
+    /// every permit in use (more users than permits), one sample per `RTT / limit`.
+    fn run_against_capacity(
+        limit: &mut AdaptiveLimit,
+        capacity: usize,
+        from: Duration,
+        for_: Duration,
+    ) -> Vec<usize> {
+        let mut now = from;
+        let mut seen = Vec::new();
+        while now < from + for_ {
+            let l = limit.limit();
+            let sample = if l > capacity {
+                drop_at(now, l)
+            } else {
+                ok(now, l)
+            };
+            seen.push(limit.on_sample(now, sample));
+            now += RTT / l as u32;
+        }
+        seen
+    }
+
+    #[test]
+    fn a_429_cuts_the_limit_multiplicatively_once_per_round() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        assert_eq!(limit.limit(), 40, "starts at the ceiling");
+        let now = Duration::from_secs(10);
+        assert_eq!(
+            limit.on_sample(now, drop_at(now, 30)),
+            24,
+            "0.8 × min(40, 30)"
+        );
+        // More 429s from calls that started before that decrease do not cut again.
+        let stale = Sample {
+            started: now - Duration::from_millis(1),
+            ..drop_at(now + Duration::from_millis(5), 30)
+        };
+        assert_eq!(limit.on_sample(now + Duration::from_millis(5), stale), 24);
+        // A 429 of a call started after it does.
+        let later = now + Duration::from_secs(1);
+        let fresh = Sample {
+            started: now + Duration::from_millis(10),
+            ..drop_at(later, 24)
+        };
+        assert_eq!(limit.on_sample(later, fresh), 19);
+    }
+
+    #[test]
+    fn grows_about_one_per_round_trip_at_baseline_latency() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let mut now = Duration::from_secs(1);
+        limit.on_sample(now, drop_at(now, 10)); // → 8, and remembers 10
+        assert_eq!(limit.limit(), 8);
+        // 8 samples ≈ one round trip of 8 permits: +1.
+        for _ in 0..8 {
+            now += RTT / 8;
+            limit.on_sample(now, ok(now, limit.limit()));
+        }
+        assert_eq!(limit.limit(), 9);
+    }
+
+    #[test]
+    fn does_not_grow_when_latency_rises_or_permits_sit_idle_or_calls_were_throttled() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let mut now = Duration::from_secs(1);
+        limit.on_sample(now, drop_at(now, 10)); // 8
+        for _ in 0..20 {
+            now += RTT / 8;
+            limit.on_sample(now, ok(now, limit.limit()));
+        }
+        let before = limit.limit();
+        // Latency 3× the baseline: hold.
+        for _ in 0..30 {
+            now += RTT / 8;
+            let slow = Sample {
+                rtt: RTT * 3,
+                ..ok(now, limit.limit())
+            };
+            limit.on_sample(now, slow);
+        }
+        assert_eq!(limit.limit(), before, "no growth at 3× baseline latency");
+        // Light load: only 2 of the permits used.
+        let mut idle = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        idle.on_sample(now, drop_at(now, 10));
+        for _ in 0..100 {
+            now += RTT;
+            idle.on_sample(now, ok(now, 2));
+        }
+        assert_eq!(idle.limit(), 8, "no growth while permits sit idle");
+        // Throttled by pacing: more permits would not help.
+        let mut paced = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        paced.on_sample(now, drop_at(now, 10));
+        for _ in 0..100 {
+            now += RTT / 8;
+            let s = Sample {
+                throttled: true,
+                ..ok(now, 8)
+            };
+            paced.on_sample(now, s);
+        }
+        assert_eq!(paced.limit(), 8, "no growth while calls wait for pacing");
+    }
+
+    #[test]
+    fn a_lasting_slowdown_becomes_the_new_baseline() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let mut now = Duration::from_secs(1);
+        limit.on_sample(now, drop_at(now, 10));
+        for _ in 0..50 {
+            now += RTT / 8;
+            limit.on_sample(now, ok(now, limit.limit()));
+        }
+        let before = limit.limit();
+        for _ in 0..600 {
+            now += RTT / 8;
+            let slow = Sample {
+                rtt: RTT * 3,
+                ..ok(now, limit.limit())
+            };
+            limit.on_sample(now, slow);
+        }
+        assert!(limit.limit() > before, "grows again once 3× is the norm");
+    }
+
+    #[test]
+    fn an_edge_learned_during_a_slowdown_is_forgotten_when_latency_returns() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let mut now = Duration::from_secs(1);
+        for _ in 0..20 {
+            now += RTT / 20;
+            limit.on_sample(now, ok(now, 40));
+        }
+        // Slowdown: latency ×3 for long enough to become the baseline, then a push back at 20.
+        for _ in 0..600 {
+            now += RTT / 10;
+            let slow = Sample {
+                rtt: RTT * 3,
+                ..ok(now, limit.limit())
+            };
+            limit.on_sample(now, slow);
+        }
+        limit.on_sample(now, drop_at(now, 20));
+        assert_eq!(limit.limit(), 16);
+        // Latency back to normal: growth goes past 19 well within one probe interval.
+        let from = now;
+        while limit.limit() < 22 && now < from + Duration::from_secs(25) {
+            now += RTT / limit.limit() as u32;
+            limit.on_sample(now, ok(now, limit.limit()));
+        }
+        assert!(
+            limit.limit() >= 22,
+            "limit {} after {:?}",
+            limit.limit(),
+            now - from
+        );
+    }
+
+    #[test]
+    fn floor_and_ceiling_hold() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(3, 12));
+        let mut now = Duration::ZERO;
+        for _ in 0..50 {
+            now += Duration::from_secs(1);
+            let s = Sample {
+                started: now,
+                ..drop_at(now, 1)
+            };
+            assert!(limit.on_sample(now, s) >= 3);
+        }
+        assert_eq!(limit.limit(), 3);
+        let mut open = AdaptiveLimit::new(AdaptiveParams::new(3, 12));
+        for _ in 0..10_000 {
+            now += Duration::from_millis(10);
+            assert!(open.on_sample(now, ok(now, 12)) <= 12);
+        }
+        assert_eq!(open.limit(), 12);
+    }
+
+    #[test]
+    fn under_constant_load_it_converges_below_the_provider_capacity_with_bounded_swing() {
+        // Ceiling 40 (mis-set), provider capacity 20: after the first drops the limit stays in
+        // [backoff × (capacity + 1), capacity + 1] and over-capacity probes come at most once
+        // per probe interval.
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let settle = run_against_capacity(&mut limit, 20, Duration::ZERO, Duration::from_secs(20));
+        assert!(settle.iter().any(|&l| l <= 20));
+        let steady = run_against_capacity(
+            &mut limit,
+            20,
+            Duration::from_secs(20),
+            Duration::from_secs(300),
+        );
+        let (lo, hi) = (
+            *steady.iter().min().expect("samples"),
+            *steady.iter().max().expect("samples"),
+        );
+        assert!(lo >= 16 && hi <= 21, "swing [{lo}, {hi}] outside [16, 21]");
+        let over = steady.iter().filter(|&&l| l > 20).count();
+        // One probe per 30 s over 300 s: about ten limits above capacity, each cut at once.
+        assert!(over <= 12, "{over} samples above capacity");
+        let mean = steady.iter().sum::<usize>() as f64 / steady.len() as f64;
+        assert!(mean >= 18.5, "mean limit {mean} too far below capacity");
+    }
+}

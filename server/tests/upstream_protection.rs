@@ -1,0 +1,347 @@
+//! The protections between the server and the Messages API, end to end through real HTTP: the
+//! shared cool-down, the per-attempt timeout, what the circuit breaker counts, and the adaptive
+//! concurrency limit backing off when the provider refuses calls.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+async fn trading_with_aapl() -> MockServer {
+    let trading = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/quotes/AAPL"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(AAPL_QUOTE, "application/json"))
+        .mount(&trading)
+        .await;
+    trading
+}
+
+/// Scripted Claude that records when each call arrived; the first `refuse` calls get `first`.
+struct Recording {
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    first: ResponseTemplate,
+    refuse: usize,
+}
+
+impl Respond for Recording {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut arrivals = self.arrivals.lock().expect("lock");
+        arrivals.push(Instant::now());
+        if arrivals.len() <= self.refuse {
+            self.first.clone()
+        } else {
+            ScriptedClaude.respond(request)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_ms_pauses_every_model_call_then_they_resume() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .respond_with(Recording {
+            arrivals: Arc::clone(&arrivals),
+            first: ResponseTemplate::new(429)
+                .insert_header("retry-after-ms", "800")
+                .set_body_json(json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})),
+            refuse: 1,
+        })
+        .mount(&claude)
+        .await;
+    let server = Arc::new(TestServer::start(settings(&trading.uri(), &claude.uri())).await);
+    let client = reqwest::Client::new();
+
+    let first = {
+        let (server, client) = (Arc::clone(&server), client.clone());
+        tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
+    };
+    wait_until("the 429 was answered", || async {
+        server.health().await["upstream"]["cooldown_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0)
+    })
+    .await;
+    let refused_at = arrivals.lock().expect("lock")[0];
+    // Three more analyses arrive during the cool-down: they wait instead of calling upstream.
+    let others: Vec<_> = (0..3)
+        .map(|_| {
+            let (server, client) = (Arc::clone(&server), client.clone());
+            tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
+        })
+        .collect();
+    assert_eq!(first.await.expect("join").status(), 200);
+    for other in others {
+        assert_eq!(
+            other.await.expect("join").status(),
+            200,
+            "resumed after the pause"
+        );
+    }
+    let arrivals = arrivals.lock().expect("lock").clone();
+    assert_eq!(
+        arrivals.len(),
+        1 + 4 * 2,
+        "one refused call, then two turns per analysis"
+    );
+    for later in &arrivals[1..] {
+        assert!(
+            later.duration_since(refused_at) >= Duration::from_millis(790),
+            "a model call went out {:?} after the 429 asked for 800 ms",
+            later.duration_since(refused_at)
+        );
+    }
+    let metrics = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("upstream_cooldowns_total{api=\"claude\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(server.health().await["upstream"]["cooldown_ms"], 0);
+}
+
+#[tokio::test]
+async fn a_503_sent_during_a_cool_down_says_to_wait_it_out() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "30")
+                .set_body_json(json!({"type": "error", "error": {"type": "rate_limit_error", "message": "tier"}})),
+        )
+        .mount(&claude)
+        .await;
+    let mut s = settings(&trading.uri(), &claude.uri());
+    s.request_timeout = Duration::from_secs(2);
+    let server = TestServer::start(s).await;
+    let response = server
+        .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
+        .await;
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(
+        retry_after >= 29,
+        "Retry-After {retry_after} s does not cover the 30 s pause"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "upstream_unavailable");
+    assert_eq!(
+        claude.received_requests().await.expect("recorded").len(),
+        1,
+        "no retry into the pause"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_attempt_is_retried_within_the_deadline() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .respond_with(Recording {
+            arrivals: Arc::clone(&arrivals),
+            first: ResponseTemplate::new(200).set_delay(Duration::from_secs(20)),
+            refuse: 1,
+        })
+        .mount(&claude)
+        .await;
+    let mut s = settings(&trading.uri(), &claude.uri());
+    s.claude_attempt_timeout = Duration::from_millis(300);
+    s.request_timeout = Duration::from_secs(10);
+    let server = TestServer::start(s).await;
+    let started = Instant::now();
+    let response = server
+        .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?}: the stalled attempt used the deadline",
+        started.elapsed()
+    );
+    assert_eq!(
+        arrivals.lock().expect("lock").len(),
+        3,
+        "stalled, retried, second turn"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("upstream_calls_total{api=\"claude\",outcome=\"timeout\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn two_failing_requests_with_retries_do_not_open_the_circuit_with_the_defaults() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&claude)
+        .await;
+    // Defaults: 5 failed requests open it, 3 retries per call.
+    let server = TestServer::start(settings(&trading.uri(), &claude.uri())).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        assert_eq!(
+            server
+                .analyze(&client, json!({"query": "AAPL?"}))
+                .await
+                .status(),
+            502
+        );
+    }
+    assert_eq!(
+        claude.received_requests().await.expect("recorded").len(),
+        8,
+        "4 attempts each"
+    );
+    assert_eq!(server.health().await["upstream"]["circuit"], "closed");
+}
+
+/// Calls whose first message asks to be slow take 800 ms and succeed; every other call fails.
+struct SlowSuccessElseFailure {
+    slow_arrived: Arc<AtomicUsize>,
+}
+
+impl Respond for SlowSuccessElseFailure {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        if body["messages"][0].to_string().contains("slowly") {
+            self.slow_arrived.fetch_add(1, Ordering::AcqRel);
+            ScriptedClaude
+                .respond(request)
+                .set_delay(Duration::from_millis(800))
+        } else {
+            ResponseTemplate::new(500)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_success_that_started_before_the_circuit_opened_does_not_close_it() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    let slow_arrived = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .respond_with(SlowSuccessElseFailure {
+            slow_arrived: Arc::clone(&slow_arrived),
+        })
+        .mount(&claude)
+        .await;
+    let mut s = settings(&trading.uri(), &claude.uri());
+    s.claude_max_retries = 0;
+    s.circuit_failure_threshold = 1;
+    s.circuit_open = Duration::from_secs(30);
+    let server = Arc::new(TestServer::start(s).await);
+    let client = reqwest::Client::new();
+    let slow = {
+        let (server, client) = (Arc::clone(&server), client.clone());
+        tokio::spawn(async move {
+            server
+                .analyze(&client, json!({"query": "AAPL, slowly please"}))
+                .await
+        })
+    };
+    wait_until("the slow call is upstream", || async {
+        slow_arrived.load(Ordering::Acquire) == 1
+    })
+    .await;
+    let failing = server.analyze(&client, json!({"query": "AAPL?"})).await;
+    assert_eq!(failing.status(), 502);
+    assert_eq!(server.health().await["upstream"]["circuit"], "open");
+    // The slow call's success arrives now: it was let through before the circuit opened, so it
+    // says nothing about the upstream since (its second turn is refused by the open circuit).
+    let slow = slow.await.expect("join");
+    assert_eq!(slow.status(), 503);
+    assert_eq!(server.health().await["upstream"]["circuit"], "open");
+}
+
+#[tokio::test]
+async fn running_out_of_the_request_deadline_is_not_an_upstream_failure() {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+        .mount(&claude)
+        .await;
+    let mut s = settings(&trading.uri(), &claude.uri());
+    s.circuit_failure_threshold = 1;
+    s.request_timeout = Duration::from_millis(200);
+    let server = TestServer::start(s).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        assert_eq!(
+            server
+                .analyze(&client, json!({"query": "AAPL?"}))
+                .await
+                .status(),
+            504
+        );
+    }
+    assert_eq!(server.health().await["upstream"]["circuit"], "closed");
+}
+
+#[tokio::test]
+async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls() {
+    let trading = mocks::spawn_trading(mocks::TradingSettings::default())
+        .await
+        .expect("mock trading");
+    let mut claude_settings = mocks::ClaudeSettings::default();
+    claude_settings.latency.latency_ms = 150;
+    claude_settings.max_concurrent = 2;
+    let claude = mocks::spawn_claude(claude_settings)
+        .await
+        .expect("mock claude");
+    let mut s = settings(&trading.url(), &claude.url());
+    s.max_concurrent_analyses = 8;
+    let server = Arc::new(TestServer::start(s).await);
+    assert_eq!(server.health().await["concurrency_limit"], 8);
+    assert_eq!(server.health().await["concurrency_mode"], "adaptive");
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, served) = (Arc::clone(&server), Arc::clone(&served));
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for _ in 0..2 {
+                    let r = server.analyze(&client, json!({"query": "AAPL?"})).await;
+                    if r.status() == 200 {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.expect("join");
+    }
+    let limit = server.health().await["concurrency_limit"]
+        .as_u64()
+        .expect("limit");
+    assert!(limit < 8, "limit stayed at {limit} despite 429s");
+    assert!(limit >= 2, "limit {limit} fell below the floor");
+    assert!(served.load(Ordering::Relaxed) > 0);
+}
