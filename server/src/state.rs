@@ -100,10 +100,10 @@ impl AppState {
                 retry,
                 breaker,
                 cooldown: Some(Arc::new(Cooldown::new())),
-                pacer: Some(Arc::new(TierPacer::new(
-                    settings.provider_rpm,
-                    settings.provider_otpm,
-                ))),
+                pacer: Some(Arc::new(
+                    TierPacer::new(settings.provider_rpm, settings.provider_otpm)
+                        .with_share(settings.provider_share),
+                )),
                 attempt_timeout: Some(settings.claude_attempt_timeout),
                 observer: Some(Arc::clone(&gate) as _),
             }

@@ -61,6 +61,10 @@ pub struct RawArgs {
     /// Known output-tokens-per-minute limit of the provider tier (0 = learn it from the headers).
     #[arg(long, env = "PROVIDER_OTPM", default_value_t = 0)]
     pub provider_otpm: u64,
+    /// This replica's share of the provider tier, `1/R` with R replicas (or a fraction in (0, 1]):
+    /// pacing keeps this replica within that share of the requests and output-token budgets.
+    #[arg(long, env = "PROVIDER_SHARE", default_value = "1")]
+    pub provider_share: String,
     /// Requests allowed to wait for a permit; beyond this → 503 at once.
     #[arg(long, env = "MAX_QUEUE_DEPTH", default_value_t = 100)]
     pub max_queue_depth: usize,

@@ -61,6 +61,8 @@ pub struct Settings {
     pub provider_rpm: Option<u64>,
     /// Known provider output tokens per minute (None = learn from headers).
     pub provider_otpm: Option<u64>,
+    /// This replica's share of the provider tier, in (0, 1] (`PROVIDER_SHARE=1/R`).
+    pub provider_share: f64,
     /// Bounded queue depth.
     pub max_queue_depth: usize,
     /// Longest queue wait.
@@ -286,6 +288,8 @@ impl Settings {
                 .max(1),
             provider_rpm: (raw.provider_rpm > 0).then_some(raw.provider_rpm),
             provider_otpm: (raw.provider_otpm > 0).then_some(raw.provider_otpm),
+            provider_share: parse_share(&raw.provider_share)
+                .map_err(|reason| invalid("PROVIDER_SHARE", reason))?,
             max_queue_depth: raw.max_queue_depth,
             queue_timeout: Duration::from_millis(positive(
                 "QUEUE_TIMEOUT_MS",
@@ -400,6 +404,37 @@ impl Settings {
             "<redacted>".into()
         };
         format!("{shown:?}")
+    }
+}
+
+/// `1/R` or a fraction in (0, 1].
+fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let v = match t.split_once('/') {
+        Some((a, b)) => {
+            let a: f64 = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("{t:?} is not 1/R or a fraction"))?;
+            let b: f64 = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("{t:?} is not 1/R or a fraction"))?;
+            if b == 0.0 {
+                return Err(format!("{t:?} divides by zero"));
+            }
+            a / b
+        }
+        None => t
+            .parse()
+            .map_err(|_| format!("{t:?} is not 1/R or a fraction"))?,
+    };
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{t:?} must be in (0, 1], e.g. 1/3 with three replicas"
+        ))
     }
 }
 
@@ -532,6 +567,23 @@ mod tests {
         assert_eq!(s.min_concurrent_analyses, 2);
         assert_eq!(s.claude_attempt_timeout, Duration::from_secs(30));
         assert_eq!((s.provider_rpm, s.provider_otpm), (None, None));
+        assert_eq!(s.provider_share, 1.0);
+        let third = Settings::from_raw(raw(&[
+            "--anthropic-api-key",
+            "k",
+            "--provider-share",
+            "1/3",
+        ]))
+        .expect("valid");
+        assert!((third.provider_share - 1.0 / 3.0).abs() < 1e-12);
+        for bad in ["0", "3/2", "1/0", "half"] {
+            let r = raw(&["--anthropic-api-key", "k", "--provider-share", bad]);
+            assert_eq!(
+                Settings::from_raw(r).unwrap_err().variable,
+                "PROVIDER_SHARE",
+                "{bad}"
+            );
+        }
         for (flags, variable) in [
             (
                 &["--concurrency-limit", "gradient"][..],

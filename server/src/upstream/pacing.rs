@@ -2,7 +2,8 @@
 //! output-tokens-per-minute limits (from `anthropic-ratelimit-*` headers on every response, or
 //! `PROVIDER_RPM` / `PROVIDER_OTPM`) and the output tokens a call uses (EWMA), and once a budget
 //! runs below half its limit spaces calls (GCRA) to `PACING_MARGIN` of the rate that budget
-//! refills at — so the server stays inside the tier instead of discovering it by 429s.
+//! refills at — so the server stays inside the tier instead of discovering it by 429s. With R
+//! replicas drawing on one tier, `PROVIDER_SHARE=1/R` paces each at its share of that rate.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -51,6 +52,8 @@ pub struct TierPacer {
     state: Mutex<PacerState>,
     configured_rpm: Option<u64>,
     configured_otpm: Option<u64>,
+    /// This replica's share of the tier, in (0, 1].
+    share: f64,
 }
 
 fn ewma(old: Option<f64>, x: f64) -> Option<f64> {
@@ -87,7 +90,14 @@ impl TierPacer {
             state: Mutex::new(PacerState::default()),
             configured_rpm,
             configured_otpm,
+            share: 1.0,
         }
+    }
+
+    /// Paces at `share` (in (0, 1]) of the tier: one replica of R sharing it.
+    pub fn with_share(mut self, share: f64) -> Self {
+        self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
@@ -132,13 +142,14 @@ impl TierPacer {
     /// The spacing between calls in force now (None = not pacing).
     pub fn interval(&self) -> Option<Duration> {
         let s = self.lock();
-        Self::interval_of(&s, self.configured_rpm, self.configured_otpm)
+        Self::interval_of(&s, self.configured_rpm, self.configured_otpm, self.share)
     }
 
     fn interval_of(
         s: &PacerState,
         configured_rpm: Option<u64>,
         configured_otpm: Option<u64>,
+        share: f64,
     ) -> Option<Duration> {
         let with = |b: Budget, configured: Option<u64>| Budget {
             limit: configured.or(b.limit),
@@ -146,11 +157,11 @@ impl TierPacer {
         };
         let by_requests = with(s.requests, configured_rpm)
             .paced_limit()
-            .map(|rpm| 60.0 / (rpm * PACING_MARGIN));
+            .map(|rpm| 60.0 / (rpm * share * PACING_MARGIN));
         let by_tokens = with(s.output_tokens, configured_otpm)
             .paced_limit()
             .zip(s.out_per_call)
-            .map(|(otpm, per_call)| per_call * 60.0 / (otpm * PACING_MARGIN));
+            .map(|(otpm, per_call)| per_call * 60.0 / (otpm * share * PACING_MARGIN));
         let secs = by_requests
             .into_iter()
             .chain(by_tokens)
@@ -164,7 +175,8 @@ impl TierPacer {
     /// (nothing reserved) when that is after `deadline`.
     pub fn reserve(&self, now: Instant, deadline: Instant) -> Result<Instant, Duration> {
         let mut s = self.lock();
-        let Some(interval) = Self::interval_of(&s, self.configured_rpm, self.configured_otpm)
+        let Some(interval) =
+            Self::interval_of(&s, self.configured_rpm, self.configured_otpm, self.share)
         else {
             s.next_slot = None;
             return Ok(now);
@@ -262,6 +274,25 @@ mod tests {
                 now
             ),
             None
+        );
+    }
+
+    #[test]
+    fn a_replica_paces_at_its_share_of_the_tier() {
+        // 600 rpm known and exhausted: one replica spaces calls 60/(600·0.95) s apart; one of
+        // three replicas three times as far.
+        let whole = TierPacer::new(Some(600), None);
+        let third = TierPacer::new(Some(600), None).with_share(1.0 / 3.0);
+        for p in [&whole, &third] {
+            p.observe_headers(&headers(&[("anthropic-ratelimit-requests-remaining", "0")]));
+        }
+        let (a, b) = (
+            whole.interval().expect("paced"),
+            third.interval().expect("paced"),
+        );
+        assert!(
+            (b.as_secs_f64() / a.as_secs_f64() - 3.0).abs() < 1e-9,
+            "{a:?} {b:?}"
         );
     }
 }
