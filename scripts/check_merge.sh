@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/procs.sh
 BIN=target/release
 RUN=${RUN:-$(mktemp -d)}
-TP=${TP:-19203}
+TP=${TP:-19204}
 port_free "$TP"
 start "mock trading" "$RUN/mocks.log" $BIN/mocks trading --port "$TP" --latency-ms 20 --latency-dist fixed
 wait_http "http://127.0.0.1:$TP/__stats"
