@@ -68,8 +68,28 @@ u, sy = map(float, open(sys.argv[2]).read().split()[-2:])
 print(f"wrk      {sys.argv[3]:<28} {rps:>10.0f} req/s {(u + sy) / n * 1e6:8.2f} µs CPU/request")
 PY
 }
+if [ -n "${RATE:-}" ]; then
+  # Same load on both: open loop at RATE req/s (below both capacities), so the generator's wake-up
+  # pattern, and with it its CPU per request, is the same for http and https.
+  echo "== HTTPS vs HTTP at an equal open-loop rate of $RATE req/s (${DURATION} s)"
+  for pass in $(seq 1 "${PASSES:-2}"); do
+    for url in "http://127.0.0.1:$PORT/" "https://127.0.0.1:$TLS_PORT/"; do
+      extra=""; [[ $url == https* ]] && extra="--cacert $TMP/ca.pem"
+      taskset -c 1 /usr/bin/time -f '%U %S' -o "$TMP/time" target/release/loadgen run --threads 1 \
+        --rate "$RATE" --max-in-flight 200 --duration "${DURATION}s" $extra -X GET --quiet \
+        --json "$TMP/lg.json" --out "$TMP/lg.csv" "$url" >/dev/null
+      python3 - "$TMP/lg.json" "$TMP/time" "$url" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["steps"][0]
+u, sy = map(float, open(sys.argv[2]).read().split()[-2:])
+print(f"loadgen  {sys.argv[3]:<28} {s['throughput_rps']:>10.0f} req/s {(u + sy) / s['requests'] * 1e6:8.2f} µs CPU/request (open loop)")
+PY
+    done
+  done
+  exit 0
+fi
 echo "== HTTPS keep-alive vs plain HTTP (nginx fixed 200, 50 connections, ${DURATION} s)"
-for pass in 1 2; do
+for pass in $(seq 1 "${PASSES:-2}"); do
   run_loadgen "http://127.0.0.1:$PORT/" ""
   run_loadgen "https://127.0.0.1:$TLS_PORT/" "--cacert $TMP/ca.pem"
   if command -v wrk >/dev/null; then
