@@ -320,13 +320,16 @@ impl Running {
         // Cut requests resolve at once on cancellation; this never waits past the timeout.
         step.resolved().await;
         // Interrupted: the cut came while the step was sending, or before its last request
-        // resolved.
-        let interrupted = self
+        // resolved, or it cut one of the step's requests. The watcher that stamps the cut's time
+        // may not have run yet: then the cut is no later than now.
+        let cut_at = self
             .cancelled_at()
-            .is_some_and(|c| c < w.end || step.resolved_at().is_none_or(|r| c <= r));
+            .or_else(|| ctx.cancel.is_cancelled().then(Instant::now));
         let mut merged: Recorder = step.recorders.finish(self.names.len());
         step.add_counters(&mut merged);
-        let ended = match self.cancelled_at() {
+        let interrupted = merged.in_flight_at_end > 0
+            || cut_at.is_some_and(|c| c < w.end || step.resolved_at().is_none_or(|r| c <= r));
+        let ended = match cut_at {
             Some(t) if interrupted => t.min(w.end),
             _ => w.end,
         };
