@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use server::config::ConcurrencyMode;
 use support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -110,6 +111,106 @@ async fn a_429_with_retry_after_ms_pauses_every_model_call_then_they_resume() {
         "{metrics}"
     );
     assert_eq!(server.health().await["upstream"]["cooldown_ms"], 0);
+}
+
+/// One analysis whose first model call gets a concurrency 429 (`retry-after: 1`, budgets
+/// left), then three more analyses at once. Answers how long after the 429 the three were all
+/// served, and the server's `upstream_cooldowns_total` text.
+async fn three_analyses_after_a_concurrency_429(mode: ConcurrencyMode) -> (Duration, String) {
+    let trading = trading_with_aapl().await;
+    let claude = MockServer::start().await;
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .respond_with(Recording {
+            arrivals: Arc::clone(&arrivals),
+            first: ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .insert_header("anthropic-ratelimit-requests-remaining", "1500")
+                .insert_header("anthropic-ratelimit-output-tokens-remaining", "70000")
+                .set_body_json(json!({"type": "error", "error": {"type": "rate_limit_error",
+                    "message": "This request would exceed your organization's rate limit of 20 concurrent requests."}})),
+            refuse: 1,
+        })
+        .mount(&claude)
+        .await;
+    let mut s = settings(&trading.uri(), &claude.uri());
+    s.concurrency_limit = mode;
+    let server = Arc::new(TestServer::start(s).await);
+    let client = reqwest::Client::new();
+    let first = {
+        let (server, client) = (Arc::clone(&server), client.clone());
+        tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
+    };
+    wait_until("the 429 was answered", || async {
+        !arrivals.lock().expect("lock").is_empty()
+    })
+    .await;
+    let refused_at = arrivals.lock().expect("lock")[0];
+    let others: Vec<_> = (0..3)
+        .map(|_| {
+            let (server, client) = (Arc::clone(&server), client.clone());
+            tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
+        })
+        .collect();
+    for other in others {
+        assert_eq!(other.await.expect("join").status(), 200);
+    }
+    let served_by = refused_at.elapsed();
+    assert_eq!(
+        first.await.expect("join").status(),
+        200,
+        "retried after its hint"
+    );
+    let arrivals = arrivals.lock().expect("lock").clone();
+    assert_eq!(arrivals.len(), 1 + 4 * 2);
+    let retry = arrivals[1..]
+        .iter()
+        .map(|a| a.duration_since(refused_at))
+        .max()
+        .expect("calls");
+    assert!(
+        retry >= Duration::from_millis(990),
+        "the refused call came back {retry:?} after a retry-after of 1 s"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let cooldowns = metrics
+        .lines()
+        .filter(|l| l.starts_with("upstream_cooldowns_total"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (served_by, cooldowns)
+}
+
+#[tokio::test]
+async fn a_429_with_budgets_left_pauses_only_its_own_call_when_the_limit_adapts() {
+    let (served_by, cooldowns) =
+        three_analyses_after_a_concurrency_429(ConcurrencyMode::Adaptive).await;
+    assert!(
+        served_by < Duration::from_millis(900),
+        "the other analyses waited {served_by:?}: a concurrency 429 paused every call"
+    );
+    assert!(
+        !cooldowns.contains("{api=\"claude\"} 1"),
+        "no shared cool-down: {cooldowns}"
+    );
+}
+
+#[tokio::test]
+async fn with_a_fixed_limit_a_concurrency_429_still_pauses_every_call() {
+    // Nothing lowers a fixed limit: without the shared pause the server would keep calling
+    // into the provider's concurrency limit.
+    let (served_by, cooldowns) =
+        three_analyses_after_a_concurrency_429(ConcurrencyMode::Fixed).await;
+    assert!(
+        served_by >= Duration::from_millis(790),
+        "the other analyses were served {served_by:?} after the 429, inside its 1 s pause"
+    );
+    assert!(cooldowns.contains("{api=\"claude\"} 1"), "{cooldowns}");
 }
 
 #[tokio::test]

@@ -282,6 +282,10 @@ impl CallObserver for ConcurrencyGate {
             throttled: signal.throttled,
         });
     }
+
+    fn adapts_to_push_back(&self) -> bool {
+        self.semaphore.is_some() && self.lock().algorithm.adapts()
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub trait LimitAlgorithm: Send + std::fmt::Debug {
     fn limit(&self) -> usize;
     /// Folds in one sample taken at `now` (time since an arbitrary origin) and answers the limit.
     fn on_sample(&mut self, now: Duration, sample: Sample) -> usize;
+    /// True when a push-back lowers the limit (so concurrency answers it, not only waiting).
+    fn adapts(&self) -> bool {
+        false
+    }
 }
 
 /// `CONCURRENCY_LIMIT=fixed`: always N.
@@ -101,6 +105,9 @@ pub struct AdaptiveLimit {
     drop_level: Option<usize>,
     /// The baseline latency when it did: an edge learned at another latency is forgotten.
     baseline_at_drop: Option<f64>,
+    /// The level that held before the last probe step, and when that step was taken: a
+    /// push-back during the probe goes back to it instead of cutting multiplicatively.
+    probe_from: Option<(usize, Duration)>,
 }
 
 impl AdaptiveLimit {
@@ -115,6 +122,7 @@ impl AdaptiveLimit {
             last_probe: None,
             drop_level: None,
             baseline_at_drop: None,
+            probe_from: None,
         }
     }
 
@@ -135,6 +143,18 @@ impl AdaptiveLimit {
     fn on_drop(&mut self, now: Duration, sample: Sample) {
         if self.last_drop.is_some_and(|at| sample.started < at) {
             return; // sent under the old limit: already accounted for
+        }
+        if let Some((held, at)) = self.probe_from.take() {
+            if sample.started >= at && now.saturating_sub(at) < self.params.probe_interval {
+                // A failed probe: one step past a level that held for a probe interval. Back
+                // to that level; only a further push-back (a call sent after this) cuts.
+                self.drop_level = Some(held + 1);
+                self.baseline_at_drop = self.baseline;
+                self.limit = self.clamp(held as f64);
+                self.last_drop = Some(now);
+                self.last_probe = Some(now);
+                return;
+            }
         }
         let level = (self.limit.floor() as usize).min(sample.in_flight.max(1));
         self.drop_level = Some(level);
@@ -164,6 +184,7 @@ impl AdaptiveLimit {
                 // that level says nothing now, so grow freely until it pushes back again.
                 self.drop_level = None;
                 self.baseline_at_drop = None;
+                self.probe_from = None;
             }
         }
         let current = self.limit.floor() as usize;
@@ -185,11 +206,16 @@ impl AdaptiveLimit {
             // One step past the old level per probe interval.
             self.last_probe = Some(now);
             self.drop_level = Some(self.limit.floor() as usize + 1);
+            self.probe_from = Some((current, now));
         }
     }
 }
 
 impl LimitAlgorithm for AdaptiveLimit {
+    fn adapts(&self) -> bool {
+        true
+    }
+
     fn limit(&self) -> usize {
         (self.limit.floor() as usize).clamp(self.params.floor, self.params.ceiling)
     }
@@ -390,6 +416,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_probe_goes_back_to_the_level_that_held_and_a_second_push_back_cuts() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
+        let mut now = Duration::from_secs(1);
+        limit.on_sample(now, drop_at(now, 21)); // → 16, edge 21
+        assert_eq!(limit.limit(), 16);
+        // Grows to 20 and holds there until the probe interval has passed, then probes 21.
+        let from = now;
+        while limit.limit() < 21 && now < from + Duration::from_secs(40) {
+            now += RTT / limit.limit() as u32;
+            limit.on_sample(now, ok(now, limit.limit()));
+        }
+        assert_eq!(limit.limit(), 21, "probed after {:?}", now - from);
+        assert!(
+            now - from >= Duration::from_secs(30),
+            "probe before the interval"
+        );
+        // The probe is pushed back: back to 20, not 0.8 × 21.
+        now += Duration::from_millis(100);
+        assert_eq!(limit.on_sample(now, drop_at(now, 21)), 20);
+        // A call sent after that, pushed back again: the edge moved, cut multiplicatively.
+        now += Duration::from_millis(100);
+        assert_eq!(limit.on_sample(now, drop_at(now, 20)), 16);
+    }
+
+    #[test]
     fn floor_and_ceiling_hold() {
         let mut limit = AdaptiveLimit::new(AdaptiveParams::new(3, 12));
         let mut now = Duration::ZERO;
@@ -413,8 +464,8 @@ mod tests {
     #[test]
     fn under_constant_load_it_converges_below_the_provider_capacity_with_bounded_swing() {
         // Ceiling 40 (mis-set), provider capacity 20: after the first drops the limit stays in
-        // [backoff × (capacity + 1), capacity + 1] and over-capacity probes come at most once
-        // per probe interval.
+        // [capacity, capacity + 1] (a failed probe goes back to the level that held) and
+        // over-capacity probes come at most once per probe interval.
         let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 40));
         let settle = run_against_capacity(&mut limit, 20, Duration::ZERO, Duration::from_secs(20));
         assert!(settle.iter().any(|&l| l <= 20));
@@ -428,11 +479,11 @@ mod tests {
             *steady.iter().min().expect("samples"),
             *steady.iter().max().expect("samples"),
         );
-        assert!(lo >= 16 && hi <= 21, "swing [{lo}, {hi}] outside [16, 21]");
+        assert!(lo >= 20 && hi <= 21, "swing [{lo}, {hi}] outside [20, 21]");
         let over = steady.iter().filter(|&&l| l > 20).count();
         // One probe per 30 s over 300 s: about ten limits above capacity, each cut at once.
         assert!(over <= 12, "{over} samples above capacity");
         let mean = steady.iter().sum::<usize>() as f64 / steady.len() as f64;
-        assert!(mean >= 18.5, "mean limit {mean} too far below capacity");
+        assert!(mean >= 19.9, "mean limit {mean} too far below capacity");
     }
 }

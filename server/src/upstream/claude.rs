@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::breaker::{CircuitBreaker, Verdict};
 use super::cooldown::Cooldown;
 use super::messages::{ErrorResponse, MessagesRequest, MessagesResponse};
-use super::pacing::{reset_hint, TierPacer};
+use super::pacing::{budgets_have_headroom, reset_hint, TierPacer};
 use super::retry::{hinted_wait, is_retryable, RetryBudget, RetryPolicy};
 use super::signals::{CallObserver, CallSignal};
 use crate::error::AppError;
@@ -274,8 +274,19 @@ impl ClaudeClient {
                     }
                     let pushed_back = matches!(status, 429 | 529);
                     self.signal(started, pushed_back, throttled);
+                    // A 429 whose budgets all have headroom is a concurrency limit: when the
+                    // adaptive limit answers it by lowering concurrency, only this call waits
+                    // its hint; a spent budget, an overload (529), or a fixed limit (nothing
+                    // else slows down) pauses every call.
+                    let adapts = self
+                        .protections
+                        .observer
+                        .as_ref()
+                        .is_some_and(|o| o.adapts_to_push_back());
+                    let shared = pushed_back
+                        && !(status == 429 && adapts && budgets_have_headroom(&headers));
                     if let (true, Some(wait), Some(cooldown)) =
-                        (pushed_back, hint, &self.protections.cooldown)
+                        (shared, hint, &self.protections.cooldown)
                     {
                         if cooldown.extend(Instant::now(), wait) {
                             self.instruments.upstream_cooldown(API);

@@ -83,6 +83,17 @@ pub fn reset_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         .max()
 }
 
+/// True when a response reports its rate-limit budgets (`anthropic-ratelimit-*-remaining`) and
+/// none of them is spent: a 429 carrying such headers is a concurrency or acceleration limit,
+/// not an exhausted per-minute budget that every other call would run into as well.
+pub fn budgets_have_headroom(headers: &HeaderMap) -> bool {
+    let remaining: Vec<u64> = ["requests", "tokens", "input-tokens", "output-tokens"]
+        .iter()
+        .filter_map(|kind| header_u64(headers, &format!("anthropic-ratelimit-{kind}-remaining")))
+        .collect();
+    !remaining.is_empty() && remaining.iter().all(|&r| r > 0)
+}
+
 impl TierPacer {
     /// A pacer with the operator's known tier (None = learn it from the headers).
     pub fn new(configured_rpm: Option<u64>, configured_otpm: Option<u64>) -> Self {
@@ -275,6 +286,21 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn headroom_only_when_budgets_are_reported_and_none_is_spent() {
+        let with = |pairs: &[(&str, &str)]| budgets_have_headroom(&headers(pairs));
+        assert!(!with(&[]), "no rate-limit headers: unknown, not headroom");
+        assert!(with(&[
+            ("anthropic-ratelimit-requests-remaining", "1200"),
+            ("anthropic-ratelimit-output-tokens-remaining", "3"),
+        ]));
+        assert!(!with(&[
+            ("anthropic-ratelimit-requests-remaining", "1200"),
+            ("anthropic-ratelimit-output-tokens-remaining", "0"),
+        ]));
+        assert!(!with(&[("anthropic-ratelimit-requests-remaining", "soon")]));
     }
 
     #[test]

@@ -20,4 +20,8 @@ pub struct CallSignal {
 pub trait CallObserver: Send + Sync + std::fmt::Debug {
     /// One attempt finished.
     fn on_call(&self, signal: CallSignal);
+    /// True when a push-back makes the observer lower the concurrency of model calls.
+    fn adapts_to_push_back(&self) -> bool {
+        false
+    }
 }
