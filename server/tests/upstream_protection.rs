@@ -43,92 +43,27 @@ impl Respond for Recording {
     }
 }
 
-#[tokio::test]
-async fn a_429_with_retry_after_ms_pauses_every_model_call_then_they_resume() {
-    let trading = trading_with_aapl().await;
-    let claude = MockServer::start().await;
-    let arrivals = Arc::new(Mutex::new(Vec::new()));
-    Mock::given(method("POST"))
-        .respond_with(Recording {
-            arrivals: Arc::clone(&arrivals),
-            first: ResponseTemplate::new(429)
-                .insert_header("retry-after-ms", "800")
-                .set_body_json(json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})),
-            refuse: 1,
-        })
-        .mount(&claude)
-        .await;
-    let server = Arc::new(TestServer::start(settings(&trading.uri(), &claude.uri())).await);
-    let client = reqwest::Client::new();
-
-    let first = {
-        let (server, client) = (Arc::clone(&server), client.clone());
-        tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
-    };
-    wait_until("the 429 was answered", || async {
-        server.health().await["upstream"]["cooldown_ms"]
-            .as_u64()
-            .is_some_and(|ms| ms > 0)
-    })
-    .await;
-    let refused_at = arrivals.lock().expect("lock")[0];
-    // Three more analyses arrive during the cool-down: they wait instead of calling upstream.
-    let others: Vec<_> = (0..3)
-        .map(|_| {
-            let (server, client) = (Arc::clone(&server), client.clone());
-            tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
-        })
-        .collect();
-    assert_eq!(first.await.expect("join").status(), 200);
-    for other in others {
-        assert_eq!(
-            other.await.expect("join").status(),
-            200,
-            "resumed after the pause"
-        );
-    }
-    let arrivals = arrivals.lock().expect("lock").clone();
-    assert_eq!(
-        arrivals.len(),
-        1 + 4 * 2,
-        "one refused call, then two turns per analysis"
-    );
-    for later in &arrivals[1..] {
-        assert!(
-            later.duration_since(refused_at) >= Duration::from_millis(790),
-            "a model call went out {:?} after the 429 asked for 800 ms",
-            later.duration_since(refused_at)
-        );
-    }
-    let metrics = reqwest::get(format!("{}/metrics", server.url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("upstream_cooldowns_total{api=\"claude\"} 1"),
-        "{metrics}"
-    );
-    assert_eq!(server.health().await["upstream"]["cooldown_ms"], 0);
+/// What happened when the first model call got `refusal` and three more analyses arrived once
+/// the server had decided to retry it.
+struct AfterRefusal {
+    /// Every model call's arrival at mock Claude; the first is the refused one.
+    arrivals: Vec<Instant>,
+    /// From the refusal until the three later analyses were all served.
+    others_served_after: Duration,
+    /// The `upstream_cooldowns_total` lines of `/metrics`.
+    cooldowns: String,
+    /// `upstream.cooldown_ms` of `/health` at the end.
+    cooldown_left_ms: Value,
 }
 
-/// One analysis whose first model call gets a concurrency 429 (`retry-after: 1`, budgets
-/// left), then three more analyses at once. Answers how long after the 429 the three were all
-/// served, and the server's `upstream_cooldowns_total` text.
-async fn three_analyses_after_a_concurrency_429(mode: ConcurrencyMode) -> (Duration, String) {
+async fn three_analyses_after(refusal: ResponseTemplate, mode: ConcurrencyMode) -> AfterRefusal {
     let trading = trading_with_aapl().await;
     let claude = MockServer::start().await;
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     Mock::given(method("POST"))
         .respond_with(Recording {
             arrivals: Arc::clone(&arrivals),
-            first: ResponseTemplate::new(429)
-                .insert_header("retry-after", "1")
-                .insert_header("anthropic-ratelimit-requests-remaining", "1500")
-                .insert_header("anthropic-ratelimit-output-tokens-remaining", "70000")
-                .set_body_json(json!({"type": "error", "error": {"type": "rate_limit_error",
-                    "message": "This request would exceed your organization's rate limit of 20 concurrent requests."}})),
+            first: refusal,
             refuse: 1,
         })
         .mount(&claude)
@@ -141,8 +76,15 @@ async fn three_analyses_after_a_concurrency_429(mode: ConcurrencyMode) -> (Durat
         let (server, client) = (Arc::clone(&server), client.clone());
         tokio::spawn(async move { server.analyze(&client, json!({"query": "AAPL?"})).await })
     };
-    wait_until("the 429 was answered", || async {
-        !arrivals.lock().expect("lock").is_empty()
+    // The retry is counted after the refusal was fully handled (cool-down included).
+    wait_until("the refused call is being retried", || async {
+        reqwest::get(format!("{}/metrics", server.url()))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+            .contains("upstream_retries_total{api=\"claude\"} 1")
     })
     .await;
     let refused_at = arrivals.lock().expect("lock")[0];
@@ -155,22 +97,17 @@ async fn three_analyses_after_a_concurrency_429(mode: ConcurrencyMode) -> (Durat
     for other in others {
         assert_eq!(other.await.expect("join").status(), 200);
     }
-    let served_by = refused_at.elapsed();
+    let others_served_after = refused_at.elapsed();
     assert_eq!(
         first.await.expect("join").status(),
         200,
-        "retried after its hint"
+        "the refused call was retried"
     );
     let arrivals = arrivals.lock().expect("lock").clone();
-    assert_eq!(arrivals.len(), 1 + 4 * 2);
-    let retry = arrivals[1..]
-        .iter()
-        .map(|a| a.duration_since(refused_at))
-        .max()
-        .expect("calls");
-    assert!(
-        retry >= Duration::from_millis(990),
-        "the refused call came back {retry:?} after a retry-after of 1 s"
+    assert_eq!(
+        arrivals.len(),
+        1 + 4 * 2,
+        "one refused call, then two turns per analysis"
     );
     let metrics = reqwest::get(format!("{}/metrics", server.url()))
         .await
@@ -183,34 +120,94 @@ async fn three_analyses_after_a_concurrency_429(mode: ConcurrencyMode) -> (Durat
         .filter(|l| l.starts_with("upstream_cooldowns_total"))
         .collect::<Vec<_>>()
         .join("\n");
-    (served_by, cooldowns)
+    AfterRefusal {
+        arrivals,
+        others_served_after,
+        cooldowns,
+        cooldown_left_ms: server.health().await["upstream"]["cooldown_ms"].clone(),
+    }
+}
+
+/// The latest model call after the refused one, counted from it.
+fn last_call_after_refusal(arrivals: &[Instant]) -> Duration {
+    arrivals[1..]
+        .iter()
+        .map(|a| a.duration_since(arrivals[0]))
+        .max()
+        .expect("calls")
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_ms_pauses_every_model_call_then_they_resume() {
+    let refusal = ResponseTemplate::new(429)
+        .insert_header("retry-after-ms", "800")
+        .set_body_json(
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}),
+        );
+    let seen = three_analyses_after(refusal, ConcurrencyMode::Adaptive).await;
+    // The three later analyses arrived during the cool-down: they waited instead of calling.
+    for later in &seen.arrivals[1..] {
+        assert!(
+            later.duration_since(seen.arrivals[0]) >= Duration::from_millis(790),
+            "a model call went out {:?} after the 429 asked for 800 ms",
+            later.duration_since(seen.arrivals[0])
+        );
+    }
+    assert!(
+        seen.cooldowns
+            .contains("upstream_cooldowns_total{api=\"claude\"} 1"),
+        "{}",
+        seen.cooldowns
+    );
+    assert_eq!(seen.cooldown_left_ms, 0);
+}
+
+/// A 429 for the account's concurrency: `retry-after: 1`, every budget with headroom.
+fn concurrency_refusal() -> ResponseTemplate {
+    ResponseTemplate::new(429)
+        .insert_header("retry-after", "1")
+        .insert_header("anthropic-ratelimit-requests-remaining", "1500")
+        .insert_header("anthropic-ratelimit-output-tokens-remaining", "70000")
+        .set_body_json(json!({"type": "error", "error": {"type": "rate_limit_error",
+            "message": "This request would exceed your organization's rate limit of 20 concurrent requests."}}))
 }
 
 #[tokio::test]
 async fn a_429_with_budgets_left_pauses_only_its_own_call_when_the_limit_adapts() {
-    let (served_by, cooldowns) =
-        three_analyses_after_a_concurrency_429(ConcurrencyMode::Adaptive).await;
+    let seen = three_analyses_after(concurrency_refusal(), ConcurrencyMode::Adaptive).await;
     assert!(
-        served_by < Duration::from_millis(900),
-        "the other analyses waited {served_by:?}: a concurrency 429 paused every call"
+        seen.others_served_after < Duration::from_millis(900),
+        "the other analyses waited {:?}: a concurrency 429 paused every call",
+        seen.others_served_after
+    );
+    let retry = last_call_after_refusal(&seen.arrivals);
+    assert!(
+        retry >= Duration::from_millis(990),
+        "the refused call came back {retry:?} after a retry-after of 1 s"
     );
     assert!(
-        !cooldowns.contains("{api=\"claude\"} 1"),
-        "no shared cool-down: {cooldowns}"
+        !seen.cooldowns.contains("{api=\"claude\"} 1"),
+        "no shared cool-down: {}",
+        seen.cooldowns
     );
+    assert_eq!(seen.cooldown_left_ms, 0);
 }
 
 #[tokio::test]
 async fn with_a_fixed_limit_a_concurrency_429_still_pauses_every_call() {
     // Nothing lowers a fixed limit: without the shared pause the server would keep calling
     // into the provider's concurrency limit.
-    let (served_by, cooldowns) =
-        three_analyses_after_a_concurrency_429(ConcurrencyMode::Fixed).await;
+    let seen = three_analyses_after(concurrency_refusal(), ConcurrencyMode::Fixed).await;
     assert!(
-        served_by >= Duration::from_millis(790),
-        "the other analyses were served {served_by:?} after the 429, inside its 1 s pause"
+        seen.others_served_after >= Duration::from_millis(990),
+        "the other analyses were served {:?} after the 429, inside its 1 s pause",
+        seen.others_served_after
     );
-    assert!(cooldowns.contains("{api=\"claude\"} 1"), "{cooldowns}");
+    assert!(
+        seen.cooldowns.contains("{api=\"claude\"} 1"),
+        "{}",
+        seen.cooldowns
+    );
 }
 
 #[tokio::test]
