@@ -10,6 +10,7 @@ pub mod agent;
 pub mod config;
 pub mod error;
 pub mod http_layers;
+pub mod idle;
 pub mod instruments;
 pub mod routes;
 pub mod serve;

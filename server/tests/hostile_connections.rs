@@ -129,3 +129,64 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
         "idle keep-alive connection closed after {closed_after:?}"
     );
 }
+
+/// An HTTP/2 connection (hyper's client) to `server`; resolves the connection task's end.
+async fn h2_connection(
+    server: &TestServer,
+) -> (
+    hyper::client::conn::http2::SendRequest<String>,
+    tokio::task::JoinHandle<Instant>,
+) {
+    let stream = TcpStream::connect(server.addr).await.expect("connect");
+    let (send, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    let ended = tokio::spawn(async move {
+        let _ = connection.await;
+        Instant::now()
+    });
+    (send, ended)
+}
+
+fn h2_request(method: &str, path: &str, body: &str) -> hyper::Request<String> {
+    hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_shut_down_after_the_idle_timeout_but_not_mid_request() {
+    // Model calls take 600 ms, so an analysis (two turns) outlasts the 500 ms idle timeout.
+    let (trading, claude) = support::mocks(600).await;
+    let mut s = support::settings(&trading.url(), &claude.url());
+    s.header_read_timeout = Duration::from_secs(5);
+    s.idle_timeout = Duration::from_millis(500);
+    let server = TestServer::start(s).await;
+    let (mut send, ended) = h2_connection(&server).await;
+    let response = send
+        .send_request(h2_request(
+            "POST",
+            "/analyze",
+            r#"{"query":"Should I buy AAPL?"}"#,
+        ))
+        .await
+        .expect("a request longer than the idle timeout is served");
+    assert_eq!(response.status(), 200);
+    let answered = Instant::now();
+    // Now idle: closed after about the idle timeout, long before the 5 s header timeout.
+    let closed = tokio::time::timeout(Duration::from_secs(4), ended)
+        .await
+        .expect("idle h2 connection still open after 4 s")
+        .expect("join");
+    let idle = closed - answered;
+    assert!(
+        idle >= Duration::from_millis(400) && idle < Duration::from_secs(2),
+        "idle connection closed {idle:?} after its last answer (idle timeout 500 ms)"
+    );
+}

@@ -146,6 +146,11 @@ pub struct RawArgs {
     /// HTTP/2: time a client has to acknowledge a keep-alive ping before the connection closes.
     #[arg(long, env = "HTTP2_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 10_000)]
     pub http2_keep_alive_timeout_ms: u64,
+    /// A connection with no request in progress for this long is closed gracefully (HTTP/2:
+    /// GOAWAY). HTTP/1 keep-alive connections are already closed sooner, after
+    /// `HEADER_READ_TIMEOUT_MS` without a new request.
+    #[arg(long, env = "IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
     /// HTTP/2: concurrent streams one connection may open.
     #[arg(long, env = "HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
     pub http2_max_concurrent_streams: u32,

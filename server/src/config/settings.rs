@@ -117,6 +117,8 @@ pub struct Settings {
     pub http2_keep_alive_interval: Duration,
     /// HTTP/2 keep-alive ping acknowledgement timeout.
     pub http2_keep_alive_timeout: Duration,
+    /// A connection idle (no request in progress) this long is closed gracefully.
+    pub idle_timeout: Duration,
     /// HTTP/2 concurrent streams per connection (≥ 1).
     pub http2_max_concurrent_streams: u32,
     /// Proxies whose `X-Forwarded-For` entries are believed.
@@ -346,6 +348,7 @@ impl Settings {
                 "HTTP2_KEEP_ALIVE_TIMEOUT_MS",
                 raw.http2_keep_alive_timeout_ms,
             )?),
+            idle_timeout: Duration::from_millis(positive("IDLE_TIMEOUT_MS", raw.idle_timeout_ms)?),
             http2_max_concurrent_streams: positive(
                 "HTTP2_MAX_CONCURRENT_STREAMS",
                 raw.http2_max_concurrent_streams.into(),
