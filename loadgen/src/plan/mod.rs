@@ -35,7 +35,7 @@ impl ConfigError {
 }
 
 /// Longest accepted duration flag: a run's clock is laid out as instants ahead of now, which
-/// cannot hold arbitrary spans (a duration of 10^12 years parses, then overflows an `Instant`).
+/// cannot hold arbitrary spans (`500000000000years` parses, then overflows an `Instant`).
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Highest accepted arrival rate, per second. The pacer spaces sends on a nanosecond clock: far
