@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench bench-edge chaos clean
+.PHONY: all build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench bench-edge chaos clean
 
 all: build
 
@@ -17,17 +17,35 @@ build:
 release:
 	$(CARGO) build --release --workspace --bins
 
-## test: everything CI gates on — format, lints, all tests, checks against third-party tools
-test: lint unit external acceptance
+## test: everything CI gates on — format, lints, all tests, the fuzz target built and its corpus replayed, checks against third-party tools
+test: lint unit fuzz-build external acceptance
 
-## lint: rustfmt check and clippy with warnings as errors
+# The fuzz crate (fuzz/) is outside the workspace so that no workspace build links libFuzzer; on
+# stable it shares the workspace's target dir, reusing the server already compiled there.
+FUZZ := --manifest-path fuzz/Cargo.toml --target-dir target
+
+## lint: rustfmt check and clippy with warnings as errors (the workspace and the fuzz crate)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) clippy $(FUZZ) --all-targets -- -D warnings
 
 ## unit: unit, integration and end-to-end tests of the workspace
 unit:
 	$(CARGO) test --workspace
+
+## fuzz-build: the fuzz target built on stable (libFuzzer linked, not run) and its seed corpus replayed through the same checks — what CI can do without nightly or cargo-fuzz
+fuzz-build:
+	$(CARGO) build $(FUZZ) --bins
+	$(CARGO) test $(FUZZ)
+
+## fuzz: libFuzzer on the /analyze body path for FUZZ_SECONDS (default 60) — needs nightly and `cargo install cargo-fuzz`; new inputs go to fuzz/target/corpus, crashes to fuzz/artifacts/; not part of `make test`
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "make fuzz: needs cargo-fuzz (cargo install cargo-fuzz) and a nightly toolchain"; exit 2; }
+	mkdir -p fuzz/target/corpus/analyze_body
+	$(CARGO) +nightly fuzz run analyze_body fuzz/target/corpus/analyze_body fuzz/corpus/analyze_body -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 
 ## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
 ## the PyPI hdrhistogram reader, scipy), and our deployment files against the Kubernetes schemas and hadolint

@@ -182,6 +182,12 @@ fn validate(a: &FindCapacityArgs) -> Result<(), ConfigError> {
     if !a.rate && (a.max > f64::from(u32::MAX)) {
         return Err(ConfigError::new("--max", "concurrency too large"));
     }
+    if a.rate && a.max > crate::plan::MAX_RATE {
+        return Err(ConfigError::new(
+            "--max",
+            format!("a rate above {} per second", crate::plan::MAX_RATE),
+        ));
+    }
     Ok(())
 }
 

@@ -288,18 +288,21 @@ impl std::fmt::Display for Instance {
     }
 }
 
+// Values are quoted escaped: clap strips terminal escape sequences from its output, and an
+// unescaped `ESC ]` would take the rest of the message with it.
+
 fn parse_instance(s: &str) -> Result<Instance, String> {
     let (i, n) = s
         .split_once('/')
-        .ok_or_else(|| format!("'{s}' is not i/n (e.g. 0/3)"))?;
+        .ok_or_else(|| format!("'{}' is not i/n (e.g. 0/3)", s.escape_debug()))?;
     let index: u32 = i
         .trim()
         .parse()
-        .map_err(|_| format!("'{i}' is not an index"))?;
+        .map_err(|_| format!("'{}' is not an index", i.escape_debug()))?;
     let count: u32 = n
         .trim()
         .parse()
-        .map_err(|_| format!("'{n}' is not a count"))?;
+        .map_err(|_| format!("'{}' is not a count", n.escape_debug()))?;
     if count == 0 || index >= count {
         return Err(format!(
             "index {index} must be below the count {count} (0-based)"
@@ -309,8 +312,12 @@ fn parse_instance(s: &str) -> Result<Instance, String> {
 }
 
 fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
-        .map_err(|e| format!("'{s}' is not an RFC 3339 UTC time like 2026-12-01T10:00:00Z: {e}"))
+    humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).map_err(|e| {
+        format!(
+            "'{}' is not an RFC 3339 UTC time like 2026-12-01T10:00:00Z: {e}",
+            s.escape_debug()
+        )
+    })
 }
 
 impl CommonArgs {

@@ -234,8 +234,9 @@ fn parse_latency_ms(v: &str) -> Option<f64> {
     } else {
         (v, 1.0)
     };
-    let x: f64 = num.parse().ok()?;
-    (x.is_finite() && x >= 0.0).then_some(x * factor)
+    let ms = num.parse::<f64>().ok()? * factor;
+    // Checked after scaling: `1e308s` is finite in seconds but not in milliseconds.
+    (ms.is_finite() && ms >= 0.0).then_some(ms)
 }
 
 fn parse_fraction(v: &str) -> Option<f64> {

@@ -264,7 +264,10 @@ pub fn merge_steps(logs: &[InstanceLog]) -> Vec<StepResult> {
             }
             let mut r =
                 StepResult::from_recorder(i + 1, load, duration_s, &rec, &name, interrupted);
-            r.started_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(start_s.max(0.0)));
+            // The start comes from the files: one out of SystemTime's range is left out, not a panic.
+            r.started_at = Duration::try_from_secs_f64(start_s.max(0.0))
+                .ok()
+                .and_then(|d| SystemTime::UNIX_EPOCH.checked_add(d));
             r
         })
         .collect()

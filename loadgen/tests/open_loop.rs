@@ -166,3 +166,19 @@ async fn a_backlog_past_max_in_flight_is_counted_unsent_once_its_timeout_passes(
     assert_eq!(row["unsent"], unsent.to_string());
     assert_eq!(row["unsent_at_end"], unsent.to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_too_low_for_a_second_send_sends_once_and_ends_the_step() {
+    // The second send would be 10^300 s away: the pacer task used to panic converting that to
+    // a Duration, and the run waited for the step's end forever (hence the timeout here).
+    let target = Target::serve(Router::new().route("/", get(|| async { "ok" }))).await;
+    let url = target.url("/");
+    let args = [
+        "run", "--rate", "1e-300", "-d", "200ms", "--url", &url, "-X", "GET",
+    ];
+    let run = tokio::time::timeout(Duration::from_secs(30), loadgen(&args))
+        .await
+        .expect("the run ends");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(num(&run.step(), "requests"), 1.0);
+}

@@ -45,11 +45,7 @@ pub async fn pace(
         };
         let period = 1.0 / rate;
         let mut i: u64 = 0;
-        loop {
-            let intended = w.start + Duration::from_secs_f64(i as f64 * period);
-            if intended >= w.end {
-                break;
-            }
+        while let Some(intended) = send_time(w.start, w.end, i, period) {
             i += 1;
             if intended > Instant::now() {
                 tokio::select! {
@@ -114,5 +110,46 @@ pub async fn pace(
     // Interrupted: sends of the cut step not yet due are not counted (they were never due).
     for step in &ctx.steps {
         step.close();
+    }
+}
+
+/// The intended time of the `i`-th send of a window from `start` to `end`, `period` seconds
+/// apart; `None` once it falls at or past `end`. Compared as an offset first, so a rate so low
+/// that `i × period` exceeds what a `Duration` or an `Instant` can hold ends the window instead
+/// of overflowing.
+pub fn send_time(start: Instant, end: Instant, i: u64, period: f64) -> Option<Instant> {
+    // `0 × ∞` is NaN: the first send is at the start whatever the period.
+    let offset = if i == 0 { 0.0 } else { i as f64 * period };
+    if offset >= end.saturating_duration_since(start).as_secs_f64() {
+        return None;
+    }
+    let intended = start + Duration::from_secs_f64(offset);
+    (intended < end).then_some(intended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_are_spaced_by_the_period_within_the_window() {
+        let start = Instant::now();
+        let end = start + Duration::from_secs(1);
+        let times: Vec<_> = (0..10)
+            .map_while(|i| send_time(start, end, i, 0.25))
+            .collect();
+        assert_eq!(times.len(), 4);
+        assert_eq!(times[3] - start, Duration::from_millis(750));
+    }
+
+    #[test]
+    fn a_rate_too_low_for_a_second_send_ends_the_window_without_overflow() {
+        let start = Instant::now();
+        let end = start + Duration::from_secs(10);
+        // 1e300 s and ∞ s periods: beyond any Duration, let alone an Instant.
+        for period in [1e300, f64::INFINITY] {
+            assert_eq!(send_time(start, end, 0, period), Some(start), "{period}");
+            assert_eq!(send_time(start, end, 1, period), None, "{period}");
+        }
     }
 }

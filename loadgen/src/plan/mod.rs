@@ -34,6 +34,17 @@ impl ConfigError {
     }
 }
 
+/// Longest accepted duration flag: a run's clock is laid out as instants ahead of now, which
+/// cannot hold arbitrary spans (`500000000000years` parses, then overflows an `Instant`).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Highest accepted arrival rate, per second. The pacer spaces sends on a nanosecond clock: far
+/// above this, consecutive sends share one instant and a step's sends never reach its end.
+pub const MAX_RATE: f64 = 1e7;
+
+/// Most steps a ramp may have (`--from 1 --to 4000000000 --step 1` would allocate one per level).
+pub const MAX_STEPS: u64 = 10_000;
+
 /// How load is offered during one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -136,6 +147,19 @@ impl Plan {
             Some(inst) => steps.into_iter().map(|l| share(l, inst)).collect(),
             None => steps,
         };
+        for (flag, d) in [
+            ("--step-duration/--duration", step_duration),
+            ("--warmup", warmup),
+            ("--timeout", common.timeout),
+            ("--connect-timeout", common.connect_timeout),
+        ] {
+            if d > MAX_DURATION {
+                return Err(ConfigError::new(
+                    flag,
+                    format!("{} is longer than 365 days", humantime::format_duration(d)),
+                ));
+            }
+        }
         if step_duration.is_zero() {
             return Err(ConfigError::new(
                 "--step-duration/--duration",
@@ -274,6 +298,12 @@ pub(crate) fn open(rate: f64, max_in_flight: u32, flag: &str) -> Result<Load, Co
             format!("rate must be a positive number, got {rate}"),
         ));
     }
+    if rate > MAX_RATE {
+        return Err(ConfigError::new(
+            flag,
+            format!("rate {rate} is above {MAX_RATE} per second"),
+        ));
+    }
     if max_in_flight == 0 {
         return Err(ConfigError::new("--max-in-flight", "must be at least 1"));
     }
@@ -288,6 +318,7 @@ fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>
         if rates.is_empty() {
             return Err(ConfigError::new("--rate-steps", "needs at least one rate"));
         }
+        too_many_steps(rates.len(), "--rate-steps")?;
         return rates
             .iter()
             .map(|&r| open(r, common.max_in_flight, "--rate-steps"))
@@ -300,6 +331,7 @@ fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>
                 "needs at least one concurrency",
             ));
         }
+        too_many_steps(steps.len(), "--steps")?;
         return steps.iter().map(|&c| closed(c, "--steps")).collect();
     }
     if a.from == 0 {
@@ -313,13 +345,36 @@ fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>
     }
     let levels = match a.step {
         Some(0) => return Err(ConfigError::new("--step", "must be at least 1")),
-        Some(n) => linear_levels(a.from, a.to, n),
+        Some(n) => {
+            let span = a.to - a.from;
+            let count = u64::from(span.div_ceil(n)) + 1;
+            if count > MAX_STEPS {
+                return Err(ConfigError::new(
+                    "--step",
+                    format!(
+                        "{} to {} by {n} is more than {MAX_STEPS} steps",
+                        a.from, a.to
+                    ),
+                ));
+            }
+            linear_levels(a.from, a.to, n)
+        }
         None => default_levels(a.from, a.to),
     };
     levels
         .into_iter()
         .map(|c| closed(c, "--from/--to"))
         .collect()
+}
+
+fn too_many_steps(n: usize, flag: &str) -> Result<(), ConfigError> {
+    if n as u64 > MAX_STEPS {
+        return Err(ConfigError::new(
+            flag,
+            format!("{n} steps, more than {MAX_STEPS}"),
+        ));
+    }
+    Ok(())
 }
 
 /// `from, from+n, …` with `to` always last.

@@ -63,10 +63,20 @@ fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
     let (k, v) = h
         .split_once(':')
         .ok_or_else(|| ConfigError::new("--header", format!("'{h}' is not 'Name: value'")))?;
-    let name = HeaderName::from_bytes(k.trim().as_bytes())
-        .map_err(|_| ConfigError::new("--header", format!("invalid header name in '{h}'")))?;
-    let value = HeaderValue::from_str(v.trim())
-        .map_err(|_| ConfigError::new("--header", format!("invalid header value in '{h}'")))?;
+    header_pair(k, v, "--header", h)
+}
+
+/// A header from its name and value, each trimmed; errors quote `shown` under `flag`.
+fn header_pair(
+    name: &str,
+    value: &str,
+    flag: &str,
+    shown: &str,
+) -> Result<(HeaderName, HeaderValue), ConfigError> {
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| ConfigError::new(flag, format!("invalid header name in '{shown}'")))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| ConfigError::new(flag, format!("invalid header value in '{shown}'")))?;
     Ok((name, value))
 }
 
@@ -159,6 +169,14 @@ pub(super) fn scenario_requests(
     for h in &common.headers {
         common_headers.push(parse_header(h)?);
     }
+    // The weighted choice draws from 0..sum in u32.
+    let total: u64 = file.request.iter().map(|r| u64::from(r.weight)).sum();
+    if total > u64::from(u32::MAX) {
+        return Err(ConfigError::new(
+            FLAG,
+            format!("weights sum to {total}, above {}", u32::MAX),
+        ));
+    }
     let mut out = Vec::new();
     for r in file.request {
         if r.weight == 0 {
@@ -186,11 +204,10 @@ pub(super) fn scenario_requests(
                 .map_err(|_| ConfigError::new(FLAG, format!("invalid path '{target}'")))?
         };
         let mut extra = common_headers.clone();
+        // Name and value apart: joined as "k: v" and split again, a key `a:b` would become
+        // header `a` with value `b: v`.
         for (k, v) in &r.headers {
-            extra.push(
-                parse_header(&format!("{k}: {v}"))
-                    .map_err(|e| ConfigError::new(FLAG, e.message))?,
-            );
+            extra.push(header_pair(k, v, FLAG, &format!("{k}: {v}"))?);
         }
         let body = r.body.map(Bytes::from).unwrap_or_default();
         out.push(build_template(

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::agent::agent_loop::{self, AnalysisInput, ToolCallRecord};
 use crate::agent::tools::is_valid_symbol;
+use crate::config::Settings;
 use crate::error::{AppError, ErrorBody};
 use crate::http_layers::{AnalysisSummary, RequestId};
 use crate::state::AppState;
@@ -111,12 +112,8 @@ pub struct AnalyzeResponse {
     pub stop_reason: String,
 }
 
-fn is_json(request: &Request) -> Result<(), AppError> {
-    let got = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+fn is_json(content_type: Option<&HeaderValue>) -> Result<(), AppError> {
+    let got = content_type.and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = got
         .split(';')
         .next()
@@ -149,8 +146,10 @@ fn body_error(error: axum::Error, limit: usize) -> AppError {
     AppError::BadRequest(format!("The request body could not be read: {source}."))
 }
 
-async fn read_body(state: &AppState, request: Request) -> Result<AnalyzeRequest, AppError> {
-    is_json(&request)?;
+/// Reads the body within `MAX_BODY_BYTES` and `BODY_READ_TIMEOUT`, refusing a non-JSON content
+/// type or an over-long `Content-Length` before reading a byte.
+async fn read_body(state: &AppState, request: Request) -> Result<bytes::Bytes, AppError> {
+    is_json(request.headers().get(header::CONTENT_TYPE))?;
     let limit = state.settings.max_body_bytes;
     let declared = request
         .headers()
@@ -164,15 +163,35 @@ async fn read_body(state: &AppState, request: Request) -> Result<AnalyzeRequest,
         .await
         .map_err(|_| AppError::BodyTimeout { limit: timeout })?
         .map_err(|e| body_error(e, limit))?;
-    serde_json::from_slice::<AnalyzeRequest>(&bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            AppError::InvalidRequest(format!("The request body has the wrong shape: {e}."))
-        }
-        _ => AppError::BadRequest(format!("The request body is not valid JSON: {e}.")),
-    })
+    Ok(bytes)
 }
 
-fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, AppError> {
+/// The body half of `/analyze`, without I/O: a content type and the body's bytes become a
+/// validated [`AnalysisInput`], or the 4xx error the request earns (415, 413, 400 or 422). The
+/// handler runs exactly this on what it read; the fuzz target (`fuzz/analyze_body`) calls it
+/// directly.
+pub fn parse_body(
+    settings: &Settings,
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+) -> Result<AnalysisInput, AppError> {
+    is_json(content_type)?;
+    if body.len() > settings.max_body_bytes {
+        return Err(AppError::PayloadTooLarge {
+            limit: settings.max_body_bytes,
+        });
+    }
+    let request =
+        serde_json::from_slice::<AnalyzeRequest>(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                AppError::InvalidRequest(format!("The request body has the wrong shape: {e}."))
+            }
+            _ => AppError::BadRequest(format!("The request body is not valid JSON: {e}.")),
+        })?;
+    validate(settings, request)
+}
+
+fn validate(settings: &Settings, body: AnalyzeRequest) -> Result<AnalysisInput, AppError> {
     // The length limit applies to what the client sent, as the documented `maxLength` does.
     if body.query.chars().count() > MAX_QUERY_CHARS {
         return Err(AppError::InvalidRequest(format!(
@@ -203,7 +222,7 @@ fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, App
             symbols.push(s);
         }
     }
-    let ceiling = state.settings.max_turns;
+    let ceiling = settings.max_turns;
     let max_turns = match body.max_turns {
         None => ceiling,
         Some(n) if (1..=ceiling).contains(&n) => n,
@@ -217,9 +236,9 @@ fn validate(state: &AppState, body: AnalyzeRequest) -> Result<AnalysisInput, App
         query,
         symbols,
         max_turns,
-        model: state.settings.claude_model.clone(),
-        max_tokens: state.settings.claude_max_tokens,
-        max_tool_calls_per_turn: state.settings.max_tool_calls_per_turn,
+        model: settings.claude_model.clone(),
+        max_tokens: settings.claude_max_tokens,
+        max_tool_calls_per_turn: settings.max_tool_calls_per_turn,
     })
 }
 
@@ -229,7 +248,9 @@ fn ms(d: Duration) -> f64 {
 
 async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Response, AppError> {
     let arrived = Instant::now();
-    let input = validate(state, read_body(state, request).await?)?;
+    let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+    let body = read_body(state, request).await?;
+    let input = parse_body(&state.settings, content_type.as_ref(), &body)?;
     let budget = state.settings.request_timeout;
     let deadline = arrived + budget;
     let max_wait = state
