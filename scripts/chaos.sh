@@ -89,8 +89,8 @@ if wants storms; then
     CLAUDE_RETRY_MAX_MS=1000 CIRCUIT_OPEN_MS=2000 CIRCUIT_FAILURE_THRESHOLD=5 TRADING_TIMEOUT_MS=1000)
   serve_with storms "${storm_env[@]}"
   note="${storm_env[*]}"
-  timeout 100 $PY storms $URL $CLAUDE $TRADING claude 8000 "$note" "$SUMMARY" || status=1
-  timeout 100 $PY storms $URL $CLAUDE $TRADING trading 8000 "$note" "$SUMMARY" || status=1
+  timeout 120 $PY storms $URL $CLAUDE $TRADING claude 8000 "$note" "$SUMMARY" || status=1
+  timeout 120 $PY storms $URL $CLAUDE $TRADING trading 8000 "$note" "$SUMMARY" || status=1
   stop_server
 fi
 

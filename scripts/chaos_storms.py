@@ -12,9 +12,11 @@ Checks per storm (server README, "Request flow" 6 and 8):
   errors); it is closed again within RECOVER_S of the storm's end;
 - ≥ 99 % of the requests sent from RECOVER_S to RECOVER_S + WINDOW_S after the storm's end
   succeed (200).
+CHAOS_DUMP=PATH writes every request and breaker reading to PATH.GROUP.json for a closer look.
 """
 import asyncio
 import json
+import os
 import time
 from urllib.parse import urlparse
 
@@ -22,10 +24,10 @@ from chaos_wire import BODY, counts_text, get_json, http, post_json, row
 
 STORM_S = 4.0
 RECOVER_S = 5.0
-WINDOW_S = 4.0
-GAP_S = 3.0  # lets requests of the window finish before the next storm starts
+WINDOW_S = 5.0
+LEAD_S = 2.0  # clients run this long before each storm
 CLIENTS = 10
-BASELINE_S = 3.0
+PAUSE_S = 0.1
 
 UNAVAILABLE = {"upstream_unavailable", "over_capacity", "queue_timeout"}
 CLAUDE_FAILURE = {200: None, 502: {"upstream_error"}, 503: UNAVAILABLE, 504: {"upstream_timeout"}}
@@ -57,10 +59,10 @@ async def storms(url, mocks, group, request_timeout_ms, settings_note, row_file)
     answer_limit = request_timeout_ms / 1000 + 1
     results = []  # (sent, finished, status or failure name, reply or None)
     circuit = []  # (time, circuit state, readiness status)
-    done = [False]
+    done, sending = [False], [False]
 
     async def client():
-        while not done[0]:
+        while sending[0]:
             sent = time.monotonic()
             try:
                 reply = await http(host, port, "POST", "/analyze", BODY, timeout=answer_limit)
@@ -69,6 +71,9 @@ async def storms(url, mocks, group, request_timeout_ms, settings_note, row_file)
                 results.append((sent, time.monotonic(), "hung", None))
             except Exception as e:  # noqa: BLE001 - reset or refused: lost
                 results.append((sent, time.monotonic(), "lost:" + type(e).__name__, None))
+            if results[-1][2] != 200:
+                # A client pauses briefly after an error instead of spinning on fast 503s.
+                await asyncio.sleep(PAUSE_S)
 
     async def watch():
         while not done[0]:
@@ -81,33 +86,60 @@ async def storms(url, mocks, group, request_timeout_ms, settings_note, row_file)
                 circuit.append((t, "probe failed: " + type(e).__name__, None))
             await asyncio.sleep(0.1)
 
-    tasks = [asyncio.create_task(client()) for _ in range(CLIENTS)] + [asyncio.create_task(watch())]
-    await asyncio.sleep(BASELINE_S)
+    watcher = asyncio.create_task(watch())
     plan = []
     for name, mock, on, off, opens, allowed in STORMS[group]:
+        # One episode per storm: clients start, the storm comes and goes, the server recovers,
+        # then the clients stop and their last requests finish before the next episode, so every
+        # request belongs to one storm.
+        sending[0] = True
+        clients = [asyncio.create_task(client()) for _ in range(CLIENTS)]
+        await asyncio.sleep(LEAD_S)
         admin = f"{mocks[mock]}/__admin/faults"
         before = await asyncio.to_thread(get_json, f"{mocks[mock]}/__settings")
         undo = off if off is not None else {k: before[k] for k in on}
+        seen_before = await asyncio.to_thread(get_json, f"{mocks[mock]}/__stats")
         start = time.monotonic()
         await asyncio.to_thread(post_json, admin, on)
         await asyncio.sleep(STORM_S)
         await asyncio.to_thread(post_json, admin, undo)
         end = time.monotonic()
-        plan.append((name, on, opens, allowed, start, end))
-        await asyncio.sleep(RECOVER_S + WINDOW_S + GAP_S)
+        seen_after = await asyncio.to_thread(get_json, f"{mocks[mock]}/__stats")
+        await asyncio.sleep(RECOVER_S + WINDOW_S)
+        sending[0] = False
+        await asyncio.gather(*clients)
+        plan.append((name, on, opens, allowed, start, end, upstream_saw(seen_before, seen_after)))
     done[0] = True
-    await asyncio.gather(*tasks)
+    await watcher
+    if os.environ.get("CHAOS_DUMP"):
+        with open(os.environ["CHAOS_DUMP"] + f".{group}.json", "w") as f:
+            json.dump({"plan": [(p[0], p[4], p[5]) for p in plan],
+                       "results": [(r[0], r[1], r[2], r[3].error_type() if r[3] else None) for r in results],
+                       "circuit": circuit}, f)
 
     ok_all = True
-    for i, (name, on, opens, allowed, start, end) in enumerate(plan):
-        last = plan[i + 1][4] if i + 1 < len(plan) else float("inf")
-        mine = [r for r in results if start <= r[0] < last]
-        ok_all &= judge(row_file, name, on, opens, allowed, start, end, mine, circuit,
+    for i, (name, on, opens, allowed, start, end, saw) in enumerate(plan):
+        first = plan[i - 1][5] + RECOVER_S + WINDOW_S if i else 0.0
+        mine = [r for r in results if first <= r[0] < end + RECOVER_S + WINDOW_S]
+        ok_all &= judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit,
                         answer_limit, settings_note)
     return ok_all
 
 
-def judge(row_file, name, on, opens, allowed, start, end, mine, circuit, answer_limit, note):
+def upstream_saw(before, after):
+    """What the mock answered during the storm: statuses, and connections reset (no status)."""
+    statuses = {k: v - before["responses_by_status"].get(k, 0) for k, v in after["responses_by_status"].items()}
+    statuses = {k: v for k, v in statuses.items() if v}
+    requests = after["requests_total"] - before["requests_total"]
+    answered = sum(statuses.values())
+    text = ", ".join(f"{k}×{v}" for k, v in sorted(statuses.items()))
+    # Requests still in flight at either snapshot blur this by a few; resets have no status.
+    if requests - answered > 0:
+        text += f", {requests - answered} without a status (reset or still running)"
+    return text or "no requests"
+
+
+def judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit, answer_limit, note):
     counts, bad, slow = {}, [], 0
     for sent, finished, status, reply in mine:
         label = status
@@ -158,7 +190,7 @@ def judge(row_file, name, on, opens, allowed, start, end, mine, circuit, answer_
     row(row_file, [
         name,
         f"{CLIENTS} closed-loop clients, {note}",
-        f"{faults} for {STORM_S:g} s mid-run; {breaker}",
+        f"{faults} for {STORM_S:g} s mid-run (mock answered {saw}); breaker {breaker}",
         len(mine),
         counts_text(counts) + (f"; undocumented: {counts_text(_tally(bad))}" if bad else ""),
         f"lost/hung {lost}, answered later than {answer_limit:g} s: {slow}; "
