@@ -3,7 +3,7 @@
 starts and stops the processes, this runs one scenario against them.
 
   chaos.py overload  URL PID CLAUDE_URL LOADGEN WORKDIR SECONDS ROW_FILE
-  chaos.py storms    URL CLAUDE_URL TRADING_URL GROUP REQUEST_TIMEOUT_MS NOTE ROW_FILE
+  chaos.py storms    URL CLAUDE_URL TRADING_URL GROUP REQUEST_TIMEOUT_MS ROW_FILE
   chaos.py hostile   URL HEADER_MS BODY_MS SILENT,SLOWLORIS,H2,SLOW_BODY ROW_FILE
   chaos.py shutdown  URL PID DRAIN_MS GRACE_MS ROW_FILE
   chaos.py neighbour PROXY_URL PER_MINUTE BURST ROW_FILE
@@ -95,7 +95,7 @@ def main():
     if kind == "overload":
         ok = overload(a[0], int(a[1]), a[2], a[3], a[4], a[6], int(a[5]))
     elif kind == "storms":
-        ok = asyncio.run(storms(a[0], {"claude": a[1], "trading": a[2]}, a[3], int(a[4]), a[5], a[6]))
+        ok = asyncio.run(storms(a[0], {"claude": a[1], "trading": a[2]}, a[3], int(a[4]), a[5]))
     elif kind == "hostile":
         numbers = [int(x) for x in a[3].split(",")]
         ok = asyncio.run(hostile(a[0], int(a[1]), int(a[2]), numbers, a[4]))

@@ -74,6 +74,7 @@ stop_server() {
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 status=0
+NOTES=()
 
 if wants overload; then
   # Every virtual user shares 127.0.0.1, so the per-client rate limit is off (as in make demo).
@@ -88,9 +89,9 @@ if wants storms; then
   storm_env=(REQUEST_TIMEOUT_MS=8000 CLAUDE_ATTEMPT_TIMEOUT_MS=1500 CLAUDE_RETRY_BASE_MS=200
     CLAUDE_RETRY_MAX_MS=1000 CIRCUIT_OPEN_MS=2000 CIRCUIT_FAILURE_THRESHOLD=5 TRADING_TIMEOUT_MS=1000)
   serve_with storms "${storm_env[@]}"
-  note="${storm_env[*]}"
-  timeout 120 $PY storms $URL $CLAUDE $TRADING claude 8000 "$note" "$SUMMARY" || status=1
-  timeout 120 $PY storms $URL $CLAUDE $TRADING trading 8000 "$note" "$SUMMARY" || status=1
+  NOTES+=("Storm rows: analyze-server with ${storm_env[*]}; each storm is an episode of 2 s lead-in, 4 s storm, 10 s after it (success counted 5–10 s after), then the clients stop and drain. Breaker states from /health every 100 ms.")
+  timeout 120 $PY storms $URL $CLAUDE $TRADING claude 8000 "$SUMMARY" || status=1
+  timeout 120 $PY storms $URL $CLAUDE $TRADING trading 8000 "$SUMMARY" || status=1
   stop_server
 fi
 
@@ -150,6 +151,7 @@ fi
 
 {
   echo
+  for note in "${NOTES[@]}"; do echo "$note"; echo; done
   echo "Total time of this run: $((SECONDS - began)) s."
 } >>"$SUMMARY"
 cat "$SUMMARY"

@@ -17,6 +17,7 @@ CHAOS_DUMP=PATH writes every request and breaker reading to PATH.GROUP.json for 
 import asyncio
 import json
 import os
+import statistics
 import time
 from urllib.parse import urlparse
 
@@ -53,12 +54,13 @@ STORMS = {
 }
 
 
-async def storms(url, mocks, group, request_timeout_ms, settings_note, row_file):
+async def storms(url, mocks, group, request_timeout_ms, row_file):
     u = urlparse(url)
     host, port = u.hostname, u.port
     answer_limit = request_timeout_ms / 1000 + 1
     results = []  # (sent, finished, status or failure name, reply or None)
     circuit = []  # (time, circuit state, readiness status)
+    limits = []  # (time, live concurrency limit)
     done, sending = [False], [False]
 
     async def client():
@@ -81,7 +83,9 @@ async def storms(url, mocks, group, request_timeout_ms, settings_note, row_file)
             try:
                 health = await http(host, port, "GET", "/health", timeout=2)
                 ready = await http(host, port, "GET", "/health/ready", timeout=2)
-                circuit.append((t, json.loads(health.body)["upstream"]["circuit"], ready.status))
+                doc = json.loads(health.body)
+                circuit.append((t, doc["upstream"]["circuit"], ready.status))
+                limits.append((t, doc["concurrency_limit"]))
             except Exception as e:  # noqa: BLE001 - a health probe that fails is itself a finding
                 circuit.append((t, "probe failed: " + type(e).__name__, None))
             await asyncio.sleep(0.1)
@@ -122,7 +126,7 @@ async def storms(url, mocks, group, request_timeout_ms, settings_note, row_file)
         first = plan[i - 1][5] + RECOVER_S + WINDOW_S if i else 0.0
         mine = [r for r in results if first <= r[0] < end + RECOVER_S + WINDOW_S]
         ok_all &= judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit,
-                        answer_limit, settings_note)
+                        limits, answer_limit)
     return ok_all
 
 
@@ -139,7 +143,7 @@ def upstream_saw(before, after):
     return text or "no requests"
 
 
-def judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit, answer_limit, note):
+def judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit, limits, answer_limit):
     counts, bad, slow = {}, [], 0
     for sent, finished, status, reply in mine:
         label = status
@@ -179,6 +183,13 @@ def judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit, an
         breaker_ok = not opened
         breaker = f"stayed closed (states seen {states})" if not opened else f"OPENED (states seen {states})"
 
+    span = [l for t, l in limits if start <= t < end + RECOVER_S + WINDOW_S]
+    limit_text = (f"concurrency limit {span[0]} → min {min(span)} → {span[-1]} at the window's end"
+                  if span else "concurrency limit not read")
+    before = [r[1] - r[0] for r in mine if r[0] < start and r[2] == 200]
+    after = [r[1] - r[0] for r in window if r[2] == 200]
+    latency_text = (f"window p50 {statistics.median(after) * 1000:.0f} ms vs {statistics.median(before) * 1000:.0f} ms "
+                    f"before the storm" if before and after else "")
     checks = {
         "no lost/hung": lost == 0 and slow == 0,
         "documented status and JSON error": not bad,
@@ -189,12 +200,13 @@ def judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit, an
     faults = ", ".join(f"{k}={v}" for k, v in on.items())
     row(row_file, [
         name,
-        f"{CLIENTS} closed-loop clients, {note}",
+        f"{CLIENTS} closed-loop clients (storm settings below)",
         f"{faults} for {STORM_S:g} s mid-run (mock answered {saw}); breaker {breaker}",
         len(mine),
         counts_text(counts) + (f"; undocumented: {counts_text(_tally(bad))}" if bad else ""),
         f"lost/hung {lost}, answered later than {answer_limit:g} s: {slow}; "
-        f"{window_ok}/{len(window)} = {success:.0%} success {RECOVER_S:g}–{RECOVER_S + WINDOW_S:g} s after the storm"
+        f"{window_ok}/{len(window)} = {success:.0%} success {RECOVER_S:g}–{RECOVER_S + WINDOW_S:g} s after the storm "
+        f"({latency_text}); {limit_text}"
         + (f"; failed: {', '.join(failed)}" if failed else ""),
         "pass" if not failed else "FAIL",
     ])
