@@ -3,7 +3,7 @@
 starts and stops the processes, this runs one scenario against them.
 
   chaos.py overload  URL PID CLAUDE_URL LOADGEN WORKDIR SECONDS ROW_FILE
-  chaos.py storms    URL CLAUDE_URL TRADING_URL GROUP REQUEST_TIMEOUT_MS ROW_FILE
+  chaos.py storm     URL CLAUDE_URL TRADING_URL STORM_ID REQUEST_TIMEOUT_MS ROW_FILE
   chaos.py hostile   URL HEADER_MS BODY_MS SILENT,SLOWLORIS,H2,SLOW_BODY ROW_FILE
   chaos.py shutdown  URL PID DRAIN_MS GRACE_MS ROW_FILE
   chaos.py neighbour PROXY_URL PER_MINUTE BURST ROW_FILE
@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from chaos_hostile import hostile
 from chaos_neighbour import neighbour
 from chaos_overload import overload
-from chaos_storms import storms
+from chaos_storms import storm
 from chaos_wire import BODY, alive, http, row
 
 
@@ -94,8 +94,8 @@ def main():
     kind, a = sys.argv[1], sys.argv[2:]
     if kind == "overload":
         ok = overload(a[0], int(a[1]), a[2], a[3], a[4], a[6], int(a[5]))
-    elif kind == "storms":
-        ok = asyncio.run(storms(a[0], {"claude": a[1], "trading": a[2]}, a[3], int(a[4]), a[5]))
+    elif kind == "storm":
+        ok = asyncio.run(storm(a[0], {"claude": a[1], "trading": a[2]}, a[3], int(a[4]), a[5]))
     elif kind == "hostile":
         numbers = [int(x) for x in a[3].split(",")]
         ok = asyncio.run(hostile(a[0], int(a[1]), int(a[2]), numbers, a[4]))

@@ -88,11 +88,12 @@ if wants storms; then
   # longer (60 s deadline, 30 s attempts, 10 s open circuit) but the behaviour is the same.
   storm_env=(REQUEST_TIMEOUT_MS=8000 CLAUDE_ATTEMPT_TIMEOUT_MS=1500 CLAUDE_RETRY_BASE_MS=200
     CLAUDE_RETRY_MAX_MS=1000 CIRCUIT_OPEN_MS=2000 CIRCUIT_FAILURE_THRESHOLD=5 TRADING_TIMEOUT_MS=1000)
-  serve_with storms "${storm_env[@]}"
-  NOTES+=("Storm rows: analyze-server with ${storm_env[*]}; each storm is an episode of 2 s lead-in, 4 s storm, 10 s after it (success counted 5–10 s after), then the clients stop and drain. Breaker states from /health every 100 ms.")
-  timeout 120 $PY storms $URL $CLAUDE $TRADING claude 8000 "$SUMMARY" || status=1
-  timeout 120 $PY storms $URL $CLAUDE $TRADING trading 8000 "$SUMMARY" || status=1
-  stop_server
+  NOTES+=("Storm rows: a fresh analyze-server per storm with ${storm_env[*]}; each storm is an episode of 2 s lead-in, 4 s storm, 10 s after it (success counted 5–10 s after), then the clients stop and drain. Breaker state and live concurrency limit from /health every 100 ms.")
+  for storm in claude-529 claude-429 claude-500 claude-stall claude-reset trading-500 trading-reset trading-stall; do
+    serve_with "storm-$storm" "${storm_env[@]}"
+    timeout 40 $PY storm $URL $CLAUDE $TRADING $storm 8000 "$SUMMARY" || status=1
+    stop_server
+  done
 fi
 
 if wants hostile; then

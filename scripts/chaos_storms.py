@@ -1,6 +1,7 @@
-"""Upstream fault storms: while closed-loop clients send /analyze, each storm is switched on
+"""Upstream fault storms: while closed-loop clients send /analyze, a storm is switched on
 through a mock's `POST /__admin/faults`, held for STORM_S, switched off, and the server watched
-until it recovers. One row per storm.
+until it recovers. One storm per call and row, each against a freshly started server (so one
+storm's after-effects, e.g. a concurrency limit still low, do not shape the next).
 
 Checks per storm (server README, "Request flow" 6 and 8):
 - every request is answered within REQUEST_TIMEOUT_MS + 1 s (none lost or hung), with a status
@@ -12,7 +13,7 @@ Checks per storm (server README, "Request flow" 6 and 8):
   errors); it is closed again within RECOVER_S of the storm's end;
 - ≥ 99 % of the requests sent from RECOVER_S to RECOVER_S + WINDOW_S after the storm's end
   succeed (200).
-CHAOS_DUMP=PATH writes every request and breaker reading to PATH.GROUP.json for a closer look.
+CHAOS_DUMP=PATH writes every request and breaker reading to PATH.STORM.json for a closer look.
 """
 import asyncio
 import json
@@ -35,26 +36,23 @@ CLAUDE_FAILURE = {200: None, 502: {"upstream_error"}, 503: UNAVAILABLE, 504: {"u
 CLAUDE_OVERLOAD = {200: None, 503: UNAVAILABLE, 504: {"upstream_timeout"}}
 TOOLS_ONLY = {200: None}
 
-# (name, mock, faults on, faults off, breaker must open?, documented statuses → error types)
+# id → (name, mock, faults on, faults off (None: restore what was set), breaker must open?,
+# documented statuses → error types)
 STORMS = {
-    "claude": [
-        ("Claude 529 storm", "claude", {"overload_rate": 1.0}, {"overload_rate": 0.0}, True, CLAUDE_OVERLOAD),
-        ("Claude 429 storm", "claude", {"max_concurrent": 1}, None, False, CLAUDE_OVERLOAD),
-        ("Claude 500 storm", "claude", {"error_rate": 1.0}, {"error_rate": 0.0}, True, CLAUDE_FAILURE),
-        ("Claude stall storm", "claude", {"stall_rate": 1.0, "stall_ms": 4000},
-         {"stall_rate": 0.0, "stall_ms": 0}, True, CLAUDE_FAILURE),
-        ("Claude reset storm", "claude", {"reset_rate": 1.0}, {"reset_rate": 0.0}, True, CLAUDE_FAILURE),
-    ],
-    "trading": [
-        ("Trading 500 storm", "trading", {"error_rate": 1.0}, {"error_rate": 0.0}, False, TOOLS_ONLY),
-        ("Trading reset storm", "trading", {"reset_rate": 1.0}, {"reset_rate": 0.0}, False, TOOLS_ONLY),
-        ("Trading stall storm", "trading", {"stall_rate": 1.0, "stall_ms": 3000},
-         {"stall_rate": 0.0, "stall_ms": 0}, False, TOOLS_ONLY),
-    ],
+    "claude-529": ("Claude 529 storm", "claude", {"overload_rate": 1.0}, {"overload_rate": 0.0}, True, CLAUDE_OVERLOAD),
+    "claude-429": ("Claude 429 storm", "claude", {"max_concurrent": 1}, None, False, CLAUDE_OVERLOAD),
+    "claude-500": ("Claude 500 storm", "claude", {"error_rate": 1.0}, {"error_rate": 0.0}, True, CLAUDE_FAILURE),
+    "claude-stall": ("Claude stall storm", "claude", {"stall_rate": 1.0, "stall_ms": 4000},
+                     {"stall_rate": 0.0, "stall_ms": 0}, True, CLAUDE_FAILURE),
+    "claude-reset": ("Claude reset storm", "claude", {"reset_rate": 1.0}, {"reset_rate": 0.0}, True, CLAUDE_FAILURE),
+    "trading-500": ("Trading 500 storm", "trading", {"error_rate": 1.0}, {"error_rate": 0.0}, False, TOOLS_ONLY),
+    "trading-reset": ("Trading reset storm", "trading", {"reset_rate": 1.0}, {"reset_rate": 0.0}, False, TOOLS_ONLY),
+    "trading-stall": ("Trading stall storm", "trading", {"stall_rate": 1.0, "stall_ms": 3000},
+                      {"stall_rate": 0.0, "stall_ms": 0}, False, TOOLS_ONLY),
 }
 
 
-async def storms(url, mocks, group, request_timeout_ms, row_file):
+async def storm(url, mocks, storm_id, request_timeout_ms, row_file):
     u = urlparse(url)
     host, port = u.hostname, u.port
     answer_limit = request_timeout_ms / 1000 + 1
@@ -91,43 +89,34 @@ async def storms(url, mocks, group, request_timeout_ms, row_file):
             await asyncio.sleep(0.1)
 
     watcher = asyncio.create_task(watch())
-    plan = []
-    for name, mock, on, off, opens, allowed in STORMS[group]:
-        # One episode per storm: clients start, the storm comes and goes, the server recovers,
-        # then the clients stop and their last requests finish before the next episode, so every
-        # request belongs to one storm.
-        sending[0] = True
-        clients = [asyncio.create_task(client()) for _ in range(CLIENTS)]
-        await asyncio.sleep(LEAD_S)
-        admin = f"{mocks[mock]}/__admin/faults"
-        before = await asyncio.to_thread(get_json, f"{mocks[mock]}/__settings")
-        undo = off if off is not None else {k: before[k] for k in on}
-        seen_before = await asyncio.to_thread(get_json, f"{mocks[mock]}/__stats")
-        start = time.monotonic()
-        await asyncio.to_thread(post_json, admin, on)
-        await asyncio.sleep(STORM_S)
-        await asyncio.to_thread(post_json, admin, undo)
-        end = time.monotonic()
-        seen_after = await asyncio.to_thread(get_json, f"{mocks[mock]}/__stats")
-        await asyncio.sleep(RECOVER_S + WINDOW_S)
-        sending[0] = False
-        await asyncio.gather(*clients)
-        plan.append((name, on, opens, allowed, start, end, upstream_saw(seen_before, seen_after)))
+    name, mock, on, off, opens, allowed = STORMS[storm_id]
+    # One episode: clients start, the storm comes and goes, the server recovers, then the
+    # clients stop and their last requests finish.
+    sending[0] = True
+    clients = [asyncio.create_task(client()) for _ in range(CLIENTS)]
+    await asyncio.sleep(LEAD_S)
+    admin = f"{mocks[mock]}/__admin/faults"
+    before = await asyncio.to_thread(get_json, f"{mocks[mock]}/__settings")
+    undo = off if off is not None else {k: before[k] for k in on}
+    seen_before = await asyncio.to_thread(get_json, f"{mocks[mock]}/__stats")
+    start = time.monotonic()
+    await asyncio.to_thread(post_json, admin, on)
+    await asyncio.sleep(STORM_S)
+    await asyncio.to_thread(post_json, admin, undo)
+    end = time.monotonic()
+    seen_after = await asyncio.to_thread(get_json, f"{mocks[mock]}/__stats")
+    await asyncio.sleep(RECOVER_S + WINDOW_S)
+    sending[0] = False
+    await asyncio.gather(*clients)
     done[0] = True
     await watcher
     if os.environ.get("CHAOS_DUMP"):
-        with open(os.environ["CHAOS_DUMP"] + f".{group}.json", "w") as f:
-            json.dump({"plan": [(p[0], p[4], p[5]) for p in plan],
+        with open(os.environ["CHAOS_DUMP"] + f".{storm_id}.json", "w") as f:
+            json.dump({"storm": (name, start, end),
                        "results": [(r[0], r[1], r[2], r[3].error_type() if r[3] else None) for r in results],
-                       "circuit": circuit}, f)
-
-    ok_all = True
-    for i, (name, on, opens, allowed, start, end, saw) in enumerate(plan):
-        first = plan[i - 1][5] + RECOVER_S + WINDOW_S if i else 0.0
-        mine = [r for r in results if first <= r[0] < end + RECOVER_S + WINDOW_S]
-        ok_all &= judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit,
-                        limits, answer_limit)
-    return ok_all
+                       "circuit": circuit, "limits": limits}, f)
+    return judge(row_file, name, on, opens, allowed, start, end, upstream_saw(seen_before, seen_after),
+                 results, circuit, limits, answer_limit)
 
 
 def upstream_saw(before, after):
@@ -136,11 +125,11 @@ def upstream_saw(before, after):
     statuses = {k: v for k, v in statuses.items() if v}
     requests = after["requests_total"] - before["requests_total"]
     answered = sum(statuses.values())
-    text = ", ".join(f"{k}×{v}" for k, v in sorted(statuses.items()))
+    parts = [f"{k}×{v}" for k, v in sorted(statuses.items())]
     # Requests still in flight at either snapshot blur this by a few; resets have no status.
     if requests - answered > 0:
-        text += f", {requests - answered} without a status (reset or still running)"
-    return text or "no requests"
+        parts.append(f"{requests - answered} without a status (reset or still running)")
+    return ", ".join(parts) or "no requests"
 
 
 def judge(row_file, name, on, opens, allowed, start, end, saw, mine, circuit, limits, answer_limit):
