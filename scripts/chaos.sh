@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make chaos: bounded failure scenarios on loopback against the release binaries (each ≤ 90 s,
-# ≈ 6 min in all), rows in reports/chaos/summary.md; exits non-zero when any scenario fails.
+# ≈ 5–6 min in all: 312 s measured on 2 cores), rows in reports/chaos/summary.md; exits non-zero
+# when any scenario fails.
 #   1. overload: open loop at 20× the goodput measured just before, for 60 s (chaos_overload.py)
 #   2. upstream fault storms: Claude 529/429/500/stall/reset and Trading 500/reset/stall storms
-#      through the mocks' admin API while 10 clients loop (chaos_storms.py), one row per storm
+#      through the mocks' admin API while 10 clients loop (chaos_storms.py), one row and one
+#      fresh server per storm (≈ 18 s each)
 #   3. hostile connections: 2000 silent, 500 slowloris, 500 h2-preface stalls, 200 slow bodies
 #      beside normal clients, with the server's default timeouts and caps (chaos_hostile.py)
 #   4. shutdown under load: SIGTERM while 12 clients loop; readiness 503 during the drain window
