@@ -107,7 +107,7 @@ report: release
 bench: release
 	bash scripts/bench.sh
 
-## chaos: bounded failure scenarios on loopback, each ≤ 90 s, ≈ 5–6 min in all, 312 s measured on 2 cores (overload at 20× capacity, Claude and Trading
+## chaos: bounded failure scenarios on loopback, each ≤ 90 s, ≈ 5–6 min in all, 312–319 s measured on 2 cores (overload at 20× capacity, Claude and Trading
 ## fault storms, 3200 hostile connections, SIGTERM under load, noisy neighbour behind nginx) → reports/chaos/summary.md;
 ## not in `make test`; needs nginx (apt-get install nginx-light). CHAOS_ONLY="storms hostile" runs a subset
 chaos: release

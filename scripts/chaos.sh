@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make chaos: bounded failure scenarios on loopback against the release binaries (each ≤ 90 s,
-# ≈ 5–6 min in all: 312 s measured on 2 cores), rows in reports/chaos/summary.md; exits non-zero
+# ≈ 5–6 min in all: 312–319 s measured on 2 cores), rows in reports/chaos/summary.md; exits non-zero
 # when any scenario fails.
 #   1. overload: open loop at 20× the goodput measured just before, for 60 s (chaos_overload.py)
 #   2. upstream fault storms: Claude 529/429/500/stall/reset and Trading 500/reset/stall storms
