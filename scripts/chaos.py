@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Chaos scenarios against a running analyze-server on loopback (stdlib only).
+"""Chaos scenarios against a running analyze-server on loopback (stdlib only); scripts/chaos.sh
+starts and stops the processes, this runs one scenario against them.
 
-  chaos.py hostile  URL TIMEOUT_MS ROW_FILE        silent sockets + h2-preface stalls vs normal clients
-  chaos.py shutdown URL PID DRAIN_MS GRACE_MS ROW_FILE   SIGTERM under load
+  chaos.py overload  URL PID CLAUDE_URL LOADGEN WORKDIR SECONDS ROW_FILE
+  chaos.py storm     URL CLAUDE_URL TRADING_URL STORM_ID REQUEST_TIMEOUT_MS ROW_FILE
+  chaos.py hostile   URL HEADER_MS BODY_MS SILENT,SLOWLORIS,H2,SLOW_BODY ROW_FILE
+  chaos.py shutdown  URL PID DRAIN_MS GRACE_MS ROW_FILE
+  chaos.py neighbour PROXY_URL PER_MINUTE BURST ROW_FILE
 
-Each appends one Markdown table row to ROW_FILE and exits non-zero when the scenario fails.
+Each appends Markdown table rows to ROW_FILE and exits non-zero when the scenario fails.
 """
 import asyncio
 import os
@@ -13,98 +17,11 @@ import sys
 import time
 from urllib.parse import urlparse
 
-H2_PREFACE_LESS_ONE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r"
-BODY = b'{"query":"Should I buy AAPL?"}'
-
-
-async def http(host, port, method, path, body=b"", timeout=30.0):
-    """One request on a fresh connection; returns (status, headers) or raises."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    try:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-        writer.write(head.encode() + body)
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), timeout)
-    finally:
-        writer.close()
-    if not raw:
-        raise ConnectionError("closed without an answer")
-    lines = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
-    return status, headers
-
-
-def alive(pid):
-    """False once the process is gone or a zombie (its parent, the shell, reaps it later)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def row(path, cells):
-    with open(path, "a") as f:
-        f.write("| " + " | ".join(str(c) for c in cells) + " |\n")
-
-
-async def hostile(url, timeout_ms, row_file):
-    u = urlparse(url)
-    host, port = u.hostname, u.port
-    silent, stalls = 300, 200
-    opened = time.monotonic()
-    sockets = []
-    for i in range(silent + stalls):
-        r, w = await asyncio.open_connection(host, port)
-        if i >= silent:
-            w.write(H2_PREFACE_LESS_ONE)
-            await w.drain()
-        sockets.append((r, w))
-    # Watch every hostile socket from now on, so a close is timed when it happens.
-
-    async def closed_after(r):
-        try:
-            await asyncio.wait_for(r.read(), timeout_ms / 1000 + 10)
-            return time.monotonic() - opened
-        except asyncio.TimeoutError:
-            return None
-        except ConnectionError:
-            return time.monotonic() - opened
-
-    watchers = [asyncio.create_task(closed_after(r)) for r, _ in sockets]
-    # Normal clients while every hostile socket is still open.
-    health, _ = await http(host, port, "GET", "/health", timeout=5)
-    health_s = time.monotonic() - opened
-    normal, latencies = {}, []
-
-    async def one():
-        t = time.monotonic()
-        try:
-            status, _ = await http(host, port, "POST", "/analyze", BODY, timeout=10)
-        except Exception as e:  # noqa: BLE001 - any failure is a lost request
-            status = type(e).__name__
-        latencies.append(time.monotonic() - t)
-        normal[status] = normal.get(status, 0) + 1
-
-    await asyncio.gather(*(one() for _ in range(10)))
-    closes = await asyncio.gather(*watchers)
-    for _, w in sockets:
-        w.close()
-    hung = sum(1 for c in closes if c is None)
-    latest = max((c for c in closes if c is not None), default=0.0)
-    limit = timeout_ms / 1000 + 2
-    ok = (normal.get(200, 0) == 10 and health == 200 and hung == 0 and latest <= limit
-          and health_s < timeout_ms / 1000)
-    row(row_file, ["hostile connections", "/health, then 10 concurrent /analyze",
-                   f"{silent} silent sockets, {stalls} 23-byte h2-preface stalls",
-                   11, f"/health {health} after {health_s * 1000:.0f} ms; /analyze "
-                   + ", ".join(f"{k}: {v}" for k, v in sorted(normal.items(), key=str)),
-                   f"hung sockets {hung}; last closed {latest:.2f} s after opening (limit {limit:.1f} s); "
-                   f"/analyze max {max(latencies, default=0) * 1000:.0f} ms",
-                   "pass" if ok else "FAIL"])
-    return ok
+from chaos_hostile import hostile
+from chaos_neighbour import neighbour
+from chaos_overload import overload
+from chaos_storms import storm
+from chaos_wire import BODY, alive, http, row
 
 
 async def shutdown(url, pid, drain_ms, grace_ms, row_file):
@@ -118,8 +35,8 @@ async def shutdown(url, pid, drain_ms, grace_ms, row_file):
         while stop_at[0] is None or time.monotonic() < stop_at[0]:
             t = time.monotonic()
             try:
-                status, headers = await http(host, port, "POST", "/analyze", BODY, timeout=30)
-                results.append((t, status, "retry-after" in headers))
+                reply = await http(host, port, "POST", "/analyze", BODY, timeout=30)
+                results.append((t, reply.status, "retry-after" in reply.headers))
             except ConnectionRefusedError:
                 results.append((t, "refused", False))
                 if signalled[0] is not None:
@@ -131,8 +48,8 @@ async def shutdown(url, pid, drain_ms, grace_ms, row_file):
     async def readiness():
         while stop_at[0] is None or time.monotonic() < stop_at[0]:
             try:
-                status, _ = await http(host, port, "GET", "/health/ready", timeout=2)
-                ready_seen.append((time.monotonic(), status))
+                reply = await http(host, port, "GET", "/health/ready", timeout=2)
+                ready_seen.append((time.monotonic(), reply.status))
             except ConnectionRefusedError:
                 ready_seen.append((time.monotonic(), "refused"))
                 if signalled[0] is not None:
@@ -174,11 +91,18 @@ async def shutdown(url, pid, drain_ms, grace_ms, row_file):
 
 
 def main():
-    kind = sys.argv[1]
-    if kind == "hostile":
-        ok = asyncio.run(hostile(sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+    kind, a = sys.argv[1], sys.argv[2:]
+    if kind == "overload":
+        ok = overload(a[0], int(a[1]), a[2], a[3], a[4], a[6], int(a[5]))
+    elif kind == "storm":
+        ok = asyncio.run(storm(a[0], {"claude": a[1], "trading": a[2]}, a[3], int(a[4]), a[5]))
+    elif kind == "hostile":
+        numbers = [int(x) for x in a[3].split(",")]
+        ok = asyncio.run(hostile(a[0], int(a[1]), int(a[2]), numbers, a[4]))
     elif kind == "shutdown":
-        ok = asyncio.run(shutdown(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]))
+        ok = asyncio.run(shutdown(a[0], int(a[1]), int(a[2]), int(a[3]), a[4]))
+    elif kind == "neighbour":
+        ok = asyncio.run(neighbour(a[0], int(a[1]), int(a[2]), a[3]))
     else:
         sys.exit(f"unknown scenario {kind}")
     sys.exit(0 if ok else 1)

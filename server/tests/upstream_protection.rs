@@ -443,3 +443,76 @@ async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls
     assert!(limit >= 2, "limit {limit} fell below the floor");
     assert!(served.load(Ordering::Relaxed) > 0);
 }
+
+#[tokio::test]
+async fn after_a_storm_that_refused_even_at_the_floor_the_limit_grows_back_per_round_trip() {
+    let trading = mocks::spawn_trading(mocks::TradingSettings::default())
+        .await
+        .expect("mock trading");
+    let mut claude_settings = mocks::ClaudeSettings::default();
+    claude_settings.latency.latency_ms = 50;
+    claude_settings.overload_rate = 1.0;
+    let claude = mocks::spawn_claude(claude_settings)
+        .await
+        .expect("mock claude");
+    let mut s = settings(&trading.url(), &claude.url());
+    s.max_concurrent_analyses = 8;
+    s.circuit_failure_threshold = 1_000; // this test is about the limit, not the breaker
+    let server = Arc::new(TestServer::start(s).await);
+    let client = reqwest::Client::new();
+
+    // The storm: every model call 529s, at any concurrency, until the limit sits at the floor.
+    let storm: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, client) = (Arc::clone(&server), client.clone());
+            tokio::spawn(async move {
+                for _ in 0..4 {
+                    let r = server.analyze(&client, json!({"query": "AAPL?"})).await;
+                    assert_eq!(r.status(), 503);
+                }
+            })
+        })
+        .collect();
+    for c in storm {
+        c.await.expect("join");
+    }
+    assert_eq!(
+        server.health().await["concurrency_limit"],
+        2,
+        "the storm drove the limit to the floor"
+    );
+
+    // The provider recovers; with more clients than permits the limit is back near N within
+    // seconds (one permit per round trip), not one permit per 30 s probe interval.
+    let admin = format!("{}/__admin/faults", claude.url());
+    let patched = client
+        .post(&admin)
+        .json(&json!({"overload_rate": 0.0}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(patched.status(), 200);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..10)
+        .map(|_| {
+            let (server, client, stop) = (Arc::clone(&server), client.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = server.analyze(&client, json!({"query": "AAPL?"})).await;
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    wait_until("concurrency_limit back to ≥ 7 of 8", || async {
+        server.health().await["concurrency_limit"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 7
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for c in load {
+        c.await.expect("join");
+    }
+}

@@ -157,8 +157,18 @@ impl AdaptiveLimit {
             }
         }
         let level = (self.limit.floor() as usize).min(sample.in_flight.max(1));
-        self.drop_level = Some(level);
-        self.baseline_at_drop = self.baseline;
+        if level <= self.params.floor {
+            // Refused even at the floor: an outage or a storm (every call 529s or times out),
+            // not a concurrency edge. Remembering it would hold the limit near the floor for
+            // a probe interval per permit after the provider recovers (a 4 s storm cost
+            // minutes at 2 of 10 permits in `make chaos`), so once calls succeed again the
+            // limit grows back one permit per round trip until the provider pushes back.
+            self.drop_level = None;
+            self.baseline_at_drop = None;
+        } else {
+            self.drop_level = Some(level);
+            self.baseline_at_drop = self.baseline;
+        }
         self.limit = self.clamp((level as f64 * self.params.backoff).floor());
         self.last_drop = Some(now);
         self.last_probe = Some(now);
@@ -278,6 +288,54 @@ mod tests {
             now += RTT / l as u32;
         }
         seen
+    }
+
+    #[test]
+    fn refusals_down_to_the_floor_are_an_outage_and_leave_no_edge_to_probe_slowly() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 10));
+        let mut now = Duration::from_secs(1);
+        // A storm: every call refused, whatever the level, down to the floor and at it.
+        while limit.limit() > 2 {
+            let l = limit.limit();
+            limit.on_sample(now, drop_at(now, l));
+            now += RTT;
+        }
+        limit.on_sample(now, drop_at(now, 2));
+        assert_eq!(limit.limit(), 2);
+        // The provider recovers: with every permit used, one permit per round trip, back to
+        // the ceiling well within one probe interval.
+        let recovered = now + Duration::from_secs(10);
+        while now < recovered && limit.limit() < 10 {
+            now += RTT / limit.limit() as u32;
+            let l = limit.limit();
+            limit.on_sample(now, ok(now, l));
+        }
+        assert_eq!(
+            limit.limit(),
+            10,
+            "stuck at {} after the storm",
+            limit.limit()
+        );
+    }
+
+    #[test]
+    fn a_refusal_above_the_floor_is_still_an_edge_probed_once_per_interval() {
+        let mut limit = AdaptiveLimit::new(AdaptiveParams::new(2, 10));
+        let now = Duration::from_secs(1);
+        limit.on_sample(now, drop_at(now, 5));
+        assert_eq!(limit.limit(), 4, "0.8 × 5");
+        let mut t = now;
+        for _ in 0..100 {
+            t += RTT / 4;
+            let l = limit.limit();
+            limit.on_sample(t, ok(t, l));
+        }
+        assert!(t < now + Duration::from_secs(30));
+        assert!(
+            limit.limit() <= 5,
+            "grew to {} past the edge at 5 within one interval",
+            limit.limit()
+        );
     }
 
     #[test]
