@@ -404,15 +404,11 @@ async fn running_out_of_the_request_deadline_is_not_an_upstream_failure() {
 
 #[tokio::test]
 async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls() {
-    let trading = mocks::spawn_trading(mocks::TradingSettings::default())
-        .await
-        .expect("mock trading");
-    let mut claude_settings = mocks::ClaudeSettings::default();
-    claude_settings.latency.latency_ms = 150;
-    claude_settings.max_concurrent = 2;
-    let claude = mocks::spawn_claude(claude_settings)
-        .await
-        .expect("mock claude");
+    let (trading, claude) = support::mocks_with(|claude| {
+        claude.latency.latency_ms = 150;
+        claude.max_concurrent = 2;
+    })
+    .await;
     let mut s = settings(&trading.url(), &claude.url());
     s.max_concurrent_analyses = 8;
     let server = Arc::new(TestServer::start(s).await);
@@ -446,15 +442,11 @@ async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls
 
 #[tokio::test]
 async fn after_a_storm_that_refused_even_at_the_floor_the_limit_grows_back_per_round_trip() {
-    let trading = mocks::spawn_trading(mocks::TradingSettings::default())
-        .await
-        .expect("mock trading");
-    let mut claude_settings = mocks::ClaudeSettings::default();
-    claude_settings.latency.latency_ms = 50;
-    claude_settings.overload_rate = 1.0;
-    let claude = mocks::spawn_claude(claude_settings)
-        .await
-        .expect("mock claude");
+    let (trading, claude) = support::mocks_with(|claude| {
+        claude.latency.latency_ms = 50;
+        claude.overload_rate = 1.0;
+    })
+    .await;
     let mut s = settings(&trading.url(), &claude.url());
     s.max_concurrent_analyses = 8;
     s.circuit_failure_threshold = 1_000; // this test is about the limit, not the breaker

@@ -176,11 +176,18 @@ pub const AAPL_QUOTE: &str = r#"{"symbol":"AAPL","last":187.32,"bid":187.31,"ask
 
 /// Mock Trading API and mock Claude in-process; `claude_latency_ms` makes each model call take time.
 pub async fn mocks(claude_latency_ms: u64) -> (mocks::MockHandle, mocks::MockHandle) {
+    mocks_with(|claude| claude.latency.latency_ms = claude_latency_ms).await
+}
+
+/// Mock Trading API and mock Claude in-process, with mock Claude's settings changed by `configure`.
+pub async fn mocks_with(
+    configure: impl FnOnce(&mut mocks::ClaudeSettings),
+) -> (mocks::MockHandle, mocks::MockHandle) {
     let trading = mocks::spawn_trading(mocks::TradingSettings::default())
         .await
         .expect("mock trading");
     let mut claude_settings = mocks::ClaudeSettings::default();
-    claude_settings.latency.latency_ms = claude_latency_ms;
+    configure(&mut claude_settings);
     let claude = mocks::spawn_claude(claude_settings)
         .await
         .expect("mock claude");
