@@ -100,7 +100,8 @@ pub struct FindCapacityArgs {
     /// Measured duration of each probe.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_duration: Duration,
-    /// Warmup of each probe.
+    /// Warmup of each probe: traffic is sent but not counted; the probe's users start spread
+    /// over it (see --spawn-over).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Request, connection, output and gate flags (at least one --slo is required).
@@ -130,7 +131,8 @@ pub struct RampArgs {
     /// Measured duration of each step (after its warmup).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_duration: Duration,
-    /// Warmup at the start of each step: traffic is sent but not counted.
+    /// Warmup at the start of each step: traffic is sent but not counted; the users a step adds
+    /// start spread over it (see --spawn-over).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Request, connection, output and gate flags.
@@ -152,7 +154,10 @@ pub struct RunArgs {
     /// Measured duration of the step.
     #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// Warmup before the measured duration: traffic is sent but not counted.
+    /// Warmup before the measured duration: traffic is sent but not counted; the users start
+    /// spread over it (see --spawn-over). With 0s and no --spawn-over, the users' first
+    /// requests go out together (their first cycle is in lockstep); throughput still counts
+    /// each cycle by its share of the window, so it is not biased by that.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Request, connection, output and gate flags.
@@ -205,9 +210,14 @@ pub struct CommonArgs {
     /// A virtual user that got 429/503 with Retry-After waits that long before its next request.
     #[arg(long)]
     pub honor_retry_after: bool,
-    /// Seed of the scenario's weighted choice of requests.
+    /// Seed of the scenario's weighted choice of requests and of the users' start offsets.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Closed loop: virtual users that start together (a run, a probe, the users a ramp step
+    /// adds) start at uniform random offsets over this long, as Locust's spawn rate and k6's
+    /// ramping stages do (default: the --warmup, so they are out of step before measuring).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub spawn_over: Option<Duration>,
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,

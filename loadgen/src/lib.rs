@@ -249,6 +249,9 @@ pub(crate) async fn run_steps(
                 Some(mut r) => {
                     r.step += step_offset;
                     progress.step_finished(&r);
+                    if let Some(w) = littles_law_warning(&r) {
+                        progress.warn(&w);
+                    }
                     if let Err(e) = csv.write_step(&r) {
                         failed.get_or_insert(e);
                     }
@@ -414,6 +417,27 @@ pub(crate) fn verdict(objectives: &[Objective], violations: &[gate::Violation]) 
         }
         1
     }
+}
+
+/// A step's Little's law error (in percent) above which loadgen warns.
+pub const LITTLES_LAW_WARN_PCT: f64 = 5.0;
+
+/// The warning for a step whose Little's law error is past [`LITTLES_LAW_WARN_PCT`].
+pub(crate) fn littles_law_warning(r: &StepResult) -> Option<String> {
+    let e = r.littles_law_error_pct?;
+    if e.abs() <= LITTLES_LAW_WARN_PCT {
+        return None;
+    }
+    let what = match r.target_rps {
+        Some(_) => "throughput × mean latency against the time-averaged requests in flight",
+        None => "throughput × (mean latency + mean pause) against the virtual users",
+    };
+    Some(format!(
+        "loadgen: warning: step {}: Little's law is off by {e:+.1}% ({what}): users that were \
+         not all busy (connect failures, --spawn-over longer than the warm-up), a generator \
+         short of CPU, or a step too short for its latency",
+        r.step
+    ))
 }
 
 /// In a ramp, a timeout longer than a step means a step's last requests may resolve well into

@@ -216,6 +216,8 @@ pub fn merge_steps(logs: &[InstanceLog]) -> Vec<StepResult> {
     (0..logs[0].steps.len())
         .map(|i| {
             let mut rec = Recorder::new(1);
+            // Every instance's window flow adds up; one log without it leaves the merge without.
+            rec.flow = logs[0].steps[i].0.flow.map(|_| Default::default());
             let mut load = logs[0].steps[i].0.load;
             let (mut duration_s, mut start_s, mut interrupted) = (0.0f64, f64::MAX, false);
             for (k, log) in logs.iter().enumerate() {
@@ -260,6 +262,7 @@ pub fn merge_steps(logs: &[InstanceLog]) -> Vec<StepResult> {
                 part.connections_opened = m.connections_opened;
                 part.resent = m.resent;
                 part.in_flight_at_end = m.in_flight_at_end;
+                part.flow = m.flow;
                 rec.merge(&part);
             }
             let mut r =

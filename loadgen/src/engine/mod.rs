@@ -226,6 +226,7 @@ impl Engine {
             honor_retry_after: plan.honor_retry_after,
             cancel: self.cancel.clone(),
             seed: plan.seed,
+            spread: plan.spawn_over.unwrap_or(plan.warmup),
         });
         let mut tasks = JoinSet::new();
         let open = ctx
@@ -258,17 +259,9 @@ impl Engine {
                 }
             });
         } else {
-            // One task per virtual user, started when the first step that needs it begins.
+            // One task per virtual user; it waits for the first step that needs it.
             for id in 0..ctx.timeline.max_concurrency() {
-                let c = ctx.clone();
-                tasks.spawn(async move {
-                    if let Some(t) = c.timeline.next_active(id, Instant::now()) {
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(t) => run_closed_user(c.clone(), id).await,
-                            _ = c.cancel.cancelled() => {}
-                        }
-                    }
-                });
+                tasks.spawn(run_closed_user(ctx.clone(), id));
             }
         }
         let cancelled_at = Arc::new(std::sync::Mutex::new(None));

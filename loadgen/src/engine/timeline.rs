@@ -35,6 +35,16 @@ pub enum Phase {
     Over,
 }
 
+impl Phase {
+    /// The 0-based step, or `None` when every step has ended.
+    pub fn index(self) -> Option<usize> {
+        match self {
+            Phase::Step { index, .. } => Some(index),
+            Phase::Over => None,
+        }
+    }
+}
+
 /// The run's step windows, back to back.
 #[derive(Debug, Clone)]
 pub struct Timeline {
@@ -92,6 +102,27 @@ impl Timeline {
             .map(|w| w.start.max(t))
     }
 
+    /// Each step whose measured part overlaps `from..to`, with the overlap: what a request (or a
+    /// user's cycle) spanning that interval contributes to the steps it was in flight during,
+    /// whichever step sent it.
+    pub fn measured_overlaps(
+        &self,
+        from: Instant,
+        to: Instant,
+    ) -> impl Iterator<Item = (usize, Duration)> + '_ {
+        let first = self.windows.partition_point(|w| w.end <= from);
+        self.windows[first..]
+            .iter()
+            .enumerate()
+            .take_while(move |(_, w)| w.measure_start < to)
+            .filter_map(move |(k, w)| {
+                let overlap = to
+                    .min(w.end)
+                    .saturating_duration_since(from.max(w.measure_start));
+                (!overlap.is_zero()).then_some((first + k, overlap))
+            })
+    }
+
     /// Closed loop: the most virtual users any step runs.
     pub fn max_concurrency(&self) -> u32 {
         self.windows
@@ -141,6 +172,25 @@ mod tests {
         );
         assert_eq!(tl.phase(t0 + s(24)), Phase::Over);
         assert_eq!(tl.end(), t0 + s(24));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interval_contributes_its_overlap_with_each_measured_part_it_spans() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Windows: [0, 2) warm-up, [2, 10) measured; [10, 12) warm-up, [12, 20) measured.
+        let tl = Timeline::new(t0, &[closed(1), closed(2)], s(2), s(8));
+        let o = |a: Duration, b: Duration| tl.measured_overlaps(t0 + a, t0 + b).collect::<Vec<_>>();
+        assert_eq!(o(s(0), s(1)), vec![], "inside a warm-up");
+        assert_eq!(o(ms(1500), ms(2500)), vec![(0, ms(500))]);
+        assert_eq!(
+            o(s(9), s(13)),
+            vec![(0, s(1)), (1, s(1))],
+            "across a boundary"
+        );
+        assert_eq!(o(s(1), s(25)), vec![(0, s(8)), (1, s(8))], "past the end");
+        assert_eq!(o(s(21), s(25)), vec![], "after the run");
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,7 +19,7 @@ use super::client::{Conn, Connector, ExchangeError, Prepared, Reply};
 use super::step_state::{bump, Pending, StepState};
 use super::timeline::{Phase, Timeline};
 use crate::plan::Load;
-use crate::record::{parse_retry_after, OutcomeClass, Sample};
+use crate::record::{parse_retry_after, OutcomeClass, Sample, WindowFlow};
 
 /// A connect failure is retried after this pause, so a dead target is not hammered in a spin.
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(10);
@@ -64,8 +64,11 @@ pub struct RunContext {
     pub honor_retry_after: bool,
     /// Ctrl-C / SIGTERM.
     pub cancel: CancellationToken,
-    /// Seed of the weighted choice.
+    /// Seed of the weighted choice and of the users' start offsets.
     pub seed: u64,
+    /// Closed loop: users that start together (a run, a step adding users) start spread
+    /// uniformly over this long, so they do not run in lockstep.
+    pub spread: Duration,
 }
 
 enum Ended {
@@ -196,12 +199,50 @@ impl User {
             };
             step.recorders.record(shard, &sample);
         }
-        drop(pending);
-        Some(match (class, retry_after) {
+        let pause = match (class, retry_after) {
             (OutcomeClass::ConnectError, _) => Some(CONNECT_RETRY_PAUSE),
             (_, Some(ra)) if ctx.honor_retry_after => Some(Duration::from_secs_f64(ra.min(3600.0))),
             _ => None,
-        })
+        };
+        // Before `pending` resolves the step: the next step is finalized only after this one,
+        // so every overlap of a window is in before that window's step is read.
+        record_flow(ctx, self.id, start, now);
+        if pending.is_some() {
+            if let Some(p) = pause {
+                step.recorders.record_flow(
+                    shard,
+                    WindowFlow {
+                        pause_s: p.as_secs_f64(),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        drop(pending);
+        Some(pause)
+    }
+
+    /// Closed loop: a uniform offset in `0..spread` from the user's own seeded stream.
+    fn start_offset(&mut self, spread: Duration) -> Duration {
+        if spread.is_zero() {
+            Duration::ZERO
+        } else {
+            spread.mul_f64(self.rng.random::<f64>())
+        }
+    }
+}
+
+/// Adds the time a request was in flight (`sent..answered`) to each measured window it overlaps.
+fn record_flow(ctx: &RunContext, user: u64, sent: Instant, answered: Instant) {
+    for (j, busy) in ctx.timeline.measured_overlaps(sent, answered) {
+        let step = &ctx.steps[j];
+        step.recorders.record_flow(
+            step.recorders.shard_of(user),
+            WindowFlow {
+                busy_s: busy.as_secs_f64(),
+                pause_s: 0.0,
+            },
+        );
     }
 }
 
@@ -209,7 +250,27 @@ impl User {
 pub async fn run_closed_user(ctx: Arc<RunContext>, id: u32) {
     let mut user = User::new(&ctx, u64::from(id));
     let mut now = Instant::now();
+    // Wait for the first step that needs this user; a user retired by a step comes back the
+    // same way. Users joining together at a step's start spread over `ctx.spread`.
+    let mut waiting = true;
     while !ctx.cancel.is_cancelled() {
+        if waiting {
+            waiting = false;
+            let Some(back) = ctx.timeline.next_active(id, now) else {
+                break;
+            };
+            let w = ctx.timeline.windows[ctx.timeline.phase(back).index().unwrap_or(0)];
+            let spread = ctx.spread.min(w.end.saturating_duration_since(back));
+            let at = back + user.start_offset(spread);
+            if at > now {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = ctx.cancel.cancelled() => break,
+                }
+            }
+            now = Instant::now();
+            continue;
+        }
         let (index, measured) = match ctx.timeline.phase(now) {
             Phase::Over => break,
             Phase::Step { index, measured } => (index, measured),
@@ -219,14 +280,7 @@ pub async fn run_closed_user(ctx: Arc<RunContext>, id: u32) {
         if !active {
             // Retired for this step: close the connections, come back when a step needs us.
             user.conns.iter_mut().for_each(|c| *c = None);
-            let Some(back) = ctx.timeline.next_active(id, now) else {
-                break;
-            };
-            tokio::select! {
-                _ = tokio::time::sleep_until(back) => {}
-                _ = ctx.cancel.cancelled() => break,
-            }
-            now = Instant::now();
+            waiting = true;
             continue;
         }
         let pending = if measured {

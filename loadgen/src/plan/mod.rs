@@ -106,8 +106,10 @@ pub struct Plan {
     pub run_id: String,
     /// Honor Retry-After on 429/503.
     pub honor_retry_after: bool,
-    /// Seed of the weighted choice.
+    /// Seed of the weighted choice and the users' start offsets.
     pub seed: u64,
+    /// Closed loop: spread of the start of users that start together (`None`: the warm-up).
+    pub spawn_over: Option<Duration>,
 }
 
 impl Plan {
@@ -235,6 +237,7 @@ impl Plan {
             run_id,
             honor_retry_after: common.honor_retry_after,
             seed: common.seed,
+            spawn_over: common.spawn_over,
         })
     }
 }

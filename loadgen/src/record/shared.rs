@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
-use super::{Interval, OutcomeClass, Recorder};
+use super::{Interval, OutcomeClass, Recorder, WindowFlow};
 
 /// One completed attempt, as a worker hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +112,13 @@ impl SharedRecorders {
     /// Records how long opening a connection took, microseconds.
     pub fn record_connect(&self, shard: usize, us: u64) {
         self.lock(shard).rec.record_connect(us);
+    }
+
+    /// Adds a request's share of the step's measured window (see [`WindowFlow`]) to `shard`.
+    pub fn record_flow(&self, shard: usize, flow: WindowFlow) {
+        if let Some(f) = self.lock(shard).rec.flow.as_mut() {
+            *f += flow;
+        }
     }
 
     /// Adds a worker's own counters (connections opened, cut requests…) to `shard`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{new_histogram, OutcomeClass, Recorder, CLASSES};
+use super::{new_histogram, OutcomeClass, Recorder, WindowFlow, CLASSES};
 use crate::plan::Load;
 
 /// Percentiles, mean, standard deviation and max of one histogram, in milliseconds.
@@ -161,9 +161,14 @@ pub struct StepResult {
     pub other_status: u64,
     /// ok / (requests + unsent), 0..1.
     pub success_rate: f64,
+    /// Requests per second. Closed loop: the time-averaged requests in flight during the
+    /// measured window over the mean latency of the step's requests (Little's law; see
+    /// [`WindowFlow`]), which does not alias with the latency; open loop (which sets its own
+    /// send times), a merge of logs without the window's flow, or an interrupted step:
     /// requests / duration_s.
     pub throughput_rps: f64,
-    /// ok / duration_s.
+    /// 2xx per second: `throughput_rps` × the 2xx share of the step's resolved requests
+    /// (ok / duration_s where throughput is requests / duration_s).
     pub goodput_rps: f64,
     /// Latency of 2xx responses: the latency users were served (from the intended send time in
     /// open loop).
@@ -198,6 +203,15 @@ pub struct StepResult {
     pub by_class: BTreeMap<&'static str, LatencySummary>,
     /// True when Ctrl-C cut the step short.
     pub interrupted: bool,
+    /// Time-averaged requests in flight during the measured window (any step's requests).
+    pub in_flight_mean: Option<f64>,
+    /// Little's law on the step, in percent: closed loop (throughput × (mean latency + mean
+    /// pause) − users) / users; open loop (throughput × mean latency − in_flight_mean) /
+    /// in_flight_mean. `None` when the step was cut or nothing resolved.
+    pub littles_law_error_pct: Option<f64>,
+    /// What the measured window saw of the requests in flight (for the HdrHistogram log).
+    #[serde(skip)]
+    pub flow: Option<WindowFlow>,
     /// The merged latency histogram of 2xx responses.
     #[serde(skip)]
     pub histogram: Histogram<u64>,
@@ -272,12 +286,52 @@ impl StepResult {
         let requests: u64 = counts.iter().sum::<u64>() + rec.in_flight_at_end;
         let ok = counts[OutcomeClass::Ok.index()];
         let attempts = requests + rec.unsent;
-        let per_s = |v: u64| {
+        let per_s = |v: f64| {
             if duration_s > 0.0 {
-                v as f64 / duration_s
+                v / duration_s
             } else {
                 0.0
             }
+        };
+        let closed = matches!(load, Load::Closed { .. });
+        // The window's flow, when it was tracked and the step ran whole.
+        let window = rec.flow.filter(|_| !interrupted);
+        let resolved: u64 = counts.iter().sum();
+        // Little's law takes the time from the actual send: the uncorrected figure in open loop.
+        let sent_latency = if closed {
+            &class_hists
+        } else {
+            &class_uncorrected
+        };
+        let latency_sum_s: f64 = sent_latency
+            .iter()
+            .flatten()
+            .map(|h| h.mean() * h.len() as f64)
+            .sum::<f64>()
+            / 1e6;
+        let mean_latency_s = (resolved > 0).then(|| latency_sum_s / resolved as f64);
+        let in_flight_mean = window.map(|f| per_s(f.busy_s));
+        let (throughput_rps, goodput_rps) = match (window, mean_latency_s) {
+            (Some(f), Some(r)) if closed && r > 0.0 => {
+                let x = per_s(f.busy_s) / r;
+                (x, x * ok as f64 / resolved as f64)
+            }
+            _ => (per_s(requests as f64), per_s(ok as f64)),
+        };
+        // Closed loop: do the users account for the flow (users = X × (R + Z))? Open loop: does
+        // the arrival rate × latency give the requests in flight (L = λ × R)?
+        let littles_law_error_pct = match (window, mean_latency_s) {
+            (Some(f), Some(r)) => {
+                let (implied, actual) = match load {
+                    Load::Closed { concurrency } => (
+                        throughput_rps * (r + f.pause_s / resolved as f64),
+                        f64::from(concurrency),
+                    ),
+                    Load::Open { .. } => (per_s(resolved as f64) * r, per_s(f.busy_s)),
+                };
+                (actual > 0.0).then(|| (implied - actual) / actual * 100.0)
+            }
+            _ => None,
         };
         let (concurrency, target_rps) = match load {
             Load::Closed { concurrency } => (Some(concurrency), None),
@@ -314,8 +368,8 @@ impl StepResult {
             } else {
                 0.0
             },
-            throughput_rps: per_s(requests),
-            goodput_rps: per_s(ok),
+            throughput_rps,
+            goodput_rps,
             latency: LatencySummary::from_histogram(&total),
             all_latency: LatencySummary::from_histogram(&all),
             rejected_latency: LatencySummary::from_histogram(&rejected),
@@ -335,6 +389,9 @@ impl StepResult {
             by_name,
             by_class,
             interrupted,
+            in_flight_mean,
+            littles_law_error_pct,
+            flow: rec.flow,
             histogram: total,
             classes: OutcomeClass::ALL
                 .iter()

@@ -51,5 +51,7 @@ pub fn row(step: usize, concurrency: u32, goodput: f64, mean_ms: f64) -> StepRow
         rejected_p99_ms: 0.0,
         connect_p50_ms: None,
         connect_p99_ms: None,
+        littles_law_error_pct: None,
+        in_flight_mean: None,
     }
 }

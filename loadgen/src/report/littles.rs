@@ -58,9 +58,16 @@ pub fn check(rows: &[StepRow]) -> Vec<LittleCheck> {
         .filter(|r| r.target_rps.is_none() && !r.interrupted)
         .filter_map(|r| {
             let c = r.concurrency?;
-            let predicted = resolved_rps(r) * mean_latency_s(r)?;
             let measured = f64::from(c);
-            let error_pct = (predicted - measured) / measured * 100.0;
+            // loadgen measured it on the step (exact latencies, pauses, cycle shares); older
+            // CSVs are checked from their columns.
+            let (predicted, error_pct) = match r.littles_law_error_pct {
+                Some(e) => (measured * (1.0 + e / 100.0), e),
+                None => {
+                    let predicted = resolved_rps(r) * mean_latency_s(r)?;
+                    (predicted, (predicted - measured) / measured * 100.0)
+                }
+            };
             Some(LittleCheck {
                 step: r.step,
                 concurrency: c,

@@ -102,6 +102,13 @@ pub struct StepRow {
     pub connect_p50_ms: Option<f64>,
     /// p99 time to open a connection, ms.
     pub connect_p99_ms: Option<f64>,
+    /// Little's law on the step, percent (see `StepResult::littles_law_error_pct`); empty when
+    /// the step was cut or nothing resolved. Absent in CSVs written before it.
+    #[serde(default)]
+    pub littles_law_error_pct: Option<f64>,
+    /// Time-averaged requests in flight during the measured window. Absent in older CSVs.
+    #[serde(default)]
+    pub in_flight_mean: Option<f64>,
 }
 
 impl StepRow {
@@ -155,6 +162,8 @@ impl StepRow {
             rejected_p99_ms: s.rejected_latency.p99_ms,
             connect_p50_ms: s.connect_latency.as_ref().map(|c| c.p50_ms),
             connect_p99_ms: s.connect_latency.as_ref().map(|c| c.p99_ms),
+            littles_law_error_pct: s.littles_law_error_pct.map(|v| (v * 100.0).round() / 100.0),
+            in_flight_mean: s.in_flight_mean.map(|v| (v * 1000.0).round() / 1000.0),
         }
     }
 }
@@ -199,7 +208,11 @@ other_4xx,other_5xx,timeouts,connect_errors,io_errors,success_rate,throughput_rp
 mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,uncorrected_p99_ms,\
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\
 retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end,unsent,other_status,resent,\
-all_p50_ms,all_p99_ms,rejected_p50_ms,rejected_p99_ms,connect_p50_ms,connect_p99_ms";
+all_p50_ms,all_p99_ms,rejected_p50_ms,rejected_p99_ms,connect_p50_ms,connect_p99_ms,\
+littles_law_error_pct,in_flight_mean";
+
+/// Columns appended after CSVs were already in use: a reader takes files without them.
+pub const LATER_COLUMNS: &[&str] = &["littles_law_error_pct", "in_flight_mean"];
 
 /// Why a CSV of step rows could not be read: the file, line and column at fault.
 #[derive(Debug, thiserror::Error)]
@@ -258,7 +271,7 @@ pub fn read_rows(path: &std::path::Path) -> Result<Vec<StepRow>, ReadError> {
         })?
         .clone();
     for column in header() {
-        if !headers.iter().any(|h| h == column) {
+        if !LATER_COLUMNS.contains(&column) && !headers.iter().any(|h| h == column) {
             return Err(ReadError::MissingColumn {
                 path: p,
                 column: column.into(),

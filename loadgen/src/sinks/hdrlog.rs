@@ -15,7 +15,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Load, Plan};
-use crate::record::{RetryAfterSummary, StepResult};
+use crate::record::{RetryAfterSummary, StepResult, WindowFlow};
 
 /// Format name in the header line.
 pub const FORMAT: &str = "loadgen-hdrlog/2";
@@ -77,6 +77,9 @@ pub struct StepMeta {
     pub in_flight_at_end: u64,
     /// Retry-After values.
     pub retry_after: RetryAfterSummary,
+    /// What the measured window saw of the requests in flight (absent in older logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<WindowFlow>,
 }
 
 impl StepMeta {
@@ -105,6 +108,7 @@ impl StepMeta {
             resent: s.resent,
             in_flight_at_end: s.in_flight_at_end,
             retry_after: s.retry_after.clone(),
+            flow: s.flow,
         }
     }
 }

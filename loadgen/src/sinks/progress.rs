@@ -51,7 +51,8 @@ fn level(load: Load) -> String {
 }
 
 impl Progress {
-    /// Chooses the display for `total` steps.
+    /// Chooses the display for `total` steps; 0 means an open-ended search, whose steps are
+    /// called probes and have no total.
     pub fn new(quiet: bool, total: usize) -> Self {
         if quiet {
             return Progress::Quiet;
@@ -61,9 +62,13 @@ impl Progress {
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let steps = multi.add(ProgressBar::new(total as u64));
+        let template = if total == 0 {
+            "probes {pos}  {msg}"
+        } else {
+            "steps {bar:30} {pos}/{len}  {msg}"
+        };
         steps.set_style(
-            ProgressStyle::with_template("steps {bar:30} {pos}/{len}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let current = multi.add(ProgressBar::new(100));
         current.set_style(
@@ -83,7 +88,17 @@ impl Progress {
             steps.set_message(level(load));
             current.set_length(planned.as_millis().max(1) as u64);
             current.set_position(0);
-            current.set_prefix(format!("step {step}"));
+            current.set_prefix(self.name(step));
+        }
+    }
+
+    /// `step 3/7` (or `step 3` on bars, which show the total), or `probe 3` in a search.
+    fn name(&self, step: usize) -> String {
+        match self {
+            Progress::Plain { total: 0 } => format!("probe {step}"),
+            Progress::Plain { total } => format!("step {step}/{total}"),
+            Progress::Bars { steps, .. } if steps.length() == Some(0) => format!("probe {step}"),
+            _ => format!("step {step}"),
         }
     }
 
@@ -105,12 +120,8 @@ impl Progress {
     /// A step has finished.
     pub fn step_finished(&self, s: &StepResult) {
         let line = format!(
-            "step {}{} {}: {} requests, {:.1} rps, success {:.2}%, p50 {:.2} ms, p99 {:.2} ms, errors {}{}",
-            s.step,
-            match self {
-                Progress::Plain { total } => format!("/{total}"),
-                _ => String::new(),
-            },
+            "{} {}: {} requests, {:.1} rps, success {:.2}%, p50 {:.2} ms, p99 {:.2} ms, errors {}{}",
+            self.name(s.step),
             s.target_rps
                 .map(|r| format!("rate {r}/s"))
                 .unwrap_or_else(|| format!("concurrency {}", s.concurrency.unwrap_or(0))),
@@ -129,6 +140,14 @@ impl Progress {
             }
             Progress::Plain { .. } => eprintln!("{line}"),
             Progress::Quiet => {}
+        }
+    }
+
+    /// Prints a warning line on stderr (above the bars when they are drawn), even when quiet.
+    pub fn warn(&self, line: &str) {
+        match self {
+            Progress::Bars { steps, .. } => steps.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 
