@@ -43,7 +43,9 @@ def main():
     n, x = points(csv_path)
     first = np.argmin(n)
     p0 = [0.01, 1e-4, x[first] / n[first]]
-    popt, pcov = curve_fit(usl, n, x, p0=p0, method="lm", maxfev=100000)
+    # sigma, kappa >= 0, as loadgen fits them (trust-region reflective, the bounded solver).
+    popt, pcov = curve_fit(usl, n, x, p0=p0, bounds=([0, 0, 0], [np.inf, np.inf, np.inf]),
+                           method="trf", max_nfev=100000)
     dof = len(n) - 3
     t = stats.t.ppf(0.975, dof)
     half = t * np.sqrt(np.diag(pcov))

@@ -102,13 +102,26 @@ pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
     out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
 }
 
-fn usl_summary(steps: &[StepRow]) -> (UslSummary, Option<Fit>) {
+/// A retrograde region (throughput falling as users are added) is claimed only when goodput
+/// measured past the best fitted step falls by more than this share.
+pub const RETROGRADE_DROP: f64 = 0.05;
+
+/// Fits the USL to the steps that measure the system's own scaling: not open loop, not
+/// saturated by shedding, and not past the server's own permit count `permits` (there a hard cap
+/// flattens the curve, which the USL would read as contention). A peak is reported only for a
+/// reliable fit whose κ interval lies above 0 and whose points show the decline.
+fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
     let mut excluded = Vec::new();
     let mut points = Vec::new();
     for r in steps {
         let c = r.concurrency.unwrap_or(0);
         if r.target_rps.is_some() {
             excluded.push(format!("step {} (open loop)", r.step));
+        } else if let Some(p) = permits.filter(|&p| c > p) {
+            excluded.push(format!(
+                "step {} at {c} users (the server's own {p} permits bind: capped, not contended)",
+                r.step
+            ));
         } else if shed_fraction(r) > SHED_LIMIT {
             excluded.push(format!(
                 "step {} at {c} users ({:.0}% shed)",
@@ -138,14 +151,23 @@ fn usl_summary(steps: &[StepRow]) -> (UslSummary, Option<Fit>) {
             s.lambda_ci = f.lambda_ci;
             s.r2 = Some(f.r2);
             s.residual_se = f.residual_se;
-            s.peak_concurrency = p.peak_concurrency();
-            s.peak_throughput_rps = match p.peak_concurrency() {
-                Some(n) => Some(p.throughput(n)),
-                None if p.sigma > 0.0 => Some(p.lambda / p.sigma),
-                None => None,
-            };
             s.reliable = f.unreliable.is_none();
             s.unreliable_reason = f.unreliable.clone();
+            let best = points
+                .iter()
+                .copied()
+                .max_by(|a, b| a.x.total_cmp(&b.x).then(b.n.total_cmp(&a.n)));
+            let declined = best.is_some_and(|b| {
+                points
+                    .iter()
+                    .any(|q| q.n > b.n && q.x < b.x * (1.0 - RETROGRADE_DROP))
+            });
+            let kappa_above_zero = f.kappa_ci.is_some_and(|c| c[0] > 0.0);
+            s.retrograde = s.reliable && kappa_above_zero && declined;
+            if s.retrograde {
+                s.peak_concurrency = p.peak_concurrency();
+                s.peak_throughput_rps = p.peak_concurrency().map(|n| p.throughput(n));
+            }
             (s, Some(f))
         }
         Err(e) => {
@@ -187,7 +209,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             .last()
             .and_then(|r| r.concurrency)
     };
-    let (usl, fit) = usl_summary(&steps);
+    let (usl, fit) = usl_summary(&steps, input.server_capacity);
     let littles_law = littles::check(&steps);
     let service_ms = steps.iter().find(|r| r.ok > 0).map_or(0.0, |r| r.mean_ms);
     let (permits, source) = match (input.server_capacity, knee_concurrency) {
@@ -271,6 +293,66 @@ mod tests {
                 replicas: 1,
             },
         }
+    }
+
+    /// Goodput of a hard cap: 0.7/s per user up to 10 users, then flat at 7/s.
+    fn capped_rows() -> Vec<StepRow> {
+        [1u32, 2, 5, 10, 20, 30, 40, 50]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let n = f64::from(c);
+                row(i + 1, c, (0.7 * n).min(7.0), 1430.0 * (n / 10.0).max(1.0))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_hard_cap_gives_no_retrograde_region_and_no_peak() {
+        let a = analyze(&input(capped_rows()), &settings());
+        let u = &a.summary.usl;
+        assert!(!u.retrograde, "{u:?}");
+        assert_eq!((u.peak_concurrency, u.peak_throughput_rps), (None, None));
+        assert!(u.sigma.unwrap() >= 0.0 && u.kappa.unwrap() >= 0.0, "{u:?}");
+        assert!(
+            a.summary
+                .findings
+                .iter()
+                .any(|f| f.contains("no retrograde region observed")),
+            "{:?}",
+            a.summary.findings
+        );
+    }
+
+    #[test]
+    fn steps_past_the_servers_own_permits_stay_out_of_the_fit() {
+        let mut i = input(capped_rows());
+        i.server_capacity = Some(10);
+        let a = analyze(&i, &settings());
+        let u = &a.summary.usl;
+        assert_eq!(u.points, 4, "{u:?}");
+        assert_eq!(u.excluded.len(), 4, "{u:?}");
+        assert!(u.excluded[0].contains("own 10 permits bind"), "{u:?}");
+        assert!(!u.reliable && u.peak_concurrency.is_none(), "{u:?}");
+    }
+
+    #[test]
+    fn a_measured_decline_with_kappa_above_zero_is_a_retrograde_region() {
+        let truth = usl::Params {
+            sigma: 0.02,
+            kappa: 0.002,
+            lambda: 1.0,
+        };
+        let rows: Vec<StepRow> = [1u32, 2, 5, 10, 20, 30, 40, 60]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| row(i + 1, c, truth.throughput(f64::from(c)), 1000.0))
+            .collect();
+        let a = analyze(&input(rows), &settings());
+        let u = &a.summary.usl;
+        assert!(u.retrograde, "{u:?}");
+        let peak = u.peak_concurrency.unwrap();
+        assert!((peak - (0.98f64 / 0.002).sqrt()).abs() < 0.5, "{u:?}");
     }
 
     #[test]

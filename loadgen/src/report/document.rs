@@ -63,7 +63,12 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         (
             "throughput.svg",
             "Throughput and goodput vs concurrency, USL fit with 95% band, Little's-law bound",
-            charts::throughput(&a.steps, a.fit.as_ref(), a.service_ms)?,
+            // An unreliable fit is reported in the table, not drawn as if it were the curve.
+            charts::throughput(
+                &a.steps,
+                a.fit.as_ref().filter(|f| f.unreliable.is_none()),
+                a.service_ms,
+            )?,
         ),
         (
             "latency.svg",

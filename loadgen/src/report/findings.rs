@@ -32,12 +32,8 @@ pub fn headline(s: &Summary) -> Vec<String> {
     let u = &s.usl;
     if let (Some(sigma), Some(kappa), Some(lambda)) = (u.sigma, u.kappa, u.lambda) {
         let peak = match (u.peak_concurrency, u.peak_throughput_rps) {
-            // A peak far past the ramp is an extrapolation of a κ indistinguishable from 0.
-            (Some(n), _) if n > 10.0 * s.tested_concurrency.max(1) as f64 => {
-                ", no peak within 10× the tested concurrency".to_string()
-            }
-            (Some(n), Some(x)) => format!(", peak {x:.2}/s at {n:.1} users"),
-            _ => ", no peak (κ ≤ 0)".to_string(),
+            (Some(n), Some(x)) => format!(", fitted peak {x:.2}/s at {n:.1} users"),
+            _ => ", no retrograde region observed".to_string(),
         };
         out.push(format!(
             "USL fit on {} steps: σ = {sigma:.4}, κ = {kappa:.6}, λ = {lambda:.3}/s, R² = {:.3}{peak}{}.",

@@ -67,9 +67,12 @@ pub struct UslSummary {
     pub r2: Option<f64>,
     /// Residual standard error, per second.
     pub residual_se: Option<f64>,
-    /// √((1−σ)/κ), when κ > 0.
+    /// A retrograde region is claimed: the fit is reliable, κ's 95% interval lies above 0 and
+    /// goodput measured past the best step falls by more than 5%.
+    pub retrograde: bool,
+    /// √((1−σ)/κ), only when `retrograde`.
     pub peak_concurrency: Option<f64>,
-    /// X at the peak concurrency (or the limit λ/σ when κ ≤ 0), per second.
+    /// X at the peak concurrency, only when `retrograde`, per second.
     pub peak_throughput_rps: Option<f64>,
     /// At least 5 usable points and R² ≥ 0.9.
     pub reliable: bool,

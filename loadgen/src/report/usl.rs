@@ -1,6 +1,8 @@
 //! The Universal Scalability Law (Gunther): X(N) = λN / (1 + σ(N−1) + κN(N−1)), fitted by
-//! Levenberg–Marquardt (the `levenberg-marquardt` crate), with 95% confidence intervals from the
-//! Jacobian at the optimum (covariance s²(JᵀJ)⁻¹, Student-t quantile for n − 3 degrees of freedom).
+//! Levenberg–Marquardt (the `levenberg-marquardt` crate) with σ, κ ≥ 0 (the optimiser works on
+//! a, b with σ = a², κ = b², so a negative contention or coherency, which has no physical
+//! meaning, cannot come out), and 95% confidence intervals from the Jacobian in (σ, κ, λ) at the
+//! optimum (covariance s²(JᵀJ)⁻¹, Student-t quantile for n − 3 degrees of freedom).
 
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
 use nalgebra::storage::Owned;
@@ -98,6 +100,7 @@ pub enum FitError {
     NoConvergence(String),
 }
 
+/// The least-squares problem in the optimiser's parameters (a, b, λ), σ = a², κ = b².
 struct Problem<'a> {
     points: &'a [Point],
     p: Vector3<f64>,
@@ -106,12 +109,13 @@ struct Problem<'a> {
 impl Problem<'_> {
     fn params(&self) -> Params {
         Params {
-            sigma: self.p[0],
-            kappa: self.p[1],
+            sigma: self.p[0] * self.p[0],
+            kappa: self.p[1] * self.p[1],
             lambda: self.p[2],
         }
     }
 
+    /// The Jacobian of the residuals in (σ, κ, λ): the one the intervals come from.
     fn jacobian_matrix(&self) -> OMatrix<f64, Dyn, U3> {
         let m = self.params();
         let mut j = OMatrix::<f64, Dyn, U3>::zeros(self.points.len());
@@ -120,6 +124,16 @@ impl Problem<'_> {
             for k in 0..3 {
                 j[(i, k)] = g[k];
             }
+        }
+        j
+    }
+
+    /// The Jacobian in the optimiser's (a, b, λ): chain rule, dσ/da = 2a, dκ/db = 2b.
+    fn optimiser_jacobian(&self) -> OMatrix<f64, Dyn, U3> {
+        let mut j = self.jacobian_matrix();
+        for i in 0..j.nrows() {
+            j[(i, 0)] *= 2.0 * self.p[0];
+            j[(i, 1)] *= 2.0 * self.p[1];
         }
         j
     }
@@ -151,7 +165,7 @@ impl LeastSquaresProblem<f64, Dyn, U3> for Problem<'_> {
     }
 
     fn jacobian(&self) -> Option<OMatrix<f64, Dyn, U3>> {
-        Some(self.jacobian_matrix())
+        Some(self.optimiser_jacobian())
     }
 }
 
@@ -181,7 +195,12 @@ fn initial_guess(points: &[Point]) -> Vector3<f64> {
     } else {
         (0.01, 0.0001)
     };
-    Vector3::new(sigma.clamp(0.0, 0.99), kappa.max(1e-7), lambda)
+    // In the optimiser's parameters; a start exactly on the bound would have a zero gradient.
+    Vector3::new(
+        sigma.clamp(1e-6, 0.99).sqrt(),
+        kappa.max(1e-7).sqrt(),
+        lambda,
+    )
 }
 
 /// Fits the USL to the points by nonlinear least squares.
@@ -337,14 +356,31 @@ mod tests {
     }
 
     #[test]
+    fn contention_and_coherency_never_come_out_negative() {
+        // Linear scaling with a little noise: the unbounded optimum has σ, κ slightly below 0.
+        let pts: Vec<Point> = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
+            .iter()
+            .zip([1.0, 1.01, 0.99, 1.02, 0.98, 1.03])
+            .map(|(&n, e)| Point { n, x: 0.5 * n * e })
+            .collect();
+        let f = fit(&pts).unwrap();
+        assert!(
+            f.params.sigma >= 0.0 && f.params.kappa >= 0.0,
+            "{:?}",
+            f.params
+        );
+        assert!(rel(f.params.lambda, 0.5) < 0.05, "{:?}", f.params);
+    }
+
+    #[test]
     fn jacobian_matches_numeric_differentiation() {
         let pts: Vec<Point> = LEVELS.iter().map(|&n| Point { n, x: 1.0 }).collect();
-        let at = Vector3::new(0.1, 0.001, 1.5);
+        let at = Vector3::new(0.1f64.sqrt(), 0.001f64.sqrt(), 1.5);
         let p = Problem {
             points: &pts,
             p: at,
         };
-        let ana = p.jacobian_matrix();
+        let ana = p.optimiser_jacobian();
         // Central differences with a step relative to each parameter (κ is ~1e-3).
         let mut num = ana.clone() * 0.0;
         for k in 0..3 {
