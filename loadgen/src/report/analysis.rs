@@ -4,9 +4,10 @@
 use crate::gate::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
 use crate::sinks::csv::StepRow;
 
+use super::binding::{self, Binding};
 use super::input::RunInput;
-use super::provider::{self, ProviderInputs};
-use super::summary::{Summary, UslSummary, SCHEMA_VERSION};
+use super::provider::{self, ProviderFlags};
+use super::summary::{StepBinding, Summary, UslSummary, SCHEMA_VERSION};
 use super::usl::{self, Fit, Point};
 use super::{knee, littles, queueing, recommend};
 
@@ -19,8 +20,10 @@ pub const SHED_LIMIT: f64 = 0.01;
 pub struct Settings {
     /// `--slo` objectives.
     pub objectives: Vec<Objective>,
-    /// The provider tier and traffic shape.
-    pub provider: ProviderInputs,
+    /// The provider tier and traffic shape given as flags (the server's snapshot fills the rest).
+    pub provider: ProviderFlags,
+    /// The server's adaptive floor (`MIN_CONCURRENT_ANALYSES`).
+    pub adaptive_floor: u32,
 }
 
 /// Everything the writers need.
@@ -102,6 +105,15 @@ pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
     out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
 }
 
+/// The highest goodput of a step with at most `permits` users: every permit busy, at best.
+pub fn goodput_within(steps: &[StepRow], permits: u32) -> f64 {
+    steps
+        .iter()
+        .filter(|r| r.concurrency.is_some_and(|c| c <= permits))
+        .map(|r| r.goodput_rps)
+        .fold(0.0, f64::max)
+}
+
 /// A retrograde region (throughput falling as users are added) is claimed only when goodput
 /// measured past the best fitted step falls by more than this share.
 pub const RETROGRADE_DROP: f64 = 0.05;
@@ -113,11 +125,16 @@ pub const RETROGRADE_DROP: f64 = 0.05;
 fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
     let mut excluded = Vec::new();
     let mut points = Vec::new();
+    // Goodput with every permit in use: past the permits, a step no more than 5% above it is
+    // held by the cap.
+    let at_permits = permits.map(|p| goodput_within(steps, p));
     for r in steps {
         let c = r.concurrency.unwrap_or(0);
+        let capped =
+            |p: &u32| c > *p && at_permits.is_some_and(|g| g > 0.0 && r.goodput_rps <= g * 1.05);
         if r.target_rps.is_some() {
             excluded.push(format!("step {} (open loop)", r.step));
-        } else if let Some(p) = permits.filter(|&p| c > p) {
+        } else if let Some(p) = permits.filter(capped) {
             excluded.push(format!(
                 "step {} at {c} users (the server's own {p} permits bind: capped, not contended)",
                 r.step
@@ -223,8 +240,25 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
         .collect();
     let queueing = permits.and_then(|n| queueing::view(&latency_points, n, source, service_ms));
-    let provider = (settings.provider.rpm.is_some() || settings.provider.otpm.is_some())
-        .then(|| provider::ceiling(&settings.provider, service_ms / 1000.0));
+    let inputs = provider::resolve(&settings.provider, input.server.as_ref());
+    let provider = (inputs.rpm.is_some() || inputs.itpm.is_some() || inputs.otpm.is_some())
+        .then(|| provider::ceiling(&inputs, service_ms / 1000.0));
+    let live_limit = input
+        .server
+        .as_ref()
+        .and_then(|s| s.limit)
+        .filter(|&l| l >= 1.0)
+        .map(|l| l.round() as u32);
+    let cx = binding::Context {
+        permits: input.server_capacity,
+        live_limit,
+        pushed_back: input.server.as_ref().is_some_and(|s| s.pushbacks > 0.0),
+        service_ms,
+        goodput_at_permits: input
+            .server_capacity
+            .map_or(0.0, |p| goodput_within(&steps, p)),
+    };
+    let bindings: Vec<Binding> = steps.iter().map(|r| binding::classify(r, &cx)).collect();
     let recommended = recommend::recommend(&recommend::Inputs {
         steps: &steps,
         curve: &curve,
@@ -233,6 +267,10 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         objectives,
         fit: fit.as_ref(),
         server_permits: input.server_capacity,
+        live_limit,
+        bindings: &bindings,
+        max_meeting_objectives: max_concurrency_meeting_slo,
+        adaptive_floor: settings.adaptive_floor,
     });
     let mut summary = Summary {
         version: SCHEMA_VERSION,
@@ -251,6 +289,15 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         objectives: objectives.iter().map(|o| o.text.clone()).collect(),
         usl,
         littles_law,
+        binding: steps
+            .iter()
+            .zip(&bindings)
+            .map(|(r, &b)| StepBinding {
+                step: r.step,
+                concurrency: r.concurrency.unwrap_or(0),
+                binding: b,
+            })
+            .collect(),
         queueing,
         provider,
         recommended,
@@ -269,7 +316,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
 mod tests {
     use super::*;
     use crate::report::fixture::row;
-    use crate::report::provider::ProviderInputs;
+    use crate::report::provider::ProviderFlags;
 
     fn input(rows: Vec<StepRow>) -> RunInput {
         RunInput {
@@ -278,6 +325,7 @@ mod tests {
             config: None,
             seconds: Vec::new(),
             server_capacity: None,
+            server: None,
             notes: Vec::new(),
         }
     }
@@ -285,13 +333,11 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             objectives: vec![Objective::parse("p99<2s").unwrap()],
-            provider: ProviderInputs {
-                rpm: None,
-                otpm: None,
-                avg_output_tokens: 100.0,
-                calls_per_request: 2.0,
+            provider: ProviderFlags {
                 replicas: 1,
+                ..ProviderFlags::default()
             },
+            adaptive_floor: 2,
         }
     }
 

@@ -185,6 +185,28 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
             .collect(),
     ));
 
+    d.push(Block::Heading(2, "What binds".into()));
+    d.push(Block::Para(
+        "Per step (measured): server permits (more users than the server's permits, goodput \
+         held, no provider push-back), provider tier (push-back and a live limit below the \
+         ceiling), upstream latency (latency 25% above the light-load service time without a \
+         queue), generator (users not kept busy), or none."
+            .into(),
+    ));
+    d.push(Block::Table(
+        vec!["step".into(), "users".into(), "binding".into()],
+        s.binding
+            .iter()
+            .map(|b| {
+                vec![
+                    b.step.to_string(),
+                    b.concurrency.to_string(),
+                    b.binding.label().to_string(),
+                ]
+            })
+            .collect(),
+    ));
+
     d.push(Block::Heading(2, "Queueing and provider ceiling".into()));
     d.push(Block::Para(match &s.queueing {
         Some(q) => format!(

@@ -71,11 +71,35 @@ pub fn headline(s: &Summary) -> Vec<String> {
             q.permits, q.slope_ms_per_user, q.expected_slope_ms_per_user, q.r2
         ));
     }
+    if let Some(first) = s
+        .binding
+        .iter()
+        .find(|b| b.binding != super::binding::Binding::None)
+    {
+        out.push(format!(
+            "What binds: {} from {} users (measured, per step in the table).",
+            first.binding.label(),
+            first.concurrency
+        ));
+    }
     let r = &s.recommended;
     out.push(format!(
         "Recommended: MAX_CONCURRENT_ANALYSES={} MAX_QUEUE_DEPTH={} QUEUE_TIMEOUT_MS={}, \
-         predicting {:.2}/s goodput.",
-        r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms, r.predicted_goodput_rps
+         predicting {:.2}/s goodput{} ({}; {} binds; tested {}).",
+        r.max_concurrent_analyses,
+        r.max_queue_depth,
+        r.queue_timeout_ms,
+        r.predicted_goodput_rps,
+        r.predicted_goodput_ci.map_or(String::new(), |c| format!(
+            ", 95% interval {:.2}–{:.2}/s",
+            c[0], c[1]
+        )),
+        match r.basis {
+            super::recommend::Basis::Measured => "measured",
+            super::recommend::Basis::Extrapolated => "extrapolated",
+        },
+        r.binding.label(),
+        r.tested_range
     ));
     out
 }

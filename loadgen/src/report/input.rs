@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::server::ServerSnapshot;
 use super::ReportError;
 use crate::sinks::csv::{read_rows, StepRow};
 
@@ -38,8 +39,11 @@ pub struct RunInput {
     pub config: Option<serde_json::Value>,
     /// The per-second series, when found.
     pub seconds: Vec<Second>,
-    /// `analyze_capacity` from a `/metrics` snapshot, when found.
+    /// `analyze_capacity` (the permit ceiling) from a `/metrics` snapshot, when found and not
+    /// legacy mode.
     pub server_capacity: Option<u32>,
+    /// The whole snapshot, when found and readable.
+    pub server: Option<ServerSnapshot>,
     /// What was looked for and not used, for the report's notes.
     pub notes: Vec<String>,
 }
@@ -121,26 +125,34 @@ pub fn load(
             ],
         )
     });
-    let server_capacity = metrics.and_then(|p| {
+    let server = metrics.and_then(|p| {
         let text = std::fs::read_to_string(&p).ok()?;
-        let n = prometheus_value(&text, "analyze_concurrency_limit")
-            .or_else(|| prometheus_value(&text, "analyze_capacity"));
-        match n {
-            None => notes.push(format!("{}: no analyze_capacity, skipped", p.display())),
-            Some(v) if v < 1.0 => notes.push(format!(
-                "{}: analyze_capacity {v} (legacy mode: no permit limit)",
-                p.display()
-            )),
-            Some(_) => {}
+        match ServerSnapshot::parse(&text) {
+            Ok(s) => {
+                match s.capacity {
+                    None => notes.push(format!("{}: no analyze_capacity", p.display())),
+                    Some(v) if v < 1.0 => notes.push(format!(
+                        "{}: analyze_capacity {v} (legacy mode: no permit limit)",
+                        p.display()
+                    )),
+                    Some(_) => {}
+                }
+                Some(s)
+            }
+            Err(e) => {
+                notes.push(format!("{}: {e}, skipped", p.display()));
+                None
+            }
         }
-        n.filter(|&v| v >= 1.0).map(|v| v.round() as u32)
     });
+    let server_capacity = server.as_ref().and_then(ServerSnapshot::permits);
     Ok(RunInput {
         csvs: csvs.to_vec(),
         rows,
         config,
         seconds,
         server_capacity,
+        server,
         notes,
     })
 }
@@ -150,25 +162,4 @@ fn read_seconds(path: &Path) -> Result<Vec<Second>, String> {
     rdr.deserialize()
         .collect::<Result<Vec<Second>, _>>()
         .map_err(|e| e.to_string())
-}
-
-/// The value of an unlabelled sample `name` in Prometheus text format.
-pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let rest = l.strip_prefix(name)?;
-        let rest = rest.strip_prefix(' ')?;
-        rest.split_whitespace().next()?.parse().ok()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prometheus_samples_are_found_by_exact_name() {
-        let text = "# HELP analyze_capacity N\nanalyze_capacity_x 3\nanalyze_capacity 10\n";
-        assert_eq!(prometheus_value(text, "analyze_capacity"), Some(10.0));
-        assert_eq!(prometheus_value(text, "analyze_in_flight"), None);
-    }
 }

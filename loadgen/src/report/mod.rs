@@ -7,6 +7,7 @@
 //! written.
 
 pub mod analysis;
+pub mod binding;
 pub mod charts;
 pub mod compare;
 pub mod doc;
@@ -20,6 +21,7 @@ pub mod markdown;
 pub mod provider;
 pub mod queueing;
 pub mod recommend;
+pub mod server;
 pub mod summary;
 pub mod usl;
 
@@ -46,22 +48,33 @@ pub struct ReportArgs {
     /// the queue timeout and depth.
     #[arg(long)]
     pub slo: Vec<String>,
-    /// Provider tier: model requests per minute.
+    /// Provider tier: model requests per minute (default: what the provider reported, from
+    /// the server's `upstream_ratelimit_limit` in the /metrics snapshot).
     #[arg(long)]
     pub provider_rpm: Option<f64>,
-    /// Provider tier: output tokens per minute.
+    /// Provider tier: input tokens per minute (default: as reported, see --provider-rpm).
+    #[arg(long)]
+    pub provider_itpm: Option<f64>,
+    /// Provider tier: output tokens per minute (default: as reported, see --provider-rpm).
     #[arg(long)]
     pub provider_otpm: Option<f64>,
-    /// Average output tokens of one model call.
-    #[arg(long, default_value_t = 100.0)]
-    pub avg_output_tokens: f64,
-    /// Model calls per analysis.
-    #[arg(long, default_value_t = 2.0)]
-    pub calls_per_request: f64,
+    /// Average input tokens of one model call (default: measured, `upstream_tokens_total`).
+    #[arg(long)]
+    pub avg_input_tokens: Option<f64>,
+    /// Average output tokens of one model call (default: measured; else 100).
+    #[arg(long)]
+    pub avg_output_tokens: Option<f64>,
+    /// Model calls per analysis (default: measured, model calls / analyses served; else 2).
+    #[arg(long)]
+    pub calls_per_request: Option<f64>,
     /// Replicas of the service sharing the provider tier: the recommendation is per replica,
     /// with tier / R each.
     #[arg(long, default_value_t = 1)]
     pub replicas: u32,
+    /// The measured server's adaptive floor (`MIN_CONCURRENT_ANALYSES`): the report states how
+    /// long a full queue waits when the limit falls to it.
+    #[arg(long, default_value_t = 2)]
+    pub adaptive_floor: u32,
     /// The run's `--json` summary (default: `<csv stem>.json` beside the first CSV).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -182,9 +195,11 @@ fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
         _ => Ok(()),
     };
     positive("--provider-rpm", args.provider_rpm)?;
+    positive("--provider-itpm", args.provider_itpm)?;
     positive("--provider-otpm", args.provider_otpm)?;
-    positive("--avg-output-tokens", Some(args.avg_output_tokens))?;
-    positive("--calls-per-request", Some(args.calls_per_request))?;
+    positive("--avg-input-tokens", args.avg_input_tokens)?;
+    positive("--avg-output-tokens", args.avg_output_tokens)?;
+    positive("--calls-per-request", args.calls_per_request)?;
     if args.replicas == 0 {
         return Err(ReportError::Usage {
             flag: "--replicas".into(),
@@ -193,13 +208,16 @@ fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
     }
     Ok(analysis::Settings {
         objectives,
-        provider: provider::ProviderInputs {
+        provider: provider::ProviderFlags {
             rpm: args.provider_rpm,
+            itpm: args.provider_itpm,
             otpm: args.provider_otpm,
+            avg_input_tokens: args.avg_input_tokens,
             avg_output_tokens: args.avg_output_tokens,
             calls_per_request: args.calls_per_request,
             replicas: args.replicas,
         },
+        adaptive_floor: args.adaptive_floor.max(1),
     })
 }
 

@@ -38,6 +38,8 @@ pub struct Summary {
     pub usl: UslSummary,
     /// Little's law per closed-loop step.
     pub littles_law: Vec<LittleCheck>,
+    /// What binds each closed-loop step (not interrupted), by concurrency.
+    pub binding: Vec<StepBinding>,
     /// Latency growth past the server's permit count.
     pub queueing: Option<QueueingView>,
     /// The provider tier's ceiling (None without a tier).
@@ -46,6 +48,17 @@ pub struct Summary {
     pub recommended: Recommendation,
     /// The headline findings, as sentences.
     pub findings: Vec<String>,
+}
+
+/// One step's binding constraint.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepBinding {
+    /// 1-based step.
+    pub step: usize,
+    /// Its users.
+    pub concurrency: u32,
+    /// What binds it.
+    pub binding: super::binding::Binding,
 }
 
 /// The USL fit as written out; parameters are null when no fit could be made.
@@ -95,6 +108,18 @@ pub struct Recommendation {
     pub queue_timeout_ms: u64,
     /// Goodput expected at `max_concurrent_analyses` users, per second.
     pub predicted_goodput_rps: f64,
+    /// Its 95% interval, when extrapolated (from the service time's interval).
+    pub predicted_goodput_ci: Option<[f64; 2]>,
+    /// p99 expected at the recommended load, ms (measured at N, or at the tested permits).
+    pub predicted_p99_ms: f64,
+    /// What binds the system the recommendation is made for.
+    pub binding: super::binding::Binding,
+    /// Whether N was measured or extrapolated past the tested range.
+    pub basis: super::recommend::Basis,
+    /// The concurrency range the run tested.
+    pub tested_range: String,
+    /// How to check the recommendation (a command that can fail).
+    pub verify: String,
     /// The latency objective used, ms, and where it came from.
     pub latency_objective_ms: f64,
     /// The reasoning, as sentences.
