@@ -301,6 +301,7 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     }
     progress.finish();
     signals.abort();
+    crate::finish_scrape(out.scraper.take(), &mut results).await?;
     if let Some(ts) = &out.timeseries {
         ts.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
     }

@@ -246,6 +246,11 @@ pub struct OutputArgs {
     /// JSON summary: {"version", "config", "steps": [...]}.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Sample this Prometheus endpoint (e.g. the server's /metrics) every second: every sample
+    /// to scrape.csv beside --out, and per step in --json, gauges' mean/max and counters'
+    /// increase over the measured window.
+    #[arg(long, value_name = "URL")]
+    pub scrape: Option<String>,
     /// Per-second rows for each step with per-interval percentiles (CSV).
     #[arg(long)]
     pub timeseries: Option<PathBuf>,

@@ -13,6 +13,7 @@ pub mod merge;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod scrape;
 pub mod sinks;
 
 use std::fs::File;
@@ -138,6 +139,8 @@ pub(crate) struct Outputs {
     pub(crate) json: Option<BufWriter<File>>,
     pub(crate) hdr: Option<BufWriter<File>>,
     pub(crate) junit: Option<PathBuf>,
+    /// `--scrape`: the target's metrics, sampled while the run lasts.
+    pub(crate) scraper: Option<scrape::Scraper>,
 }
 
 /// Where [`run_steps`] writes as steps resolve.
@@ -176,6 +179,21 @@ impl Outputs {
             // Fail on an unwritable path now, not after the run.
             sinks::create(p, "--junit")?;
         }
+        let scraper = match &common.output.scrape {
+            Some(url) => {
+                let csv = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("scrape.csv");
+                let file = sinks::create(&csv, "--scrape")?;
+                Some(
+                    scrape::Scraper::start(url, file)
+                        .map_err(|e| ConfigError::new("--scrape", e.to_string()))?,
+                )
+            }
+            None => None,
+        };
         Ok(Outputs {
             path,
             csv,
@@ -183,6 +201,7 @@ impl Outputs {
             json,
             hdr,
             junit: common.gate.junit.clone(),
+            scraper,
         })
     }
 }
@@ -333,6 +352,8 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
         ts.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
     }
 
+    let mut results = results;
+    finish_scrape(out.scraper.take(), &mut results).await?;
     sinks::table::write(std::io::stdout().lock(), &results)?;
     if let Some(json) = out.json.take() {
         let config = sinks::json::config(&plan, &objectives, common.gate.slo_until);
@@ -361,6 +382,30 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
         return Ok(if signal == 0 { EXIT_SIGINT } else { signal });
     }
     Ok(code)
+}
+
+/// Stops `--scrape` and attaches, to each step, its series over the step's measured window.
+pub(crate) async fn finish_scrape(
+    scraper: Option<scrape::Scraper>,
+    results: &mut [StepResult],
+) -> Result<(), RunError> {
+    let Some(scraper) = scraper else {
+        return Ok(());
+    };
+    let (samples, failed, why) = scraper.finish().await?;
+    if failed > 0 {
+        eprintln!(
+            "loadgen: warning: --scrape failed {failed} time(s){}",
+            why.map_or(String::new(), |w| format!(", last: {w}"))
+        );
+    }
+    for r in results.iter_mut() {
+        if let Some(from) = r.started_at {
+            let to = from + std::time::Duration::from_secs_f64(r.duration_s.max(0.0));
+            r.scrape = Some(scrape::summarize(&samples, from, to));
+        }
+    }
+    Ok(())
 }
 
 /// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant the

@@ -126,3 +126,96 @@ async fn without_a_terminal_progress_is_one_plain_line_per_step() {
         "final table on stdout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_samples_the_targets_metrics_into_a_csv_and_each_step() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let hits = Arc::new(AtomicU64::new(0));
+    let router = {
+        let (a, b) = (hits.clone(), hits.clone());
+        Router::new()
+            .route(
+                "/work",
+                axum::routing::get(move || {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    async { "ok" }
+                }),
+            )
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let n = b.load(Ordering::SeqCst);
+                    async move {
+                        format!(
+                            "# TYPE work_total counter\nwork_total{{route=\"/work\"}} {n}\n\
+                             # TYPE in_use gauge\nin_use 3\n"
+                        )
+                    }
+                }),
+            )
+    };
+    let target = Target::serve(router).await;
+    let run = loadgen(&[
+        "ramp",
+        "-X",
+        "GET",
+        "--steps",
+        "1,2",
+        "--step-duration",
+        "2500ms",
+        "--warmup",
+        "500ms",
+        "--scrape",
+        &target.url("/metrics"),
+        &target.url("/work"),
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let csv = std::fs::read_to_string(run.dir.join("scrape.csv")).expect("scrape.csv beside --out");
+    assert!(csv.starts_with("unix_s,series,kind,value\n"), "{csv}");
+    assert!(
+        csv.contains("\"work_total{route=\"\"/work\"\"}\",counter,"),
+        "{csv}"
+    );
+    let steps = run.json()["steps"].as_array().unwrap().clone();
+    for s in &steps {
+        let w = &s["scrape"];
+        let delta = w["work_total{route=\"/work\"}"]["delta"]
+            .as_f64()
+            .expect("counter delta");
+        let requests = s["requests"].as_f64().unwrap();
+        // The counter's increase over the window tracks the step's own requests (sampled once
+        // a second, so within a second's worth of them).
+        assert!(
+            delta > 0.0 && delta <= requests * 2.0,
+            "delta {delta}, requests {requests}: {w}"
+        );
+        assert_eq!(w["in_use"]["mean"], 3.0, "{w}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_refuses_a_url_that_is_not_http() {
+    let target =
+        Target::serve(Router::new().route("/", axum::routing::get(|| async { "ok" }))).await;
+    let run = loadgen(&[
+        "run",
+        "-X",
+        "GET",
+        "-c",
+        "1",
+        "-d",
+        "200ms",
+        "--scrape",
+        "localhost:9090/metrics",
+        &target.url("/"),
+    ])
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--scrape localhost:9090/metrics: not an http:// or https:// URL"),
+        "{}",
+        run.stderr
+    );
+}

@@ -209,6 +209,9 @@ pub struct StepResult {
     /// pause) − users) / users; open loop (throughput × mean latency − in_flight_mean) /
     /// in_flight_mean. `None` when the step was cut or nothing resolved.
     pub littles_law_error_pct: Option<f64>,
+    /// `--scrape`: the target's series over the measured window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<BTreeMap<String, crate::scrape::SeriesSummary>>,
     /// What the measured window saw of the requests in flight (for the HdrHistogram log).
     #[serde(skip)]
     pub flow: Option<WindowFlow>,
@@ -392,6 +395,7 @@ impl StepResult {
             in_flight_mean,
             littles_law_error_pct,
             flow: rec.flow,
+            scrape: None,
             histogram: total,
             classes: OutcomeClass::ALL
                 .iter()
