@@ -114,6 +114,18 @@ impl Instruments {
                 "upstream_circuit_state",
                 "Circuit breaker: 0 closed, 1 half-open, 2 open."
             );
+            describe_counter!(
+                "upstream_tokens_total",
+                "Tokens the model API billed (its response `usage`), by API and direction (input, output)."
+            );
+            describe_gauge!(
+                "upstream_ratelimit_limit",
+                "Per-minute budget the model API last reported (anthropic-ratelimit-*-limit), by API and resource."
+            );
+            describe_gauge!(
+                "upstream_ratelimit_remaining",
+                "What was left of that budget at the last response (anthropic-ratelimit-*-remaining), by API and resource."
+            );
         });
         Instruments { recorder, handle }
     }
@@ -164,6 +176,44 @@ impl Instruments {
         });
     }
 
+    /// Tokens one model call was billed (`usage`).
+    pub fn upstream_tokens(&self, api: &'static str, input: u64, output: u64) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("upstream_tokens_total", "api" => api, "direction" => "input")
+                .increment(input);
+            counter!("upstream_tokens_total", "api" => api, "direction" => "output")
+                .increment(output);
+        });
+    }
+
+    /// The rate-limit budgets a model API response reported in its
+    /// `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining}`
+    /// headers; a budget the response does not report keeps its last value.
+    pub fn upstream_ratelimit(&self, api: &'static str, headers: &http::HeaderMap) {
+        let value = |name: String| {
+            headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        metrics::with_local_recorder(&self.recorder, || {
+            for (header, resource) in [
+                ("requests", "requests"),
+                ("input-tokens", "input_tokens"),
+                ("output-tokens", "output_tokens"),
+                ("tokens", "tokens"),
+            ] {
+                if let Some(v) = value(format!("anthropic-ratelimit-{header}-limit")) {
+                    gauge!("upstream_ratelimit_limit", "api" => api, "resource" => resource).set(v);
+                }
+                if let Some(v) = value(format!("anthropic-ratelimit-{header}-remaining")) {
+                    gauge!("upstream_ratelimit_remaining", "api" => api, "resource" => resource)
+                        .set(v);
+                }
+            }
+        });
+    }
+
     /// Sets the point-in-time gauges and renders the exposition text.
     pub fn render(&self, now: &Gauges) -> String {
         metrics::with_local_recorder(&self.recorder, || {
@@ -204,5 +254,37 @@ mod tests {
         );
         assert!(!text_b.contains("analyze_requests_total{"), "{text_b}");
         assert!(text_a.contains("analyze_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn tokens_and_reported_budgets_are_exported_per_resource() {
+        let i = Instruments::new();
+        i.upstream_tokens("claude", 285, 30);
+        i.upstream_tokens("claude", 285, 29);
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "anthropic-ratelimit-input-tokens-limit",
+            "400000".parse().unwrap(),
+        );
+        h.insert(
+            "anthropic-ratelimit-input-tokens-remaining",
+            "399430".parse().unwrap(),
+        );
+        h.insert(
+            "anthropic-ratelimit-requests-limit",
+            "2000".parse().unwrap(),
+        );
+        i.upstream_ratelimit("claude", &h);
+        let text = i.render(&Gauges::default());
+        for line in [
+            "upstream_tokens_total{api=\"claude\",direction=\"input\"} 570",
+            "upstream_tokens_total{api=\"claude\",direction=\"output\"} 59",
+            "upstream_ratelimit_limit{api=\"claude\",resource=\"input_tokens\"} 400000",
+            "upstream_ratelimit_remaining{api=\"claude\",resource=\"input_tokens\"} 399430",
+            "upstream_ratelimit_limit{api=\"claude\",resource=\"requests\"} 2000",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+        assert!(!text.contains("resource=\"output_tokens\""), "{text}");
     }
 }

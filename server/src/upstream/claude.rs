@@ -230,6 +230,12 @@ impl ClaudeClient {
             let (status, hint, detail, verdict) = match attempt {
                 Attempt::Done(response, headers) => {
                     self.instruments.upstream_call(API, "ok", took);
+                    self.instruments.upstream_tokens(
+                        API,
+                        response.usage.input_tokens,
+                        response.usage.output_tokens,
+                    );
+                    self.instruments.upstream_ratelimit(API, &headers);
                     if let Some(pacer) = &self.protections.pacer {
                         pacer.observe_headers(&headers);
                         pacer.observe_call_tokens(response.usage.output_tokens);
@@ -269,6 +275,7 @@ impl ClaudeClient {
                         if overloaded { "overloaded" } else { "error" },
                         took,
                     );
+                    self.instruments.upstream_ratelimit(API, &headers);
                     if let Some(pacer) = &self.protections.pacer {
                         pacer.observe_headers(&headers);
                     }
