@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance mocks serve serve-legacy demo bench bench-edge chaos soak clean
+.PHONY: all build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan mocks serve serve-legacy demo bench bench-edge chaos soak clean
 
 all: build
 
@@ -82,6 +82,10 @@ check-metrics: release
 ## acceptance: end to end with release binaries — scaled vs legacy under a short ramp, asserted from outside
 acceptance: $(PY) release
 	bash scripts/acceptance.sh
+
+## plan: ramp at PLAN_N permits with --scrape → capacity report → the server restarted with the recommendation → runs at the recommended load and with the queue full → verify.md; fails when goodput is >15% off or an objective fails (demo profile, ≈ 3 min)
+plan: release
+	bash scripts/plan.sh
 
 ## check-merge: two loadgen instances with one --start-at, `loadgen merge`, checked by the PyPI hdrhistogram reader and the target's own count
 check-merge: $(PY) release

@@ -258,7 +258,22 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             .server_capacity
             .map_or(0.0, |p| goodput_within(&steps, p)),
     };
-    let bindings: Vec<Binding> = steps.iter().map(|r| binding::classify(r, &cx)).collect();
+    // With --scrape, each step's own push-back and limit replace the run-wide snapshot's.
+    let bindings: Vec<Binding> = steps
+        .iter()
+        .map(|r| {
+            let mut c = cx;
+            if let Some(sc) = input.scraped.get(&r.step) {
+                if let Some(p) = sc.pushbacks {
+                    c.pushed_back = p > 0.0;
+                }
+                if let Some(l) = sc.limit_mean.filter(|&l| l >= 1.0) {
+                    c.live_limit = Some(l.round() as u32);
+                }
+            }
+            binding::classify(r, &c)
+        })
+        .collect();
     let recommended = recommend::recommend(&recommend::Inputs {
         steps: &steps,
         curve: &curve,
@@ -326,6 +341,7 @@ mod tests {
             seconds: Vec::new(),
             server_capacity: None,
             server: None,
+            scraped: Default::default(),
             notes: Vec::new(),
         }
     }

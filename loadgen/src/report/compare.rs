@@ -1,6 +1,8 @@
 //! `loadgen compare BEFORE.csv AFTER.csv`: steps matched by concurrency, with deltas and ratios
 //! of goodput, success and served latency, one chart with both goodput curves, and the headline
-//! (max goodput ratio, success at the top step, p99 at the after run's knee).
+//! (max goodput ratio, success at the top step, p99 at the after run's knee). Every ratio sits
+//! beside the request counts it rests on, success rates carry 95% Wilson intervals, and a ratio
+//! from fewer than [`MIN_REQUESTS`] requests on either side is flagged.
 
 use std::path::Path;
 
@@ -12,11 +14,37 @@ use super::analysis::goodput_curve;
 use super::doc::{Block, Doc};
 use super::{charts, html, knee, markdown, write_dir, ReportError};
 
+/// A ratio resting on fewer requests than this on either side is flagged as unreliable.
+pub const MIN_REQUESTS: u64 = 30;
+
+/// The 95% Wilson score interval of `ok` successes in `n` attempts (z = 1.96).
+pub fn wilson(ok: u64, n: u64) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    let (z, n_f) = (1.96f64, n as f64);
+    let p = ok as f64 / n_f;
+    let denom = 1.0 + z * z / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / denom;
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
 /// One concurrency measured in both runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepPair {
     /// Concurrency (users).
     pub concurrency: u32,
+    /// Requests (and due but unsent) before.
+    pub requests_before: u64,
+    /// Requests after.
+    pub requests_after: u64,
+    /// 95% Wilson interval of success before.
+    pub success_before_ci: [f64; 2],
+    /// 95% Wilson interval of success after.
+    pub success_after_ci: [f64; 2],
+    /// Fewer than [`MIN_REQUESTS`] requests on a side: its ratios are not to be trusted.
+    pub few_requests: bool,
     /// Goodput before, per second.
     pub goodput_before: f64,
     /// Goodput after, per second.
@@ -52,6 +80,8 @@ pub struct Comparison {
     pub top_success: Option<[f64; 2]>,
     /// The after run's knee (N), or its top step.
     pub n: Option<u32>,
+    /// The after run has a knee (goodput stops growing); false means N is its top step.
+    pub knee_found: bool,
     /// p99 at N, before and after, ms.
     pub p99_at_n_ms: Option<[f64; 2]>,
     /// Steps in both runs.
@@ -89,8 +119,14 @@ pub fn comparison(
         .iter()
         .filter_map(|a| {
             let b = before.iter().find(|b| b.concurrency == a.concurrency)?;
+            let attempts = |r: &StepRow| r.requests + r.unsent;
             Some(StepPair {
                 concurrency: a.concurrency?,
+                requests_before: attempts(b),
+                requests_after: attempts(a),
+                success_before_ci: wilson(b.ok, attempts(b)),
+                success_after_ci: wilson(a.ok, attempts(a)),
+                few_requests: attempts(a).min(attempts(b)) < MIN_REQUESTS,
                 goodput_before: b.goodput_rps,
                 goodput_after: a.goodput_rps,
                 goodput_ratio: ratio(a.goodput_rps, b.goodput_rps),
@@ -106,30 +142,54 @@ pub fn comparison(
     let max = |rows: &[StepRow]| rows.iter().map(|r| r.goodput_rps).fold(0.0, f64::max);
     let max_goodput_ratio = ratio(max(after), max(before));
     let top = steps.last();
-    let n = knee::knee(&goodput_curve(after))
-        .map(|k| k as u32)
-        .or(top.map(|t| t.concurrency));
+    let knee = knee::knee(&goodput_curve(after)).map(|k| k as u32);
+    let n = knee.or(top.map(|t| t.concurrency));
     let at_n = n.and_then(|n| steps.iter().rev().find(|s| s.concurrency <= n));
     let mut headline = Vec::new();
+    let ok_at = |rows: &[StepRow]| {
+        rows.iter()
+            .max_by(|x, y| x.goodput_rps.total_cmp(&y.goodput_rps))
+            .map_or(0, |r| r.ok)
+    };
     if let Some(r) = max_goodput_ratio {
+        let (ka, kb) = (ok_at(after), ok_at(before));
         headline.push(format!(
-            "Maximum goodput {:.2}/s after vs {:.2}/s before: ×{r:.2}.",
+            "Maximum goodput {:.2}/s after ({ka} served) vs {:.2}/s before ({kb} served): ×{r:.2}{}.",
             max(after),
-            max(before)
+            max(before),
+            if ka.min(kb) < MIN_REQUESTS {
+                format!(" — rests on fewer than {MIN_REQUESTS} served requests, not to be trusted")
+            } else {
+                String::new()
+            }
         ));
     }
     if let Some(t) = top {
         headline.push(format!(
-            "At the top common step ({} users) success is {:.2}% after vs {:.2}% before.",
+            "At the top common step ({} users) success is {:.2}% (95% {:.2}–{:.2}%, {} requests) \
+             after vs {:.2}% ({:.2}–{:.2}%, {} requests) before.",
             t.concurrency,
             t.success_after * 100.0,
-            t.success_before * 100.0
+            t.success_after_ci[0] * 100.0,
+            t.success_after_ci[1] * 100.0,
+            t.requests_after,
+            t.success_before * 100.0,
+            t.success_before_ci[0] * 100.0,
+            t.success_before_ci[1] * 100.0,
+            t.requests_before
         ));
     }
     if let Some(s) = at_n {
         headline.push(format!(
-            "At N = {} users (the after run's knee) p99 of served requests is {:.0} ms after vs {:.0} ms before.",
-            s.concurrency, s.p99_after_ms, s.p99_before_ms
+            "At N = {} users ({}) p99 of served requests is {:.0} ms after vs {:.0} ms before.",
+            s.concurrency,
+            if knee.is_some() {
+                "the after run's knee"
+            } else {
+                "no knee in the after run: its top common step"
+            },
+            s.p99_after_ms,
+            s.p99_before_ms
         ));
     }
     Comparison {
@@ -139,6 +199,7 @@ pub fn comparison(
         top_concurrency: top.map(|t| t.concurrency),
         top_success: top.map(|t| [t.success_before, t.success_after]),
         n,
+        knee_found: knee.is_some(),
         p99_at_n_ms: at_n.map(|s| [s.p99_before_ms, s.p99_after_ms]),
         steps,
         headline,
@@ -177,8 +238,14 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
         svg,
     });
     d.push(Block::Heading(2, "Steps".into()));
+    d.push(Block::Para(format!(
+        "Success with its 95% Wilson interval; a ratio resting on fewer than {MIN_REQUESTS} \
+         requests on either side is flagged."
+    )));
     let head = [
         "users",
+        "requests before",
+        "requests after",
         "goodput before",
         "goodput after",
         "ratio",
@@ -197,20 +264,37 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
         c.steps
             .iter()
             .map(|s| {
+                let flag = |r: String| {
+                    if s.few_requests {
+                        format!("{r} (< {MIN_REQUESTS} requests)")
+                    } else {
+                        r
+                    }
+                };
+                let pct = |v: f64, ci: [f64; 2]| {
+                    format!(
+                        "{:.2}% ({:.1}–{:.1})",
+                        v * 100.0,
+                        ci[0] * 100.0,
+                        ci[1] * 100.0
+                    )
+                };
                 vec![
                     s.concurrency.to_string(),
+                    s.requests_before.to_string(),
+                    s.requests_after.to_string(),
                     format!("{:.2}", s.goodput_before),
                     format!("{:.2}", s.goodput_after),
-                    fmt_ratio(s.goodput_ratio),
-                    format!("{:.2}%", s.success_before * 100.0),
-                    format!("{:.2}%", s.success_after * 100.0),
+                    flag(fmt_ratio(s.goodput_ratio)),
+                    pct(s.success_before, s.success_before_ci),
+                    pct(s.success_after, s.success_after_ci),
                     format!("{:+.2} pp", (s.success_after - s.success_before) * 100.0),
                     format!("{:.0}", s.p50_before_ms),
                     format!("{:.0}", s.p50_after_ms),
-                    fmt_ratio(ratio(s.p50_after_ms, s.p50_before_ms)),
+                    flag(fmt_ratio(ratio(s.p50_after_ms, s.p50_before_ms))),
                     format!("{:.0}", s.p99_before_ms),
                     format!("{:.0}", s.p99_after_ms),
-                    fmt_ratio(ratio(s.p99_after_ms, s.p99_before_ms)),
+                    flag(fmt_ratio(ratio(s.p99_after_ms, s.p99_before_ms))),
                 ]
             })
             .collect(),
@@ -227,4 +311,43 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
     ];
     write_dir(out, &files)?;
     Ok(c.headline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::row;
+
+    #[test]
+    fn wilson_intervals_match_the_published_values() {
+        // Wilson (1927) / Newcombe (1998) table: 81 of 263 → 0.2553–0.3662.
+        let [lo, hi] = wilson(81, 263);
+        assert!(
+            (lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4,
+            "{lo} {hi}"
+        );
+        let [lo, hi] = wilson(1, 1);
+        assert!(lo < 0.25 && hi == 1.0, "one success says little: {lo} {hi}");
+    }
+
+    #[test]
+    fn ratios_from_a_handful_of_requests_are_flagged_and_no_knee_is_said() {
+        // Goodput still grows at the top step: no knee in the after run.
+        let before = vec![row(1, 1, 0.1, 1000.0), row(2, 2, 0.1, 1000.0)];
+        let after = vec![row(1, 1, 5.0, 100.0), row(2, 2, 10.0, 100.0)];
+        let c = comparison("b.csv", &before, "a.csv", &after);
+        assert!(c.steps.iter().all(|s| s.few_requests), "{:?}", c.steps);
+        assert!(!c.knee_found);
+        assert!(
+            c.headline[0].contains("not to be trusted"),
+            "{:?}",
+            c.headline
+        );
+        assert!(c.headline[0].contains("(1 served)"), "{:?}", c.headline);
+        assert!(
+            c.headline.iter().any(|h| h.contains("no knee")),
+            "{:?}",
+            c.headline
+        );
+    }
 }

@@ -28,6 +28,39 @@ pub struct Second {
     pub p99_ms: f64,
 }
 
+/// The server's own view of one step, from `--scrape` (absent figures are `None`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScrapedStep {
+    /// Model calls the provider pushed back during the step.
+    pub pushbacks: Option<f64>,
+    /// Mean requests waiting for a permit.
+    pub queue_mean: Option<f64>,
+    /// Mean live concurrency limit.
+    pub limit_mean: Option<f64>,
+}
+
+impl ScrapedStep {
+    fn of(scrape: &serde_json::Value) -> Self {
+        let get = |series: &str, field: &str| scrape.get(series)?.get(field)?.as_f64();
+        ScrapedStep {
+            pushbacks: get(
+                "upstream_calls_total{api=\"claude\",outcome=\"overloaded\"}",
+                "delta",
+            )
+            .or_else(|| {
+                // The counter exists once any call was made: no overloaded series is 0.
+                get(
+                    "upstream_calls_total{api=\"claude\",outcome=\"ok\"}",
+                    "delta",
+                )
+                .map(|_| 0.0)
+            }),
+            queue_mean: get("analyze_queue_depth", "mean"),
+            limit_mean: get("analyze_concurrency_limit", "mean"),
+        }
+    }
+}
+
 /// Everything read for one report.
 #[derive(Debug, Clone)]
 pub struct RunInput {
@@ -44,6 +77,9 @@ pub struct RunInput {
     pub server_capacity: Option<u32>,
     /// The whole snapshot, when found and readable.
     pub server: Option<ServerSnapshot>,
+    /// `--scrape`: what the server's /metrics said during each step, by step number (from the
+    /// run's JSON summary).
+    pub scraped: std::collections::BTreeMap<usize, ScrapedStep>,
     /// What was looked for and not used, for the report's notes.
     pub notes: Vec<String>,
 }
@@ -83,10 +119,23 @@ pub fn load(
     let json = json
         .map(Path::to_path_buf)
         .or_else(|| beside(first, &[format!("{s}.json")]));
+    let mut scraped = std::collections::BTreeMap::new();
     let config = json.and_then(|p| {
         let doc = std::fs::read_to_string(&p)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        for step in doc
+            .as_ref()
+            .and_then(|d| d.get("steps")?.as_array().cloned())
+            .unwrap_or_default()
+        {
+            if let (Some(n), Some(sc)) = (
+                step.get("step").and_then(|v| v.as_u64()),
+                step.get("scrape"),
+            ) {
+                scraped.insert(n as usize, ScrapedStep::of(sc));
+            }
+        }
         match doc.and_then(|d| d.get("config").cloned()) {
             Some(c) => Some(c),
             None => {
@@ -153,6 +202,7 @@ pub fn load(
         seconds,
         server_capacity,
         server,
+        scraped,
         notes,
     })
 }
