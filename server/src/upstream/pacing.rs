@@ -622,7 +622,7 @@ mod tests {
         let pacer = TierPacer::new(KnownTier::default());
         let (mut level, mut at) = (ITPM, Duration::ZERO);
         let mut calls_made = [0u64; WORKERS];
-        let mut spent_per_window = vec![0.0f64; 20];
+        let mut spent_per_window = [0.0f64; 20];
         let mut refused = 0;
         let mut events = BinaryHeap::new();
         for w in 0..WORKERS {
