@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan mocks serve serve-legacy demo bench bench-edge chaos soak clean
+.PHONY: all build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan mocks serve serve-legacy demo bench bench-edge bench-sustained chaos soak clean
 
 all: build
 
@@ -142,6 +142,11 @@ soak: release
 ## bench-edge: issue 9's goals — mis-set ceiling (adaptive N=40 vs fixed N), provider slowdown, light load (≈ 7 min)
 bench-edge: release
 	bash scripts/bench_edge.sh
+
+## bench-sustained: issue 21's goal — 3 min through the switch from a full input-token bucket to its refill rate (mock ITPM 240k: half
+## of what N=20 allows); goodput per 15 s window against the binding budget's ceiling; exits 1 when a window dips (≈ 3.5 min)
+bench-sustained: release
+	bash scripts/bench_sustained.sh
 
 clean:
 	$(CARGO) clean

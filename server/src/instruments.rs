@@ -9,6 +9,8 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use crate::upstream::pacing::BudgetKind;
+
 /// Latency buckets in seconds, from a fast mock round trip to a slow multi-turn analysis.
 const BUCKETS_SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
@@ -29,8 +31,8 @@ pub struct Gauges {
     pub circuit_state: f64,
     /// Shared cool-down left.
     pub cooldown: Duration,
-    /// Pacing interval in force (zero when not pacing).
-    pub pacing_interval: Duration,
+    /// Pacing interval in force and the budget that sets it (None when not pacing).
+    pub pacing: Option<(Duration, BudgetKind)>,
 }
 
 /// Owns the recorder; every method records one event.
@@ -108,7 +110,7 @@ impl Instruments {
             );
             describe_gauge!(
                 "upstream_pacing_interval_seconds",
-                "Spacing between model calls the tier pacer enforces now; 0 when not pacing."
+                "Spacing between model calls the tier pacer enforces now, on the series of the budget that sets it (requests, input_tokens, output_tokens, tokens); 0 on the others and when not pacing."
             );
             describe_gauge!(
                 "upstream_circuit_state",
@@ -224,8 +226,14 @@ impl Instruments {
             gauge!("upstream_circuit_state", "api" => "claude").set(now.circuit_state);
             gauge!("upstream_cooldown_remaining_seconds", "api" => "claude")
                 .set(now.cooldown.as_secs_f64());
-            gauge!("upstream_pacing_interval_seconds", "api" => "claude")
-                .set(now.pacing_interval.as_secs_f64());
+            for kind in BudgetKind::ALL {
+                let secs = match now.pacing {
+                    Some((interval, by)) if by == kind => interval.as_secs_f64(),
+                    _ => 0.0,
+                };
+                gauge!("upstream_pacing_interval_seconds", "api" => "claude", "budget" => kind.as_str())
+                    .set(secs);
+            }
         });
         self.handle.run_upkeep();
         self.handle.render()

@@ -18,7 +18,7 @@ use crate::instruments::Instruments;
 use crate::upstream::breaker::{CircuitBreaker, CircuitState};
 use crate::upstream::claude::{ClaudeClient, Protections};
 use crate::upstream::cooldown::Cooldown;
-use crate::upstream::pacing::TierPacer;
+use crate::upstream::pacing::{KnownTier, TierPacer};
 use crate::upstream::retry::RetryPolicy;
 use crate::upstream::trading::TradingClient;
 
@@ -101,8 +101,12 @@ impl AppState {
                 breaker,
                 cooldown: Some(Arc::new(Cooldown::new())),
                 pacer: Some(Arc::new(
-                    TierPacer::new(settings.provider_rpm, settings.provider_otpm)
-                        .with_share(settings.provider_share),
+                    TierPacer::new(KnownTier {
+                        rpm: settings.provider_rpm,
+                        itpm: settings.provider_itpm,
+                        otpm: settings.provider_otpm,
+                    })
+                    .with_share(settings.provider_share),
                 )),
                 attempt_timeout: Some(settings.claude_attempt_timeout),
                 observer: Some(Arc::clone(&gate) as _),

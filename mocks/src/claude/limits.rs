@@ -371,8 +371,18 @@ mod tests {
             itpm: 1000,
             otpm: 100,
         };
+        let before = SystemTime::now();
         let (mut p, headers) = tier.admit(l, 100).unwrap();
+        // The input budget is reported like the API does: limit, remaining, reset (RFC 3339,
+        // when the bucket is full again: 100 tokens at 1000/min, 6 s after admission).
+        assert_eq!(headers["anthropic-ratelimit-input-tokens-limit"], "1000");
         assert_eq!(headers["anthropic-ratelimit-input-tokens-remaining"], "900");
+        let reset = headers["anthropic-ratelimit-input-tokens-reset"]
+            .to_str()
+            .expect("ascii");
+        let full_at = humantime::parse_rfc3339(reset).expect("RFC 3339");
+        // Whole seconds in the header: at least 5 of the 6 s remain visible.
+        assert!(full_at >= before + Duration::from_secs(5), "{reset}");
         assert_eq!(
             headers["anthropic-ratelimit-output-tokens-remaining"],
             "100"

@@ -58,11 +58,15 @@ pub struct RawArgs {
     /// Known requests-per-minute limit of the provider tier (0 = learn it from the response headers).
     #[arg(long, env = "PROVIDER_RPM", default_value_t = 0)]
     pub provider_rpm: u64,
+    /// Known input-tokens-per-minute limit of the provider tier (0 = learn it from the headers).
+    #[arg(long, env = "PROVIDER_ITPM", default_value_t = 0)]
+    pub provider_itpm: u64,
     /// Known output-tokens-per-minute limit of the provider tier (0 = learn it from the headers).
     #[arg(long, env = "PROVIDER_OTPM", default_value_t = 0)]
     pub provider_otpm: u64,
     /// This replica's share of the provider tier, `1/R` with R replicas (or a fraction in (0, 1]):
-    /// pacing keeps this replica within that share of the requests and output-token budgets.
+    /// pacing keeps this replica within that share of every budget (requests, input and output
+    /// tokens).
     #[arg(long, env = "PROVIDER_SHARE", default_value = "1")]
     pub provider_share: String,
     /// Requests allowed to wait for a permit; beyond this → 503 at once.

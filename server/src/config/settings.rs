@@ -59,6 +59,8 @@ pub struct Settings {
     pub min_concurrent_analyses: usize,
     /// Known provider requests per minute (None = learn from headers).
     pub provider_rpm: Option<u64>,
+    /// Known provider input tokens per minute (None = learn from headers).
+    pub provider_itpm: Option<u64>,
     /// Known provider output tokens per minute (None = learn from headers).
     pub provider_otpm: Option<u64>,
     /// This replica's share of the provider tier, in (0, 1] (`PROVIDER_SHARE=1/R`).
@@ -289,6 +291,7 @@ impl Settings {
                 .min(raw.max_concurrent_analyses)
                 .max(1),
             provider_rpm: (raw.provider_rpm > 0).then_some(raw.provider_rpm),
+            provider_itpm: (raw.provider_itpm > 0).then_some(raw.provider_itpm),
             provider_otpm: (raw.provider_otpm > 0).then_some(raw.provider_otpm),
             provider_share: parse_share(&raw.provider_share)
                 .map_err(|reason| invalid("PROVIDER_SHARE", reason))?,
@@ -569,7 +572,10 @@ mod tests {
         assert_eq!(s.concurrency_limit, ConcurrencyMode::Adaptive);
         assert_eq!(s.min_concurrent_analyses, 2);
         assert_eq!(s.claude_attempt_timeout, Duration::from_secs(30));
-        assert_eq!((s.provider_rpm, s.provider_otpm), (None, None));
+        assert_eq!(
+            (s.provider_rpm, s.provider_itpm, s.provider_otpm),
+            (None, None, None)
+        );
         assert_eq!(s.provider_share, 1.0);
         let third = Settings::from_raw(raw(&[
             "--anthropic-api-key",
@@ -615,10 +621,15 @@ mod tests {
             "fixed",
             "--provider-otpm",
             "80000",
+            "--provider-itpm",
+            "400000",
         ]))
         .expect("valid");
         assert_eq!(fixed.concurrency_limit, ConcurrencyMode::Fixed);
-        assert_eq!(fixed.provider_otpm, Some(80_000));
+        assert_eq!(
+            (fixed.provider_itpm, fixed.provider_otpm),
+            (Some(400_000), Some(80_000))
+        );
         let one = Settings::from_raw(raw(&[
             "--anthropic-api-key",
             "k",

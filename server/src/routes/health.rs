@@ -27,6 +27,25 @@ pub struct UpstreamHealth {
     pub cooldown_ms: u64,
     /// Spacing between model calls the tier pacer enforces now, in ms; 0 when not pacing.
     pub pacing_interval_ms: u64,
+    /// The budget that sets `pacing_interval_ms` (`requests`, `input_tokens`, `output_tokens` or
+    /// `tokens`); null when not pacing.
+    pub pacing_budget: Option<String>,
+    /// The provider budget with the smallest share of its limit left, as last reported; null
+    /// before any is known.
+    pub nearest_budget: Option<BudgetHealth>,
+}
+
+/// One provider rate-limit budget as last reported.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetHealth {
+    /// `requests`, `input_tokens`, `output_tokens` or `tokens`.
+    pub budget: String,
+    /// Per-minute limit.
+    pub limit: u64,
+    /// Units left.
+    pub remaining: u64,
+    /// remaining / limit.
+    pub remaining_share: f64,
 }
 
 /// `/health` body.
@@ -86,6 +105,8 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         in_flight as f64 / limit as f64
     };
     let circuit = state.circuit();
+    let pacer = state.upstreams.claude.pacer();
+    let pacing = pacer.and_then(|p| p.pacing());
     let [ok, busy, saturated, degraded] = HEALTH_STATUSES;
     let status = if circuit != CircuitState::Closed {
         degraded
@@ -113,12 +134,16 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         upstream: UpstreamHealth {
             circuit: circuit.as_str().into(),
             cooldown_ms: state.cooldown_remaining().as_millis() as u64,
-            pacing_interval_ms: state
-                .upstreams
-                .claude
-                .pacer()
-                .and_then(|p| p.interval())
-                .map_or(0, |d| d.as_millis() as u64),
+            pacing_interval_ms: pacing.map_or(0, |(d, _)| d.as_millis() as u64),
+            pacing_budget: pacing.map(|(_, by)| by.as_str().into()),
+            nearest_budget: pacer
+                .and_then(|p| p.nearest_exhaustion())
+                .map(|b| BudgetHealth {
+                    budget: b.kind.as_str().into(),
+                    limit: b.limit,
+                    remaining: b.remaining,
+                    remaining_share: (b.remaining_share() * 1000.0).round() / 1000.0,
+                }),
         },
         uptime_s: state.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -17,12 +17,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         queue_depth: state.gate.queue_depth(),
         circuit_state: state.circuit().gauge(),
         cooldown: state.cooldown_remaining(),
-        pacing_interval: state
-            .upstreams
-            .claude
-            .pacer()
-            .and_then(|p| p.interval())
-            .unwrap_or_default(),
+        pacing: state.upstreams.claude.pacer().and_then(|p| p.pacing()),
     });
     (
         [(

@@ -13,10 +13,11 @@ use crate::routes::analyze::{
     NON_BLANK_PATTERN, SYMBOL_PATTERN,
 };
 use crate::routes::health::{
-    HealthBody, ReadyBody, UpstreamHealth, CONCURRENCY_MODES, HEALTH_STATUSES, MODES,
+    BudgetHealth, HealthBody, ReadyBody, UpstreamHealth, CONCURRENCY_MODES, HEALTH_STATUSES, MODES,
 };
 use crate::state::AppState;
 use crate::upstream::breaker::CircuitState;
+use crate::upstream::pacing::BudgetKind;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -42,7 +43,8 @@ use crate::upstream::breaker::CircuitState;
         ErrorDetail,
         HealthBody,
         ReadyBody,
-        UpstreamHealth
+        UpstreamHealth,
+        BudgetHealth
     ))
 )]
 pub struct ApiDoc;
@@ -90,6 +92,10 @@ pub fn document(settings: &Settings) -> Value {
     merge(
         &mut schemas["UpstreamHealth"]["properties"]["circuit"],
         json!({ "enum": circuits }),
+    );
+    merge(
+        &mut schemas["BudgetHealth"]["properties"]["budget"],
+        json!({ "enum": BudgetKind::ALL.map(BudgetKind::as_str) }),
     );
     let fields = &mut schemas["AnalyzeRequest"]["properties"];
     merge(

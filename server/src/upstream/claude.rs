@@ -238,7 +238,10 @@ impl ClaudeClient {
                     self.instruments.upstream_ratelimit(API, &headers);
                     if let Some(pacer) = &self.protections.pacer {
                         pacer.observe_headers(&headers);
-                        pacer.observe_call_tokens(response.usage.output_tokens);
+                        pacer.observe_call_tokens(
+                            response.usage.input_tokens,
+                            response.usage.output_tokens,
+                        );
                     }
                     self.signal(started, false, throttled);
                     return (Verdict::Success, Ok(response));
