@@ -218,6 +218,12 @@ pub struct CommonArgs {
     /// ramping stages do (default: the --warmup, so they are out of step before measuring).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub spawn_over: Option<Duration>,
+    /// Closed loop: each virtual user pauses this long after every answer before its next
+    /// request (a user reading or thinking): `5s` fixed, `exp:30s` exponential with that mean,
+    /// `uniform:10s..50s`; drawn per user per request from --seed. Latency excludes it; the
+    /// concurrency is then users, not requests in flight (see in_flight_mean).
+    #[arg(long, value_name = "DIST")]
+    pub think_time: Option<crate::plan::think::ThinkTime>,
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -219,3 +219,78 @@ async fn scrape_refuses_a_url_that_is_not_http() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn think_time_is_honoured_and_the_response_time_law_holds() {
+    // A fixed 200 ms target, 8 users thinking 300 ms after each answer: X = 8 / 0.5 s = 16/s,
+    // half of the users in flight at any moment.
+    let router = Router::new().route(
+        "/",
+        axum::routing::get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            "ok"
+        }),
+    );
+    let target = Target::serve(router).await;
+    let run = loadgen(&[
+        "run",
+        "-X",
+        "GET",
+        "-c",
+        "8",
+        "-d",
+        "4s",
+        "--warmup",
+        "1s",
+        "--think-time",
+        "300ms",
+        &target.url("/"),
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let row = &run.csv()[0];
+    let f = |k: &str| {
+        row[k]
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("{k}: {row:?}"))
+    };
+    let (x, r, z) = (
+        f("throughput_rps"),
+        f("mean_ms") / 1000.0,
+        f("think_time_mean_ms") / 1000.0,
+    );
+    assert!((z - 0.3).abs() < 1e-3, "think time {z}: {row:?}");
+    assert!(r < 0.3, "latency excludes the think time: {r}");
+    let users = x * (r + z);
+    assert!(
+        (users / 8.0 - 1.0).abs() < 0.05,
+        "X × (R + Z) = {users:.2} for 8 users: {row:?}"
+    );
+    assert!(f("littles_law_error_pct").abs() < 5.0, "{row:?}");
+    assert!(
+        (f("in_flight_mean") / (8.0 * r / (r + z)) - 1.0).abs() < 0.05,
+        "{row:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_think_time_is_a_usage_error_naming_the_forms() {
+    let run = loadgen(&[
+        "run",
+        "-c",
+        "1",
+        "-d",
+        "1s",
+        "--think-time",
+        "slow",
+        "http://127.0.0.1:9/",
+    ])
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("expected 5s, exp:30s or uniform:10s..50s"),
+        "{}",
+        run.stderr
+    );
+}

@@ -227,6 +227,7 @@ impl Engine {
             cancel: self.cancel.clone(),
             seed: plan.seed,
             spread: plan.spawn_over.unwrap_or(plan.warmup),
+            think: plan.think_time,
         });
         let mut tasks = JoinSet::new();
         let open = ctx

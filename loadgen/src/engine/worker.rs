@@ -69,6 +69,8 @@ pub struct RunContext {
     /// Closed loop: users that start together (a run, a step adding users) start spread
     /// uniformly over this long, so they do not run in lockstep.
     pub spread: Duration,
+    /// Closed loop: the pause after each answer (`--think-time`).
+    pub think: Option<crate::plan::think::ThinkTime>,
 }
 
 enum Ended {
@@ -199,24 +201,32 @@ impl User {
             };
             step.recorders.record(shard, &sample);
         }
-        let pause = match (class, retry_after) {
+        let wait = match (class, retry_after) {
             (OutcomeClass::ConnectError, _) => Some(CONNECT_RETRY_PAUSE),
             (_, Some(ra)) if ctx.honor_retry_after => Some(Duration::from_secs_f64(ra.min(3600.0))),
             _ => None,
         };
+        // A closed-loop user thinks after every answer (after any Retry-After wait).
+        let think = match ctx.think.filter(|_| !open) {
+            Some(t) => Some(t.sample(&mut self.rng)),
+            None => None,
+        };
+        let pause = match (wait, think) {
+            (None, None) => None,
+            (w, t) => Some(w.unwrap_or_default() + t.unwrap_or_default()),
+        };
         // Before `pending` resolves the step: the next step is finalized only after this one,
         // so every overlap of a window is in before that window's step is read.
         record_flow(ctx, self.id, start, now);
-        if pending.is_some() {
-            if let Some(p) = pause {
-                step.recorders.record_flow(
-                    shard,
-                    WindowFlow {
-                        pause_s: p.as_secs_f64(),
-                        ..Default::default()
-                    },
-                );
-            }
+        if pending.is_some() && pause.is_some() {
+            step.recorders.record_flow(
+                shard,
+                WindowFlow {
+                    pause_s: pause.unwrap_or_default().as_secs_f64(),
+                    think_s: think.unwrap_or_default().as_secs_f64(),
+                    ..Default::default()
+                },
+            );
         }
         drop(pending);
         Some(pause)
@@ -240,7 +250,7 @@ fn record_flow(ctx: &RunContext, user: u64, sent: Instant, answered: Instant) {
             step.recorders.shard_of(user),
             WindowFlow {
                 busy_s: busy.as_secs_f64(),
-                pause_s: 0.0,
+                ..Default::default()
             },
         );
     }

@@ -7,6 +7,7 @@ use http::Uri;
 use serde::Serialize;
 
 mod request;
+pub mod think;
 pub mod tls;
 
 pub use request::RequestTemplate;
@@ -110,6 +111,8 @@ pub struct Plan {
     pub seed: u64,
     /// Closed loop: spread of the start of users that start together (`None`: the warm-up).
     pub spawn_over: Option<Duration>,
+    /// Closed loop: the pause after each answer before a user's next request.
+    pub think_time: Option<think::ThinkTime>,
 }
 
 impl Plan {
@@ -238,6 +241,7 @@ impl Plan {
             honor_retry_after: common.honor_retry_after,
             seed: common.seed,
             spawn_over: common.spawn_over,
+            think_time: common.think_time,
         })
     }
 }

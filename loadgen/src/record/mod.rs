@@ -172,14 +172,19 @@ pub struct WindowFlow {
     /// Request-seconds in flight inside the window (every step's requests): the time-averaged
     /// in-flight count times the window's length.
     pub busy_s: f64,
-    /// Pauses after the step's own requests (Retry-After waits, connect-retry pauses), seconds.
+    /// Pauses after the step's own requests (think time, Retry-After waits, connect-retry
+    /// pauses), seconds.
     pub pause_s: f64,
+    /// The think time part of `pause_s`, seconds.
+    #[serde(default)]
+    pub think_s: f64,
 }
 
 impl std::ops::AddAssign for WindowFlow {
     fn add_assign(&mut self, o: WindowFlow) {
         self.busy_s += o.busy_s;
         self.pause_s += o.pause_s;
+        self.think_s += o.think_s;
     }
 }
 

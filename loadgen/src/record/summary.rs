@@ -205,6 +205,8 @@ pub struct StepResult {
     pub interrupted: bool,
     /// Time-averaged requests in flight during the measured window (any step's requests).
     pub in_flight_mean: Option<f64>,
+    /// Mean think time drawn after the step's requests, ms (`None` without --think-time).
+    pub think_time_mean_ms: Option<f64>,
     /// Little's law on the step, in percent: closed loop (throughput × (mean latency + mean
     /// pause) − users) / users; open loop (throughput × mean latency − in_flight_mean) /
     /// in_flight_mean. `None` when the step was cut or nothing resolved.
@@ -393,6 +395,10 @@ impl StepResult {
             by_class,
             interrupted,
             in_flight_mean,
+            think_time_mean_ms: rec
+                .flow
+                .filter(|f| f.think_s > 0.0 && resolved > 0)
+                .map(|f| f.think_s / resolved as f64 * 1000.0),
             littles_law_error_pct,
             flow: rec.flow,
             scrape: None,

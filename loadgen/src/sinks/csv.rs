@@ -109,6 +109,10 @@ pub struct StepRow {
     /// Time-averaged requests in flight during the measured window. Absent in older CSVs.
     #[serde(default)]
     pub in_flight_mean: Option<f64>,
+    /// Mean think time after the step's requests, ms; empty without --think-time. Absent in
+    /// older CSVs.
+    #[serde(default)]
+    pub think_time_mean_ms: Option<f64>,
 }
 
 impl StepRow {
@@ -164,6 +168,7 @@ impl StepRow {
             connect_p99_ms: s.connect_latency.as_ref().map(|c| c.p99_ms),
             littles_law_error_pct: s.littles_law_error_pct.map(|v| (v * 100.0).round() / 100.0),
             in_flight_mean: s.in_flight_mean.map(|v| (v * 1000.0).round() / 1000.0),
+            think_time_mean_ms: s.think_time_mean_ms.map(|v| (v * 1000.0).round() / 1000.0),
         }
     }
 }
@@ -209,10 +214,14 @@ mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,u
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\
 retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end,unsent,other_status,resent,\
 all_p50_ms,all_p99_ms,rejected_p50_ms,rejected_p99_ms,connect_p50_ms,connect_p99_ms,\
-littles_law_error_pct,in_flight_mean";
+littles_law_error_pct,in_flight_mean,think_time_mean_ms";
 
 /// Columns appended after CSVs were already in use: a reader takes files without them.
-pub const LATER_COLUMNS: &[&str] = &["littles_law_error_pct", "in_flight_mean"];
+pub const LATER_COLUMNS: &[&str] = &[
+    "littles_law_error_pct",
+    "in_flight_mean",
+    "think_time_mean_ms",
+];
 
 /// Why a CSV of step rows could not be read: the file, line and column at fault.
 #[derive(Debug, thiserror::Error)]

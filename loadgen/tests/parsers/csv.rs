@@ -25,7 +25,7 @@ fn step_row() -> impl Strategy<Value = StepRow> {
     (
         prop::collection::vec(any::<u64>(), 18),
         prop::collection::vec(finite(), 18),
-        prop::collection::vec(proptest::option::of(finite()), 8),
+        prop::collection::vec(proptest::option::of(finite()), 9),
         proptest::option::of(any::<u32>()),
         any::<bool>(),
     )
@@ -76,6 +76,7 @@ fn step_row() -> impl Strategy<Value = StepRow> {
             connect_p99_ms: o[5],
             littles_law_error_pct: o[6],
             in_flight_mean: o[7],
+            think_time_mean_ms: o[8],
         })
 }
 
