@@ -147,6 +147,7 @@ pub fn comparison(
 
 /// Reads both runs and writes the comparison into `out` (atomically); returns the headline.
 pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, ReportError> {
+    super::out_dir::check(out, &[before, after], super::out_dir::OutKind::Compare)?;
     let b = usable(read_rows(before)?);
     let a = usable(read_rows(after)?);
     for (rows, path) in [(&b, before), (&a, after)] {
