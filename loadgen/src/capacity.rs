@@ -45,6 +45,11 @@ pub struct CapacityReport {
     pub capped_by_max: bool,
     /// Every probe, in order.
     pub probes: Vec<Probe>,
+    /// Requests sent by `--preflight-request` (0 when the check only connected).
+    pub preflight_requests: u64,
+    /// Requests sent during the probes' warm-ups: with the probes' `requests` and the
+    /// preflight's, what the target itself counted.
+    pub warmup_requests: u64,
 }
 
 /// Pure search state: which load to probe next given the outcomes so far.
@@ -205,7 +210,8 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     warn_long_timeout(&plan);
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;
-    engine.preflight().await?;
+    let preflight = engine.preflight().await?;
+    crate::warn_preflight(&preflight);
     let mut out = Outputs::create(common, "find-capacity")?;
     let exit_signal = Arc::new(AtomicU8::new(0));
     let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
@@ -312,6 +318,8 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
         objectives: objectives.iter().map(|o| o.text.clone()).collect(),
         capped_by_max: capacity.is_some_and(|c| c >= args.max),
         probes,
+        preflight_requests: preflight.requests,
+        warmup_requests: engine.warmup_requests(),
     };
     if let Some(json) = out.json.take() {
         serde_json::to_writer_pretty(json, &report).map_err(std::io::Error::other)?;

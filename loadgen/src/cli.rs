@@ -218,6 +218,11 @@ pub struct CommonArgs {
     /// ramping stages do (default: the --warmup, so they are out of step before measuring).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub spawn_over: Option<Duration>,
+    /// Before the run, send each target one real request and warn when it answers 4xx/5xx. By
+    /// default the reachability check only connects (TCP, and TLS for https), so no request
+    /// reaches the target uncounted; a preflight request is reported as `preflight_requests`.
+    #[arg(long)]
+    pub preflight_request: bool,
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,

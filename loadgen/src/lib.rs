@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod gate;
+pub mod hints;
 pub mod merge;
 pub mod plan;
 pub mod record;
@@ -187,6 +188,17 @@ impl Outputs {
     }
 }
 
+/// Set once the "most answers were errors" warning was printed (once per process).
+static ERROR_ANSWERS_WARNED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Prints the preflight's warnings (a `--preflight-request` answered 4xx/5xx).
+pub(crate) fn warn_preflight(p: &engine::Preflight) {
+    for w in hints::preflight(p) {
+        eprintln!("{w}");
+    }
+}
+
 /// Runs `steps` of `plan` back to back on one set of virtual users, writing each step's row as
 /// it resolves. Returns the results of every step that began.
 pub(crate) async fn run_steps(
@@ -252,6 +264,12 @@ pub(crate) async fn run_steps(
                     if let Some(w) = littles_law_warning(&r) {
                         progress.warn(&w);
                     }
+                    // Once per run, at the first step where most answers were errors.
+                    if let Some(w) = hints::answers(&r, plan) {
+                        if !ERROR_ANSWERS_WARNED.swap(true, Ordering::SeqCst) {
+                            progress.warn(&w);
+                        }
+                    }
                     if let Err(e) = csv.write_step(&r) {
                         failed.get_or_insert(e);
                     }
@@ -302,7 +320,8 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     warn_long_timeout(&plan);
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;
-    engine.preflight().await?;
+    let preflight = engine.preflight().await?;
+    warn_preflight(&preflight);
     // Outputs are created only once the target answered, so an unreachable target leaves no
     // empty files behind.
     let mut out = Outputs::create(&common, plan.command)?;
@@ -336,7 +355,11 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     sinks::table::write(std::io::stdout().lock(), &results)?;
     if let Some(json) = out.json.take() {
         let config = sinks::json::config(&plan, &objectives, common.gate.slo_until);
-        sinks::json::write(json, &config, &results)?;
+        let uncounted = sinks::json::Uncounted {
+            preflight_requests: preflight.requests,
+            warmup_requests: engine.warmup_requests(),
+        };
+        sinks::json::write(json, &config, Some(uncounted), &results)?;
     }
     if let Some(hdr) = out.hdr.take() {
         sinks::hdrlog::write(hdr, &sinks::hdrlog::LogMeta::of(&plan), &results, started)?;

@@ -10,7 +10,7 @@ pub mod timeline;
 pub mod worker;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +62,32 @@ pub struct Engine {
     conn_slot: Vec<usize>,
     requests: Vec<Prepared>,
     cancel: CancellationToken,
+    warmup_requests: Arc<AtomicU64>,
+}
+
+/// What the reachability check before a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Preflight {
+    /// Requests it sent (0 unless `--preflight-request`): they reach the target uncounted by
+    /// any step, so the JSON reports them.
+    pub requests: u64,
+    /// With `--preflight-request`: each target's URL and the status it answered.
+    pub answers: Vec<(Uri, u16)>,
+}
+
+/// A connect error as a user can act on it: a TLS handshake answered by plain HTTP says so.
+pub fn describe_connect_error(e: &std::io::Error, uri: &Uri) -> String {
+    let text = e.to_string();
+    if uri.scheme_str() == Some("https")
+        && (text.contains("InvalidContentType") || text.contains("corrupt message"))
+    {
+        let plain = uri.to_string().replacen("https://", "http://", 1);
+        return format!(
+            "the server answered the TLS handshake with plain HTTP: it does not speak TLS on \
+             this port; use {plain}"
+        );
+    }
+    format!("connect failed: {text}")
 }
 
 /// A run in progress: finalize its steps in order with [`Running::finish_step`].
@@ -135,25 +161,37 @@ impl Engine {
             conn_slot,
             requests,
             cancel,
+            warmup_requests: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Connects and sends each distinct target's first request once: any HTTP response means
-    /// reachable.
-    pub async fn preflight(&self) -> Result<u16, Unreachable> {
-        let mut status = 0;
+    /// Requests sent during warm-ups so far (over every run started on this engine): they
+    /// reach the target but no step counts them.
+    pub fn warmup_requests(&self) -> u64 {
+        self.warmup_requests.load(Ordering::SeqCst)
+    }
+
+    /// Checks each distinct target is reachable: connects (TCP, the TLS handshake for https,
+    /// the HTTP/2 handshake with `--http2`), and with `--preflight-request` also sends its first
+    /// request once (any HTTP response means reachable).
+    pub async fn preflight(&self) -> Result<Preflight, Unreachable> {
+        let mut done = Preflight::default();
         for (slot, connector) in self.connectors.iter().enumerate() {
             let which = self.conn_slot.iter().position(|&s| s == slot).unwrap_or(0);
-            let url = self.plan.requests[which].uri.to_string();
+            let uri = &self.plan.requests[which].uri;
             let unreachable = |reason: String| Unreachable {
-                url: url.clone(),
+                url: uri.to_string(),
                 reason,
             };
             let mut conn = connector
                 .connect()
                 .await
-                .map_err(|e| unreachable(format!("connect failed: {e}")))?;
-            status =
+                .map_err(|e| unreachable(describe_connect_error(&e, uri)))?;
+            if !self.plan.preflight_request {
+                continue;
+            }
+            done.requests += 1;
+            let status =
                 match tokio::time::timeout(self.plan.timeout, conn.exchange(&self.requests[which]))
                     .await
                 {
@@ -170,8 +208,9 @@ impl Engine {
                         )))
                     }
                 };
+            done.answers.push((uri.clone(), status));
         }
-        Ok(status)
+        Ok(done)
     }
 
     /// Resolves when the run is cancelled (SIGINT/SIGTERM).
@@ -227,6 +266,7 @@ impl Engine {
             cancel: self.cancel.clone(),
             seed: plan.seed,
             spread: plan.spawn_over.unwrap_or(plan.warmup),
+            warmup_requests: self.warmup_requests.clone(),
         });
         let mut tasks = JoinSet::new();
         let open = ctx

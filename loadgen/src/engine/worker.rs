@@ -5,7 +5,7 @@
 //! sent and is recorded there whenever it resolves: answered, failed, or timed out at
 //! `--timeout`, whatever the step boundaries.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +69,8 @@ pub struct RunContext {
     /// Closed loop: users that start together (a run, a step adding users) start spread
     /// uniformly over this long, so they do not run in lockstep.
     pub spread: Duration,
+    /// Requests sent during warm-ups (not counted by any step), for the JSON.
+    pub warmup_requests: Arc<AtomicU64>,
 }
 
 enum Ended {
@@ -124,6 +126,9 @@ impl User {
         let step = &ctx.steps[index];
         let shard = step.recorders.shard_of(self.id);
         let which = self.choose(ctx);
+        if pending.is_none() {
+            bump(&ctx.warmup_requests);
+        }
         let limit = start + ctx.timeout;
         // The timer is only pulled in, never pushed out per request: an early firing re-arms it
         // to this request's limit. Saves a timer-wheel update on every request.
@@ -196,6 +201,7 @@ impl User {
                 retry_after_s: retry_after,
                 server_timing,
                 second: now.saturating_duration_since(w.measure_start).as_secs(),
+                status: result.as_ref().ok().map(|r| r.status),
             };
             step.recorders.record(shard, &sample);
         }

@@ -110,6 +110,8 @@ pub struct Plan {
     pub seed: u64,
     /// Closed loop: spread of the start of users that start together (`None`: the warm-up).
     pub spawn_over: Option<Duration>,
+    /// The reachability check sends a real request (`--preflight-request`), not just connects.
+    pub preflight_request: bool,
 }
 
 impl Plan {
@@ -238,6 +240,7 @@ impl Plan {
             honor_retry_after: common.honor_retry_after,
             seed: common.seed,
             spawn_over: common.spawn_over,
+            preflight_request: common.preflight_request,
         })
     }
 }

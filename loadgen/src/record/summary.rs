@@ -195,6 +195,8 @@ pub struct StepResult {
     pub resent: u64,
     /// Retry-After values received.
     pub retry_after: RetryAfterSummary,
+    /// Answers per HTTP status outside 2xx (empty in a merge of instances' logs).
+    pub error_statuses: BTreeMap<u16, u64>,
     /// Server-Timing durations by metric name.
     pub server_timing: BTreeMap<String, LatencySummary>,
     /// Per request name.
@@ -381,6 +383,7 @@ impl StepResult {
             unsent: rec.unsent,
             resent: rec.resent,
             retry_after: rec.retry_after.clone(),
+            error_statuses: rec.error_statuses.clone(),
             server_timing: rec
                 .server_timing
                 .iter()

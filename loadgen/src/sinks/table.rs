@@ -1,4 +1,4 @@
-//! The final human-readable table, one line per step.
+//! The final human-readable table, one line per step, then each step's errors by status.
 
 use std::io::{self, Write};
 
@@ -25,7 +25,9 @@ pub fn write(mut out: impl Write, steps: &[StepResult]) -> io::Result<()> {
         "errors"
     )?;
     for s in steps {
-        let other = s.other_4xx + s.other_5xx + s.timeouts + s.connect_errors + s.io_errors;
+        // Every attempt that was not a 2xx, 429 or 503 (so the three columns add up to the
+        // progress line's `errors`).
+        let other = s.errors() - s.rejected_429 - s.rejected_503;
         writeln!(
             out,
             "{:>4} {:>6} {:>8} {:>9} {:>7.2}% {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7} {:>7}{}",
@@ -45,6 +47,12 @@ pub fn write(mut out: impl Write, steps: &[StepResult]) -> io::Result<()> {
             other,
             if s.interrupted { "  (cut by Ctrl-C)" } else { "" },
         )?;
+    }
+    for s in steps {
+        let b = crate::hints::breakdown(s);
+        if !b.is_empty() {
+            writeln!(out, "step {} errors: {b}", s.step)?;
+        }
     }
     out.flush()
 }

@@ -22,7 +22,7 @@ use loadgen::plan::{ConfigError, Plan};
 #[derive(Debug)]
 pub enum Parsed {
     /// A validated plan.
-    Plan(Plan),
+    Plan(Box<Plan>),
     /// clap refused it (exit 2 with a usage message).
     Usage(clap::Error),
     /// The plan's validation refused it (exit 2 naming the flag).
@@ -33,7 +33,7 @@ impl Parsed {
     /// The plan, or a panic quoting the error.
     pub fn plan(self) -> Plan {
         match self {
-            Parsed::Plan(p) => p,
+            Parsed::Plan(p) => *p,
             other => panic!("expected a plan, got {other:?}"),
         }
     }
@@ -52,7 +52,7 @@ pub fn parse(args: &[&str]) -> Parsed {
     match Cli::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied())) {
         Err(e) => Parsed::Usage(e),
         Ok(cli) => match Plan::from_command(&cli.command) {
-            Ok(plan) => Parsed::Plan(plan),
+            Ok(plan) => Parsed::Plan(Box::new(plan)),
             Err(e) => Parsed::Config(e),
         },
     }

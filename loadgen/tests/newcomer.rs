@@ -1,0 +1,118 @@
+//! A newcomer's mistakes (issue 20), run as a user would: the real binary against in-process
+//! targets. A 4xx target, a rate limiter answering 429, defaults that must not warn.
+
+mod common;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use common::{loadgen, num, Target};
+
+/// `/analyze` answers 200; anything else 404 (the typo `/analyse` included).
+async fn analyze_target() -> Target {
+    Target::serve(Router::new().route("/analyze", post(|| async { "ok" }))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_in_the_path_warns_with_status_and_path_and_the_table_breaks_errors_down() {
+    let target = analyze_target().await;
+    let run = loadgen(&["run", "-c", "2", "-d", "300ms", &target.url("/analyse")]).await;
+    assert_eq!(run.code, 0, "no objective: the run itself passes");
+    assert!(
+        run.stderr
+            .contains("warning: step 1: 100% of answers were 404 Not Found")
+            && run.stderr.contains("POST /analyse"),
+        "{}",
+        run.stderr
+    );
+    let requests = num(&run.step(), "requests") as u64;
+    assert!(requests > 0);
+    assert!(
+        run.stdout
+            .contains(&format!("step 1 errors: 404 Not Found ×{requests}")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.step()["error_statuses"]["404"], requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preflight_request_answered_404_warns_before_the_run() {
+    let target = analyze_target().await;
+    let run = loadgen(&[
+        "run",
+        "-c",
+        "1",
+        "-d",
+        "200ms",
+        "--preflight-request",
+        &target.url("/analyse"),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("warning: the preflight request got 404 Not Found from http://")
+            && run.stderr.contains("(path /analyse)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_target_draws_no_error_warning_and_no_breakdown() {
+    let target = analyze_target().await;
+    let run = loadgen(&["run", "-c", "2", "-d", "300ms", &target.url("/analyze")]).await;
+    assert_eq!(run.code, 0);
+    assert!(!run.stderr.contains("of answers were"), "{}", run.stderr);
+    assert!(!run.stdout.contains("errors:"), "{}", run.stdout);
+    assert!(num(&run.step(), "ok") > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limiter_answering_429_draws_the_retry_after_hint() {
+    let limiter = Router::new().route(
+        "/analyze",
+        post(|| async {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", "1".parse().unwrap());
+            (StatusCode::TOO_MANY_REQUESTS, h, "slow down")
+        }),
+    );
+    let target = Target::serve(limiter).await;
+    let run = loadgen(&["run", "-c", "2", "-d", "300ms", &target.url("/analyze")]).await;
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr.contains("429 Too Many Requests")
+            && run.stderr.contains("per-client rate limit")
+            && run.stderr.contains("--honor-retry-after"),
+        "{}",
+        run.stderr
+    );
+    // Honouring Retry-After, the hint is not repeated: the user chose what to measure.
+    let honoured = loadgen(&[
+        "run",
+        "-c",
+        "1",
+        "-d",
+        "300ms",
+        "--honor-retry-after",
+        &target.url("/analyze"),
+    ])
+    .await;
+    assert!(
+        !honoured.stderr.contains("--honor-retry-after"),
+        "{}",
+        honoured.stderr
+    );
+    assert!(honoured.stderr.contains("429 Too Many Requests"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_to_a_get_route_is_counted_as_405() {
+    // loadgen POSTs by default; the route takes GET only: counted in error_statuses like any other status.
+    let target = Target::serve(Router::new().route("/h", get(|| async { "ok" }))).await;
+    let run = loadgen(&["run", "-c", "1", "-d", "200ms", &target.url("/h")]).await;
+    assert_eq!(run.code, 0);
+    assert!(run.step()["error_statuses"]["405"].as_u64().unwrap() > 0);
+}
