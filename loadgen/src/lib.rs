@@ -463,10 +463,20 @@ pub(crate) fn littles_law_warning(r: &StepResult) -> Option<String> {
     ))
 }
 
+/// The default `--timeout`, `--step-duration` and `--warmup` of `ramp` and `find-capacity`
+/// (as their clap defaults say): defaults never warn about each other.
+pub(crate) const DEFAULT_TIMINGS: [std::time::Duration; 3] = [
+    std::time::Duration::from_secs(30),
+    std::time::Duration::from_secs(10),
+    std::time::Duration::from_secs(2),
+];
+
 /// In a ramp, a timeout longer than a step means a step's last requests may resolve well into
 /// the next step (they still count in their own step, but the step's row waits for them).
+/// Silent when the three are all at their defaults.
 pub(crate) fn warn_long_timeout(plan: &Plan) {
-    if plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
+    let defaults = [plan.timeout, plan.step_duration, plan.warmup] == DEFAULT_TIMINGS;
+    if !defaults && plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
         eprintln!(
             "loadgen: warning: --timeout {} is longer than a step ({}): each step's row waits up \
              to that long for its slowest requests",

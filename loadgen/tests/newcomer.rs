@@ -116,3 +116,25 @@ async fn a_post_to_a_get_route_is_counted_as_405() {
     assert_eq!(run.code, 0);
     assert!(run.step()["error_statuses"]["405"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_timings_do_not_warn_about_each_other() {
+    // The warning is printed before the target is tried: a refused port ends the run at once.
+    let url = format!("http://127.0.0.1:{}/analyze", common::refused_port());
+    let defaults = loadgen(&["ramp", "--to", "50", &url]).await;
+    assert_eq!(defaults.code, 3, "{}", defaults.stderr);
+    assert!(
+        !defaults.stderr.contains("is longer than a step"),
+        "{}",
+        defaults.stderr
+    );
+    let short = loadgen(&["ramp", "--to", "50", "--step-duration", "1s", &url]).await;
+    assert_eq!(short.code, 3);
+    assert!(
+        short
+            .stderr
+            .contains("warning: --timeout 30s is longer than a step (3s)"),
+        "a step the user shortened still warns: {}",
+        short.stderr
+    );
+}
