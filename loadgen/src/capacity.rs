@@ -214,7 +214,12 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     crate::warn_preflight(&preflight);
     let mut out = Outputs::create(common, "find-capacity")?;
     let exit_signal = Arc::new(AtomicU8::new(0));
-    let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
+    let signals = stop_on_signal(
+        cancel.clone(),
+        engine.cut_token(),
+        plan.timeout.min(crate::STOP_GRACE),
+        exit_signal.clone(),
+    )?;
     let progress = Progress::new(common.output.quiet, 0);
     let integer = !args.rate;
     let mut search = Search::new(args.min, args.max, args.factor, args.resolution, integer);

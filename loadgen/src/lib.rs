@@ -85,13 +85,28 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Cancels the run on SIGINT (Ctrl-C) or SIGTERM and remembers which, for the exit code (130 or
-/// 143, as shells report a process killed by that signal). The handlers are registered before
-/// this returns, so a signal sent once traffic flows is never missed.
+/// Longest grace the requests in flight get after the first SIGINT/SIGTERM (k6's graceful stop):
+/// `--timeout` when shorter.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stops the run on SIGINT (Ctrl-C) or SIGTERM as k6 does, and remembers which signal, for the
+/// exit code (130 or 143, as shells report a process killed by that signal): `stop` ends sending
+/// at once; the requests in flight get `grace` to finish, then `cut` abandons them (counted as
+/// `in_flight_at_end`, not as failures); a second signal cuts at once. The handlers are
+/// registered before this returns, so a signal sent once traffic flows is never missed.
 pub(crate) fn stop_on_signal(
-    cancel: CancellationToken,
+    stop: CancellationToken,
+    cut: CancellationToken,
+    grace: std::time::Duration,
     exit: Arc<AtomicU8>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let announce = move || {
+        eprintln!(
+            "loadgen: stopping: no new requests; those in flight get up to {} to finish \
+             (press Ctrl-C again to cut them now)",
+            humantime::format_duration(grace)
+        );
+    };
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -103,7 +118,14 @@ pub(crate) fn stop_on_signal(
                 _ = term.recv() => EXIT_SIGTERM,
             };
             exit.store(code, Ordering::SeqCst);
-            cancel.cancel();
+            stop.cancel();
+            announce();
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => {}
+                _ = int.recv() => eprintln!("loadgen: second signal: cutting the requests in flight"),
+                _ = term.recv() => eprintln!("loadgen: second signal: cutting the requests in flight"),
+            }
+            cut.cancel();
         }))
     }
     #[cfg(not(unix))]
@@ -111,7 +133,13 @@ pub(crate) fn stop_on_signal(
         Ok(tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 exit.store(EXIT_SIGINT, Ordering::SeqCst);
-                cancel.cancel();
+                stop.cancel();
+                announce();
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => {}
+                    _ = tokio::signal::ctrl_c() => eprintln!("loadgen: second signal: cutting the requests in flight"),
+                }
+                cut.cancel();
             }
         }))
     }
@@ -326,7 +354,12 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     // empty files behind.
     let mut out = Outputs::create(&common, plan.command)?;
     let exit_signal = Arc::new(AtomicU8::new(0));
-    let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
+    let signals = stop_on_signal(
+        cancel.clone(),
+        engine.cut_token(),
+        plan.timeout.min(STOP_GRACE),
+        exit_signal.clone(),
+    )?;
 
     let Some((start, started)) = wait_for_start(&plan, &cancel).await? else {
         eprintln!("loadgen: interrupted before --start-at");
@@ -379,7 +412,8 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     let code = verdict(&objectives, &violations);
     if signal != 0 || results.iter().any(|r| r.interrupted) {
         eprintln!(
-            "loadgen: interrupted: the cut step is marked interrupted and not gated as passed"
+            "loadgen: interrupted: the cut step is marked interrupted and not gated as passed; \
+             steps that had finished keep their results"
         );
         return Ok(if signal == 0 { EXIT_SIGINT } else { signal });
     }

@@ -55,13 +55,15 @@ pub fn authority_of(uri: &Uri) -> Option<String> {
     })
 }
 
-/// The engine of one run: the plan, the resolved targets, the cancellation token.
+/// The engine of one run: the plan, the resolved targets, the tokens that stop it (`cancel`:
+/// no new requests; `cut`: abandon those in flight).
 pub struct Engine {
     plan: Arc<Plan>,
     connectors: Vec<Connector>,
     conn_slot: Vec<usize>,
     requests: Vec<Prepared>,
     cancel: CancellationToken,
+    cut: CancellationToken,
     warmup_requests: Arc<AtomicU64>,
 }
 
@@ -161,8 +163,14 @@ impl Engine {
             conn_slot,
             requests,
             cancel,
+            cut: CancellationToken::new(),
             warmup_requests: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The token that abandons the requests in flight (after the stop's grace).
+    pub fn cut_token(&self) -> CancellationToken {
+        self.cut.clone()
     }
 
     /// Requests sent during warm-ups so far (over every run started on this engine): they
@@ -213,7 +221,7 @@ impl Engine {
         Ok(done)
     }
 
-    /// Resolves when the run is cancelled (SIGINT/SIGTERM).
+    /// Resolves when the run is stopped (SIGINT/SIGTERM): no new requests from then on.
     pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
     }
@@ -264,6 +272,7 @@ impl Engine {
             steps,
             honor_retry_after: plan.honor_retry_after,
             cancel: self.cancel.clone(),
+            cut: self.cut.clone(),
             seed: plan.seed,
             spread: plan.spawn_over.unwrap_or(plan.warmup),
             warmup_requests: self.warmup_requests.clone(),
@@ -350,18 +359,19 @@ impl Running {
             step.recorders.finish(0);
             return None;
         }
-        // Cut requests resolve at once on cancellation; this never waits past the timeout.
+        // After a stop, the requests in flight finish within the grace or are cut at its end:
+        // this never waits past the timeout.
         step.resolved().await;
-        // Interrupted: the cut came while the step was sending, or before its last request
-        // resolved, or it cut one of the step's requests. The watcher that stamps the cut's time
-        // may not have run yet: then the cut is no later than now.
+        // Interrupted: the stop came while the step was sending, or one of the step's requests
+        // was still unresolved when the grace ended. A step whose sending was over keeps its
+        // result when its requests finish in the grace. The watcher that stamps the stop's time
+        // may not have run yet: then the stop is no later than now.
         let cut_at = self
             .cancelled_at()
             .or_else(|| ctx.cancel.is_cancelled().then(Instant::now));
         let mut merged: Recorder = step.recorders.finish(self.names.len());
         step.add_counters(&mut merged);
-        let interrupted = merged.in_flight_at_end > 0
-            || cut_at.is_some_and(|c| c < w.end || step.resolved_at().is_none_or(|r| c <= r));
+        let interrupted = merged.in_flight_at_end > 0 || cut_at.is_some_and(|c| c < w.end);
         let ended = match cut_at {
             Some(t) if interrupted => t.min(w.end),
             _ => w.end,

@@ -62,8 +62,10 @@ pub struct RunContext {
     pub steps: Vec<Arc<StepState>>,
     /// Wait out Retry-After on 429/503.
     pub honor_retry_after: bool,
-    /// Ctrl-C / SIGTERM.
+    /// Ctrl-C / SIGTERM: send no new request.
     pub cancel: CancellationToken,
+    /// The stop's grace is over (or a second Ctrl-C): abandon the requests in flight.
+    pub cut: CancellationToken,
     /// Seed of the weighted choice and of the users' start offsets.
     pub seed: u64,
     /// Closed loop: users that start together (a run, a step adding users) start spread
@@ -155,7 +157,7 @@ impl User {
                         }
                         self.timer.as_mut().reset(limit);
                     }
-                    _ = ctx.cancel.cancelled() => break Ended::Cut,
+                    _ = ctx.cut.cancelled() => break Ended::Cut,
                 }
             }
         };

@@ -186,8 +186,8 @@ pub struct StepResult {
     pub late_sends: u64,
     /// Connections opened during the step.
     pub connections_opened: u64,
-    /// Requests of the step unresolved when the run was interrupted (counted in `requests`, as
-    /// no outcome class).
+    /// Requests of the step still unresolved when an interruption's grace ended (counted in
+    /// `requests`, as no outcome class, and not as failures: out of `success_rate`).
     pub in_flight_at_end: u64,
     /// Open loop: sends due in the step that never went out.
     pub unsent: u64,
@@ -287,7 +287,8 @@ impl StepResult {
         }
         let requests: u64 = counts.iter().sum::<u64>() + rec.in_flight_at_end;
         let ok = counts[OutcomeClass::Ok.index()];
-        let attempts = requests + rec.unsent;
+        // Abandoned at an interruption: neither a success nor a failure.
+        let attempts = requests - rec.in_flight_at_end + rec.unsent;
         let per_s = |v: f64| {
             if duration_s > 0.0 {
                 v / duration_s
@@ -410,8 +411,9 @@ impl StepResult {
         }
     }
 
-    /// Attempts (sent or due but unsent) that did not end in a 2xx.
+    /// Attempts (sent or due but unsent) that did not end in a 2xx; requests abandoned at an
+    /// interruption (`in_flight_at_end`) are not errors.
     pub fn errors(&self) -> u64 {
-        self.requests + self.unsent - self.ok
+        (self.requests + self.unsent).saturating_sub(self.ok + self.in_flight_at_end)
     }
 }
