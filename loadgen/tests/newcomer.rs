@@ -138,3 +138,122 @@ async fn default_timings_do_not_warn_about_each_other() {
         short.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_against_a_plain_http_port_says_use_http() {
+    let target = analyze_target().await;
+    let url = format!("https://{}/analyze", target.addr);
+    let run = loadgen(&["run", "-c", "1", "-d", "200ms", "--insecure", &url]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "plain HTTP: it does not speak TLS on this port; use http://{}/analyze",
+            target.addr
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("InvalidContentType"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_host_and_port_suggests_the_url() {
+    let target = analyze_target().await;
+    let bare = target.addr.to_string();
+    let run = loadgen(&["run", "-c", "1", "-d", "200ms", &bare]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("e.g. http://{bare}/")),
+        "{}",
+        run.stderr
+    );
+    let with_path = format!("{bare}/analyze");
+    let run = loadgen(&["run", "-c", "1", "-d", "200ms", &with_path]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(&format!("e.g. http://{bare}/analyze")),
+        "{}",
+        run.stderr
+    );
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn loadgen_sync(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn report_on_a_csv_that_is_not_a_step_csv_says_what_it_should_be() {
+    let dir = common::out_dir();
+    let ts = fixture("ramp/timeseries.csv");
+    let out = dir.join("rep");
+    let o = loadgen_sync(&[
+        "report".as_ref(),
+        ts.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("timeseries.csv: line 1: not a loadgen step CSV"),
+        "{err}"
+    );
+    assert!(err.contains("--out CSV of `loadgen ramp`"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn compare_warns_when_the_runs_steps_differ_in_length() {
+    let dir = common::out_dir();
+    // The same run with 3 s steps instead of 10 s.
+    let text = std::fs::read_to_string(fixture("before.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let col = header.split(',').position(|h| h == "duration_s").unwrap();
+    let mut short = String::from(header);
+    for l in lines {
+        let mut cells: Vec<&str> = l.split(',').collect();
+        cells[col] = "3.0";
+        short += "\n";
+        short += &cells.join(",");
+    }
+    let short_csv = dir.join("short.csv");
+    std::fs::write(&short_csv, short + "\n").unwrap();
+    let before = fixture("before.csv");
+    let out = dir.join("cmp");
+    let o = loadgen_sync(&[
+        "compare".as_ref(),
+        before.as_os_str(),
+        short_csv.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: the runs' steps differ in length (10.0 s before, 3.0 s after)"),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(md.contains("steps differ in length"));
+    // Same lengths: no warning.
+    let out2 = dir.join("cmp2");
+    let o = loadgen_sync(&[
+        "compare".as_ref(),
+        before.as_os_str(),
+        before.as_os_str(),
+        "--out".as_ref(),
+        out2.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("differ in length"));
+}

@@ -179,10 +179,28 @@ impl Plan {
                 "must be greater than 0",
             ));
         }
-        let base: Uri = common
-            .url()
-            .parse()
-            .map_err(|e| ConfigError::new("--url", format!("not a URL: {e}")))?;
+        let given = common.url();
+        // A bare `host:port` (or `host:port/path`): say what to type instead.
+        let no_scheme = || {
+            let fixed = if given.contains('/') {
+                format!("http://{given}")
+            } else {
+                format!("http://{given}/")
+            };
+            ConfigError::new(
+                "--url",
+                format!(
+                    "'{}' has no scheme: a URL starts with http:// or https://, e.g. {}",
+                    given.escape_debug(),
+                    fixed.escape_debug()
+                ),
+            )
+        };
+        let base: Uri = match given.parse::<Uri>() {
+            Ok(u) => u,
+            Err(_) if !given.contains("://") => return Err(no_scheme()),
+            Err(e) => return Err(ConfigError::new("--url", format!("not a URL: {e}"))),
+        };
         match base.scheme_str() {
             Some("http") | Some("https") => {}
             Some(other) => {
@@ -191,7 +209,7 @@ impl Plan {
                     format!("scheme {other} is not supported, use http or https"),
                 ))
             }
-            None => return Err(ConfigError::new("--url", "needs http(s)://host:port/path")),
+            None => return Err(no_scheme()),
         }
         let authority = base
             .authority()
