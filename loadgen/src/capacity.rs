@@ -278,13 +278,24 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
             )
             .await?;
             let Some(result) = r.pop() else { break };
-            let passed = objectives.iter().all(|o| o.check(&result).0);
+            let failed: Vec<String> = objectives
+                .iter()
+                .filter_map(|o| {
+                    let (ok, measured) = o.check(&result);
+                    (!ok).then(|| format!("{} (measured {measured})", o.text))
+                })
+                .collect();
+            let passed = failed.is_empty();
             eprintln!(
                 "loadgen: probe {} {} {}: {}",
                 results.len() + 1,
                 phase,
                 load,
-                if passed { "passed" } else { "failed" }
+                if passed {
+                    "passed".to_string()
+                } else {
+                    format!("failed: {}", failed.join(", "))
+                }
             );
             probes.push(Probe {
                 load,

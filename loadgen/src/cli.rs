@@ -252,7 +252,9 @@ pub struct OutputArgs {
     /// CSV summary, one row per step (default: reports/runs/<UTC timestamp>/<command>.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// JSON summary: {"version", "config", "steps": [...]}.
+    /// JSON summary. ramp/run: {"version", "config", "steps": [...], "preflight_requests",
+    /// "warmup_requests"}; find-capacity: {"capacity", "unit", "objectives", "capped_by_max",
+    /// "probes": [...], "preflight_requests", "warmup_requests"}.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Per-second rows for each step with per-interval percentiles (CSV).

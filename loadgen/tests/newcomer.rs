@@ -257,3 +257,54 @@ fn compare_warns_when_the_runs_steps_differ_in_length() {
     assert_eq!(o.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("differ in length"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_table_shows_the_rate_not_max_in_flight_as_concurrency() {
+    let target = analyze_target().await;
+    let run = loadgen(&["run", "-r", "20", "-d", "300ms", &target.url("/analyze")]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let row: Vec<&str> = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .expect("a table row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], &["1", "-", "20/s"], "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_probe_says_which_objective_failed() {
+    let target = analyze_target().await;
+    let run = loadgen(&[
+        "find-capacity",
+        "--min",
+        "1",
+        "--max",
+        "1",
+        "--step-duration",
+        "200ms",
+        "--warmup",
+        "0s",
+        "--confirm",
+        "0",
+        "--slo",
+        "p99<1us",
+        "--slo",
+        "success>=50%",
+        &target.url("/analyze"),
+    ])
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("probe 1 grow 1: failed: p99<1us (measured"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("success>=50% (measured"),
+        "{}",
+        run.stderr
+    );
+}

@@ -32,7 +32,11 @@ pub fn write(mut out: impl Write, steps: &[StepResult]) -> io::Result<()> {
             out,
             "{:>4} {:>6} {:>8} {:>9} {:>7.2}% {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7} {:>7}{}",
             s.step,
-            s.concurrency.map(|c| c.to_string()).unwrap_or_default(),
+            // Open loop: the rate is the load; `concurrency` holds --max-in-flight, a cap.
+            match (s.target_rps, s.concurrency) {
+                (None, Some(c)) => c.to_string(),
+                _ => "-".into(),
+            },
             s.target_rps.map(|r| format!("{r}/s")).unwrap_or_else(|| "-".into()),
             s.requests,
             s.success_rate * 100.0,
