@@ -45,6 +45,11 @@ pub struct CapacityReport {
     pub capped_by_max: bool,
     /// Every probe, in order.
     pub probes: Vec<Probe>,
+    /// Requests sent by `--preflight-request` (0 when the check only connected).
+    pub preflight_requests: u64,
+    /// Requests sent during the probes' warm-ups: with the probes' `requests` and the
+    /// preflight's, what the target itself counted.
+    pub warmup_requests: u64,
 }
 
 /// Pure search state: which load to probe next given the outcomes so far.
@@ -205,10 +210,16 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     warn_long_timeout(&plan);
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;
-    engine.preflight().await?;
+    let preflight = engine.preflight().await?;
+    crate::warn_preflight(&preflight);
     let mut out = Outputs::create(common, "find-capacity")?;
     let exit_signal = Arc::new(AtomicU8::new(0));
-    let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
+    let signals = stop_on_signal(
+        cancel.clone(),
+        engine.cut_token(),
+        plan.timeout.min(crate::STOP_GRACE),
+        exit_signal.clone(),
+    )?;
     let progress = Progress::new(common.output.quiet, 0);
     let integer = !args.rate;
     let mut search = Search::new(args.min, args.max, args.factor, args.resolution, integer);
@@ -267,13 +278,24 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
             )
             .await?;
             let Some(result) = r.pop() else { break };
-            let passed = objectives.iter().all(|o| o.check(&result).0);
+            let failed: Vec<String> = objectives
+                .iter()
+                .filter_map(|o| {
+                    let (ok, measured) = o.check(&result);
+                    (!ok).then(|| format!("{} (measured {measured})", o.text))
+                })
+                .collect();
+            let passed = failed.is_empty();
             eprintln!(
                 "loadgen: probe {} {} {}: {}",
                 results.len() + 1,
                 phase,
                 load,
-                if passed { "passed" } else { "failed" }
+                if passed {
+                    "passed".to_string()
+                } else {
+                    format!("failed: {}", failed.join(", "))
+                }
             );
             probes.push(Probe {
                 load,
@@ -313,6 +335,8 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
         objectives: objectives.iter().map(|o| o.text.clone()).collect(),
         capped_by_max: capacity.is_some_and(|c| c >= args.max),
         probes,
+        preflight_requests: preflight.requests,
+        warmup_requests: engine.warmup_requests(),
     };
     if let Some(json) = out.json.take() {
         serde_json::to_writer_pretty(json, &report).map_err(std::io::Error::other)?;

@@ -14,12 +14,16 @@ Definitions:
   every one of its requests is resolved: answered, failed, or timed out at --timeout.
   requests      every request sent in the step = ok + rejected_429 + rejected_503 + other_4xx
                 + other_5xx + other_status + timeouts + connect_errors + io_errors
+                + in_flight_at_end
   unsent        open loop: sends due in the step that never went out (no free connection
                 within their timeout)
+  in_flight_at_end  unresolved when an interruption's grace ended: neither success nor failure
   ok            2xx only; 1xx finals, 3xx and unknown statuses are other_status
-  success_rate  ok / (requests + unsent)
+  success_rate  ok / (requests - in_flight_at_end + unsent)
   p50_ms..max   latency of 2xx responses; rejected_p50/p99 of 429+503, all_p50/p99 of every
                 answer
+  Ctrl-C/SIGTERM: no new requests; those in flight get up to 5 s (or --timeout) to finish, a
+  second Ctrl-C cuts them at once; steps already sent keep their results.
   Exit codes: 0 pass, 1 an objective failed, 2 usage error, 3 target unreachable,
   130/143 interrupted by SIGINT/SIGTERM.";
 
@@ -224,6 +228,11 @@ pub struct CommonArgs {
     /// concurrency is then users, not requests in flight (see in_flight_mean).
     #[arg(long, value_name = "DIST")]
     pub think_time: Option<crate::plan::think::ThinkTime>,
+    /// Before the run, send each target one real request and warn when it answers 4xx/5xx. By
+    /// default the reachability check only connects (TCP, and TLS for https), so no request
+    /// reaches the target uncounted; a preflight request is reported as `preflight_requests`.
+    #[arg(long)]
+    pub preflight_request: bool,
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -249,7 +258,9 @@ pub struct OutputArgs {
     /// CSV summary, one row per step (default: reports/runs/<UTC timestamp>/<command>.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// JSON summary: {"version", "config", "steps": [...]}.
+    /// JSON summary. ramp/run: {"version", "config", "steps": [...], "preflight_requests",
+    /// "warmup_requests"}; find-capacity: {"capacity", "unit", "objectives", "capped_by_max",
+    /// "probes": [...], "preflight_requests", "warmup_requests"}.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Sample this Prometheus endpoint (e.g. the server's /metrics) every second: every sample

@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod gate;
+pub mod hints;
 pub mod merge;
 pub mod plan;
 pub mod record;
@@ -85,13 +86,28 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Cancels the run on SIGINT (Ctrl-C) or SIGTERM and remembers which, for the exit code (130 or
-/// 143, as shells report a process killed by that signal). The handlers are registered before
-/// this returns, so a signal sent once traffic flows is never missed.
+/// Longest grace the requests in flight get after the first SIGINT/SIGTERM (k6's graceful stop):
+/// `--timeout` when shorter.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stops the run on SIGINT (Ctrl-C) or SIGTERM as k6 does, and remembers which signal, for the
+/// exit code (130 or 143, as shells report a process killed by that signal): `stop` ends sending
+/// at once; the requests in flight get `grace` to finish, then `cut` abandons them (counted as
+/// `in_flight_at_end`, not as failures); a second signal cuts at once. The handlers are
+/// registered before this returns, so a signal sent once traffic flows is never missed.
 pub(crate) fn stop_on_signal(
-    cancel: CancellationToken,
+    stop: CancellationToken,
+    cut: CancellationToken,
+    grace: std::time::Duration,
     exit: Arc<AtomicU8>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let announce = move || {
+        eprintln!(
+            "loadgen: stopping: no new requests; those in flight get up to {} to finish \
+             (press Ctrl-C again to cut them now)",
+            humantime::format_duration(grace)
+        );
+    };
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -103,7 +119,14 @@ pub(crate) fn stop_on_signal(
                 _ = term.recv() => EXIT_SIGTERM,
             };
             exit.store(code, Ordering::SeqCst);
-            cancel.cancel();
+            stop.cancel();
+            announce();
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => {}
+                _ = int.recv() => eprintln!("loadgen: second signal: cutting the requests in flight"),
+                _ = term.recv() => eprintln!("loadgen: second signal: cutting the requests in flight"),
+            }
+            cut.cancel();
         }))
     }
     #[cfg(not(unix))]
@@ -111,7 +134,13 @@ pub(crate) fn stop_on_signal(
         Ok(tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 exit.store(EXIT_SIGINT, Ordering::SeqCst);
-                cancel.cancel();
+                stop.cancel();
+                announce();
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => {}
+                    _ = tokio::signal::ctrl_c() => eprintln!("loadgen: second signal: cutting the requests in flight"),
+                }
+                cut.cancel();
             }
         }))
     }
@@ -206,6 +235,17 @@ impl Outputs {
     }
 }
 
+/// Set once the "most answers were errors" warning was printed (once per process).
+static ERROR_ANSWERS_WARNED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Prints the preflight's warnings (a `--preflight-request` answered 4xx/5xx).
+pub(crate) fn warn_preflight(p: &engine::Preflight) {
+    for w in hints::preflight(p) {
+        eprintln!("{w}");
+    }
+}
+
 /// Runs `steps` of `plan` back to back on one set of virtual users, writing each step's row as
 /// it resolves. Returns the results of every step that began.
 pub(crate) async fn run_steps(
@@ -271,6 +311,12 @@ pub(crate) async fn run_steps(
                     if let Some(w) = littles_law_warning(&r) {
                         progress.warn(&w);
                     }
+                    // Once per run, at the first step where most answers were errors.
+                    if let Some(w) = hints::answers(&r, plan) {
+                        if !ERROR_ANSWERS_WARNED.swap(true, Ordering::SeqCst) {
+                            progress.warn(&w);
+                        }
+                    }
                     if let Err(e) = csv.write_step(&r) {
                         failed.get_or_insert(e);
                     }
@@ -321,12 +367,18 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     warn_long_timeout(&plan);
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;
-    engine.preflight().await?;
+    let preflight = engine.preflight().await?;
+    warn_preflight(&preflight);
     // Outputs are created only once the target answered, so an unreachable target leaves no
     // empty files behind.
     let mut out = Outputs::create(&common, plan.command)?;
     let exit_signal = Arc::new(AtomicU8::new(0));
-    let signals = stop_on_signal(cancel.clone(), exit_signal.clone())?;
+    let signals = stop_on_signal(
+        cancel.clone(),
+        engine.cut_token(),
+        plan.timeout.min(STOP_GRACE),
+        exit_signal.clone(),
+    )?;
 
     let Some((start, started)) = wait_for_start(&plan, &cancel).await? else {
         eprintln!("loadgen: interrupted before --start-at");
@@ -357,7 +409,11 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     sinks::table::write(std::io::stdout().lock(), &results)?;
     if let Some(json) = out.json.take() {
         let config = sinks::json::config(&plan, &objectives, common.gate.slo_until);
-        sinks::json::write(json, &config, &results)?;
+        let uncounted = sinks::json::Uncounted {
+            preflight_requests: preflight.requests,
+            warmup_requests: engine.warmup_requests(),
+        };
+        sinks::json::write(json, &config, Some(uncounted), &results)?;
     }
     if let Some(hdr) = out.hdr.take() {
         sinks::hdrlog::write(hdr, &sinks::hdrlog::LogMeta::of(&plan), &results, started)?;
@@ -377,7 +433,8 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     let code = verdict(&objectives, &violations);
     if signal != 0 || results.iter().any(|r| r.interrupted) {
         eprintln!(
-            "loadgen: interrupted: the cut step is marked interrupted and not gated as passed"
+            "loadgen: interrupted: the cut step is marked interrupted and not gated as passed; \
+             steps that had finished keep their results"
         );
         return Ok(if signal == 0 { EXIT_SIGINT } else { signal });
     }
@@ -485,10 +542,20 @@ pub(crate) fn littles_law_warning(r: &StepResult) -> Option<String> {
     ))
 }
 
+/// The default `--timeout`, `--step-duration` and `--warmup` of `ramp` and `find-capacity`
+/// (as their clap defaults say): defaults never warn about each other.
+pub(crate) const DEFAULT_TIMINGS: [std::time::Duration; 3] = [
+    std::time::Duration::from_secs(30),
+    std::time::Duration::from_secs(10),
+    std::time::Duration::from_secs(2),
+];
+
 /// In a ramp, a timeout longer than a step means a step's last requests may resolve well into
 /// the next step (they still count in their own step, but the step's row waits for them).
+/// Silent when the three are all at their defaults.
 pub(crate) fn warn_long_timeout(plan: &Plan) {
-    if plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
+    let defaults = [plan.timeout, plan.step_duration, plan.warmup] == DEFAULT_TIMINGS;
+    if !defaults && plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
         eprintln!(
             "loadgen: warning: --timeout {} is longer than a step ({}): each step's row waits up \
              to that long for its slowest requests",

@@ -310,6 +310,7 @@ pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
     crate::sinks::json::write(
         crate::sinks::create(&args.out.join("merged.json"), "--out")?,
         &config,
+        None,
         &results,
     )?;
     if let Some(path) = &args.gate.junit {

@@ -35,7 +35,6 @@ async fn a_ramp_counts_every_request_the_target_saw_exactly_once() {
     .unwrap();
     let url = format!("{}/v1/market/status", mock.url());
     mock.reset_stats();
-    // The preflight's one request is sent before the steps; it is taken off below.
     let run = loadgen(&[
         "ramp",
         "--steps",
@@ -55,9 +54,8 @@ async fn a_ramp_counts_every_request_the_target_saw_exactly_once() {
     let requests = sum(&rows, "requests");
     let stats = mock.stats();
     assert_eq!(
-        requests + 1,
-        stats.requests_total,
-        "loadgen's steps plus the preflight = what the target saw"
+        requests, stats.requests_total,
+        "loadgen's steps = what the target saw (the preflight only connects, no warm-up)"
     );
     assert_eq!(sum(&rows, "in_flight_at_end"), 0);
     assert_eq!(sum(&rows, "ok"), requests, "every request answered 200");
@@ -363,8 +361,8 @@ async fn scenario_requests_go_to_their_own_authority() {
     );
     let b_requests = step["by_name"]["b"]["requests"].as_f64().unwrap();
     assert!(b_requests > 0.0);
-    // The preflight sends b once too.
-    assert_eq!(b_hits.load(Ordering::SeqCst) as f64, b_requests + 1.0);
+    // The preflight only connects: b saw exactly the counted requests.
+    assert_eq!(b_hits.load(Ordering::SeqCst) as f64, b_requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -225,12 +225,18 @@ fn charts_parse_as_xml_markdown_links_exist_and_html_is_self_contained() {
 }
 
 #[test]
-fn several_csvs_are_pooled_and_an_existing_dir_is_replaced() {
+fn several_csvs_are_pooled_and_an_earlier_report_is_replaced() {
     let dir = scratch();
     let out = dir.join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("stale.txt"), "old").unwrap();
     let csv = fixture("ramp/ramp.csv");
+    let first = loadgen(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(summary(&out)["usl"]["points"], 9);
     let o = loadgen(&[
         "report",
         csv.to_str().unwrap(),
@@ -245,12 +251,128 @@ fn several_csvs_are_pooled_and_an_existing_dir_is_replaced() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(summary(&out)["usl"]["points"], 18);
-    assert!(!out.join("stale.txt").exists());
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("out")]);
+}
+
+/// A copy of the ramp fixture's run directory (ramp.csv and its companions) in a scratch dir.
+fn run_dir() -> PathBuf {
+    let run = scratch().join("RUN");
+    std::fs::create_dir_all(&run).unwrap();
+    for e in std::fs::read_dir(fixture("ramp")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), run.join(e.file_name())).unwrap();
+    }
+    run
+}
+
+fn listing(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).unwrap_or_default();
+            (e.file_name(), bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Exit 2, the message names `--out` and `path`, and `dir` is byte for byte as it was.
+fn assert_refused(o: &Output, path: &Path, dir: &Path, before: &[(std::ffi::OsString, Vec<u8>)]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--out"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("nothing was written or removed"), "{err}");
+    assert_eq!(listing(dir), before, "{} changed", dir.display());
+}
+
+#[test]
+fn report_out_the_run_directory_is_refused_and_keeps_every_file() {
+    let run = run_dir();
+    let before = listing(&run);
+    assert!(before.len() >= 2, "the fixture has companions");
+    let csv = run.join("ramp.csv");
+    let o = loadgen(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_refused(&o, &run, &run, &before);
+}
+
+#[test]
+fn report_out_the_input_csv_is_refused_and_nothing_is_hidden() {
+    let run = run_dir();
+    let before = listing(&run);
+    let csv = run.join("ramp.csv");
+    let o = loadgen(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_refused(&o, &csv, &run, &before);
+    assert!(csv.is_file());
+}
+
+#[test]
+fn report_out_a_directory_with_foreign_files_is_refused() {
+    let dir = scratch();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let before = listing(&out);
+    let csv = fixture("ramp/ramp.csv");
+    let o = loadgen(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_refused(&o, &out, &out, &before);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("notes.txt"));
+}
+
+#[test]
+fn compare_out_holding_its_inputs_is_refused_and_keeps_them() {
+    let dir = scratch();
+    let (a, b) = (dir.join("A.csv"), dir.join("B.csv"));
+    std::fs::copy(fixture("before.csv"), &a).unwrap();
+    std::fs::copy(fixture("ramp/ramp.csv"), &b).unwrap();
+    let before = listing(&dir);
+    let o = loadgen(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_refused(&o, &dir, &dir, &before);
+    // A report directory is not an earlier comparison either.
+    let rep = dir.join("rep");
+    let r = loadgen(&[
+        "report",
+        b.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0));
+    let rep_before = listing(&rep);
+    let o = loadgen(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert_refused(&o, &rep, &rep, &rep_before);
 }
 
 fn assert_bad(name: &str, expect: &[&str]) {

@@ -12,10 +12,26 @@ use server::{AppState, RawArgs, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_raw(RawArgs::parse()) {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let raw = match RawArgs::try_parse() {
+        Ok(r) => r,
+        Err(e) => match server::config::explain_parse_error(&e, &argv) {
+            Some(message) => {
+                eprintln!("analyze-server: {message}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
+    let settings = match Settings::from_raw(raw) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("analyze-server: {e}");
+            eprintln!(
+                "analyze-server: {}",
+                server::config::explain_invalid(e.variable, &e.reason, &argv)
+            );
             return ExitCode::from(2);
         }
     };

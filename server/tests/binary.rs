@@ -52,6 +52,83 @@ fn an_invalid_number_exits_2_naming_the_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("QUEUE_TIMEOUT_MS"));
 }
 
+/// Runs the binary with a valid base configuration plus `env` and `args`; returns (code, stderr).
+fn start_with(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = clean_command();
+    cmd.env("TRADING_API_BASE_URL", "http://127.0.0.1:9")
+        .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().expect("ran");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_value_that_does_not_parse_names_the_variable_and_shows_a_valid_one() {
+    let (code, err) = start_with(&[("MAX_CONCURRENT_ANALYSES", "ten")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("MAX_CONCURRENT_ANALYSES=\"ten\": invalid digit found in string; e.g. MAX_CONCURRENT_ANALYSES=10"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--max-concurrent-analyses"),
+        "names the variable, not the flag: {err}"
+    );
+    let (code, err) = start_with(&[("QUEUE_TIMEOUT_MS", "5s")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(
+            "QUEUE_TIMEOUT_MS=\"5s\": invalid digit found in string; e.g. QUEUE_TIMEOUT_MS=30000"
+        ),
+        "{err}"
+    );
+    let (code, err) = start_with(&[("TRUST_FORWARDED_FOR", "yes")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("TRUST_FORWARDED_FOR=\"yes\"")
+            && err.contains("e.g. TRUST_FORWARDED_FOR=false"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_value_from_a_flag_names_the_flag() {
+    let (code, err) = start_with(&[], &["--queue-timeout-ms", "5s"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--queue-timeout-ms \"5s\": invalid digit found in string; e.g. --queue-timeout-ms 30000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_value_that_parses_but_is_invalid_names_the_variable_and_shows_a_valid_one() {
+    let (code, err) = start_with(&[("MAX_CONCURRENT_ANALYSES", "0")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("invalid configuration: MAX_CONCURRENT_ANALYSES: ")
+            && err.contains("e.g. MAX_CONCURRENT_ANALYSES=10"),
+        "{err}"
+    );
+    let (code, err) = start_with(&[("MAX_TURNS", "99")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("MAX_TURNS: must be between 1 and 50; e.g. MAX_TURNS=6"),
+        "{err}"
+    );
+    let (code, err) = start_with(&[], &["--max-turns", "99"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--max-turns: must be between 1 and 50; e.g. --max-turns 6"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_stops_the_server_with_exit_0_and_the_key_never_appears_in_logs() {
     let (trading, claude) = mocks(0).await;

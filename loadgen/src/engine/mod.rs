@@ -10,7 +10,7 @@ pub mod timeline;
 pub mod worker;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,13 +55,41 @@ pub fn authority_of(uri: &Uri) -> Option<String> {
     })
 }
 
-/// The engine of one run: the plan, the resolved targets, the cancellation token.
+/// The engine of one run: the plan, the resolved targets, the tokens that stop it (`cancel`:
+/// no new requests; `cut`: abandon those in flight).
 pub struct Engine {
     plan: Arc<Plan>,
     connectors: Vec<Connector>,
     conn_slot: Vec<usize>,
     requests: Vec<Prepared>,
     cancel: CancellationToken,
+    cut: CancellationToken,
+    warmup_requests: Arc<AtomicU64>,
+}
+
+/// What the reachability check before a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Preflight {
+    /// Requests it sent (0 unless `--preflight-request`): they reach the target uncounted by
+    /// any step, so the JSON reports them.
+    pub requests: u64,
+    /// With `--preflight-request`: each target's URL and the status it answered.
+    pub answers: Vec<(Uri, u16)>,
+}
+
+/// A connect error as a user can act on it: a TLS handshake answered by plain HTTP says so.
+pub fn describe_connect_error(e: &std::io::Error, uri: &Uri) -> String {
+    let text = e.to_string();
+    if uri.scheme_str() == Some("https")
+        && (text.contains("InvalidContentType") || text.contains("corrupt message"))
+    {
+        let plain = uri.to_string().replacen("https://", "http://", 1);
+        return format!(
+            "the server answered the TLS handshake with plain HTTP: it does not speak TLS on \
+             this port; use {plain}"
+        );
+    }
+    format!("connect failed: {text}")
 }
 
 /// A run in progress: finalize its steps in order with [`Running::finish_step`].
@@ -135,25 +163,43 @@ impl Engine {
             conn_slot,
             requests,
             cancel,
+            cut: CancellationToken::new(),
+            warmup_requests: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Connects and sends each distinct target's first request once: any HTTP response means
-    /// reachable.
-    pub async fn preflight(&self) -> Result<u16, Unreachable> {
-        let mut status = 0;
+    /// The token that abandons the requests in flight (after the stop's grace).
+    pub fn cut_token(&self) -> CancellationToken {
+        self.cut.clone()
+    }
+
+    /// Requests sent during warm-ups so far (over every run started on this engine): they
+    /// reach the target but no step counts them.
+    pub fn warmup_requests(&self) -> u64 {
+        self.warmup_requests.load(Ordering::SeqCst)
+    }
+
+    /// Checks each distinct target is reachable: connects (TCP, the TLS handshake for https,
+    /// the HTTP/2 handshake with `--http2`), and with `--preflight-request` also sends its first
+    /// request once (any HTTP response means reachable).
+    pub async fn preflight(&self) -> Result<Preflight, Unreachable> {
+        let mut done = Preflight::default();
         for (slot, connector) in self.connectors.iter().enumerate() {
             let which = self.conn_slot.iter().position(|&s| s == slot).unwrap_or(0);
-            let url = self.plan.requests[which].uri.to_string();
+            let uri = &self.plan.requests[which].uri;
             let unreachable = |reason: String| Unreachable {
-                url: url.clone(),
+                url: uri.to_string(),
                 reason,
             };
             let mut conn = connector
                 .connect()
                 .await
-                .map_err(|e| unreachable(format!("connect failed: {e}")))?;
-            status =
+                .map_err(|e| unreachable(describe_connect_error(&e, uri)))?;
+            if !self.plan.preflight_request {
+                continue;
+            }
+            done.requests += 1;
+            let status =
                 match tokio::time::timeout(self.plan.timeout, conn.exchange(&self.requests[which]))
                     .await
                 {
@@ -170,11 +216,12 @@ impl Engine {
                         )))
                     }
                 };
+            done.answers.push((uri.clone(), status));
         }
-        Ok(status)
+        Ok(done)
     }
 
-    /// Resolves when the run is cancelled (SIGINT/SIGTERM).
+    /// Resolves when the run is stopped (SIGINT/SIGTERM): no new requests from then on.
     pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
     }
@@ -225,9 +272,11 @@ impl Engine {
             steps,
             honor_retry_after: plan.honor_retry_after,
             cancel: self.cancel.clone(),
+            cut: self.cut.clone(),
             seed: plan.seed,
             spread: plan.spawn_over.unwrap_or(plan.warmup),
             think: plan.think_time,
+            warmup_requests: self.warmup_requests.clone(),
         });
         let mut tasks = JoinSet::new();
         let open = ctx
@@ -311,18 +360,19 @@ impl Running {
             step.recorders.finish(0);
             return None;
         }
-        // Cut requests resolve at once on cancellation; this never waits past the timeout.
+        // After a stop, the requests in flight finish within the grace or are cut at its end:
+        // this never waits past the timeout.
         step.resolved().await;
-        // Interrupted: the cut came while the step was sending, or before its last request
-        // resolved, or it cut one of the step's requests. The watcher that stamps the cut's time
-        // may not have run yet: then the cut is no later than now.
+        // Interrupted: the stop came while the step was sending, or one of the step's requests
+        // was still unresolved when the grace ended. A step whose sending was over keeps its
+        // result when its requests finish in the grace. The watcher that stamps the stop's time
+        // may not have run yet: then the stop is no later than now.
         let cut_at = self
             .cancelled_at()
             .or_else(|| ctx.cancel.is_cancelled().then(Instant::now));
         let mut merged: Recorder = step.recorders.finish(self.names.len());
         step.add_counters(&mut merged);
-        let interrupted = merged.in_flight_at_end > 0
-            || cut_at.is_some_and(|c| c < w.end || step.resolved_at().is_none_or(|r| c <= r));
+        let interrupted = merged.in_flight_at_end > 0 || cut_at.is_some_and(|c| c < w.end);
         let ended = match cut_at {
             Some(t) if interrupted => t.min(w.end),
             _ => w.end,

@@ -5,7 +5,7 @@
 //! sent and is recorded there whenever it resolves: answered, failed, or timed out at
 //! `--timeout`, whatever the step boundaries.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,8 +62,10 @@ pub struct RunContext {
     pub steps: Vec<Arc<StepState>>,
     /// Wait out Retry-After on 429/503.
     pub honor_retry_after: bool,
-    /// Ctrl-C / SIGTERM.
+    /// Ctrl-C / SIGTERM: send no new request.
     pub cancel: CancellationToken,
+    /// The stop's grace is over (or a second Ctrl-C): abandon the requests in flight.
+    pub cut: CancellationToken,
     /// Seed of the weighted choice and of the users' start offsets.
     pub seed: u64,
     /// Closed loop: users that start together (a run, a step adding users) start spread
@@ -71,6 +73,8 @@ pub struct RunContext {
     pub spread: Duration,
     /// Closed loop: the pause after each answer (`--think-time`).
     pub think: Option<crate::plan::think::ThinkTime>,
+    /// Requests sent during warm-ups (not counted by any step), for the JSON.
+    pub warmup_requests: Arc<AtomicU64>,
 }
 
 enum Ended {
@@ -126,6 +130,9 @@ impl User {
         let step = &ctx.steps[index];
         let shard = step.recorders.shard_of(self.id);
         let which = self.choose(ctx);
+        if pending.is_none() {
+            bump(&ctx.warmup_requests);
+        }
         let limit = start + ctx.timeout;
         // The timer is only pulled in, never pushed out per request: an early firing re-arms it
         // to this request's limit. Saves a timer-wheel update on every request.
@@ -152,7 +159,7 @@ impl User {
                         }
                         self.timer.as_mut().reset(limit);
                     }
-                    _ = ctx.cancel.cancelled() => break Ended::Cut,
+                    _ = ctx.cut.cancelled() => break Ended::Cut,
                 }
             }
         };
@@ -198,6 +205,7 @@ impl User {
                 retry_after_s: retry_after,
                 server_timing,
                 second: now.saturating_duration_since(w.measure_start).as_secs(),
+                status: result.as_ref().ok().map(|r| r.status),
             };
             step.recorders.record(shard, &sample);
         }

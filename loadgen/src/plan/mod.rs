@@ -113,6 +113,8 @@ pub struct Plan {
     pub spawn_over: Option<Duration>,
     /// Closed loop: the pause after each answer before a user's next request.
     pub think_time: Option<think::ThinkTime>,
+    /// The reachability check sends a real request (`--preflight-request`), not just connects.
+    pub preflight_request: bool,
 }
 
 impl Plan {
@@ -180,10 +182,28 @@ impl Plan {
                 "must be greater than 0",
             ));
         }
-        let base: Uri = common
-            .url()
-            .parse()
-            .map_err(|e| ConfigError::new("--url", format!("not a URL: {e}")))?;
+        let given = common.url();
+        // A bare `host:port` (or `host:port/path`): say what to type instead.
+        let no_scheme = || {
+            let fixed = if given.contains('/') {
+                format!("http://{given}")
+            } else {
+                format!("http://{given}/")
+            };
+            ConfigError::new(
+                "--url",
+                format!(
+                    "'{}' has no scheme: a URL starts with http:// or https://, e.g. {}",
+                    given.escape_debug(),
+                    fixed.escape_debug()
+                ),
+            )
+        };
+        let base: Uri = match given.parse::<Uri>() {
+            Ok(u) => u,
+            Err(_) if !given.contains("://") => return Err(no_scheme()),
+            Err(e) => return Err(ConfigError::new("--url", format!("not a URL: {e}"))),
+        };
         match base.scheme_str() {
             Some("http") | Some("https") => {}
             Some(other) => {
@@ -192,7 +212,7 @@ impl Plan {
                     format!("scheme {other} is not supported, use http or https"),
                 ))
             }
-            None => return Err(ConfigError::new("--url", "needs http(s)://host:port/path")),
+            None => return Err(no_scheme()),
         }
         let authority = base
             .authority()
@@ -242,6 +262,7 @@ impl Plan {
             seed: common.seed,
             spawn_over: common.spawn_over,
             think_time: common.think_time,
+            preflight_request: common.preflight_request,
         })
     }
 }

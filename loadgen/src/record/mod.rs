@@ -142,6 +142,8 @@ pub struct Recorder {
     pub retry_after: RetryAfterSummary,
     /// `Server-Timing` durations by metric name, in microseconds.
     pub server_timing: Vec<(String, Histogram<u64>)>,
+    /// Answers per HTTP status outside 2xx.
+    pub error_statuses: std::collections::BTreeMap<u16, u64>,
     /// Connections opened (the first of each worker included).
     pub connections_opened: u64,
     /// Open loop: sends that had to wait because every connection was busy.
@@ -277,6 +279,9 @@ impl Recorder {
                 }
                 None => self.server_timing.push((name.clone(), h.clone())),
             }
+        }
+        for (code, n) in &other.error_statuses {
+            *self.error_statuses.entry(*code).or_default() += n;
         }
         self.connections_opened += other.connections_opened;
         self.late_sends += other.late_sends;

@@ -26,6 +26,8 @@ pub struct Sample<'a> {
     pub server_timing: Option<&'a [u8]>,
     /// Second of the measured part the attempt completed in.
     pub second: u64,
+    /// The HTTP status, when the target answered.
+    pub status: Option<u16>,
 }
 
 struct Shard {
@@ -89,6 +91,9 @@ impl SharedRecorders {
         }
         if let Some(st) = s.server_timing {
             sh.rec.record_server_timing(st);
+        }
+        if let Some(code) = s.status.filter(|c| !(200..300).contains(c)) {
+            *sh.rec.error_statuses.entry(code).or_default() += 1;
         }
         let iv = match &mut sh.interval {
             Some(iv) if iv.second >= s.second => iv,
@@ -162,6 +167,7 @@ mod tests {
             retry_after_s: None,
             server_timing: None,
             second,
+            status: Some(200),
         }
     }
 

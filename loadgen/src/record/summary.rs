@@ -186,8 +186,8 @@ pub struct StepResult {
     pub late_sends: u64,
     /// Connections opened during the step.
     pub connections_opened: u64,
-    /// Requests of the step unresolved when the run was interrupted (counted in `requests`, as
-    /// no outcome class).
+    /// Requests of the step still unresolved when an interruption's grace ended (counted in
+    /// `requests`, as no outcome class, and not as failures: out of `success_rate`).
     pub in_flight_at_end: u64,
     /// Open loop: sends due in the step that never went out.
     pub unsent: u64,
@@ -195,6 +195,8 @@ pub struct StepResult {
     pub resent: u64,
     /// Retry-After values received.
     pub retry_after: RetryAfterSummary,
+    /// Answers per HTTP status outside 2xx (empty in a merge of instances' logs).
+    pub error_statuses: BTreeMap<u16, u64>,
     /// Server-Timing durations by metric name.
     pub server_timing: BTreeMap<String, LatencySummary>,
     /// Per request name.
@@ -290,7 +292,8 @@ impl StepResult {
         }
         let requests: u64 = counts.iter().sum::<u64>() + rec.in_flight_at_end;
         let ok = counts[OutcomeClass::Ok.index()];
-        let attempts = requests + rec.unsent;
+        // Abandoned at an interruption: neither a success nor a failure.
+        let attempts = requests - rec.in_flight_at_end + rec.unsent;
         let per_s = |v: f64| {
             if duration_s > 0.0 {
                 v / duration_s
@@ -386,6 +389,7 @@ impl StepResult {
             unsent: rec.unsent,
             resent: rec.resent,
             retry_after: rec.retry_after.clone(),
+            error_statuses: rec.error_statuses.clone(),
             server_timing: rec
                 .server_timing
                 .iter()
@@ -417,8 +421,9 @@ impl StepResult {
         }
     }
 
-    /// Attempts (sent or due but unsent) that did not end in a 2xx.
+    /// Attempts (sent or due but unsent) that did not end in a 2xx; requests abandoned at an
+    /// interruption (`in_flight_at_end`) are not errors.
     pub fn errors(&self) -> u64 {
-        self.requests + self.unsent - self.ok
+        (self.requests + self.unsent).saturating_sub(self.ok + self.in_flight_at_end)
     }
 }

@@ -206,8 +206,30 @@ pub fn comparison(
     }
 }
 
+/// Median measured step length of a run, seconds.
+fn median_step_s(rows: &[StepRow]) -> f64 {
+    let mut d: Vec<f64> = rows.iter().map(|r| r.duration_s).collect();
+    d.sort_by(f64::total_cmp);
+    d.get(d.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A warning when the two runs' steps differ in length by more than 20%: short steps read a
+/// different latency tail and throughput, so the deltas are not the change's alone.
+fn step_length_warning(before: &[StepRow], after: &[StepRow]) -> Option<String> {
+    let (b, a) = (median_step_s(before), median_step_s(after));
+    if b <= 0.0 || a <= 0.0 || (a / b - 1.0).abs() <= 0.2 {
+        return None;
+    }
+    Some(format!(
+        "the runs' steps differ in length ({b:.1} s before, {a:.1} s after): part of each \
+         difference may be the step length, not the change; compare runs with the same \
+         --step-duration"
+    ))
+}
+
 /// Reads both runs and writes the comparison into `out` (atomically); returns the headline.
 pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, ReportError> {
+    super::out_dir::check(out, &[before, after], super::out_dir::OutKind::Compare)?;
     let b = usable(read_rows(before)?);
     let a = usable(read_rows(after)?);
     for (rows, path) in [(&b, before), (&a, after)] {
@@ -216,6 +238,10 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
                 path: path.display().to_string(),
             });
         }
+    }
+    let note = step_length_warning(&b, &a);
+    if let Some(w) = &note {
+        eprintln!("loadgen: warning: {w}");
     }
     let c = comparison(
         &before.display().to_string(),
@@ -230,6 +256,9 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
         "Before: {}. After: {}.",
         c.before, c.after
     )));
+    if let Some(w) = note {
+        d.push(Block::Para(format!("Warning: {w}")));
+    }
     d.push(Block::Heading(2, "Headline".into()));
     d.push(Block::List(c.headline.clone()));
     d.push(Block::Chart {

@@ -18,6 +18,7 @@ pub mod input;
 pub mod knee;
 pub mod littles;
 pub mod markdown;
+pub mod out_dir;
 pub mod provider;
 pub mod queueing;
 pub mod recommend;
@@ -41,7 +42,8 @@ pub struct ReportArgs {
     /// Ramp CSVs written by `loadgen ramp --out` (several are pooled into one set of steps).
     #[arg(required = true)]
     pub csv: Vec<PathBuf>,
-    /// Directory to write report.md, report.html, summary.json and the SVG charts into.
+    /// Directory to write report.md, report.html, summary.json and the SVG charts into: a new
+    /// directory, or an earlier report's (replaced). Refused when it holds an input or other files.
     #[arg(long)]
     pub out: PathBuf,
     /// Objective, e.g. `p99<5s` or `success>=99%` (repeatable); the tightest latency bound sets
@@ -93,7 +95,9 @@ pub struct CompareArgs {
     pub before: PathBuf,
     /// The run after the change.
     pub after: PathBuf,
-    /// Directory to write compare.md, compare.html, compare.svg and compare.json into.
+    /// Directory to write compare.md, compare.html, compare.svg and compare.json into: a new
+    /// directory, or an earlier comparison's (replaced). Refused when it holds an input or other
+    /// files.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -142,7 +146,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 }
 
 /// Writes `files` (name, content) as the directory `dir`, atomically: into a fresh temporary
-/// directory beside it, then renamed into place (an existing `dir` is replaced).
+/// directory beside it, then renamed into place (an existing `dir` is replaced: callers check it
+/// first with [`out_dir::check`]).
 pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), ReportError> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -224,6 +229,15 @@ fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
 /// Reads, analyses and writes a report; returns the summary.
 pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
     let settings = settings(args)?;
+    let inputs: Vec<&Path> = args
+        .csv
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(args.json.as_deref())
+        .chain(args.timeseries.as_deref())
+        .chain(args.metrics.as_deref())
+        .collect();
+    out_dir::check(&args.out, &inputs, out_dir::OutKind::Report)?;
     let input = input::load(
         &args.csv,
         args.json.as_deref(),

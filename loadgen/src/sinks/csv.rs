@@ -234,6 +234,15 @@ pub enum ReadError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The header is not a step CSV's at all.
+    #[error(
+        "{path}: line 1: not a loadgen step CSV: expected the --out CSV of `loadgen ramp`, \
+         `run` or `find-capacity` (one row per step, header `step,concurrency,target_rps,…`)"
+    )]
+    NotStepCsv {
+        /// The file.
+        path: String,
+    },
     /// A header column is missing.
     #[error("{path}: line 1: missing column `{column}`")]
     MissingColumn {
@@ -279,6 +288,15 @@ pub fn read_rows(path: &std::path::Path) -> Result<Vec<StepRow>, ReadError> {
             message: e.to_string(),
         })?
         .clone();
+    // No `step`, or most columns absent: some other CSV (a time series, a spreadsheet export),
+    // not an older step CSV short of a column or two.
+    let missing = header()
+        .iter()
+        .filter(|c| !LATER_COLUMNS.contains(c) && !headers.iter().any(|h| h == **c))
+        .count();
+    if !headers.iter().any(|h| h == "step") || missing * 2 > header().len() {
+        return Err(ReadError::NotStepCsv { path: p });
+    }
     for column in header() {
         if !LATER_COLUMNS.contains(&column) && !headers.iter().any(|h| h == column) {
             return Err(ReadError::MissingColumn {

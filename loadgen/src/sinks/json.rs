@@ -1,4 +1,5 @@
-//! The JSON summary: `{"version", "config", "steps": [...]}`, each step with the CSV's column
+//! The JSON summary: `{"version", "config", "steps": [...], "preflight_requests",
+//! "warmup_requests"}`, each step with the CSV's column
 //! names plus nested details (per request name, per outcome class, Server-Timing, Retry-After).
 
 use std::io::{self, Write};
@@ -34,9 +35,29 @@ pub fn config(plan: &Plan, objectives: &[Objective], slo_until: Option<f64>) -> 
     })
 }
 
-/// Writes the whole summary.
-pub fn write(mut out: impl Write, config: &Value, steps: &[StepResult]) -> io::Result<()> {
-    let doc = json!({ "version": SCHEMA_VERSION, "config": config, "steps": steps });
+/// Requests that reached the target outside any step: with the steps' `requests` they add up to
+/// what the target itself counted.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Uncounted {
+    /// Sent by `--preflight-request` (0 when the check only connected).
+    pub preflight_requests: u64,
+    /// Sent during warm-ups.
+    pub warmup_requests: u64,
+}
+
+/// Writes the whole summary; `uncounted` is `None` for a merge (the instances' logs do not
+/// carry it).
+pub fn write(
+    mut out: impl Write,
+    config: &Value,
+    uncounted: Option<Uncounted>,
+    steps: &[StepResult],
+) -> io::Result<()> {
+    let mut doc = json!({ "version": SCHEMA_VERSION, "config": config, "steps": steps });
+    if let Some(u) = uncounted {
+        doc["preflight_requests"] = json!(u.preflight_requests);
+        doc["warmup_requests"] = json!(u.warmup_requests);
+    }
     serde_json::to_writer_pretty(&mut out, &doc)?;
     writeln!(out)?;
     out.flush()

@@ -1,4 +1,4 @@
-//! The final human-readable table, one line per step.
+//! The final human-readable table, one line per step, then each step's errors by status.
 
 use std::io::{self, Write};
 
@@ -25,12 +25,18 @@ pub fn write(mut out: impl Write, steps: &[StepResult]) -> io::Result<()> {
         "errors"
     )?;
     for s in steps {
-        let other = s.other_4xx + s.other_5xx + s.timeouts + s.connect_errors + s.io_errors;
+        // Every attempt that was not a 2xx, 429 or 503 (so the three columns add up to the
+        // progress line's `errors`).
+        let other = s.errors() - s.rejected_429 - s.rejected_503;
         writeln!(
             out,
             "{:>4} {:>6} {:>8} {:>9} {:>7.2}% {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7} {:>7}{}",
             s.step,
-            s.concurrency.map(|c| c.to_string()).unwrap_or_default(),
+            // Open loop: the rate is the load; `concurrency` holds --max-in-flight, a cap.
+            match (s.target_rps, s.concurrency) {
+                (None, Some(c)) => c.to_string(),
+                _ => "-".into(),
+            },
             s.target_rps.map(|r| format!("{r}/s")).unwrap_or_else(|| "-".into()),
             s.requests,
             s.success_rate * 100.0,
@@ -45,6 +51,12 @@ pub fn write(mut out: impl Write, steps: &[StepResult]) -> io::Result<()> {
             other,
             if s.interrupted { "  (cut by Ctrl-C)" } else { "" },
         )?;
+    }
+    for s in steps {
+        let b = crate::hints::breakdown(s);
+        if !b.is_empty() {
+            writeln!(out, "step {} errors: {b}", s.step)?;
+        }
     }
     out.flush()
 }

@@ -143,6 +143,9 @@ proptest! {
                     ReadError::MissingColumn { column, .. } => {
                         prop_assert!(header().contains(&column.as_str()));
                     }
+                    ReadError::NotStepCsv { .. } => {
+                        prop_assert!(message.contains("line 1: not a loadgen step CSV"), "{message}");
+                    }
                     ReadError::Empty { .. } | ReadError::Io { .. } => {}
                 }
             }
@@ -195,6 +198,8 @@ proptest! {
             .collect();
         let (_, got) = read(text.join("\n").as_bytes());
         match got {
+            // Without `step` it is no step CSV at all: the message says what the file should be.
+            Err(ReadError::NotStepCsv { .. }) => prop_assert_eq!(header()[c], "step"),
             Err(ReadError::MissingColumn { column, .. }) => prop_assert_eq!(column.as_str(), header()[c]),
             // A column appended later may be absent (a CSV written before it): read as empty.
             Ok(read) if LATER_COLUMNS.contains(&header()[c]) => {

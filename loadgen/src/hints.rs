@@ -1,0 +1,107 @@
+//! Warnings for runs that pass while measuring the wrong thing: a target answering 4xx/5xx (a
+//! typo in the path), or a per-client rate limiter answering 429 to nearly everything.
+
+use http::StatusCode;
+
+use crate::engine::Preflight;
+use crate::plan::Plan;
+use crate::record::StepResult;
+
+/// `404 Not Found`, or the bare code when it has no standard reason.
+fn status_text(code: u16) -> String {
+    match StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("{code} {reason}"),
+        None => code.to_string(),
+    }
+}
+
+/// A warning per target whose `--preflight-request` was answered with 4xx/5xx.
+pub fn preflight(p: &Preflight) -> Vec<String> {
+    p.answers
+        .iter()
+        .filter(|(_, code)| *code >= 400)
+        .map(|(uri, code)| {
+            format!(
+                "loadgen: warning: the preflight request got {} from {uri} (path {}): the run \
+                 will measure that answer, not the service; check the URL, method and body",
+                status_text(*code),
+                uri.path()
+            )
+        })
+        .collect()
+}
+
+/// The warning for a step where most answers were not 2xx: which status, from which path, and
+/// for a rate limiter's 429 with Retry-After, what to do about it. `None` when most were 2xx.
+pub fn answers(r: &StepResult, plan: &Plan) -> Option<String> {
+    let answered = r.requests.saturating_sub(r.in_flight_at_end);
+    let errors: u64 = r.error_statuses.values().sum();
+    if answered == 0 || errors * 2 <= answered {
+        return None;
+    }
+    let (&code, &n) = r.error_statuses.iter().max_by_key(|(_, n)| **n)?;
+    let pct = n as f64 / answered as f64 * 100.0;
+    // The request that drew the most error answers (a scenario has several).
+    let worst = r
+        .by_name
+        .iter()
+        .max_by_key(|(_, x)| x.requests - x.outcomes.get("ok").copied().unwrap_or(0))
+        .and_then(|(name, _)| plan.requests.iter().find(|t| &t.name == name))
+        .or(plan.requests.first())?;
+    let what = format!(
+        "loadgen: warning: step {}: {pct:.0}% of answers were {} ({n} of {answered}) from {} {}",
+        r.step,
+        status_text(code),
+        worst.method,
+        worst.uri.path()
+    );
+    if code == 429 && r.retry_after.count > 0 && !plan.honor_retry_after {
+        Some(format!(
+            "{what}, with Retry-After: the server's per-client rate limit is what is being \
+             measured; honour it with --honor-retry-after, or raise the limit for the load test \
+             (see Troubleshooting in loadgen/README.md)"
+        ))
+    } else {
+        Some(format!(
+            "{what}: the run measures that answer, not the service; check the URL, method and \
+             body (see Troubleshooting in loadgen/README.md)"
+        ))
+    }
+}
+
+/// The step's errors by cause, e.g. `404 ×82876, timeout ×3`; empty when there are none.
+pub fn breakdown(r: &StepResult) -> String {
+    let mut parts: Vec<String> = r
+        .error_statuses
+        .iter()
+        .map(|(code, n)| format!("{} ×{n}", status_text(*code)))
+        .collect();
+    // A merge of logs has no per-status counts: fall back to the classes.
+    if r.error_statuses.is_empty() {
+        for (label, n) in [
+            ("429", r.rejected_429),
+            ("503", r.rejected_503),
+            ("other 4xx", r.other_4xx),
+            ("other 5xx", r.other_5xx),
+            ("other status", r.other_status),
+        ] {
+            if n > 0 {
+                parts.push(format!("{label} ×{n}"));
+            }
+        }
+    }
+    for (label, n) in [
+        ("timeout", r.timeouts),
+        ("connect error", r.connect_errors),
+        ("I/O error", r.io_errors),
+        ("unsent", r.unsent),
+    ] {
+        if n > 0 {
+            parts.push(format!("{label} ×{n}"));
+        }
+    }
+    parts.join(", ")
+}
