@@ -7,6 +7,9 @@
 #  3. Light load (≤ N/2 users): p50 adaptive vs fixed.
 # Bounded (≈ 7 min): short steps. Uses its own ports (BENCH_*_PORT) so it does not collide with
 # `make demo`; stops everything it started by PID.
+# Every loadgen and helper exit status is checked (a failed run stops the script: its numbers would
+# be missing or partial); a goal NOT MET, or a best fixed goodput of 0 (nothing to compare with),
+# is printed and makes the script exit 1 after the remaining parts have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/procs.sh
@@ -31,6 +34,7 @@ start mocks "$RUN/mocks.log" $BIN/mocks all --profile mocks/profiles/demo.toml \
 wait_http "$CLAUDE/__stats"
 wait_http "http://127.0.0.1:$TP/__stats"
 
+FAILED=()
 SERVER_PID=
 server_up() { # MODE N
   TRADING_API_BASE_URL=http://127.0.0.1:$TP ANTHROPIC_BASE_URL=$CLAUDE ANTHROPIC_API_KEY=mock-key \
@@ -46,9 +50,18 @@ server_down() {
   kill -KILL "$SERVER_PID" 2>/dev/null || true
 }
 upstream() { # prints "<requests> <429s>" of mock Claude so far
-  curl -s "$CLAUDE/__stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["requests_total"], s["responses_by_status"].get("429",0))'
+  curl -sf "$CLAUDE/__stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["requests_total"], s["responses_by_status"].get("429",0))'
 }
-fresh_tier() { curl -s -X POST "$CLAUDE/__admin/reset" >/dev/null; }
+fresh_tier() { curl -sf -X POST "$CLAUDE/__admin/reset" >/dev/null; }
+# loadgen_done PID WHAT — waits for a background loadgen and stops the script if it failed.
+loadgen_done() {
+  local status=0
+  wait "$1" || status=$?
+  if [ "$status" != 0 ]; then
+    echo "error: loadgen ($2) exited $status; its numbers would be missing or partial" >&2
+    exit 1
+  fi
+}
 
 # step CONCURRENCY OUT_PREFIX → appends "c goodput p50 share429" to OUT_PREFIX.rows
 step() {
@@ -58,7 +71,7 @@ step() {
   local lg=$!
   sleep "$AFTER"
   local a; a=$(upstream)
-  wait "$lg" || true
+  loadgen_done "$lg" "$out c=$c"
   local b; b=$(upstream)
   python3 - "$out-c$c.csv" "$a" "$b" "$c" >>"$out.rows" <<'EOF'
 import csv, sys
@@ -77,7 +90,7 @@ for cfg in adaptive:40 $(for n in $FIXED; do echo "fixed:$n"; done); do
   for c in $STEPS; do step "$c" "$RUN/ramp-$mode-$n"; done
   server_down
 done
-python3 - "$RUN" "$STEPS" "$FIXED" <<'EOF'
+python3 - "$RUN" "$STEPS" "$FIXED" <<'EOF' || FAILED+=("1. mis-set ceiling")
 import sys
 run, steps, fixed = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 def rows(name):
@@ -89,12 +102,14 @@ print("users | adaptive N=40 ok/s | 429 share | " + " | ".join(f"fixed {n} ok/s 
 ok_all = True
 for c in steps:
     best = max(fx[n][c][0] for n in fixed)
-    ratio = ad[c][0] / best if best else 1.0
-    ok_all &= ratio >= 0.9 and ad[c][2] <= 0.02
+    # No fixed N served anything: there is nothing to compare with, and that is a failed run.
+    ratio = ad[c][0] / best if best > 0 else float("nan")
+    ok_all &= best > 0 and ratio >= 0.9 and ad[c][2] <= 0.02
     print(f"{c} | {ad[c][0]:.1f} | {ad[c][2]:.1%} | " +
           " | ".join(f"{fx[n][c][0]:.1f} ({fx[n][c][2]:.0%})" for n in fixed) +
-          f" | {best:.1f} | {ratio:.0%}")
+          f" | {best:.1f} | " + (f"{ratio:.0%}" if best > 0 else "no fixed goodput (failure)"))
 print("goal (≥ 90% of best fixed and ≤ 2% upstream 429s at every step):", "MET" if ok_all else "NOT MET")
+sys.exit(0 if ok_all else 1)
 EOF
 
 echo
@@ -105,18 +120,20 @@ $BIN/loadgen run -c 40 -d 75s -u "http://127.0.0.1:$SP/analyze" --quiet \
   --out "$RUN/slowdown.csv" --timeseries "$RUN/slowdown-ts.csv" >/dev/null &
 LG=$!
 ( for i in $(seq 0 14); do
-    curl -s "http://127.0.0.1:$SP/health" | python3 -c 'import json,sys; h=json.load(sys.stdin); print('"$i"'*5, h["concurrency_limit"], h["service_time_ms"])'
+    curl -sf "http://127.0.0.1:$SP/health" | python3 -c 'import json,sys; h=json.load(sys.stdin); print('"$i"'*5, h["concurrency_limit"], h["service_time_ms"])'
     sleep 5
   done ) >"$RUN/slowdown-health.rows" &
 HP=$!
 sleep 20
-curl -s -X POST "$CLAUDE/__admin/faults" -H 'content-type: application/json' \
+curl -sf -X POST "$CLAUDE/__admin/faults" -H 'content-type: application/json' \
   -d '{"latency_ms":120,"ttft_ms":900,"tokens_per_sec":26.67}' >/dev/null
 sleep 30
-curl -s -X POST "$CLAUDE/__admin/faults" -H 'content-type: application/json' \
+curl -sf -X POST "$CLAUDE/__admin/faults" -H 'content-type: application/json' \
   -d '{"latency_ms":40,"ttft_ms":300,"tokens_per_sec":80.0}' >/dev/null
-wait "$LG" || true
-wait "$HP" || true
+loadgen_done "$LG" "slowdown"
+hp_status=0
+wait "$HP" || hp_status=$?
+[ "$hp_status" = 0 ] || { echo "error: the /health sampler exited $hp_status" >&2; exit 1; }
 server_down
 python3 - "$RUN" <<'EOF'
 import csv, sys
@@ -141,17 +158,27 @@ for mode in fixed adaptive; do
   fresh_tier
   server_up "$mode" 10
   $BIN/loadgen run -c 5 --warmup 2s -d 10s -u "http://127.0.0.1:$SP/analyze" --quiet \
-    --out "$RUN/light-$mode.csv" >/dev/null || true
+    --out "$RUN/light-$mode.csv" >/dev/null &
+  loadgen_done $! "light load, $mode"
   server_down
 done
-python3 - "$RUN" <<'EOF'
+python3 - "$RUN" <<'EOF' || FAILED+=("3. light load")
 import csv, sys
 run = sys.argv[1]
 p = {m: float(next(csv.DictReader(open(f"{run}/light-{m}.csv")))["p50_ms"]) for m in ("fixed", "adaptive")}
 g = {m: float(next(csv.DictReader(open(f"{run}/light-{m}.csv")))["goodput_rps"]) for m in ("fixed", "adaptive")}
+if g["fixed"] <= 0 or g["adaptive"] <= 0:
+    print(f"light load: no goodput (fixed {g['fixed']:.1f} ok/s, adaptive {g['adaptive']:.1f} ok/s): goal NOT MET")
+    sys.exit(1)
 diff = abs(p["adaptive"] - p["fixed"]) / p["fixed"]
 print(f"p50 fixed {p['fixed']:.0f} ms ({g['fixed']:.1f} ok/s), adaptive {p['adaptive']:.0f} ms ({g['adaptive']:.1f} ok/s): {diff:.1%} apart;",
       "goal (within 5%) MET" if diff <= 0.05 else "goal NOT MET")
+sys.exit(0 if diff <= 0.05 else 1)
 EOF
 echo
 echo "run written to $RUN/"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+  echo "bench-edge: goal NOT MET in: ${FAILED[*]}" >&2
+  exit 1
+fi
+echo "bench-edge: every goal MET"

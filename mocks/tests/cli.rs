@@ -4,16 +4,65 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use mocks::cli::profile;
 use mocks::LatencyDist;
+use serde_json::json;
+
+mod support;
 
 fn profiles_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles")
 }
 
-#[test]
-fn every_shipped_profile_loads_and_demo_is_realistic() {
+/// Runs one analysis the way the server does (model call, its tools against the Trading API,
+/// the next turn with their results, until the model stops asking) and answers how long it took
+/// and how many model calls it made.
+async fn one_analysis(claude: &str, trading: &str, question: &str) -> (Duration, usize) {
+    let client = reqwest::Client::new();
+    let mut request = support::first_turn(question);
+    let started = tokio::time::Instant::now();
+    for calls in 1..=6 {
+        let (status, reply) =
+            support::status_json(support::post_messages(&client, claude, &request).await).await;
+        assert_eq!(status, 200, "{reply}");
+        if reply["stop_reason"] != "tool_use" {
+            return (started.elapsed(), calls);
+        }
+        let mut results = Vec::new();
+        for block in reply["content"].as_array().unwrap() {
+            if block["type"] != "tool_use" {
+                continue;
+            }
+            let symbol = block["input"]["symbol"].as_str().unwrap_or("AAPL");
+            let path = match block["name"].as_str().unwrap() {
+                "get_quote" => format!("/v1/quotes/{symbol}"),
+                "get_price_history" => format!("/v1/history/{symbol}?days=30"),
+                _ => "/v1/market/status".to_string(),
+            };
+            let text = client
+                .get(format!("{trading}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            results
+                .push(json!({"type": "tool_result", "tool_use_id": block["id"], "content": text}));
+        }
+        let messages = request["messages"].as_array_mut().unwrap();
+        messages.push(json!({"role": "assistant", "content": reply["content"]}));
+        messages.push(json!({"role": "user", "content": results}));
+    }
+    panic!("no final answer after 6 model calls");
+}
+
+// Paused time: both mocks run in this runtime with their delays on tokio's clock, so the
+// measured time is the profile's modelled time, not this machine's speed.
+#[tokio::test(start_paused = true)]
+async fn every_shipped_profile_loads_and_demo_is_realistic() {
     for name in ["demo.toml", "acceptance.toml", "fast.toml"] {
         profile::load(&profiles_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
@@ -27,13 +76,31 @@ fn every_shipped_profile_loads_and_demo_is_realistic() {
     ])
     .unwrap();
     let (claude, trading) = profile::resolve(&cli.command).unwrap();
-    let (claude, trading) = (claude.unwrap(), trading.unwrap());
+    let (mut claude, trading) = (claude.unwrap(), trading.unwrap());
     assert_eq!(
         (claude.ttft_ms, claude.max_concurrent, claude.port),
         (300, 20, 9100)
     );
     assert_eq!((trading.connect_delay_ms, trading.port), (30, 0));
     assert_eq!(trading.latency.latency_dist, LatencyDist::Lognormal);
+    // A mid-level tier, as the profile documents: 2000 RPM, 80k output tokens per minute.
+    assert_eq!(
+        (claude.rpm, claude.otpm, claude.capacity),
+        (2000, 80_000, 0)
+    );
+    // Realistic: an analysis (two model calls with tool calls between them) takes about 1.5 s of
+    // upstream time, as the profile's comment and the README's demo numbers (S ≈ 1.44 s) say.
+    claude.port = 0;
+    let claude = mocks::spawn_claude(claude).await.unwrap();
+    let trading = mocks::spawn_trading(trading).await.unwrap();
+    for question in ["Should I buy AAPL?", "Compare MSFT and NVDA"] {
+        let (took, calls) = one_analysis(&claude.url(), &trading.url(), question).await;
+        assert_eq!(calls, 2, "{question}: model calls per analysis");
+        assert!(
+            (1.3..=2.0).contains(&took.as_secs_f64()),
+            "{question}: an analysis took {took:?} of modelled time, want ≈ 1.5 s"
+        );
+    }
 }
 
 #[test]

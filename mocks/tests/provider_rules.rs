@@ -129,7 +129,9 @@ async fn timeouts_answer_504_only_to_non_streaming_requests() {
     assert_eq!(events.last().unwrap().0, "message_stop");
 }
 
-#[tokio::test]
+// Paused time: the stall is on the mock's (tokio) clock, so "headers before the stall" is a fact
+// about event order, not a race against a busy machine.
+#[tokio::test(start_paused = true)]
 async fn streams_fail_and_stall_at_the_configured_event() {
     let c = claude(|s| {
         s.stream_error_rate = 1.0;
@@ -141,19 +143,22 @@ async fn streams_fail_and_stall_at_the_configured_event() {
     .await;
     let mut body = first_turn("Say hello");
     body["stream"] = json!(true);
-    let start = std::time::Instant::now();
+    let start = tokio::time::Instant::now();
     let mut r = post_messages(&reqwest::Client::new(), &c.url(), &body).await;
     assert_eq!(r.status(), 200);
     let headers_at = start.elapsed();
     assert!(
-        headers_at < std::time::Duration::from_millis(250),
-        "{headers_at:?}"
+        headers_at < std::time::Duration::from_millis(300),
+        "the headers came {headers_at:?} in, not before the 300 ms stall"
     );
     let mut text = String::new();
     while let Some(chunk) = r.chunk().await.unwrap() {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert!(start.elapsed() >= std::time::Duration::from_millis(300));
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(300),
+        "the stream stalled"
+    );
     let names: Vec<String> = parse_sse(&text).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names.len(), 7, "{names:?}");
     assert_eq!(names[6], "error");

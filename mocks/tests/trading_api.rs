@@ -80,10 +80,17 @@ async fn unknown_symbols_routes_and_bad_parameters_are_json_errors() {
 async fn shutdown_stops_the_server_and_frees_the_port() {
     let t = trading(|_| {}).await;
     let addr = t.addr();
+    let served = reqwest::get(format!("http://{addr}/v1/market/status"))
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
     t.shutdown().await;
     assert!(reqwest::get(format!("http://{addr}/v1/market/status"))
         .await
         .is_err());
+    // Freed: the same address can be bound again (it would be "in use" while the listener lives).
+    let again = tokio::net::TcpListener::bind(addr).await;
+    assert!(again.is_ok(), "{addr} not freed: {again:?}");
 }
 
 #[test]

@@ -284,23 +284,25 @@ async fn forwarded_for_is_ignored_unless_trusted() {
 
 #[tokio::test]
 async fn a_client_hanging_up_mid_analysis_keeps_its_permit_until_the_model_call_ends() {
-    // N=1 and a 600 ms model call. The first client gives up after 150 ms. Cancelling its
-    // handler must not cancel the model call (a real provider may go on generating, and counting
-    // it against the account's concurrency), nor free the permit before that call ends.
+    // N=1 and a 600 ms model call. The first client hangs up once its model call has started
+    // (seen at mock Claude, not guessed with a client timeout). Cancelling its handler must not
+    // cancel the model call (a real provider may go on generating, and counting it against the
+    // account's concurrency), nor free the permit before that call ends.
     let (trading, claude) = mocks(600).await;
     let mut s = settings(&trading.url(), &claude.url());
     s.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(150))
-        .build()
-        .expect("client");
-    let gave_up = impatient
-        .post(format!("{}/analyze", server.url()))
-        .json(&json!({"query": "AAPL?"}))
-        .send()
-        .await;
-    assert!(gave_up.is_err(), "the first client timed out: {gave_up:?}");
+    let impatient = spawn_analyze(&server.url(), &reqwest::Client::new());
+    support::wait_until("the first analysis's model call is in flight", || async {
+        claude.stats().in_flight == 1
+    })
+    .await;
+    impatient.abort();
+    let gave_up = impatient.await;
+    assert!(
+        gave_up.as_ref().is_err_and(|e| e.is_cancelled()),
+        "the first client hung up before its answer: {gave_up:?}"
+    );
     let (status, body) = spawn_analyze(&server.url(), &reqwest::Client::new())
         .await
         .expect("join");

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 use support::mocks;
@@ -146,6 +146,13 @@ async fn sigterm_stops_the_server_with_exit_0_and_the_key_never_appears_in_logs(
         .spawn()
         .expect("spawned");
     let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    // Both streams are logs an operator may ship; stderr is read to its end (the exit).
+    let stderr_text = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).expect("stderr is UTF-8");
+        text
+    });
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -184,8 +191,14 @@ async fn sigterm_stops_the_server_with_exit_0_and_the_key_never_appears_in_logs(
         .expect("join")
         .expect("waited");
     assert_eq!(exit.code(), Some(0));
-    log.extend(lines_rx.try_iter());
+    // Every stdout line up to the exit (the reader ends at EOF), not only those already read.
+    log.extend(lines_rx.iter());
     let log = log.join("\n");
+    let stderr_text = stderr_text.join().expect("stderr reader");
+    assert!(
+        !stderr_text.contains("sk-very-secret"),
+        "API key leaked into stderr: {stderr_text}"
+    );
     assert!(
         log.contains("effective configuration") && log.contains("<redacted>"),
         "{log}"

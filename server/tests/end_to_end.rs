@@ -294,10 +294,22 @@ async fn openapi_document_lists_every_endpoint_and_error() {
     let responses = doc["paths"]["/analyze"]["post"]["responses"]
         .as_object()
         .expect("responses");
-    for status in [
-        "200", "400", "413", "415", "422", "429", "502", "503", "504",
-    ] {
+    // Every status /analyze answers: 200 and each one `AppError::status` maps an error to
+    // (404 and 405 are the router's, for other paths and methods). An error's body is ErrorBody.
+    let sent = [
+        "200", "400", "408", "413", "415", "422", "429", "500", "502", "503", "504",
+    ];
+    for status in sent {
         assert!(responses.contains_key(status), "missing {status}");
+    }
+    let documented: Vec<&String> = responses.keys().collect();
+    assert_eq!(documented, sent, "documented statuses /analyze never sends");
+    for (status, response) in responses.iter().filter(|(s, _)| *s != "200") {
+        assert_eq!(
+            response["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{status}"
+        );
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["schemas"]["AnalyzeResponse"]["properties"]["timings"].is_object());

@@ -520,7 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn under_constant_load_it_converges_below_the_provider_capacity_with_bounded_swing() {
+    fn under_constant_load_it_settles_at_the_provider_capacity_with_rare_probes_one_above() {
         // Ceiling 40 (mis-set), provider capacity 20: after the first drops the limit stays in
         // [capacity, capacity + 1] (a failed probe goes back to the level that held) and
         // over-capacity probes come at most once per probe interval.
