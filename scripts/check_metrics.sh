@@ -24,7 +24,10 @@ upstream_circuit_state
 upstream_cooldown_remaining_seconds
 upstream_cooldowns_total
 upstream_pacing_interval_seconds
-upstream_retries_total"
+upstream_ratelimit_limit
+upstream_ratelimit_remaining
+upstream_retries_total
+upstream_tokens_total"
 described=$(perl -0ne 'print "$1\n" while /describe_(?:counter|gauge|histogram)!\(\s*"([a-z_]+)"/g' \
   server/src/instruments.rs | sort)
 if [ "$described" != "$EXPECTED" ]; then
@@ -67,11 +70,14 @@ value() { awk -v s="$2" '$1 == s { v = $2 } END { print (v == "" ? 0 : v) }' "$1
 positive() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$1"; }
 
 # 1. successes, a malformed body (400), and 12 at once against 4 permits + 1 queue place: sheds.
+#    Each model call takes 300 ms meanwhile, so the 12 overlap however slowly curl starts.
+mock '{"ttft_ms":300}'
 clients=()
 for _ in $(seq 1 12); do analyze > /dev/null & clients+=($!); done
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '{not json' $SERVER/analyze)" = 400 ] \
   || fail "a bad request was not answered 400"
 wait "${clients[@]}"   # only the curls: a bare `wait` would also wait for the servers
+mock '{"ttft_ms":0}'
 scrape "$TMP/m1.prom"
 [ "$(value "$TMP/m1.prom" analyze_concurrency_limit)" = 4 ] || fail "the adaptive limit did not start at its ceiling 4"
 positive "$(value "$TMP/m1.prom" 'analyze_rejections_total{reason="over_capacity"}')" \
@@ -125,9 +131,13 @@ for _ in $(seq 1 30); do
 done
 [ "$(analyze)" = 200 ] || fail "the analysis against a half-spent tier failed"
 scrape "$TMP/m4.prom"
-positive "$(value "$TMP/m4.prom" 'upstream_pacing_interval_seconds{api="claude"}')" \
+# The requests budget paces (the interval sits on the series of the budget that sets it), and
+# the tier the provider reported is exported as it was reported.
+positive "$(value "$TMP/m4.prom" 'upstream_pacing_interval_seconds{api="claude",budget="requests"}')" \
   || fail "the server did not pace model calls against a half-spent 40 requests/min tier"
-echo "pacing interval: $(value "$TMP/m4.prom" 'upstream_pacing_interval_seconds{api="claude"}') s"
+echo "pacing interval: $(value "$TMP/m4.prom" 'upstream_pacing_interval_seconds{api="claude",budget="requests"}') s"
+[ "$(value "$TMP/m4.prom" 'upstream_ratelimit_limit{api="claude",resource="requests"}')" = 40 ] \
+  || fail "upstream_ratelimit_limit does not show the 40 requests/min the provider reported"
 mock '{"rpm":0}'
 
 # 5. rate limiting: another client address (127.0.0.2) spends its burst of 60 on bad requests.
@@ -144,7 +154,8 @@ echo "scraped $(wc -l < "$TMP/metrics.prom") lines"
 for series in 'analyze_rejections_total{reason="over_capacity"}' 'analyze_rejections_total{reason="rate_limited"}' \
   'upstream_calls_total{api="claude",outcome="ok"}' 'upstream_calls_total{api="claude",outcome="overloaded"}' \
   'upstream_retries_total{api="claude"}' 'upstream_cooldowns_total{api="claude"}' 'analyze_queue_wait_seconds_count' \
-  'analyze_requests_total{route="/analyze",status="400"}'; do
+  'analyze_requests_total{route="/analyze",status="400"}' \
+  'upstream_tokens_total{api="claude",direction="input"}' 'upstream_tokens_total{api="claude",direction="output"}'; do
   positive "$(value "$TMP/metrics.prom" "$series")" || { cat "$TMP/metrics.prom" >&2; fail "$series is not above 0"; }
 done
 families=$(awk '$1 == "#" && $2 == "TYPE" { print $3 }' "$TMP/metrics.prom" | sort)
