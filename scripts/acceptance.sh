@@ -67,6 +67,7 @@ reset_mocks
 ramp legacy
 curl -sf http://127.0.0.1:$CP/__stats > "$RUN/legacy-claude.json"
 curl -sf http://127.0.0.1:$TP/__stats > "$RUN/legacy-trading.json"
+curl -sf http://127.0.0.1:$SP/metrics > "$RUN/legacy-metrics.prom"
 stop_server
 
 python3 scripts/acceptance_check.py "$RUN" "$N"

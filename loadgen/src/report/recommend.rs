@@ -41,6 +41,9 @@ pub struct Inputs<'a> {
     pub adaptive_floor: u32,
 }
 
+/// The queue timeout keeps at least this share of the latency bound as a margin.
+pub const MARGIN_SHARE: f64 = 0.1;
+
 /// Whether a number was measured at the recommended load or extrapolated past the tested range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -252,9 +255,10 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         .or_else(|| i.steps.iter().find(|r| r.ok > 0));
     let service_at_n = at_n.map_or(service_ms, |r| r.mean_ms);
     let predicted_p99_ms = at_n.map_or(0.0, |r| r.p99_ms);
-    // The margin: the spread of service time at N, so a request that waited the full timeout
-    // still lands inside the objective.
-    let margin_ms = at_n.map_or(0.0, |r| (r.p99_ms - r.p50_ms).max(0.0));
+    // The margin, so a request that waited the full timeout still lands inside the objective:
+    // the spread of service time at N (p99 − p50), and at least a tenth of the bound (server
+    // overhead and a busier machine than the measured one).
+    let spread_ms = at_n.map_or(0.0, |r| (r.p99_ms - r.p50_ms).max(0.0));
     let latency = latency_objectives(i.objectives);
     let tightest = latency
         .iter()
@@ -283,6 +287,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             )
         }
     };
+    let margin_ms = spread_ms.max(MARGIN_SHARE * objective_ms);
     let wait_ms = (slack_ms - margin_ms).max(0.0);
     // The server rejects QUEUE_TIMEOUT_MS=0; 1 ms is "do not wait".
     let queue_timeout_ms = (wait_ms.round() as u64).max(1);
@@ -293,8 +298,9 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     };
     why.push(format!(
         "The latency bound is {objective_ms:.0} ms ({source}), leaving {slack_ms:.0} ms; minus a \
-         margin of {margin_ms:.0} ms (p99 − p50 of service time at N, so a request that waited \
-         the whole timeout still meets the bound) a request may wait {wait_ms:.0} ms \
+         margin of {margin_ms:.0} ms (the larger of p99 − p50 of service time at N, \
+         {spread_ms:.0} ms, and a tenth of the bound, so a request that waited the whole timeout \
+         still meets it) a request may wait {wait_ms:.0} ms \
          (QUEUE_TIMEOUT_MS), and N × wait / service time ({service_at_n:.0} ms) = \
          {max_queue_depth} requests can queue (MAX_QUEUE_DEPTH)."
     ));
