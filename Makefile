@@ -5,9 +5,13 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan mocks serve serve-legacy demo bench bench-edge bench-sustained chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan mocks serve serve-legacy demo bench bench-edge bench-sustained chaos soak clean
 
 all: build
+
+## help: every target with one line each
+help:
+	@grep -E '^## [a-z-]+:' $(MAKEFILE_LIST) | sed -e 's/^## //' -e 's/:/\t/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
 
 ## build: debug build of every crate
 build:
@@ -125,7 +129,7 @@ demo: release
 report: release
 	bash scripts/report.sh
 
-## bench: loadgen side by side with wrk, oha, hey on loopback (needs: make bench-deps)
+## bench: loadgen side by side with wrk, oha, hey on loopback (scripts/peers.py, vendored from ../shared/peers; the peers it finds on the PATH)
 bench: release
 	bash scripts/bench.sh
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# loadgen side by side with wrk, oha and hey on loopback (../shared/peers/peers.py), plus the
+# loadgen side by side with wrk, oha and hey on loopback (scripts/peers.py, vendored from ../shared/peers/peers.py), plus the
 # open-loop rate accuracy check. Prints the tables the README quotes. Not part of `make test`:
 # speed goals live here, measured as ratios within one run, never as timed assertions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PEERS=${PEERS:-../shared/peers/peers.py}
+PEERS=${PEERS:-scripts/peers.py}
 DURATION=${DURATION:-8}
 REPEAT=${REPEAT:-3}
 [ -f "$PEERS" ] || { echo "error: $PEERS not found (set PEERS=path/to/peers.py)" >&2; exit 2; }
