@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Command, FindCapacityArgs};
 use crate::engine::Engine;
-use crate::gate::Objective;
+use crate::gate::{self, Objective};
 use crate::plan::{self, ConfigError, Plan};
 use crate::record::StepResult;
 use crate::sinks::csv::StepRow;
@@ -207,6 +207,8 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
         .map(|s| Objective::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let plan = Arc::new(Plan::from_command(&Command::FindCapacity(args.clone()))?);
+    let request_names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
+    gate::check_names(&objectives, &request_names)?;
     warn_long_timeout(&plan);
     let cancel = CancellationToken::new();
     let engine = Engine::new(plan.clone(), cancel.clone()).await?;

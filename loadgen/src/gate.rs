@@ -82,6 +82,8 @@ pub struct Objective {
     pub op: Op,
     /// Threshold in the metric's unit (ms, fraction, per second).
     pub threshold: f64,
+    /// The request name the objective applies to (`analyze:p99<10s`); `None`: the step's total.
+    pub name: Option<String>,
 }
 
 /// A failed objective on one step.
@@ -112,6 +114,17 @@ impl Objective {
     pub fn parse(text: &str) -> Result<Objective, ConfigError> {
         let err = |m: &str| ConfigError::new("--slo", format!("'{text}': {m}"));
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        // `NAME:EXPR` applies to one request name of a scenario; the name ends at the first ':'
+        // before the comparison.
+        let (scope, compact) = match compact.split_once(':') {
+            Some((n, rest)) if !n.contains(['<', '>']) => {
+                if n.is_empty() {
+                    return Err(err("empty request name before ':' (e.g. analyze:p99<10s)"));
+                }
+                (Some(n.to_string()), rest.to_string())
+            }
+            _ => (None, compact),
+        };
         let pos = compact
             .find(['<', '>'])
             .ok_or_else(|| err("expected METRIC<VALUE, <=, > or >= (e.g. p99<2s)"))?;
@@ -163,12 +176,24 @@ impl Objective {
             metric,
             op,
             threshold,
+            name: scope,
         })
     }
 
     /// Whether the objective holds on step `s`, and the measured value as text. A step with no
     /// requests, or cut by an interruption, never holds.
     pub fn check(&self, s: &StepResult) -> (bool, String) {
+        if let Some(name) = &self.name {
+            return match s.per_name.iter().find(|(n, _)| n == name) {
+                Some((_, r)) => self.check_total(r),
+                None if s.by_name.len() == 1 && s.by_name.contains_key(name) => self.check_total(s),
+                None => (false, format!("no request named '{name}' in this step")),
+            };
+        }
+        self.check_total(s)
+    }
+
+    fn check_total(&self, s: &StepResult) -> (bool, String) {
         if s.interrupted {
             return (false, "step interrupted".into());
         }
@@ -257,6 +282,23 @@ fn parse_rate(v: &str) -> Option<f64> {
     (x.is_finite() && x >= 0.0).then_some(x)
 }
 
+/// Refuses a `NAME:` objective whose name no request of the plan has.
+pub fn check_names(objectives: &[Objective], names: &[String]) -> Result<(), ConfigError> {
+    for o in objectives {
+        if let Some(n) = o.name.as_ref().filter(|n| !names.contains(n)) {
+            return Err(ConfigError::new(
+                "--slo",
+                format!(
+                    "'{}': no request is named '{n}' (the requests are: {})",
+                    o.text,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether step `s` is gated under `--slo-until`.
 pub fn gated(s: &StepResult, until: Option<f64>) -> bool {
     let level = s.target_rps.or(s.concurrency.map(f64::from)).unwrap_or(0.0);
@@ -321,6 +363,18 @@ mod tests {
             (o.metric, o.threshold),
             (Metric::Column(ExtraLatency::RejectedP99), 10.0)
         );
+    }
+
+    #[test]
+    fn a_name_before_a_colon_scopes_the_objective_to_that_request() {
+        let o = Objective::parse("analyze:p99<10s").unwrap();
+        assert_eq!(o.name.as_deref(), Some("analyze"));
+        assert_eq!(
+            (o.metric, o.threshold),
+            (Metric::Latency(LatencyFigure::P99), 10_000.0)
+        );
+        assert_eq!(Objective::parse("p99<10s").unwrap().name, None);
+        assert!(Objective::parse(":p99<1s").is_err());
     }
 
     #[test]

@@ -359,6 +359,8 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
         .iter()
         .map(|s| Objective::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
+    let request_names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
+    gate::check_names(&objectives, &request_names)?;
     if let Some(u) = common.gate.slo_until {
         if !(u.is_finite() && u > 0.0) {
             return Err(ConfigError::new("--slo-until", "must be a positive number").into());

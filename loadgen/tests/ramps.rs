@@ -294,3 +294,114 @@ async fn a_bad_think_time_is_a_usage_error_naming_the_forms() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_name_gets_its_rows_and_its_own_objectives() {
+    let router = Router::new()
+        .route("/fast", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                "ok"
+            }),
+        );
+    let target = Target::serve(router).await;
+    let dir = common::out_dir();
+    let scenario = dir.join("mix.toml");
+    std::fs::write(
+        &scenario,
+        "[[request]]\nname = \"fast\"\npath = \"/fast\"\nweight = 3\n\n\
+         [[request]]\nname = \"slow\"\npath = \"/slow\"\nweight = 1\n",
+    )
+    .unwrap();
+    let junit = dir.join("junit.xml");
+    let run = loadgen(&[
+        "ramp",
+        "--steps",
+        "2,4",
+        "--step-duration",
+        "1500ms",
+        "--warmup",
+        "300ms",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--slo",
+        "fast:p99<1s",
+        "--slo",
+        "slow:p99<10ms",
+        "--slo",
+        "success>=99%",
+        "--junit",
+        junit.to_str().unwrap(),
+        &target.url("/"),
+    ])
+    .await;
+    // Only the slow request's own objective fails.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("slow:p99<10ms failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("fast:p99<1s failed"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("success>=99% failed"),
+        "{}",
+        run.stderr
+    );
+    let rows = run.csv();
+    assert_eq!(rows.len(), 6, "a total and two names per step: {rows:?}");
+    for step in ["1", "2"] {
+        let of = |name: &str| {
+            rows.iter()
+                .find(|r| r["step"] == step && r["name"] == name)
+                .unwrap()
+        };
+        let n =
+            |r: &std::collections::HashMap<String, String>, k: &str| r[k].parse::<f64>().unwrap();
+        let (total, fast, slow) = (of("*"), of("fast"), of("slow"));
+        for k in ["requests", "ok"] {
+            assert_eq!(n(fast, k) + n(slow, k), n(total, k), "step {step} {k}");
+        }
+        let sum = n(fast, "throughput_rps") + n(slow, "throughput_rps");
+        assert!(
+            (sum - n(total, "throughput_rps")).abs() <= 0.02,
+            "step {step}: {sum} vs {total:?}"
+        );
+        assert!(
+            n(slow, "p50_ms") >= 50.0 && n(fast, "p50_ms") < 50.0,
+            "{slow:?} {fast:?}"
+        );
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("slow:p99&lt;10ms") || xml.contains("slow:p99<10ms"),
+        "{xml}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_objective_for_a_request_the_plan_lacks_is_a_usage_error() {
+    let target =
+        Target::serve(Router::new().route("/", axum::routing::get(|| async { "ok" }))).await;
+    let run = loadgen(&[
+        "run",
+        "-X",
+        "GET",
+        "-c",
+        "1",
+        "-d",
+        "300ms",
+        "--slo",
+        "analyze:p99<1s",
+        &target.url("/"),
+    ])
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no request is named 'analyze'"),
+        "{}",
+        run.stderr
+    );
+}

@@ -213,6 +213,12 @@ pub struct StepResult {
     /// pause) − users) / users; open loop (throughput × mean latency − in_flight_mean) /
     /// in_flight_mean. `None` when the step was cut or nothing resolved.
     pub littles_law_error_pct: Option<f64>,
+    /// Per request name, when the plan has more than one: each name's own result (its
+    /// throughput and goodput are its share of the step's; the step-wide counters — connections,
+    /// late and unsent sends, requests cut — stay on the step). The CSV writes them as rows with
+    /// the name, the gate checks `NAME:` objectives on them.
+    #[serde(skip)]
+    pub per_name: Vec<(String, StepResult)>,
     /// `--scrape`: the target's series over the measured window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scrape: Option<BTreeMap<String, crate::scrape::SeriesSummary>>,
@@ -356,7 +362,7 @@ impl StepResult {
                     .map(|h| (c.name(), LatencySummary::from_histogram(h)))
             })
             .collect();
-        StepResult {
+        let mut result = StepResult {
             step,
             concurrency,
             target_rps,
@@ -405,6 +411,7 @@ impl StepResult {
                 .map(|f| f.think_s / resolved as f64 * 1000.0),
             littles_law_error_pct,
             flow: rec.flow,
+            per_name: Vec::new(),
             scrape: None,
             histogram: total,
             classes: OutcomeClass::ALL
@@ -418,7 +425,56 @@ impl StepResult {
                 })
                 .collect(),
             started_at: None,
+        };
+        if rec.names.len() > 1 {
+            result.per_name = result.split_by_name(load, duration_s, rec, names, interrupted);
         }
+        result
+    }
+
+    /// Each name's own result: its histograms and counts alone, its throughput and goodput the
+    /// step's times its share of the step's resolved requests (so the names' rows add up to the
+    /// step's), the step-wide counters left on the step.
+    fn split_by_name(
+        &self,
+        load: Load,
+        duration_s: f64,
+        rec: &Recorder,
+        names: &[String],
+        interrupted: bool,
+    ) -> Vec<(String, StepResult)> {
+        let resolved_all: u64 = rec.names.iter().map(|n| n.counts.iter().sum::<u64>()).sum();
+        rec.names
+            .iter()
+            .zip(names)
+            .map(|(n, name)| {
+                let one = Recorder {
+                    names: vec![n.clone()],
+                    high_us: rec.high_us,
+                    ..Recorder::default()
+                };
+                let mut r = StepResult::from_recorder(
+                    self.step,
+                    load,
+                    duration_s,
+                    &one,
+                    std::slice::from_ref(name),
+                    interrupted,
+                );
+                let resolved: u64 = n.counts.iter().sum();
+                if resolved_all > 0 {
+                    let share = resolved as f64 / resolved_all as f64;
+                    r.throughput_rps = self.throughput_rps * share;
+                    r.goodput_rps = if resolved > 0 {
+                        r.throughput_rps * r.ok as f64 / resolved as f64
+                    } else {
+                        0.0
+                    };
+                }
+                r.started_at = self.started_at;
+                (name.clone(), r)
+            })
+            .collect()
     }
 
     /// Attempts (sent or due but unsent) that did not end in a 2xx; requests abandoned at an

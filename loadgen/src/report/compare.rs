@@ -93,7 +93,7 @@ pub struct Comparison {
 fn usable(rows: Vec<StepRow>) -> Vec<StepRow> {
     let mut v: Vec<StepRow> = rows
         .into_iter()
-        .filter(|r| !r.interrupted && r.concurrency.is_some())
+        .filter(|r| r.is_total() && !r.interrupted && r.concurrency.is_some())
         .collect();
     v.sort_by_key(|r| (r.concurrency, r.step));
     v.dedup_by_key(|r| r.concurrency);

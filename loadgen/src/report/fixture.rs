@@ -54,5 +54,6 @@ pub fn row(step: usize, concurrency: u32, goodput: f64, mean_ms: f64) -> StepRow
         littles_law_error_pct: None,
         in_flight_mean: None,
         think_time_mean_ms: None,
+        name: "*".into(),
     }
 }

@@ -105,7 +105,8 @@ pub fn load(
 ) -> Result<RunInput, ReportError> {
     let mut rows = Vec::new();
     for path in csvs {
-        rows.extend(read_rows(path)?);
+        // The report reads each step's total row; per-name rows are for per-name views.
+        rows.extend(read_rows(path)?.into_iter().filter(StepRow::is_total));
     }
     let first = csvs.first().ok_or(ReportError::NoInput)?;
     let counted = rows.iter().filter(|r| !r.interrupted).count();

@@ -113,6 +113,25 @@ pub struct StepRow {
     /// older CSVs.
     #[serde(default)]
     pub think_time_mean_ms: Option<f64>,
+    /// `*` for the step's total; with a scenario of several requests, each step is followed by
+    /// one row per request name (its own counts and latency; throughput and goodput its share of
+    /// the step's; step-wide counters 0). Absent in older CSVs (read as `*`).
+    #[serde(default = "total_name")]
+    pub name: String,
+}
+
+/// The `name` of a step's total row.
+pub const TOTAL: &str = "*";
+
+fn total_name() -> String {
+    TOTAL.to_string()
+}
+
+impl StepRow {
+    /// Whether this is a step's total row (not one request name's).
+    pub fn is_total(&self) -> bool {
+        self.name == TOTAL
+    }
 }
 
 impl StepRow {
@@ -169,6 +188,7 @@ impl StepRow {
             littles_law_error_pct: s.littles_law_error_pct.map(|v| (v * 100.0).round() / 100.0),
             in_flight_mean: s.in_flight_mean.map(|v| (v * 1000.0).round() / 1000.0),
             think_time_mean_ms: s.think_time_mean_ms.map(|v| (v * 1000.0).round() / 1000.0),
+            name: TOTAL.to_string(),
         }
     }
 }
@@ -191,7 +211,13 @@ impl<W: Write> CsvSink<W> {
 
     /// Writes one step's row.
     pub fn write_step(&mut self, s: &StepResult) -> std::io::Result<()> {
-        self.write_row(&StepRow::from_step(s))
+        self.write_row(&StepRow::from_step(s))?;
+        for (name, r) in &s.per_name {
+            let mut row = StepRow::from_step(r);
+            row.name = name.clone();
+            self.write_row(&row)?;
+        }
+        Ok(())
     }
 
     /// Writes one row.
@@ -214,13 +240,14 @@ mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,u
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\
 retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end,unsent,other_status,resent,\
 all_p50_ms,all_p99_ms,rejected_p50_ms,rejected_p99_ms,connect_p50_ms,connect_p99_ms,\
-littles_law_error_pct,in_flight_mean,think_time_mean_ms";
+littles_law_error_pct,in_flight_mean,think_time_mean_ms,name";
 
 /// Columns appended after CSVs were already in use: a reader takes files without them.
 pub const LATER_COLUMNS: &[&str] = &[
     "littles_law_error_pct",
     "in_flight_mean",
     "think_time_mean_ms",
+    "name",
 ];
 
 /// Why a CSV of step rows could not be read: the file, line and column at fault.
