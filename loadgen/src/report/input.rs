@@ -37,6 +37,14 @@ pub struct ScrapedStep {
     pub queue_mean: Option<f64>,
     /// Mean live concurrency limit.
     pub limit_mean: Option<f64>,
+    /// `/analyze` requests answered 200 during the step.
+    pub analyses_ok: Option<f64>,
+    /// Model calls answered 2xx during the step.
+    pub model_calls_ok: Option<f64>,
+    /// Input tokens billed during the step.
+    pub input_tokens: Option<f64>,
+    /// Output tokens billed during the step.
+    pub output_tokens: Option<f64>,
 }
 
 impl ScrapedStep {
@@ -57,6 +65,22 @@ impl ScrapedStep {
             }),
             queue_mean: get("analyze_queue_depth", "mean"),
             limit_mean: get("analyze_concurrency_limit", "mean"),
+            analyses_ok: get(
+                "analyze_requests_total{route=\"/analyze\",status=\"200\"}",
+                "delta",
+            ),
+            model_calls_ok: get(
+                "upstream_calls_total{api=\"claude\",outcome=\"ok\"}",
+                "delta",
+            ),
+            input_tokens: get(
+                "upstream_tokens_total{api=\"claude\",direction=\"input\"}",
+                "delta",
+            ),
+            output_tokens: get(
+                "upstream_tokens_total{api=\"claude\",direction=\"output\"}",
+                "delta",
+            ),
         }
     }
 }
