@@ -364,6 +364,15 @@ mod tests {
         }
     }
 
+    /// Status, API error type, response headers, whether the limit adapts, and what follows.
+    type StatusCase = (
+        u16,
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        bool,
+        Expect,
+    );
+
     /// Every status the Messages API documents (errors page: 400, 401, 402, 403, 404, 413, 429,
     /// 500, 504, 529), the 503 a proxy in front of it sends, and the `x-should-retry` override,
     /// each with the error body the API sends, through [`Attempt::from_response`] and
@@ -379,7 +388,7 @@ mod tests {
         })
         .to_string()
         .into_bytes();
-        let table: Vec<(u16, &str, Vec<(&str, &str)>, bool, Expect)> = vec![
+        let table: Vec<StatusCase> = vec![
             (
                 200,
                 "",
