@@ -28,10 +28,12 @@ test: lint unit fuzz-build external acceptance
 # stable it shares the workspace's target dir, reusing the server already compiled there.
 FUZZ := --manifest-path fuzz/Cargo.toml --target-dir target
 
-## lint: rustfmt check and clippy with warnings as errors (the workspace and the fuzz crate)
+## lint: rustfmt check, clippy with warnings as errors (the workspace and the fuzz crate), and no declared-but-unused dependency (cargo machete)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@command -v cargo-machete >/dev/null || { echo "make lint: needs cargo-machete (cargo install --locked cargo-machete)"; exit 2; }
+	$(CARGO) machete
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy $(FUZZ) --all-targets -- -D warnings
 

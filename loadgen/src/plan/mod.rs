@@ -89,8 +89,6 @@ pub struct Plan {
     pub requests: Vec<RequestTemplate>,
     /// Target URL as given.
     pub url: String,
-    /// Host and port to connect to.
-    pub authority: String,
     /// Per-request timeout.
     pub timeout: Duration,
     /// TCP connect timeout.
@@ -214,15 +212,9 @@ impl Plan {
             }
             None => return Err(no_scheme()),
         }
-        let authority = base
-            .authority()
-            .ok_or_else(|| ConfigError::new("--url", "has no host"))?
-            .clone();
-        let authority_str = if authority.port().is_some() {
-            authority.to_string()
-        } else {
-            format!("{}:80", authority.host())
-        };
+        if base.authority().is_none() {
+            return Err(ConfigError::new("--url", "has no host"));
+        }
         let requests = match &common.scenario {
             Some(path) => scenario_requests(path, &base, common)?,
             None => vec![single_request(&base, common)?],
@@ -250,7 +242,6 @@ impl Plan {
             warmup,
             requests,
             url: common.url().to_string(),
-            authority: authority_str,
             timeout: common.timeout,
             connect_timeout: common.connect_timeout.min(common.timeout),
             http2: common.http2,

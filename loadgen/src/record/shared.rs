@@ -126,11 +126,6 @@ impl SharedRecorders {
         }
     }
 
-    /// Adds a worker's own counters (connections opened, cut requests…) to `shard`.
-    pub fn absorb(&self, shard: usize, counters: &Recorder) {
-        self.lock(shard).rec.merge(counters);
-    }
-
     /// Sends the last seconds to the collector, ends it, and returns the shards merged. Call
     /// once every request of the step is resolved.
     pub fn finish(&self, names: usize) -> Recorder {

@@ -126,16 +126,6 @@ impl AdaptiveLimit {
         }
     }
 
-    /// Recent latency, when known.
-    pub fn recent_latency(&self) -> Option<Duration> {
-        self.short.map(Duration::from_secs_f64)
-    }
-
-    /// Baseline latency, when known.
-    pub fn baseline_latency(&self) -> Option<Duration> {
-        self.baseline.map(Duration::from_secs_f64)
-    }
-
     fn clamp(&self, value: f64) -> f64 {
         value.clamp(self.params.floor as f64, self.params.ceiling as f64)
     }

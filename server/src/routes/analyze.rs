@@ -277,9 +277,6 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
     .map_err(|e| AppError::Internal {
         detail: format!("the analysis task failed ({e})"),
     })??;
-    if let Some(pacer) = state.upstreams.claude.pacer() {
-        pacer.observe_analysis_tokens(analysis.usage.output_tokens);
-    }
     let (upstream, total) = (admitted.elapsed(), arrived.elapsed());
     let body = AnalyzeResponse {
         analysis: analysis.analysis,

@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use super::breaker::{CircuitBreaker, Verdict};
 use super::cooldown::Cooldown;
-use super::messages::{ErrorResponse, MessagesRequest, MessagesResponse};
-use super::pacing::{budgets_have_headroom, reset_hint, TierPacer};
-use super::retry::{hinted_wait, is_retryable, RetryBudget, RetryPolicy};
+use super::messages::{MessagesRequest, MessagesResponse};
+use super::outcome::{classify, Attempt, LimitSignal, Next};
+use super::pacing::TierPacer;
+use super::retry::{RetryBudget, RetryPolicy};
 use super::signals::{CallObserver, CallSignal};
 use crate::error::AppError;
 use crate::instruments::Instruments;
@@ -23,27 +23,6 @@ use crate::instruments::Instruments;
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 const API: &str = "claude";
-
-/// How one attempt ended.
-enum Attempt {
-    Done(MessagesResponse, HeaderMap),
-    /// An error status, with the server's hint and whether it may be retried.
-    Failed {
-        status: u16,
-        hint: Option<Duration>,
-        detail: String,
-        retryable: bool,
-        headers: HeaderMap,
-    },
-    /// No response byte came back (refused, reset before the headers, attempt timed out before
-    /// the headers): the provider did not answer, so the POST may be sent again.
-    NoResponse(String),
-    /// A response started but was cut off, stalled or could not be read: not retried (the call
-    /// may have been served and billed), and a failure of the upstream.
-    Broken(String),
-    /// A 4xx other than 429: our request's fault, not the upstream's health.
-    Rejected(AppError),
-}
 
 /// The protections around model calls; all off in legacy mode.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +88,13 @@ impl ClaudeClient {
     /// The tier pacer, when there is one.
     pub fn pacer(&self) -> Option<&TierPacer> {
         self.protections.pacer.as_deref()
+    }
+
+    fn adapts_to_push_back(&self) -> bool {
+        self.protections
+            .observer
+            .as_ref()
+            .is_some_and(|o| o.adapts_to_push_back())
     }
 
     fn signal(&self, started: Instant, dropped: bool, throttled: bool) {
@@ -203,135 +189,62 @@ impl ClaudeClient {
                 .map_or(remaining, |t| t.min(remaining));
             let started = Instant::now();
             let answered = AtomicBool::new(false);
-            let attempt = match tokio::time::timeout(per_attempt, self.attempt(request, &answered))
+            let attempt = tokio::time::timeout(per_attempt, self.attempt(request, &answered))
                 .await
-            {
-                Ok(attempt) => attempt,
-                Err(_) if per_attempt < remaining => {
-                    let took = per_attempt.as_millis();
-                    if answered.load(Ordering::Acquire) {
-                        Attempt::Broken(format!(
-                            "the model API response stalled for {took} ms after it started"
-                        ))
-                    } else {
-                        Attempt::NoResponse(format!(
-                                "the model API did not answer within {took} ms (CLAUDE_ATTEMPT_TIMEOUT_MS)"
-                            ))
-                    }
-                }
-                Err(_) => {
-                    // Our own deadline, not a judgement on the upstream.
-                    self.instruments
-                        .upstream_call(API, "timeout", started.elapsed());
-                    return (Verdict::Neutral, Err(timed_out()));
-                }
-            };
+                .unwrap_or_else(|_| {
+                    Attempt::timed_out(answered.load(Ordering::Acquire), per_attempt, remaining)
+                });
             let took = started.elapsed();
-            let (status, hint, detail, verdict) = match attempt {
-                Attempt::Done(response, headers) => {
-                    self.instruments.upstream_call(API, "ok", took);
-                    self.instruments.upstream_tokens(
-                        API,
-                        response.usage.input_tokens,
-                        response.usage.output_tokens,
-                    );
-                    self.instruments.upstream_ratelimit(API, &headers);
-                    if let Some(pacer) = &self.protections.pacer {
-                        pacer.observe_headers(&headers);
-                        pacer.observe_call_tokens(
-                            response.usage.input_tokens,
-                            response.usage.output_tokens,
-                        );
-                    }
-                    self.signal(started, false, throttled);
-                    return (Verdict::Success, Ok(response));
+            // Asked only of an error status: the observer takes a lock to answer.
+            let adapts = matches!(attempt, Attempt::Failed { .. }) && self.adapts_to_push_back();
+            let outcome = classify(attempt, took, per_attempt, adapts);
+            self.instruments.upstream_call(API, outcome.label, took);
+            if let Some(usage) = outcome.usage {
+                self.instruments
+                    .upstream_tokens(API, usage.input_tokens, usage.output_tokens);
+            }
+            if let Some(headers) = &outcome.headers {
+                self.instruments.upstream_ratelimit(API, headers);
+                if let Some(pacer) = &self.protections.pacer {
+                    pacer.observe_headers(headers);
                 }
-                Attempt::Rejected(err) => {
-                    self.instruments.upstream_call(API, "rejected", took);
-                    return (Verdict::Neutral, Err(err));
-                }
-                Attempt::Broken(detail) => {
-                    let timeout = took >= per_attempt;
-                    self.instruments.upstream_call(
-                        API,
-                        if timeout { "timeout" } else { "error" },
-                        took,
-                    );
-                    self.signal(started, timeout, throttled);
-                    return (
-                        Verdict::Failure,
-                        Err(AppError::UpstreamFailed {
-                            detail: format!("{detail} (not retried: it may have been served)"),
-                        }),
-                    );
-                }
-                Attempt::Failed {
+            }
+            if let (Some(usage), Some(pacer)) = (outcome.usage, &self.protections.pacer) {
+                pacer.observe_call_tokens(usage.input_tokens, usage.output_tokens);
+            }
+            match outcome.limit {
+                LimitSignal::Silent => {}
+                LimitSignal::Served => self.signal(started, false, throttled),
+                LimitSignal::Dropped => self.signal(started, true, throttled),
+            }
+            let verdict = outcome.verdict;
+            let (status, hint, detail, retryable) = match outcome.next {
+                Next::Respond(response) => return (verdict, Ok(response)),
+                Next::Fail(err) => return (verdict, Err(err)),
+                Next::Deadline => return (verdict, Err(timed_out())),
+                Next::Upstream {
                     status,
                     hint,
                     detail,
                     retryable,
-                    headers,
-                } => {
-                    let overloaded = matches!(status, 429 | 529 | 503);
-                    self.instruments.upstream_call(
-                        API,
-                        if overloaded { "overloaded" } else { "error" },
-                        took,
-                    );
-                    self.instruments.upstream_ratelimit(API, &headers);
-                    if let Some(pacer) = &self.protections.pacer {
-                        pacer.observe_headers(&headers);
-                    }
-                    let pushed_back = matches!(status, 429 | 529);
-                    self.signal(started, pushed_back, throttled);
-                    // A 429 whose budgets all have headroom is a concurrency limit: when the
-                    // adaptive limit answers it by lowering concurrency, only this call waits
-                    // its hint; a spent budget, an overload (529), or a fixed limit (nothing
-                    // else slows down) pauses every call.
-                    let adapts = self
-                        .protections
-                        .observer
-                        .as_ref()
-                        .is_some_and(|o| o.adapts_to_push_back());
-                    let shared = pushed_back
-                        && !(status == 429 && adapts && budgets_have_headroom(&headers));
-                    if let (true, Some(wait), Some(cooldown)) =
-                        (shared, hint, &self.protections.cooldown)
-                    {
-                        if cooldown.extend(Instant::now(), wait) {
-                            self.instruments.upstream_cooldown(API);
-                            tracing::debug!(
-                                status,
-                                wait_ms = wait.as_millis() as u64,
-                                "model API asked to wait: pausing new model calls"
-                            );
-                        }
-                    }
-                    // 429 is our rate tier, not an outage.
-                    let verdict = if status == 429 {
-                        Verdict::Neutral
-                    } else {
-                        Verdict::Failure
-                    };
-                    if !retryable {
-                        return (
-                            verdict,
-                            Err(self.final_error(status, retries + 1, hint, &detail)),
-                        );
-                    }
-                    (status, hint, detail, verdict)
-                }
-                Attempt::NoResponse(detail) => {
-                    let timeout = took >= per_attempt;
-                    self.instruments.upstream_call(
-                        API,
-                        if timeout { "timeout" } else { "network_error" },
-                        took,
-                    );
-                    self.signal(started, timeout, throttled);
-                    (0, None, detail, Verdict::Failure)
-                }
+                } => (status, hint, detail, retryable),
             };
+            if let (Some(wait), Some(cooldown)) = (outcome.cooldown, &self.protections.cooldown) {
+                if cooldown.extend(Instant::now(), wait) {
+                    self.instruments.upstream_cooldown(API);
+                    tracing::debug!(
+                        status,
+                        wait_ms = wait.as_millis() as u64,
+                        "model API asked to wait: pausing new model calls"
+                    );
+                }
+            }
+            if !retryable {
+                return (
+                    verdict,
+                    Err(self.final_error(status, retries + 1, hint, &detail)),
+                );
+            }
             let give_up = |hint| {
                 (
                     verdict,
@@ -391,33 +304,9 @@ impl ClaudeClient {
         answered.store(true, Ordering::Release);
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Attempt::Broken(format!("model API response was cut off: {e}")),
-        };
-        if (200..300).contains(&status) {
-            return match serde_json::from_slice::<MessagesResponse>(&body) {
-                Ok(parsed) => Attempt::Done(parsed, headers),
-                Err(e) => Attempt::Broken(format!(
-                    "the model API sent a response this server cannot read ({e})"
-                )),
-            };
-        }
-        let detail = match serde_json::from_slice::<ErrorResponse>(&body) {
-            Ok(err) => format!("HTTP {status} {}: {}", err.error.kind, err.error.message),
-            Err(_) => format!("HTTP {status}"),
-        };
-        let retryable = is_retryable(status, &headers);
-        if retryable || status >= 500 || status == 429 {
-            Attempt::Failed {
-                status,
-                hint: hinted_wait(&headers).or_else(|| reset_hint(&headers, SystemTime::now())),
-                detail,
-                retryable,
-                headers,
-            }
-        } else {
-            Attempt::Rejected(AppError::UpstreamFailed { detail })
+        match response.bytes().await {
+            Ok(body) => Attempt::from_response(status, headers, &body, SystemTime::now()),
+            Err(e) => Attempt::Broken(format!("model API response was cut off: {e}")),
         }
     }
 

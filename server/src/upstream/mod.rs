@@ -1,12 +1,14 @@
 //! Clients of the two upstream APIs and the protections around them: the Messages API client
-//! ([`claude`], wire types in [`messages`]) with retries ([`retry`]) and a circuit breaker
-//! ([`breaker`]), the shared cool-down ([`cooldown`]), tier pacing ([`pacing`]), the signals the
-//! concurrency limit learns from ([`signals`]), and the Trading API client ([`trading`]).
+//! ([`claude`], wire types in [`messages`], each attempt's outcome decided apart from its side
+//! effects in `outcome`) with retries ([`retry`]) and a circuit breaker ([`breaker`]), the shared
+//! cool-down ([`cooldown`]), tier pacing ([`pacing`]), the signals the concurrency limit learns
+//! from ([`signals`]), and the Trading API client ([`trading`]).
 
 pub mod breaker;
 pub mod claude;
 pub mod cooldown;
 pub mod messages;
+mod outcome;
 pub mod pacing;
 pub mod retry;
 pub mod signals;

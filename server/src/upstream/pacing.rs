@@ -135,7 +135,6 @@ struct PacerState {
     budgets: [Budget; 4],
     in_per_call: Option<f64>,
     out_per_call: Option<f64>,
-    out_per_analysis: Option<f64>,
     /// GCRA theoretical arrival time of the next call.
     next_slot: Option<Instant>,
 }
@@ -285,17 +284,6 @@ impl TierPacer {
         let mut s = self.lock();
         s.in_per_call = ewma(s.in_per_call, input_tokens as f64);
         s.out_per_call = ewma(s.out_per_call, output_tokens as f64);
-    }
-
-    /// Output tokens one finished analysis used.
-    pub fn observe_analysis_tokens(&self, output_tokens: u64) {
-        let mut s = self.lock();
-        s.out_per_analysis = ewma(s.out_per_analysis, output_tokens as f64);
-    }
-
-    /// Recent average output tokens per analysis.
-    pub fn output_tokens_per_analysis(&self) -> Option<f64> {
-        self.lock().out_per_analysis
     }
 
     /// The spacing between calls in force now (None = not pacing).
