@@ -47,8 +47,18 @@ fn key(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
 
 /// Throughput and goodput against concurrency, with the fitted USL curve, its 95% band and the
 /// Little's-law bound C / S (every user served in the uncontended service time S).
-pub fn throughput(steps: &[StepRow], fit: Option<&Fit>, service_ms: f64) -> Result<String, String> {
-    let xmax = steps.iter().map(conc).fold(1.0, f64::max) * 1.05;
+pub fn throughput(
+    steps: &[StepRow],
+    fit: Option<&Fit>,
+    service_ms: f64,
+    recommended: Option<(f64, f64, Option<[f64; 2]>)>,
+) -> Result<String, String> {
+    let xmax = steps
+        .iter()
+        .map(conc)
+        .chain(recommended.map(|r| r.0))
+        .fold(1.0, f64::max)
+        * 1.05;
     // Fast rejections can push throughput of shedding steps orders of magnitude above goodput;
     // such points are left off the scale (and counted in the legend) so the curve stays legible.
     let max_goodput = steps.iter().map(|r| r.goodput_rps).fold(0.0, f64::max);
@@ -140,6 +150,25 @@ pub fn throughput(steps: &[StepRow], fit: Option<&Fit>, service_ms: f64) -> Resu
             )?
             .label("goodput (2xx)")
             .legend(|(x, y)| TriangleMarker::new((x + 9, y), 5, GREEN.filled()));
+        if let Some((n, x, ci)) = recommended {
+            let [lo, hi] = ci.unwrap_or([x, x]);
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(n, lo.min(ymax)), (n, hi.min(ymax))],
+                MAGENTA.stroke_width(2),
+            )))?;
+            chart
+                .draw_series(std::iter::once(Cross::new(
+                    (n, x.min(ymax)),
+                    7,
+                    MAGENTA.stroke_width(3),
+                )))?
+                .label(if ci.is_some() {
+                    "recommended N, predicted (95% interval)"
+                } else {
+                    "recommended N, predicted"
+                })
+                .legend(|(x, y)| Cross::new((x + 9, y), 5, MAGENTA.stroke_width(2)));
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
@@ -265,7 +294,25 @@ pub fn outcomes(steps: &[StepRow]) -> Result<String, String> {
 
 /// Latency (p50, p99) and rates over the run's time, step boundaries dashed. Returns the latency
 /// chart and the rate chart.
-pub fn timeseries(seconds: &[Second]) -> Result<(String, String), String> {
+/// Mean of each point and the `window - 1` before it within the same step (a trailing moving
+/// average that does not reach across a step boundary).
+fn moving(points: &[(f64, f64)], steps: &[usize], window: usize) -> Vec<(f64, f64)> {
+    (0..points.len())
+        .map(|i| {
+            let from = (i + 1).saturating_sub(window.max(1));
+            let same: Vec<f64> = (from..=i)
+                .filter(|&j| steps[j] == steps[i])
+                .map(|j| points[j].1)
+                .collect();
+            (points[i].0, same.iter().sum::<f64>() / same.len() as f64)
+        })
+        .collect()
+}
+
+/// Latency and rate charts over time. Rates are drawn as a moving average over `window_s`
+/// seconds (at least one service time, so a per-second count of 1.44 s analyses does not jump
+/// between 0 and 9) over faint per-second points.
+pub fn timeseries(seconds: &[Second], window_s: usize) -> Result<(String, String), String> {
     let mut t = 0.0f64;
     let mut marks = Vec::new();
     let mut last_step = None;
@@ -290,13 +337,22 @@ pub fn timeseries(seconds: &[Second]) -> Result<(String, String), String> {
         ],
         &marks,
     )?;
+    let steps: Vec<usize> = pts.iter().map(|(_, s)| s.step).collect();
+    let (thr, good) = (col(|s| s.throughput_rps), col(|s| s.goodput_rps));
+    let caption = format!("Rates over time, {window_s} s moving average (step boundaries dashed)");
     let rps = lines(
-        "Rates over time (step boundaries dashed)",
+        &caption,
         "requests per second",
         xmax,
         &[
-            ("throughput", BLUE, col(|s| s.throughput_rps)),
-            ("goodput", GREEN, col(|s| s.goodput_rps)),
+            (
+                "throughput, per second",
+                RGBColor(175, 195, 240),
+                thr.clone(),
+            ),
+            ("goodput, per second", RGBColor(170, 225, 170), good.clone()),
+            ("throughput", BLUE, moving(&thr, &steps, window_s)),
+            ("goodput", GREEN, moving(&good, &steps, window_s)),
         ],
         &marks,
     )?;
@@ -316,4 +372,23 @@ pub fn compare(before: &[(f64, f64)], after: &[(f64, f64)]) -> Result<String, St
         ],
         &[],
     )
+}
+
+#[cfg(test)]
+mod moving_tests {
+    use super::moving;
+
+    #[test]
+    fn a_moving_average_smooths_within_a_step_and_restarts_at_the_next() {
+        // A 1.44 s service sampled per second: 0, 9, 0, 9 … averages to ~4.5 over 2 s.
+        let pts: Vec<(f64, f64)> = [0.0, 9.0, 0.0, 9.0, 2.0, 2.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64, v))
+            .collect();
+        let steps = [1, 1, 1, 1, 2, 2];
+        let m = moving(&pts, &steps, 2);
+        let ys: Vec<f64> = m.iter().map(|p| p.1).collect();
+        assert_eq!(ys, vec![0.0, 4.5, 4.5, 4.5, 2.0, 2.0]);
+    }
 }

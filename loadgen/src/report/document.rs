@@ -68,6 +68,11 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
                 &a.steps,
                 a.fit.as_ref().filter(|f| f.unreliable.is_none()),
                 a.service_ms,
+                Some((
+                    f64::from(a.summary.recommended.max_concurrent_analyses),
+                    a.summary.recommended.predicted_goodput_rps,
+                    a.summary.recommended.predicted_goodput_ci,
+                )),
             )?,
         ),
         (
@@ -89,7 +94,9 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         });
     }
     if !input.seconds.is_empty() {
-        let (lat, rps) = charts::timeseries(&input.seconds)?;
+        // At least one service time (and 3 s) per point of the moving average.
+        let window = ((a.service_ms / 1000.0).ceil() as usize).max(3);
+        let (lat, rps) = charts::timeseries(&input.seconds, window)?;
         d.push(Block::Chart {
             file: "timeseries-latency.svg".into(),
             title: "Latency over time, step boundaries marked".into(),
