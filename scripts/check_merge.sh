@@ -17,21 +17,25 @@ AT=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) + d
 pids=()
 for i in 0 1; do
   $BIN/loadgen ramp --steps 4,9 --step-duration 2s --warmup 0s -X GET --quiet \
-    --start-at "$AT" --instance "$i/2" --hdr-log "$RUN/i$i.hdrlog" --out "$RUN/i$i.csv" \
+    --start-at "$AT" --instance "$i/2" --hdr-log "$RUN/i$i.hdrlog" --out "$RUN/i$i.csv" --json "$RUN/i$i.json" \
     "http://127.0.0.1:$TP/v1/market/status" > "$RUN/i$i.out" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
 curl -sf "http://127.0.0.1:$TP/__stats" > "$RUN/target.json"
 $BIN/loadgen merge --quiet "$RUN/i0.hdrlog" "$RUN/i1.hdrlog" --out "$RUN/merged" --slo 'success>=99%'
-${PYTHON:-.venv/bin/python} - "$RUN/merged/merged.json" "$RUN/target.json" "$RUN/i0.hdrlog" "$RUN/i1.hdrlog" <<'PY'
+${PYTHON:-.venv/bin/python} - "$RUN/merged/merged.json" "$RUN/target.json" "$RUN/i0.hdrlog" "$RUN/i1.hdrlog" <<'PY' "$RUN/i0.json" "$RUN/i1.json"
 import json, sys
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
 merged = json.load(open(sys.argv[1]))["steps"]
 target = json.load(open(sys.argv[2]))
-logs = sys.argv[3:]
+logs = sys.argv[3:5]
+# Requests no step counts but the target saw: each instance's preflight (0 unless
+# --preflight-request) and warm-up sends, as its JSON reports them.
+uncounted = sum(json.load(open(p)).get("preflight_requests", 0) + json.load(open(p)).get("warmup_requests", 0)
+                for p in sys.argv[5:7])
 ok_by_step, all_by_step = {}, {}
 for path in logs:
     reader = HistogramLogReader(path, HdrHistogram(1, 3_600_000_000, 3))
@@ -63,8 +67,8 @@ for i, s in enumerate(merged, start=1):
         check(any(abs(g - want) <= max(0.002 * want, 0.002) for g in got),
               f"step {i}: p{q} {got[0]:.3f} ms summed by hdrh, {want:.3f} ms merged")
 total = sum(s["requests"] for s in merged)
-check(total + len(logs) == target["requests_total"],
-      f"merged {total} requests + {len(logs)} preflights = the target's own {target['requests_total']}")
+check(total + uncounted == target["requests_total"],
+      f"merged {total} requests + {uncounted} preflight and warm-up = the target's own {target['requests_total']}")
 if failures:
     sys.exit(f"{len(failures)} merge check(s) failed")
 print("merge: the hdrhistogram package agrees with loadgen merge, and the target agrees with both")
