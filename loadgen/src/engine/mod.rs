@@ -254,19 +254,11 @@ impl Engine {
                 )))
             })
             .collect();
-        let mut cumulative = Vec::new();
-        if plan.requests.len() > 1 {
-            let mut acc = 0;
-            for r in &plan.requests {
-                acc += r.weight;
-                cumulative.push(acc);
-            }
-        }
         let ctx = Arc::new(RunContext {
             requests: self.requests.clone(),
             connectors: self.connectors.clone(),
             conn_slot: self.conn_slot.clone(),
-            cumulative_weights: cumulative,
+            flows: crate::plan::flow::FlowTable::new(plan.flows.clone()),
             timeout: plan.timeout,
             timeline,
             steps,

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{Conn, Connector, ExchangeError, Prepared, Reply};
 use super::step_state::{bump, Pending, StepState};
 use super::timeline::{Phase, Timeline};
+use crate::plan::flow::{Cursor, FlowStep};
 use crate::plan::Load;
 use crate::record::{parse_retry_after, OutcomeClass, Sample, WindowFlow};
 
@@ -52,8 +53,8 @@ pub struct RunContext {
     pub connectors: Vec<Connector>,
     /// Index of each request's connector; a user keeps one connection per connector.
     pub conn_slot: Vec<usize>,
-    /// Cumulative weights for the weighted choice (empty when there is one request).
-    pub cumulative_weights: Vec<u32>,
+    /// Single requests and sessions, with the weights of the choice among them.
+    pub flows: crate::plan::flow::FlowTable,
     /// Per-request timeout.
     pub timeout: Duration,
     /// The steps' windows.
@@ -88,7 +89,8 @@ struct User {
     id: u64,
     conns: Vec<Option<Conn>>,
     rng: SmallRng,
-    total_weight: u32,
+    /// Where the user is in its current single request or session.
+    cursor: Cursor,
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -101,18 +103,16 @@ impl User {
                 ctx.seed
                     .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             ),
-            total_weight: ctx.cumulative_weights.last().copied().unwrap_or(0),
+            cursor: Cursor::default(),
             timer: Box::pin(tokio::time::sleep_until(ctx.timeline.end() + ctx.timeout)),
         }
     }
 
-    fn choose(&mut self, ctx: &RunContext) -> usize {
-        if self.total_weight == 0 {
-            0
-        } else {
-            let r = self.rng.random_range(0..self.total_weight);
-            ctx.cumulative_weights.partition_point(|&w| w <= r)
-        }
+    /// The next request: the session's next, or a new single request or session drawn by weight.
+    fn choose(&mut self, ctx: &RunContext) -> FlowStep {
+        let rng = &mut self.rng;
+        ctx.flows
+            .next(&mut self.cursor, |total| rng.random_range(0..total))
     }
 
     /// Sends one request of step `index` sent at `start` (latency from `intended`) and records
@@ -129,7 +129,10 @@ impl User {
     ) -> Option<Option<Duration>> {
         let step = &ctx.steps[index];
         let shard = step.recorders.shard_of(self.id);
-        let which = self.choose(ctx);
+        let FlowStep {
+            request: which,
+            think: step_think,
+        } = self.choose(ctx);
         if pending.is_none() {
             bump(&ctx.warmup_requests);
         }
@@ -214,8 +217,9 @@ impl User {
             (_, Some(ra)) if ctx.honor_retry_after => Some(Duration::from_secs_f64(ra.min(3600.0))),
             _ => None,
         };
-        // A closed-loop user thinks after every answer (after any Retry-After wait).
-        let think = match ctx.think.filter(|_| !open) {
+        // A closed-loop user thinks after every answer (after any Retry-After wait): the
+        // session request's own think time, else `--think-time`.
+        let think = match step_think.or(ctx.think).filter(|_| !open) {
             Some(t) => Some(t.sample(&mut self.rng)),
             None => None,
         };

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::Uri;
 use serde::Serialize;
 
+pub mod flow;
 mod request;
 pub mod think;
 pub mod tls;
@@ -87,6 +88,8 @@ pub struct Plan {
     pub warmup: Duration,
     /// The requests to send (one unless a scenario names more).
     pub requests: Vec<RequestTemplate>,
+    /// What a user chooses among: single requests and sessions over `requests`.
+    pub flows: Vec<flow::Flow>,
     /// Target URL as given.
     pub url: String,
     /// Per-request timeout.
@@ -215,10 +218,30 @@ impl Plan {
         if base.authority().is_none() {
             return Err(ConfigError::new("--url", "has no host"));
         }
-        let requests = match &common.scenario {
+        let scenario = match &common.scenario {
             Some(path) => scenario_requests(path, &base, common)?,
-            None => vec![single_request(&base, common)?],
+            None => single_request(&base, common)?,
         };
+        let open_loop = match cmd {
+            Command::FindCapacity(a) => a.rate,
+            _ => steps.iter().any(|l| matches!(l, Load::Open { .. })),
+        };
+        if let Some(s) = scenario
+            .flows
+            .iter()
+            .find(|f| f.session)
+            .filter(|_| open_loop)
+        {
+            return Err(ConfigError::new(
+                "--scenario",
+                format!(
+                    "session '{}' needs virtual users (--concurrency, or a ramp without --rate): \
+                     an open-loop arrival is one request",
+                    s.name
+                ),
+            ));
+        }
+        let requests = scenario.requests;
         let any_tls = requests.iter().any(|r| r.uri.scheme_str() == Some("https"));
         let tls = if any_tls {
             Some(tls::client_config(
@@ -241,6 +264,7 @@ impl Plan {
             step_duration,
             warmup,
             requests,
+            flows: scenario.flows,
             url: common.url().to_string(),
             timeout: common.timeout,
             connect_timeout: common.connect_timeout.min(common.timeout),

@@ -1,5 +1,5 @@
-//! Request templates: the single request of `--url/-X/-H/--body`, or the weighted requests of a
-//! `--scenario` file (TOML or JSON), each built once with its `Host` and content type.
+//! Request templates: the single request of `--url/-X/-H/--body`, or the weighted requests and
+//! sessions of a `--scenario` file (TOML or JSON), each built once with its `Host` and content type.
 
 use std::path::Path;
 
@@ -8,6 +8,8 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use http::{HeaderMap, Method, Uri};
 use serde::Deserialize;
 
+use super::flow::{Flow, FlowStep};
+use super::think::ThinkTime;
 use super::ConfigError;
 use crate::cli::{CommonArgs, DEFAULT_BODY};
 
@@ -40,23 +42,51 @@ struct ScenarioRequest {
     /// Path (joined to `--url`) or full http URL.
     #[serde(default)]
     path: Option<String>,
-    #[serde(default = "one")]
-    weight: u32,
+    /// Weight of a top-level request (1 when absent); a session's requests take none.
+    #[serde(default)]
+    weight: Option<u32>,
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     body: Option<String>,
+    /// The pause after this request's answer (`5s`, `exp:30s`, `uniform:1s..3s`); absent:
+    /// `--think-time`.
+    #[serde(default)]
+    think_time: Option<String>,
+}
+
+/// A weighted session of a scenario file: requests a user sends in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioSession {
+    name: String,
+    #[serde(default = "one")]
+    weight: u32,
+    request: Vec<ScenarioRequest>,
 }
 
 fn one() -> u32 {
     1
 }
 
-/// A scenario file: `[[request]]` entries (TOML) or `{"request": [...]}` (JSON).
+/// A scenario file: `[[request]]` and `[[session]]` entries (TOML) or
+/// `{"request": [...], "session": [...]}` (JSON).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
+    #[serde(default)]
     request: Vec<ScenarioRequest>,
+    #[serde(default)]
+    session: Vec<ScenarioSession>,
+}
+
+/// The requests to build and the flows users choose among.
+#[derive(Debug)]
+pub(super) struct Scenario {
+    /// Every request template, sessions' included.
+    pub requests: Vec<RequestTemplate>,
+    /// Single requests and sessions, in file order (requests first).
+    pub flows: Vec<Flow>,
 }
 
 fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
@@ -85,10 +115,7 @@ fn parse_method(m: &str, flag: &str) -> Result<Method, ConfigError> {
         .map_err(|_| ConfigError::new(flag, format!("invalid HTTP method '{m}'")))
 }
 
-pub(super) fn single_request(
-    base: &Uri,
-    common: &CommonArgs,
-) -> Result<RequestTemplate, ConfigError> {
+pub(super) fn single_request(base: &Uri, common: &CommonArgs) -> Result<Scenario, ConfigError> {
     let method = parse_method(&common.method, "--method")?;
     let body = match (&common.body, &common.body_file) {
         (Some(b), _) => Bytes::from(b.clone()),
@@ -106,7 +133,11 @@ pub(super) fn single_request(
         extra.push(parse_header(h)?);
     }
     let name = format!("{} {}", method, base.path());
-    build_template(name, method, base.clone(), extra, body, 1, "--url")
+    let template = build_template(name.clone(), method, base.clone(), extra, body, 1, "--url")?;
+    Ok(Scenario {
+        requests: vec![template],
+        flows: vec![Flow::single(name, 0, 1, None)],
+    })
 }
 
 fn build_template(
@@ -150,7 +181,7 @@ pub(super) fn scenario_requests(
     path: &Path,
     base: &Uri,
     common: &CommonArgs,
-) -> Result<Vec<RequestTemplate>, ConfigError> {
+) -> Result<Scenario, ConfigError> {
     const FLAG: &str = "--scenario";
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(FLAG, format!("cannot read {}: {e}", path.display())))?;
@@ -162,62 +193,137 @@ pub(super) fn scenario_requests(
     } else {
         toml::from_str(&text).map_err(|e| ConfigError::new(FLAG, format!("invalid TOML: {e}")))?
     };
-    if file.request.is_empty() {
-        return Err(ConfigError::new(FLAG, "has no [[request]] entries"));
+    if file.request.is_empty() && file.session.is_empty() {
+        return Err(ConfigError::new(
+            FLAG,
+            "has no [[request]] or [[session]] entries",
+        ));
     }
     let mut common_headers = Vec::new();
     for h in &common.headers {
         common_headers.push(parse_header(h)?);
     }
     // The weighted choice draws from 0..sum in u32.
-    let total: u64 = file.request.iter().map(|r| u64::from(r.weight)).sum();
+    let total: u64 = file
+        .request
+        .iter()
+        .map(|r| u64::from(r.weight.unwrap_or(1)))
+        .chain(file.session.iter().map(|s| u64::from(s.weight)))
+        .sum();
     if total > u64::from(u32::MAX) {
         return Err(ConfigError::new(
             FLAG,
             format!("weights sum to {total}, above {}", u32::MAX),
         ));
     }
-    let mut out = Vec::new();
+    let mut out = Scenario {
+        requests: Vec::new(),
+        flows: Vec::new(),
+    };
     for r in file.request {
-        if r.weight == 0 {
+        let weight = r.weight.unwrap_or(1);
+        if weight == 0 {
             continue;
         }
-        let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
-        let target = r.path.as_deref().unwrap_or("/");
-        let uri: Uri = if target.starts_with("http://") || target.starts_with("https://") {
-            target
-                .parse()
-                .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
-        } else {
-            let joined = format!(
-                "{}://{}{}",
-                base.scheme_str().unwrap_or("http"),
-                base.authority().map(|a| a.as_str()).unwrap_or(""),
-                if target.starts_with('/') {
-                    target.to_string()
-                } else {
-                    format!("/{target}")
-                }
-            );
-            joined
-                .parse()
-                .map_err(|_| ConfigError::new(FLAG, format!("invalid path '{target}'")))?
-        };
-        let mut extra = common_headers.clone();
-        // Name and value apart: joined as "k: v" and split again, a key `a:b` would become
-        // header `a` with value `b: v`.
-        for (k, v) in &r.headers {
-            extra.push(header_pair(k, v, FLAG, &format!("{k}: {v}"))?);
-        }
-        let body = r.body.map(Bytes::from).unwrap_or_default();
-        out.push(build_template(
-            r.name, method, uri, extra, body, r.weight, FLAG,
-        )?);
+        let name = r.name.clone();
+        let step = template(r, weight, base, &common_headers, &mut out.requests)?;
+        out.flows.push(Flow {
+            name,
+            weight,
+            steps: vec![step],
+            session: false,
+        });
     }
-    if out.is_empty() {
-        return Err(ConfigError::new(FLAG, "every request has weight 0"));
+    for s in file.session {
+        if s.weight == 0 {
+            continue;
+        }
+        if s.request.is_empty() {
+            return Err(ConfigError::new(
+                FLAG,
+                format!("session '{}' has no [[session.request]] entries", s.name),
+            ));
+        }
+        let mut steps = Vec::new();
+        for r in s.request {
+            if r.weight.is_some() {
+                return Err(ConfigError::new(
+                    FLAG,
+                    format!(
+                        "request '{}' of session '{}' has a weight: a session's requests run in \
+                         order, weight the session instead",
+                        r.name, s.name
+                    ),
+                ));
+            }
+            steps.push(template(r, 0, base, &common_headers, &mut out.requests)?);
+        }
+        out.flows.push(Flow {
+            name: s.name,
+            weight: s.weight,
+            steps,
+            session: true,
+        });
+    }
+    if out.flows.is_empty() {
+        return Err(ConfigError::new(
+            FLAG,
+            "every request and session has weight 0",
+        ));
     }
     Ok(out)
+}
+
+/// Builds the template of scenario request `r` into `requests`; returns its flow step.
+fn template(
+    r: ScenarioRequest,
+    weight: u32,
+    base: &Uri,
+    common_headers: &[(HeaderName, HeaderValue)],
+    requests: &mut Vec<RequestTemplate>,
+) -> Result<FlowStep, ConfigError> {
+    const FLAG: &str = "--scenario";
+    let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
+    let target = r.path.as_deref().unwrap_or("/");
+    let uri: Uri = if target.starts_with("http://") || target.starts_with("https://") {
+        target
+            .parse()
+            .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
+    } else {
+        let joined = format!(
+            "{}://{}{}",
+            base.scheme_str().unwrap_or("http"),
+            base.authority().map(|a| a.as_str()).unwrap_or(""),
+            if target.starts_with('/') {
+                target.to_string()
+            } else {
+                format!("/{target}")
+            }
+        );
+        joined
+            .parse()
+            .map_err(|_| ConfigError::new(FLAG, format!("invalid path '{target}'")))?
+    };
+    let think = match &r.think_time {
+        None => None,
+        Some(t) => Some(t.parse::<ThinkTime>().map_err(|e| {
+            ConfigError::new(FLAG, format!("request '{}': think_time {e}", r.name))
+        })?),
+    };
+    let mut extra = common_headers.to_vec();
+    // Name and value apart: joined as "k: v" and split again, a key `a:b` would become
+    // header `a` with value `b: v`.
+    for (k, v) in &r.headers {
+        extra.push(header_pair(k, v, FLAG, &format!("{k}: {v}"))?);
+    }
+    let body = r.body.map(Bytes::from).unwrap_or_default();
+    requests.push(build_template(
+        r.name, method, uri, extra, body, weight, FLAG,
+    )?);
+    Ok(FlowStep {
+        request: requests.len() - 1,
+        think,
+    })
 }
 
 #[cfg(test)]

@@ -29,6 +29,13 @@ pub fn config(plan: &Plan, objectives: &[Objective], slo_until: Option<f64>) -> 
         "requests": plan.requests.iter().map(|r| json!({
             "name": r.name, "method": r.method.as_str(), "url": r.uri.to_string(), "weight": r.weight,
         })).collect::<Vec<_>>(),
+        "sessions": plan.flows.iter().filter(|f| f.session).map(|f| json!({
+            "name": f.name, "weight": f.weight,
+            "requests": f.steps.iter().map(|s| json!({
+                "name": plan.requests[s.request].name,
+                "think_time": s.think.map(|t| t.to_string()),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "slo": objectives.iter().map(|o| o.text.clone()).collect::<Vec<_>>(),
         "slo_until": slo_until,
         "loadgen_version": env!("CARGO_PKG_VERSION"),
