@@ -29,7 +29,7 @@ async fn with_5n_concurrent_clients_the_model_sees_exactly_n_calls_at_once() {
     const N: usize = 4;
     let (trading, claude) = mocks(60).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = N;
+    s.admission.max_concurrent_analyses = N;
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let tasks: Vec<_> = (0..5 * N)
@@ -52,7 +52,7 @@ async fn with_5n_concurrent_clients_the_model_sees_exactly_n_calls_at_once() {
 async fn queued_requests_are_served_in_arrival_order() {
     let (trading, claude) = mocks(150).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 1;
+    s.admission.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let first = spawn_analyze(&server.url(), &client);
@@ -91,8 +91,8 @@ async fn queued_requests_are_served_in_arrival_order() {
 async fn a_full_queue_answers_503_at_once_with_retry_after() {
     let (trading, claude) = mocks(400).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 1;
-    s.max_queue_depth = 1;
+    s.admission.max_concurrent_analyses = 1;
+    s.admission.max_queue_depth = 1;
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let running = spawn_analyze(&server.url(), &client);
@@ -139,8 +139,8 @@ async fn a_full_queue_answers_503_at_once_with_retry_after() {
 async fn a_request_that_waits_past_the_queue_timeout_gets_503() {
     let (trading, claude) = mocks(400).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 1;
-    s.queue_timeout = Duration::from_millis(150);
+    s.admission.max_concurrent_analyses = 1;
+    s.admission.queue_timeout = Duration::from_millis(150);
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let running = spawn_analyze(&server.url(), &client);
@@ -160,7 +160,7 @@ async fn a_request_that_waits_past_the_queue_timeout_gets_503() {
 async fn a_client_that_disconnects_while_queued_leaves_the_queue() {
     let (trading, claude) = mocks(400).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 1;
+    s.admission.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let running = spawn_analyze(&server.url(), &client);
@@ -208,9 +208,9 @@ async fn analyze_as(server: &TestServer, client: &reqwest::Client, ip: &str) -> 
 async fn rate_limit_answers_429_with_headers_per_client() {
     let (trading, claude) = mocks(0).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.rate_limit_per_minute = Some(2);
-    s.rate_limit_burst = 2;
-    s.trusted_proxies = TrustedProxies::parse("hops:1").expect("valid");
+    s.admission.rate_limit_per_minute = 2;
+    s.admission.rate_limit_burst = 2;
+    s.admission.trusted_proxies = TrustedProxies::parse("hops:1").expect("valid");
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
 
@@ -266,8 +266,8 @@ async fn rate_limit_answers_429_with_headers_per_client() {
 async fn forwarded_for_is_ignored_unless_trusted() {
     let (trading, claude) = mocks(0).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.rate_limit_per_minute = Some(1);
-    s.rate_limit_burst = 1;
+    s.admission.rate_limit_per_minute = 1;
+    s.admission.rate_limit_burst = 1;
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     assert_eq!(
@@ -290,7 +290,7 @@ async fn a_client_hanging_up_mid_analysis_keeps_its_permit_until_the_model_call_
     // account's concurrency), nor free the permit before that call ends.
     let (trading, claude) = mocks(600).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 1;
+    s.admission.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
     let impatient = spawn_analyze(&server.url(), &reqwest::Client::new());
     support::wait_until("the first analysis's model call is in flight", || async {

@@ -22,7 +22,7 @@ async fn readiness_is_503_while_new_connections_are_still_served_during_the_drai
     let (trading, claude) = mocks(0).await;
     let mut s = settings(&trading.url(), &claude.url());
     let drain = Duration::from_millis(1500);
-    s.shutdown_drain = drain;
+    s.shutdown.drain = drain;
     let mut server = TestServer::start(s).await;
     // A fresh connection per request: proves the listener itself still accepts.
     let fresh = || {

@@ -127,7 +127,7 @@ async fn pooled_mode_bounds_trading_connections_while_legacy_opens_one_per_call(
     let (trading, claude) = mocks(0).await;
 
     let mut pooled_settings = settings(&trading.url(), &claude.url());
-    pooled_settings.max_concurrent_analyses = CLIENTS;
+    pooled_settings.admission.max_concurrent_analyses = CLIENTS;
     let pooled = TestServer::start(pooled_settings).await;
     trading.reset_stats();
     run_analyses(&pooled, POOLED_ANALYSES, CLIENTS).await;
@@ -169,7 +169,7 @@ async fn pooled_mode_bounds_trading_connections_while_legacy_opens_one_per_call(
 async fn graceful_shutdown_drains_in_flight_work_and_refuses_the_queue() {
     let (trading, claude) = mocks(300).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 2;
+    s.admission.max_concurrent_analyses = 2;
     let server = TestServer::start(s).await;
     let url = server.url();
     let client = reqwest::Client::new();

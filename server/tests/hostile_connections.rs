@@ -16,8 +16,8 @@ const H2_PREFACE_LESS_ONE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r";
 
 fn settings(header_read_timeout: Duration) -> server::Settings {
     let mut s = support::settings("http://127.0.0.1:9", "http://127.0.0.1:9");
-    s.header_read_timeout = header_read_timeout;
-    s.max_connections = 64;
+    s.listener.header_read_timeout = header_read_timeout;
+    s.listener.max_connections = 64;
     s
 }
 
@@ -76,7 +76,7 @@ async fn silent_sockets_and_h2_preface_stalls_are_closed_after_the_header_timeou
 #[tokio::test]
 async fn a_fourth_connection_from_one_ip_is_closed_when_the_cap_is_three() {
     let mut s = settings(Duration::from_secs(30));
-    s.max_connections_per_ip = Some(3);
+    s.listener.max_connections_per_ip = 3;
     let server = TestServer::start(s).await;
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -170,8 +170,8 @@ async fn an_idle_http2_connection_is_shut_down_after_the_idle_timeout_but_not_mi
     // Model calls take 600 ms, so an analysis (two turns) outlasts the 500 ms idle timeout.
     let (trading, claude) = support::mocks(600).await;
     let mut s = support::settings(&trading.url(), &claude.url());
-    s.header_read_timeout = Duration::from_secs(5);
-    s.idle_timeout = Duration::from_millis(500);
+    s.listener.header_read_timeout = Duration::from_secs(5);
+    s.listener.idle_timeout = Duration::from_millis(500);
     let server = TestServer::start(s).await;
     let (mut send, ended) = h2_connection(&server).await;
     let response = send

@@ -17,7 +17,7 @@ async fn a_client_trickling_headers_is_disconnected() {
     // limit on the whole header (not an idle timer reset per byte) can end this connection.
     let timeout = Duration::from_millis(300);
     let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
-    s.header_read_timeout = timeout;
+    s.listener.header_read_timeout = timeout;
     let server = TestServer::start(s).await;
     let stream = tokio::net::TcpStream::connect(server.addr)
         .await
@@ -58,7 +58,7 @@ async fn a_client_trickling_headers_is_disconnected() {
 #[tokio::test]
 async fn a_client_trickling_the_body_gets_408() {
     let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
-    s.body_read_timeout = Duration::from_millis(200);
+    s.listener.body_read_timeout = Duration::from_millis(200);
     let server = TestServer::start(s).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr)
         .await
@@ -81,7 +81,7 @@ async fn a_client_trickling_the_body_gets_408() {
 async fn the_request_deadline_answers_504() {
     let (trading, claude) = mocks(2_000).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.request_timeout = Duration::from_millis(300);
+    s.admission.request_timeout = Duration::from_millis(300);
     let server = TestServer::start(s).await;
     let started = std::time::Instant::now();
     let response = server
@@ -131,7 +131,7 @@ async fn legacy_mode_has_no_concurrency_limit() {
     let (trading, claude) = mocks(100).await;
     let mut s = settings(&trading.url(), &claude.url());
     s.legacy_mode = true;
-    s.max_concurrent_analyses = 1;
+    s.admission.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     let all = futures_util::future::join_all(
@@ -149,7 +149,7 @@ async fn legacy_mode_has_no_concurrency_limit() {
 #[tokio::test]
 async fn the_connection_cap_holds_further_clients_until_a_slot_frees() {
     let mut s = settings("http://127.0.0.1:9", "http://127.0.0.1:9");
-    s.max_connections = 1;
+    s.listener.max_connections = 1;
     let server = TestServer::start(s).await;
     let hog = tokio::net::TcpStream::connect(server.addr)
         .await

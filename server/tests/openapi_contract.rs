@@ -14,7 +14,7 @@ use support::{mocks, settings, TestServer};
 async fn server_with_max_turns(max_turns: u32) -> (TestServer, [mocks::MockHandle; 2]) {
     let (trading, claude) = mocks(0).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_turns = max_turns;
+    s.claude.max_turns = max_turns;
     (TestServer::start(s).await, [trading, claude])
 }
 
@@ -131,8 +131,8 @@ async fn closed_sets_of_response_values_are_documented_and_kept() {
 async fn every_documented_429_header_is_required_and_sent() {
     let (trading, claude) = mocks(0).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.rate_limit_per_minute = Some(1);
-    s.rate_limit_burst = 1;
+    s.admission.rate_limit_per_minute = 1;
+    s.admission.rate_limit_burst = 1;
     let server = TestServer::start(s).await;
     let doc: Value = reqwest::get(format!("{}/openapi.json", server.url()))
         .await

@@ -36,9 +36,9 @@ async fn retry_after_grows_with_the_position_in_line() {
     // times out at the head of the line. Same service time, five times the position.
     let (trading, claude) = mocks(5_000).await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 1;
-    s.max_queue_depth = 4;
-    s.queue_timeout = Duration::from_millis(1_000);
+    s.admission.max_concurrent_analyses = 1;
+    s.admission.max_queue_depth = 4;
+    s.admission.queue_timeout = Duration::from_millis(1_000);
     let server = TestServer::start(s).await;
     let _running = spawn_analyze(&server.url());
     server.wait_for_health("in_flight", 1).await;

@@ -11,9 +11,9 @@ use support::TestServer;
 /// A server whose only client (this test, on 127.0.0.1) plays the proxy; 1 request per minute.
 async fn behind(proxies: &str) -> TestServer {
     let mut s = support::settings("http://127.0.0.1:9", "http://127.0.0.1:9");
-    s.rate_limit_per_minute = Some(1);
-    s.rate_limit_burst = 1;
-    s.trusted_proxies = TrustedProxies::parse(proxies).expect("valid");
+    s.admission.rate_limit_per_minute = 1;
+    s.admission.rate_limit_burst = 1;
+    s.admission.trusted_proxies = TrustedProxies::parse(proxies).expect("valid");
     TestServer::start(s).await
 }
 

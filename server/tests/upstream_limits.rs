@@ -36,7 +36,7 @@ async fn a_trading_answer_over_the_cap_becomes_a_tool_error_not_model_input() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.trading_max_body_bytes = 4096;
+    s.trading.max_body_bytes = 4096;
     let server = TestServer::start(s).await;
     let response = server
         .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
@@ -85,7 +85,7 @@ async fn tool_calls_over_the_per_turn_cap_are_answered_with_an_error_and_not_run
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.max_tool_calls_per_turn = 2;
+    s.claude.max_tool_calls_per_turn = 2;
     let server = TestServer::start(s).await;
     let response = server
         .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))

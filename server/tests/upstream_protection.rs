@@ -72,7 +72,7 @@ async fn three_analyses_after(refusal: ResponseTemplate, mode: ConcurrencyMode) 
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.concurrency_limit = mode;
+    s.admission.concurrency_limit = mode;
     let server = Arc::new(TestServer::start(s).await);
     let client = reqwest::Client::new();
     let first = {
@@ -230,7 +230,7 @@ async fn a_503_sent_during_a_cool_down_says_to_wait_it_out() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.request_timeout = Duration::from_secs(2);
+    s.admission.request_timeout = Duration::from_secs(2);
     let server = TestServer::start(s).await;
     let response = server
         .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
@@ -268,8 +268,8 @@ async fn a_stalled_attempt_is_retried_within_the_deadline() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.claude_attempt_timeout = Duration::from_millis(300);
-    s.request_timeout = Duration::from_secs(10);
+    s.claude.attempt_timeout = Duration::from_millis(300);
+    s.admission.request_timeout = Duration::from_secs(10);
     let server = TestServer::start(s).await;
     let started = Instant::now();
     let response = server
@@ -357,9 +357,9 @@ async fn a_success_that_started_before_the_circuit_opened_does_not_close_it() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.claude_max_retries = 0;
-    s.circuit_failure_threshold = 1;
-    s.circuit_open = Duration::from_secs(30);
+    s.claude.max_retries = 0;
+    s.claude.circuit_failure_threshold = 1;
+    s.claude.circuit_open = Duration::from_secs(30);
     let server = Arc::new(TestServer::start(s).await);
     let client = reqwest::Client::new();
     let slow = {
@@ -393,8 +393,8 @@ async fn running_out_of_the_request_deadline_is_not_an_upstream_failure() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.circuit_failure_threshold = 1;
-    s.request_timeout = Duration::from_millis(200);
+    s.claude.circuit_failure_threshold = 1;
+    s.admission.request_timeout = Duration::from_millis(200);
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
     for _ in 0..2 {
@@ -417,7 +417,7 @@ async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls
     })
     .await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 8;
+    s.admission.max_concurrent_analyses = 8;
     let server = Arc::new(TestServer::start(s).await);
     assert_eq!(server.health().await["concurrency_limit"], 8);
     assert_eq!(server.health().await["concurrency_mode"], "adaptive");
@@ -455,8 +455,8 @@ async fn after_a_storm_that_refused_even_at_the_floor_the_limit_grows_back_per_r
     })
     .await;
     let mut s = settings(&trading.url(), &claude.url());
-    s.max_concurrent_analyses = 8;
-    s.circuit_failure_threshold = 1_000; // this test is about the limit, not the breaker
+    s.admission.max_concurrent_analyses = 8;
+    s.claude.circuit_failure_threshold = 1_000; // this test is about the limit, not the breaker
     let server = Arc::new(TestServer::start(s).await);
     let client = reqwest::Client::new();
 

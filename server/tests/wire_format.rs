@@ -198,8 +198,8 @@ async fn persistent_overload_ends_in_503_with_retry_guidance() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.claude_max_retries = 2;
-    s.circuit_failure_threshold = 100;
+    s.claude.max_retries = 2;
+    s.claude.circuit_failure_threshold = 100;
     let server = TestServer::start(s).await;
     let response = server
         .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
@@ -225,7 +225,7 @@ async fn a_retry_hint_beyond_the_deadline_gives_up_at_once() {
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.request_timeout = Duration::from_secs(5);
+    s.admission.request_timeout = Duration::from_secs(5);
     let server = TestServer::start(s).await;
     let started = std::time::Instant::now();
     let response = server
@@ -253,9 +253,9 @@ async fn persistent_upstream_failure_opens_the_circuit_then_a_probe_closes_it() 
         .mount(&claude)
         .await;
     let mut s = settings(&trading.uri(), &claude.uri());
-    s.claude_max_retries = 0;
-    s.circuit_failure_threshold = 3;
-    s.circuit_open = Duration::from_millis(300);
+    s.claude.max_retries = 0;
+    s.claude.circuit_failure_threshold = 3;
+    s.claude.circuit_open = Duration::from_millis(300);
     let server = TestServer::start(s).await;
     let client = reqwest::Client::new();
 

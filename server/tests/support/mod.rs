@@ -120,9 +120,9 @@ where
 /// Settings for a server in front of `trading` and `claude`, with small test-friendly knobs.
 pub fn settings(trading: &str, claude: &str) -> Settings {
     let mut s = Settings::for_upstreams(trading, claude);
-    s.claude_retry_base = Duration::from_millis(5);
-    s.claude_retry_max = Duration::from_millis(20);
-    s.rate_limit_per_minute = None;
+    s.claude.retry_base = Duration::from_millis(5);
+    s.claude.retry_max = Duration::from_millis(20);
+    s.admission.rate_limit_per_minute = 0;
     s
 }
 
