@@ -1,6 +1,5 @@
 //! Test support: the real server in-process on 127.0.0.1:0, a scripted wiremock Claude, and
 //! polling waits (no sleeps as synchronization).
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +14,6 @@ use wiremock::{Request, Respond, ResponseTemplate};
 /// A running analyze-server; shut down on drop (or explicitly with `shutdown`).
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -29,12 +27,11 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let state = AppState::new(settings).expect("state");
         let (tx, rx) = oneshot::channel::<()>();
-        let join = tokio::spawn(server::serve(listener, state.clone(), async move {
+        let join = tokio::spawn(server::serve(listener, state, async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
-            state,
             stop: Some(tx),
             join: Some(join),
         }

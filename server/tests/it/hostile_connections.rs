@@ -2,20 +2,19 @@
 //! after `HEADER_READ_TIMEOUT_MS`, `/health` keeps answering while they are open, and one IP
 //! cannot hold more than `MAX_CONNECTIONS_PER_IP` connections.
 
-mod support;
-
 use std::time::Duration;
 
-use support::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+use crate::support::TestServer;
 
 /// The HTTP/2 connection preface is 24 bytes; these are the first 23.
 const H2_PREFACE_LESS_ONE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r";
 
 fn settings(header_read_timeout: Duration) -> server::Settings {
-    let mut s = support::settings("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let mut s = crate::support::settings("http://127.0.0.1:9", "http://127.0.0.1:9");
     s.listener.header_read_timeout = header_read_timeout;
     s.listener.max_connections = 64;
     s
@@ -90,7 +89,7 @@ async fn a_fourth_connection_from_one_ip_is_closed_when_the_cap_is_three() {
         "over-cap connection closed at once, not after the 30 s header timeout ({closed_after:?})"
     );
     drop(held);
-    support::wait_until("a slot is free again for 127.0.0.1", || async {
+    crate::support::wait_until("a slot is free again for 127.0.0.1", || async {
         reqwest::get(format!("{}/health", server.url()))
             .await
             .is_ok_and(|r| r.status() == 200)
@@ -168,8 +167,8 @@ fn h2_request(method: &str, path: &str, body: &str) -> hyper::Request<String> {
 #[tokio::test]
 async fn an_idle_http2_connection_is_shut_down_after_the_idle_timeout_but_not_mid_request() {
     // Model calls take 600 ms, so an analysis (two turns) outlasts the 500 ms idle timeout.
-    let (trading, claude) = support::mocks(600).await;
-    let mut s = support::settings(&trading.url(), &claude.url());
+    let (trading, claude) = crate::support::mocks(600).await;
+    let mut s = crate::support::settings(&trading.url(), &claude.url());
     s.listener.header_read_timeout = Duration::from_secs(5);
     s.listener.idle_timeout = Duration::from_millis(500);
     let server = TestServer::start(s).await;

@@ -2,12 +2,11 @@
 //! wrong types, huge strings, invalid UTF-8) and whatever the content type or duplicated headers,
 //! the answer is a 2xx analysis or a 4xx JSON error — never a 5xx, never a dropped connection.
 
-mod support;
-
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
-use support::TestServer;
+
+use crate::support::TestServer;
 
 /// A request as a client could send it.
 #[derive(Debug, Clone)]
@@ -101,8 +100,9 @@ fn any_analyze_request_gets_an_analysis_or_a_4xx_json_error() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     // Real mocks upstream, so a body that happens to be valid is simply analysed (200).
     let (server, _mocks) = runtime.block_on(async {
-        let (trading, claude) = support::mocks(0).await;
-        let server = TestServer::start(support::settings(&trading.url(), &claude.url())).await;
+        let (trading, claude) = crate::support::mocks(0).await;
+        let server =
+            TestServer::start(crate::support::settings(&trading.url(), &claude.url())).await;
         (server, (trading, claude))
     });
     let client = reqwest::Client::new();

@@ -1,15 +1,14 @@
 //! Time limits and turn limits: slow clients cannot pin connections, the per-request deadline
 //! answers 504, the turn limit ends a tool loop, and legacy mode has no concurrency limit.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{claude_reply, mocks, settings, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
+
+use crate::support::{claude_reply, mocks, settings, TestServer};
 
 #[tokio::test]
 async fn a_client_trickling_headers_is_disconnected() {

@@ -1,9 +1,8 @@
 //! Bad bodies get the documented 4xx and the JSON error shape; nothing reaches the upstreams.
 
-mod support;
-
 use serde_json::Value;
-use support::{settings, TestServer};
+
+use crate::support::{settings, TestServer};
 
 /// Upstream URLs nothing listens on: bad input must be refused before any upstream call.
 async fn server() -> TestServer {

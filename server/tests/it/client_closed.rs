@@ -1,11 +1,10 @@
 //! A request whose client hangs up before the answer is still counted (status `499`) and logged.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::json;
-use support::{mocks, settings, wait_until, TestServer};
+
+use crate::support::{mocks, settings, wait_until, TestServer};
 
 async fn metrics_text(server: &TestServer) -> String {
     reqwest::get(format!("{}/metrics", server.url()))

@@ -1,12 +1,11 @@
 //! The drain window: after the shutdown signal `/health/ready` answers 503 for
 //! `SHUTDOWN_DRAIN_MS` while the listener still accepts and serves; then the listener closes.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{mocks, settings, wait_until, TestServer};
+
+use crate::support::{mocks, settings, wait_until, TestServer};
 
 async fn ready_status(client: &reqwest::Client, server: &TestServer) -> Option<u16> {
     client

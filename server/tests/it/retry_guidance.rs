@@ -1,13 +1,12 @@
 //! `Retry-After` follows load: a request refused behind a long line is told to wait longer than
 //! one that reached the head of the line (position × recent service time ÷ N).
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::json;
-use support::{mocks, settings, TestServer};
 use tokio::task::JoinHandle;
+
+use crate::support::{mocks, settings, TestServer};
 
 /// POST /analyze in the background; yields (status, retry-after-ms, error type).
 fn spawn_analyze(url: &str) -> JoinHandle<(u16, Option<u64>, String)> {

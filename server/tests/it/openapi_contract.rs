@@ -4,11 +4,10 @@
 //! `max_turns: 0` were "valid" yet rejected), and `max_turns: 2.0` — an integer to JSON Schema —
 //! was rejected.
 
-mod support;
-
 use serde_json::{json, Value};
 use server::routes::analyze::{MAX_QUERY_CHARS, MAX_SYMBOLS};
-use support::{mocks, settings, TestServer};
+
+use crate::support::{mocks, settings, TestServer};
 
 /// A server over the in-process mocks with `MAX_TURNS` = `max_turns`.
 async fn server_with_max_turns(max_turns: u32) -> (TestServer, [mocks::MockHandle; 2]) {

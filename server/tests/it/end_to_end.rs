@@ -2,10 +2,9 @@
 //! numbers, pooling shows in the mock's connection counts, legacy mode answers the same, shutdown
 //! drains, and the operational endpoints are well-formed.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::{last_price_text, mocks, settings, TestServer};
+
+use crate::support::{last_price_text, mocks, settings, TestServer};
 
 #[tokio::test]
 async fn the_analysis_quotes_the_mock_trading_numbers() {

@@ -1,12 +1,10 @@
 //! The `analyze-server` binary as operators run it: bad configuration exits 2 naming the
 //! variable; SIGTERM drains and exits 0.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-use support::mocks;
+use crate::support::mocks;
 
 const BIN: &str = env!("CARGO_BIN_EXE_analyze-server");
 

@@ -1,14 +1,13 @@
 //! Exact wire checks against wiremock: what the server sends to the Messages API, how it retries,
 //! and how the circuit breaker opens and recovers.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
 
 async fn trading_with_aapl() -> MockServer {
     let trading = MockServer::start().await;

@@ -2,13 +2,12 @@
 //! queue is FIFO and bounded, waits time out, disconnects leave the queue, and the per-client
 //! rate limit answers 429 with the IETF headers.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use server::admission::client_ip::TrustedProxies;
-use support::{mocks, settings, TestServer};
+
+use crate::support::{mocks, settings, TestServer};
 
 fn spawn_analyze(url: &str, client: &reqwest::Client) -> tokio::task::JoinHandle<(u16, Value)> {
     let (url, client) = (url.to_string(), client.clone());
@@ -293,7 +292,7 @@ async fn a_client_hanging_up_mid_analysis_keeps_its_permit_until_the_model_call_
     s.admission.max_concurrent_analyses = 1;
     let server = TestServer::start(s).await;
     let impatient = spawn_analyze(&server.url(), &reqwest::Client::new());
-    support::wait_until("the first analysis's model call is in flight", || async {
+    crate::support::wait_until("the first analysis's model call is in flight", || async {
         claude.stats().in_flight == 1
     })
     .await;

@@ -2,15 +2,14 @@
 //! so a client forging `X-Forwarded-For` entries cannot buy new quota; IPv6 clients share one
 //! bucket per /64.
 
-mod support;
-
 use serde_json::json;
 use server::admission::client_ip::TrustedProxies;
-use support::TestServer;
+
+use crate::support::TestServer;
 
 /// A server whose only client (this test, on 127.0.0.1) plays the proxy; 1 request per minute.
 async fn behind(proxies: &str) -> TestServer {
-    let mut s = support::settings("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let mut s = crate::support::settings("http://127.0.0.1:9", "http://127.0.0.1:9");
     s.admission.rate_limit_per_minute = 1;
     s.admission.rate_limit_burst = 1;
     s.admission.trusted_proxies = TrustedProxies::parse(proxies).expect("valid");

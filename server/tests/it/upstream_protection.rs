@@ -2,17 +2,16 @@
 //! shared cool-down, the per-attempt timeout, what the circuit breaker counts, and the adaptive
 //! concurrency limit backing off when the provider refuses calls.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use server::config::ConcurrencyMode;
-use support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
 
 async fn trading_with_aapl() -> MockServer {
     let trading = MockServer::start().await;
@@ -411,7 +410,7 @@ async fn running_out_of_the_request_deadline_is_not_an_upstream_failure() {
 
 #[tokio::test]
 async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls() {
-    let (trading, claude) = support::mocks_with(|claude| {
+    let (trading, claude) = crate::support::mocks_with(|claude| {
         claude.latency.latency_ms = 150;
         claude.max_concurrent = 2;
     })
@@ -449,7 +448,7 @@ async fn the_adaptive_limit_backs_off_when_the_provider_refuses_concurrent_calls
 
 #[tokio::test]
 async fn after_a_storm_that_refused_even_at_the_floor_the_limit_grows_back_per_round_trip() {
-    let (trading, claude) = support::mocks_with(|claude| {
+    let (trading, claude) = crate::support::mocks_with(|claude| {
         claude.latency.latency_ms = 50;
         claude.overload_rate = 1.0;
     })

@@ -1,12 +1,11 @@
 //! Inputs from upstream are bounded: a Trading API answer over `TRADING_MAX_BODY_BYTES` never
 //! reaches the model, and the model gets at most `MAX_TOOL_CALLS_PER_TURN` tool calls run per turn.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::{claude_reply, settings, ScriptedClaude, TestServer};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::{claude_reply, settings, ScriptedClaude, TestServer};
 
 /// The last user message's `tool_result` blocks, from the model calls wiremock received.
 async fn last_tool_results(claude: &MockServer) -> Vec<Value> {
@@ -74,7 +73,7 @@ async fn tool_calls_over_the_per_turn_cap_are_answered_with_an_error_and_not_run
     Mock::given(method("GET"))
         .and(path("/v1/quotes/AAPL"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_raw(support::AAPL_QUOTE, "application/json"),
+            ResponseTemplate::new(200).set_body_raw(crate::support::AAPL_QUOTE, "application/json"),
         )
         .expect(2)
         .mount(&trading)
