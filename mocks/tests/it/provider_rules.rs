@@ -2,10 +2,9 @@
 //! turns, `max_tokens` truncation, known models and their ceilings, 402, where 504s and
 //! mid-stream faults happen, and the request fields the current API accepts.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn consecutive_same_role_turns_are_merged_into_one() {

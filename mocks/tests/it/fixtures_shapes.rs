@@ -1,10 +1,9 @@
 //! The mocks answer with the same keys and JSON types as the official shapes recorded in
 //! tests/fixtures (Anthropic docs for Claude; our contract for the Trading API).
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 fn assert_same_shape(fixture_name: &str, actual: &Value) {
     let diff = shape_diff(&fixture(fixture_name), actual, "$");

@@ -1,10 +1,9 @@
 //! Every official error: status, `error.type`, message, `request_id` in the body equal to the
 //! `request-id` header, and the retry headers.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 /// Sends `body` with `headers` and returns (status, headers, body).
 async fn send(

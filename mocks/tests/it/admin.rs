@@ -1,10 +1,9 @@
 //! `POST /__admin/faults` changes a running mock; `POST /__admin/reset` zeroes counters;
 //! `GET /__stats` equals the handle's stats and is not counted itself.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn faults_take_effect_mid_run_and_can_be_lifted() {

@@ -1,10 +1,9 @@
 //! The full tool-use conversation: mock Claude asks for tools, the mock Trading API answers,
 //! mock Claude quotes the numbers exactly.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 /// Runs the tool calls of `reply` against the trading mock, as the server would.
 async fn run_tools(client: &reqwest::Client, trading: &str, reply: &Value) -> Vec<Value> {

@@ -2,15 +2,14 @@
 //! the requests interleave: every draw comes from the request's own RNG (seed, fingerprint,
 //! occurrence), never from a shared one drawn in arrival order.
 
-mod support;
-
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use mocks::LatencyDist;
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 /// What one request ended as: its body's question, the status (0 = connection reset), the
 /// message id of a 200, and how long it took.

@@ -1,13 +1,12 @@
 //! The latency model as seen over HTTP: means within generous bounds (two noisy cores), and the
 //! token model (ttft + tokens / tokens_per_sec) on top of it.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use mocks::LatencyDist;
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 async fn mean_latency(url: &str, n: u32) -> Duration {
     let client = reqwest::Client::new();

@@ -1,10 +1,9 @@
 //! `stream: true` sends the official SSE sequence, which accumulates into exactly the message
 //! the non-streaming call returns.
 
-mod support;
-
 use serde_json::json;
-use support::*;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn the_stream_accumulates_into_the_non_streaming_message() {

@@ -1,9 +1,8 @@
 //! The Trading API contract: quotes, history, market status, symbols; 404 and 400 as JSON.
 
-mod support;
-
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 async fn get(url: &str, path: &str) -> (u16, Value) {
     status_json(reqwest::get(format!("{url}{path}")).await.unwrap()).await

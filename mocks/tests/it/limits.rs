@@ -1,9 +1,8 @@
 //! Account limits enforced exactly, seen from outside over real HTTP.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 // Paused time (the mock runs in this runtime): the clock stands still while the ten requests are
 // sent and answered, and only moves, to the end of the 800 ms hold, once every task is idle. So

@@ -10,8 +10,6 @@ use mocks::cli::profile;
 use mocks::LatencyDist;
 use serde_json::json;
 
-mod support;
-
 fn profiles_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles")
 }
@@ -21,11 +19,13 @@ fn profiles_dir() -> PathBuf {
 /// and how many model calls it made.
 async fn one_analysis(claude: &str, trading: &str, question: &str) -> (Duration, usize) {
     let client = reqwest::Client::new();
-    let mut request = support::first_turn(question);
+    let mut request = crate::support::first_turn(question);
     let started = tokio::time::Instant::now();
     for calls in 1..=6 {
-        let (status, reply) =
-            support::status_json(support::post_messages(&client, claude, &request).await).await;
+        let (status, reply) = crate::support::status_json(
+            crate::support::post_messages(&client, claude, &request).await,
+        )
+        .await;
         assert_eq!(status, 200, "{reply}");
         if reply["stop_reason"] != "tool_use" {
             return (started.elapsed(), calls);

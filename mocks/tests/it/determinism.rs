@@ -1,9 +1,8 @@
 //! Same seed ⇒ same bytes; different seed ⇒ different data.
 
-mod support;
-
 use serde_json::json;
-use support::*;
+
+use crate::support::*;
 
 async fn conversation_bytes(seed: u64) -> Vec<Vec<u8>> {
     let c = claude(|s| s.seed = seed).await;

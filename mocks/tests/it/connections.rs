@@ -1,11 +1,9 @@
 //! Connection accounting is exact: keep-alive reuses one connection, `Connection: close` and
 //! fresh clients open one each; connect delay is paid once per connection; the cap refuses.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn keep_alive_serves_n_requests_on_one_connection() {

@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: start mocks in one line, send official requests.
-#![allow(dead_code)]
 
 use mocks::{spawn_claude, spawn_trading, ClaudeSettings, MockHandle, TradingSettings};
 use serde_json::{json, Value};
