@@ -37,8 +37,8 @@ fn settings() -> &'static [Settings; 2] {
     SETTINGS.get_or_init(|| {
         let default = Settings::for_upstreams("http://127.0.0.1:9", "http://127.0.0.1:9");
         let mut tight = default.clone();
-        tight.max_body_bytes = 64;
-        tight.max_turns = 1;
+        tight.listener.max_body_bytes = 64;
+        tight.claude.max_turns = 1;
         [default, tight]
     })
 }
@@ -116,7 +116,7 @@ fn check_outcome(
         Ok(input) => input,
     };
     assert!(
-        data.len() <= settings.max_body_bytes,
+        data.len() <= settings.listener.max_body_bytes,
         "accepted over the size limit"
     );
     assert!(!input.query.is_empty(), "accepted an empty query");
@@ -131,10 +131,10 @@ fn check_outcome(
         assert!(!input.symbols[..i].contains(s), "duplicate symbol {s:?}");
     }
     assert!(
-        (1..=settings.max_turns).contains(&input.max_turns),
+        (1..=settings.claude.max_turns).contains(&input.max_turns),
         "max_turns {} outside 1..={}",
         input.max_turns,
-        settings.max_turns
+        settings.claude.max_turns
     );
     // The validated request, sent again, is accepted as the same request.
     let again = serde_json::json!({
@@ -143,7 +143,7 @@ fn check_outcome(
         "max_turns": input.max_turns,
     })
     .to_string();
-    if again.len() <= settings.max_body_bytes {
+    if again.len() <= settings.listener.max_body_bytes {
         let json = HeaderValue::from_static("application/json");
         let reread = parse_body(settings, Some(&json), again.as_bytes());
         assert_eq!(

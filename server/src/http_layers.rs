@@ -73,7 +73,7 @@ pub async fn request_context(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let client = client_ip(&request, &state.settings.trusted_proxies);
+    let client = client_ip(&request, &state.settings.admission.trusted_proxies);
     // hyper drops this future when the client hangs up; the guard still logs and counts it.
     let mut unanswered = ClientClosedGuard {
         state: state.clone(),
@@ -154,10 +154,10 @@ pub async fn enforce_rate_limit(
     let Some(limiter) = &state.limiter else {
         return next.run(request).await;
     };
-    let client = client_ip(&request, &state.settings.trusted_proxies);
+    let client = client_ip(&request, &state.settings.admission.trusted_proxies);
     match limiter.check(rate_limit_key(
         client,
-        state.settings.rate_limit_ipv6_prefix,
+        state.settings.admission.rate_limit_ipv6_prefix,
     )) {
         Ok(info) => {
             let mut response = next.run(request).await;

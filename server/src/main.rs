@@ -2,7 +2,6 @@
 //! SIGTERM/SIGINT. Invalid configuration exits 2 naming the variable.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -68,13 +67,13 @@ fn init_tracing(format: LogFormat) {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(config = %settings.redacted_summary(), "effective configuration");
     if let Some(eol) = settings.deprecated_model_eol() {
-        tracing::warn!(model = %settings.claude_model, end_of_life = eol, "CLAUDE_MODEL is deprecated; switch to {}", server::config::DEFAULT_MODEL);
+        tracing::warn!(model = %settings.claude.model, end_of_life = eol, "CLAUDE_MODEL is deprecated; switch to {}", server::config::DEFAULT_MODEL);
     }
-    if settings.trust_forwarded_for {
-        tracing::warn!(trusted_proxies = ?settings.trusted_proxies, "TRUST_FORWARDED_FOR is deprecated: it now means TRUSTED_PROXIES=hops:1 (the rightmost X-Forwarded-For address); set TRUSTED_PROXIES instead");
+    if settings.admission.trust_forwarded_for {
+        tracing::warn!(trusted_proxies = ?settings.admission.trusted_proxies, "TRUST_FORWARDED_FOR is deprecated: it now means TRUSTED_PROXIES=hops:1 (the rightmost X-Forwarded-For address); set TRUSTED_PROXIES instead");
     }
     let shutdown = shutdown_signal().context("installing signal handlers")?;
-    let addr = SocketAddr::new(settings.host, settings.port);
+    let addr = settings.listener.addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

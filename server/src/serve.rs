@@ -48,24 +48,25 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(state.settings.header_read_timeout);
+        .header_read_timeout(state.settings.listener.header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(state.settings.http2_keep_alive_interval)
-        .keep_alive_timeout(state.settings.http2_keep_alive_timeout)
-        .max_concurrent_streams(state.settings.http2_max_concurrent_streams);
-    let first_request_timeout = state.settings.header_read_timeout;
-    let idle_timeout = state.settings.idle_timeout;
+        .keep_alive_interval(state.settings.listener.http2_keep_alive_interval)
+        .keep_alive_timeout(state.settings.listener.http2_keep_alive_timeout)
+        .max_concurrent_streams(state.settings.listener.http2_max_concurrent_streams);
+    let first_request_timeout = state.settings.listener.header_read_timeout;
+    let idle_timeout = state.settings.listener.idle_timeout;
     let per_ip = state
         .settings
-        .max_connections_per_ip
+        .listener
+        .connections_per_ip_cap()
         .map(PerIpConnections::new);
     // Server shutdown: every connection shuts down gracefully; the tracker waits for them.
     let closing = CancellationToken::new();
     let connections = TaskTracker::new();
-    let connection_slots = Arc::new(Semaphore::new(state.settings.max_connections));
-    let drain = state.settings.shutdown_drain;
+    let connection_slots = Arc::new(Semaphore::new(state.settings.listener.max_connections));
+    let drain = state.settings.shutdown.drain;
     let drain_state = state.clone();
     // The signal starts the drain window; accepting stops only when it ends, so a load balancer
     // sees readiness 503 from a live instance instead of connection refused.
@@ -176,7 +177,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let grace = state.settings.shutdown_grace;
+    let grace = state.settings.shutdown.grace;
     tracing::info!(
         in_flight = state.gate.in_flight(),
         queued = state.gate.queue_depth(),

@@ -70,27 +70,28 @@ impl AppState {
         let legacy = settings.legacy_mode;
         let breaker = (!legacy).then(|| {
             Arc::new(CircuitBreaker::new(
-                settings.circuit_failure_threshold,
-                settings.circuit_open,
+                settings.claude.circuit_failure_threshold,
+                settings.claude.circuit_open,
             ))
         });
         let retry = (!legacy).then_some(RetryPolicy {
-            max_retries: settings.claude_max_retries,
-            base: settings.claude_retry_base,
-            cap: settings.claude_retry_max,
+            max_retries: settings.claude.max_retries,
+            base: settings.claude.retry_base,
+            cap: settings.claude.retry_max,
         });
-        let gate = match (legacy, settings.concurrency_limit) {
+        let gate = match (legacy, settings.admission.concurrency_limit) {
             (true, _) => ConcurrencyGate::unlimited(),
-            (false, ConcurrencyMode::Fixed) => {
-                ConcurrencyGate::new(settings.max_concurrent_analyses, settings.max_queue_depth)
-            }
+            (false, ConcurrencyMode::Fixed) => ConcurrencyGate::new(
+                settings.admission.max_concurrent_analyses,
+                settings.admission.max_queue_depth,
+            ),
             (false, ConcurrencyMode::Adaptive) => ConcurrencyGate::with_algorithm(
                 Box::new(AdaptiveLimit::new(AdaptiveParams::new(
-                    settings.min_concurrent_analyses,
-                    settings.max_concurrent_analyses,
+                    settings.admission.min_concurrent_analyses,
+                    settings.admission.max_concurrent_analyses,
                 ))),
-                settings.max_concurrent_analyses,
-                settings.max_queue_depth,
+                settings.admission.max_concurrent_analyses,
+                settings.admission.max_queue_depth,
             ),
         };
         let protections = if legacy {
@@ -102,41 +103,42 @@ impl AppState {
                 cooldown: Some(Arc::new(Cooldown::new())),
                 pacer: Some(Arc::new(
                     TierPacer::new(KnownTier {
-                        rpm: settings.provider_rpm,
-                        itpm: settings.provider_itpm,
-                        otpm: settings.provider_otpm,
+                        rpm: settings.provider.known_rpm(),
+                        itpm: settings.provider.known_itpm(),
+                        otpm: settings.provider.known_otpm(),
                     })
-                    .with_share(settings.provider_share),
+                    .with_share(settings.provider.share),
                 )),
-                attempt_timeout: Some(settings.claude_attempt_timeout),
+                attempt_timeout: Some(settings.claude.attempt_timeout),
                 observer: Some(Arc::clone(&gate) as _),
             }
         };
         let claude = ClaudeClient::new(
-            &settings.anthropic_base_url,
-            &settings.anthropic_api_key,
+            &settings.claude.base_url,
+            settings.claude.api_key(),
             protections,
             Arc::clone(&instruments),
         )?;
         let trading = if legacy {
             TradingClient::per_call(
-                &settings.trading_api_base_url,
-                settings.trading_timeout,
+                &settings.trading.base_url,
+                settings.trading.timeout,
                 Arc::clone(&instruments),
             )
         } else {
             TradingClient::pooled(
-                &settings.trading_api_base_url,
-                settings.trading_pool_max_idle_per_host,
-                settings.trading_timeout,
+                &settings.trading.base_url,
+                settings.trading.pool_max_idle_per_host,
+                settings.trading.timeout,
                 Arc::clone(&instruments),
             )?
         };
-        let trading = trading.with_max_body_bytes(settings.trading_max_body_bytes);
-        let limiter = match (legacy, settings.rate_limit_per_minute) {
+        let trading = trading.with_max_body_bytes(settings.trading.max_body_bytes);
+        let limiter = match (legacy, settings.admission.rate_limit()) {
             (false, Some(per_minute)) => {
                 let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-                let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+                let burst =
+                    NonZeroU32::new(settings.admission.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
                 let limiter = ClientRateLimiter::new(per_minute, burst);
                 ClientRateLimiter::spawn_eviction(&limiter, LIMITER_EVICTION_EVERY);
                 Some(limiter)

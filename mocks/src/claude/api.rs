@@ -3,8 +3,8 @@
 //! The server keeps its own copy (`server/src/upstream/messages.rs`) on purpose: each side
 //! is checked on its own against the official API (the mock by the official Python and
 //! TypeScript SDKs, `make check-sdk`; the server by exact wire tests against wiremock,
-//! `server/tests/wire_format.rs`), so a crate shared by both would let one misreading of the API
-//! pass on both sides unnoticed.
+//! `server/tests/it/wire_format.rs`), so a crate shared by both would let one misreading of
+//! the API pass on both sides unnoticed.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -4,6 +4,7 @@
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::CommandFactory;
 
+use super::parsers::ValueError;
 use super::RawArgs;
 
 /// Examples for settings without a default.
@@ -69,45 +70,71 @@ fn setting(variable: &str, value: Option<&str>, argv: &[String]) -> (String, Str
     (shown, eg)
 }
 
-/// A validation error of `variable` (from [`super::Settings::from_raw`]) with the name the
-/// operator used and an example.
+/// A setting that breaks a rule (from [`super::Settings::from_raw`], or from a value parser),
+/// with the name the operator used and an example.
 pub fn explain_invalid(variable: &str, reason: &str, argv: &[String]) -> String {
     let (shown, eg) = setting(variable, None, argv);
     format!("invalid configuration: {shown}: {reason}{eg}")
 }
 
-/// A value clap could not parse (`MAX_CONCURRENT_ANALYSES=ten`), named by the variable (or the
-/// flag, when it came from a flag) with an example; `None` for other clap errors (`--help`, an
-/// unknown flag), which clap reports itself.
+/// A value clap rejected (`MAX_CONCURRENT_ANALYSES=ten`, `QUEUE_TIMEOUT_MS=0`) or a required
+/// setting left out, named by the variable (or the flag, when it came from a flag) with an
+/// example; `None` for other clap errors (`--help`, an unknown flag), which clap reports itself.
 pub fn explain_parse_error(e: &clap::Error, argv: &[String]) -> Option<String> {
-    if !matches!(
-        e.kind(),
-        ErrorKind::InvalidValue | ErrorKind::ValueValidation
-    ) {
-        return None;
-    }
     let text = |kind| match e.get(kind) {
         Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(s)) => s.first().cloned(),
         _ => None,
     };
-    let arg = text(ContextKind::InvalidArg)?;
-    let long = arg.split_whitespace().next()?.trim_start_matches("--");
+    let missing = match e.kind() {
+        ErrorKind::MissingRequiredArgument => true,
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => false,
+        _ => return None,
+    };
+    let variable = variable_of(&text(ContextKind::InvalidArg)?)?;
+    if missing {
+        return Some(explain_invalid(&variable, "is required", argv));
+    }
+    let source = std::error::Error::source(e);
+    // A value that parses but breaks the setting's rule reads as before parsing moved into clap.
+    if let Some(ValueError::Rule(reason)) = source.and_then(|s| s.downcast_ref::<ValueError>()) {
+        return Some(explain_invalid(&variable, reason, argv));
+    }
+    let reason = match (source, e.get(ContextKind::ValidValue)) {
+        (Some(source), _) => source.to_string(),
+        (None, Some(ContextValue::Strings(words))) => format!("must be {}", one_of(words)),
+        // clap's own reason: the text after the quoted argument.
+        (None, _) => e
+            .to_string()
+            .lines()
+            .next()
+            .and_then(|first| first.rsplit_once("': "))
+            .map(|(_, r)| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "not a valid value".into()),
+    };
     let value = text(ContextKind::InvalidValue).unwrap_or_default();
-    let a = RawArgs::command()
+    let (shown, eg) = setting(&variable, Some(&value), argv);
+    Some(format!("invalid configuration: {shown}: {reason}{eg}"))
+}
+
+/// The variable read by the argument clap renders as `--long <VALUE>`.
+fn variable_of(rendered: &str) -> Option<String> {
+    let long = rendered.split_whitespace().next()?.trim_start_matches("--");
+    let arg = RawArgs::command()
         .get_arguments()
         .find(|a| a.get_long() == Some(long))
         .cloned()?;
-    let variable = a.get_env()?.to_string_lossy().into_owned();
-    // clap's own reason: the text after the quoted argument, e.g. `invalid digit found in string`.
-    let rendered = e.to_string();
-    let first = rendered.lines().next().unwrap_or_default();
-    let reason = first
-        .rsplit_once("': ")
-        .map(|(_, r)| r.trim().to_string())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "not a valid value".into());
-    let (shown, eg) = setting(&variable, Some(&value), argv);
-    Some(format!("invalid configuration: {shown}: {reason}{eg}"))
+    Some(arg.get_env()?.to_string_lossy().into_owned())
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn one_of(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        [only] => only.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +149,14 @@ mod tests {
             example("TRADING_API_BASE_URL").as_deref(),
             Some("http://127.0.0.1:8081")
         );
+        assert_eq!(example("LOG_FORMAT").as_deref(), Some("text"));
+    }
+
+    #[test]
+    fn word_lists_read_as_a_sentence() {
+        let words = |w: &[&str]| one_of(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(words(&["text", "json"]), "text or json");
+        assert_eq!(words(&["a", "b", "c"]), "a, b or c");
+        assert_eq!(words(&["only"]), "only");
     }
 }

@@ -150,7 +150,7 @@ fn body_error(error: axum::Error, limit: usize) -> AppError {
 /// type or an over-long `Content-Length` before reading a byte.
 async fn read_body(state: &AppState, request: Request) -> Result<bytes::Bytes, AppError> {
     is_json(request.headers().get(header::CONTENT_TYPE))?;
-    let limit = state.settings.max_body_bytes;
+    let limit = state.settings.listener.max_body_bytes;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -158,7 +158,7 @@ async fn read_body(state: &AppState, request: Request) -> Result<bytes::Bytes, A
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(AppError::PayloadTooLarge { limit });
     }
-    let timeout = state.settings.body_read_timeout;
+    let timeout = state.settings.listener.body_read_timeout;
     let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit))
         .await
         .map_err(|_| AppError::BodyTimeout { limit: timeout })?
@@ -176,9 +176,9 @@ pub fn parse_body(
     body: &[u8],
 ) -> Result<AnalysisInput, AppError> {
     is_json(content_type)?;
-    if body.len() > settings.max_body_bytes {
+    if body.len() > settings.listener.max_body_bytes {
         return Err(AppError::PayloadTooLarge {
-            limit: settings.max_body_bytes,
+            limit: settings.listener.max_body_bytes,
         });
     }
     let request =
@@ -222,7 +222,7 @@ fn validate(settings: &Settings, body: AnalyzeRequest) -> Result<AnalysisInput, 
             symbols.push(s);
         }
     }
-    let ceiling = settings.max_turns;
+    let ceiling = settings.claude.max_turns;
     let max_turns = match body.max_turns {
         None => ceiling,
         Some(n) if (1..=ceiling).contains(&n) => n,
@@ -236,9 +236,9 @@ fn validate(settings: &Settings, body: AnalyzeRequest) -> Result<AnalysisInput, 
         query,
         symbols,
         max_turns,
-        model: settings.claude_model.clone(),
-        max_tokens: settings.claude_max_tokens,
-        max_tool_calls_per_turn: settings.max_tool_calls_per_turn,
+        model: settings.claude.model.clone(),
+        max_tokens: settings.claude.max_tokens,
+        max_tool_calls_per_turn: settings.claude.max_tool_calls_per_turn,
     })
 }
 
@@ -251,10 +251,11 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
     let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
     let body = read_body(state, request).await?;
     let input = parse_body(&state.settings, content_type.as_ref(), &body)?;
-    let budget = state.settings.request_timeout;
+    let budget = state.settings.admission.request_timeout;
     let deadline = arrived + budget;
     let max_wait = state
         .settings
+        .admission
         .queue_timeout
         .min(deadline.saturating_duration_since(Instant::now()));
     let permit = state.gate.acquire(max_wait, &state.shutdown).await?;

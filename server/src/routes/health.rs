@@ -125,7 +125,7 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         concurrency_mode: if state.settings.legacy_mode {
             CONCURRENCY_MODES[2]
         } else {
-            state.settings.concurrency_limit.as_str()
+            state.settings.admission.concurrency_limit.as_str()
         }
         .into(),
         queue_depth,

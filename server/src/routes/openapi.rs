@@ -109,7 +109,7 @@ pub fn document(settings: &Settings) -> Value {
     );
     merge(
         &mut fields["max_turns"],
-        json!({"minimum": 1, "maximum": settings.max_turns}),
+        json!({"minimum": 1, "maximum": settings.claude.max_turns}),
     );
     doc
 }
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn max_turns_ceiling_follows_the_settings() {
         let mut settings = Settings::for_upstreams("http://127.0.0.1:9", "http://127.0.0.1:9");
-        settings.max_turns = 3;
+        settings.claude.max_turns = 3;
         let doc = document(&settings);
         let max_turns = &doc["components"]["schemas"]["AnalyzeRequest"]["properties"]["max_turns"];
         assert_eq!(
