@@ -355,6 +355,13 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         queueing,
         provider,
         recommended,
+        users: super::users::answer(
+            &steps,
+            &input.named,
+            objectives,
+            input.server_capacity,
+            max_concurrency_meeting_slo,
+        ),
         findings: Vec::new(),
     };
     summary.findings = super::findings::headline(&summary);
@@ -376,6 +383,7 @@ mod tests {
         RunInput {
             csvs: vec!["t.csv".into()],
             rows,
+            named: Vec::new(),
             config: None,
             seconds: Vec::new(),
             server_capacity: None,

@@ -58,6 +58,10 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     )));
     d.push(Block::Para(r.reasoning.clone()));
 
+    if let Some(u) = &s.users {
+        users_section(&mut d, u);
+    }
+
     d.push(Block::Heading(2, "Charts".into()));
     let charts_list = [
         (
@@ -292,4 +296,75 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     conf.extend(input.notes.iter().cloned());
     d.push(Block::List(conf));
     Ok(d)
+}
+
+/// "How many users": the measured answer, the fitted model and the predictions per think time.
+fn users_section(d: &mut Doc, u: &super::users::UsersAnswer) {
+    d.push(Block::Heading(2, "How many users".into()));
+    d.push(Block::Para(match u.measured_max_users {
+        Some(n) => format!(
+            "**Measured**: {n} users with a mean think time of {:.1} s met every objective (the \
+             largest tested load at which it and every lower step did).",
+            u.think_s
+        ),
+        None => format!(
+            "**Measured**: no tested load met every objective (or none was given), think time \
+             {:.1} s.",
+            u.think_s
+        ),
+    }));
+    let Some(m) = &u.model else {
+        d.push(Block::Para(format!(
+            "No prediction: {}.",
+            u.unfitted.as_deref().unwrap_or("no model")
+        )));
+        return;
+    };
+    d.push(Block::Para(format!(
+        "**Fitted** service model: `{}` binds ({:.0}% of requests, {:.0} ms at light load), served \
+         by {:.1} parallel servers ({}); every other second of a user's cycle is delay ({:.2} s \
+         per request at the run's think time, measured by the law N = X × (R + Z)). Mean-value \
+         analysis of that closed network (Seidmann's multi-server approximation) gives X and the \
+         queue wait at each user count; a latency figure is predicted as its light-load value \
+         plus the wait. Every user count below is **predicted** (extrapolated for think times \
+         the run did not use); `{}` checks it.",
+        m.name,
+        m.share * 100.0,
+        m.service_s * 1000.0,
+        m.servers,
+        m.servers_from,
+        m.delay_s,
+        u.verify
+    )));
+    d.push(Block::Table(
+        vec![
+            "think time".into(),
+            "users at saturation N*".into(),
+            format!(
+                "users meeting {}",
+                u.objective.as_deref().unwrap_or("(no latency objective)")
+            ),
+            "throughput there (/s)".into(),
+            "predicted latency figure (ms)".into(),
+        ],
+        u.predictions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                vec![
+                    format!(
+                        "{:.1} s{}",
+                        p.think_s,
+                        if i == 0 { " (this run)" } else { "" }
+                    ),
+                    format!("{:.0}", p.users_at_saturation),
+                    p.users_at_objective.map_or("—".into(), |n| n.to_string()),
+                    p.at_objective
+                        .map_or("—".into(), |a| format!("{:.2}", a.throughput_rps)),
+                    p.predicted_latency_ms
+                        .map_or("—".into(), |l| format!("{l:.0}")),
+                ]
+            })
+            .collect(),
+    ));
 }

@@ -90,8 +90,10 @@ impl ScrapedStep {
 pub struct RunInput {
     /// The step CSVs, in the order given.
     pub csvs: Vec<PathBuf>,
-    /// Every row of every CSV.
+    /// Every step's total row of every CSV.
     pub rows: Vec<StepRow>,
+    /// Every step's per-name rows (scenario requests), when the run had several names.
+    pub named: Vec<StepRow>,
     /// The `config` object of the run's JSON summary, when found.
     pub config: Option<serde_json::Value>,
     /// The per-second series, when found.
@@ -127,10 +129,13 @@ pub fn load(
     timeseries: Option<&Path>,
     metrics: Option<&Path>,
 ) -> Result<RunInput, ReportError> {
-    let mut rows = Vec::new();
+    let (mut rows, mut named) = (Vec::new(), Vec::new());
     for path in csvs {
         // The report reads each step's total row; per-name rows are for per-name views.
-        rows.extend(read_rows(path)?.into_iter().filter(StepRow::is_total));
+        let (total, by_name): (Vec<StepRow>, Vec<StepRow>) =
+            read_rows(path)?.into_iter().partition(StepRow::is_total);
+        rows.extend(total);
+        named.extend(by_name);
     }
     let first = csvs.first().ok_or(ReportError::NoInput)?;
     let counted = rows.iter().filter(|r| !r.interrupted).count();
@@ -223,6 +228,7 @@ pub fn load(
     Ok(RunInput {
         csvs: csvs.to_vec(),
         rows,
+        named,
         config,
         seconds,
         server_capacity,

@@ -24,6 +24,7 @@ pub mod queueing;
 pub mod recommend;
 pub mod server;
 pub mod summary;
+pub mod users;
 pub mod usl;
 
 #[cfg(test)]

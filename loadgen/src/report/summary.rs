@@ -46,6 +46,8 @@ pub struct Summary {
     pub provider: Option<ProviderCeiling>,
     /// Server settings and the goodput they predict.
     pub recommended: Recommendation,
+    /// How many users (runs with think time only): measured, and predicted per think time.
+    pub users: Option<super::users::UsersAnswer>,
     /// The headline findings, as sentences.
     pub findings: Vec<String>,
 }
