@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Command, FindCapacityArgs};
 use crate::engine::Engine;
 use crate::gate::{self, Objective};
-use crate::plan::{self, ConfigError, Plan};
+use crate::error::{ConfigError, RunError};
+use crate::plan::{self, Plan};
 use crate::record::StepResult;
 use crate::sinks::csv::StepRow;
 use crate::sinks::progress::Progress;
-use crate::{run_steps, stop_on_signal, warn_long_timeout, Outputs, RunError, EXIT_SIGINT};
+use crate::{run_steps, stop_on_signal, warn_long_timeout, Outputs, EXIT_SIGINT};
 
 /// One probe of the search.
 #[derive(Debug, Clone, Serialize)]

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::plan::Instance;
+
 /// What the figures mean (`--help`).
 pub const DEFINITIONS: &str = "\
 Definitions:
@@ -291,33 +293,6 @@ pub struct GateArgs {
     /// JUnit XML: one test case per step × objective, so CI shows the gate as tests.
     #[arg(long)]
     pub junit: Option<PathBuf>,
-}
-
-/// One share of a run spread over several generators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instance {
-    /// 0-based index.
-    pub index: u32,
-    /// Number of instances.
-    pub count: u32,
-}
-
-impl Instance {
-    /// This instance's share of `c` virtual users: shares differ by at most one.
-    pub fn share_of_users(&self, c: u32) -> u32 {
-        c / self.count + u32::from(self.index < c % self.count)
-    }
-
-    /// This instance's share of an arrival rate.
-    pub fn share_of_rate(&self, r: f64) -> f64 {
-        r / f64::from(self.count)
-    }
-}
-
-impl std::fmt::Display for Instance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
 }
 
 // Values are quoted escaped: clap strips terminal escape sequences from its output, and an

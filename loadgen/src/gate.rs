@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::plan::ConfigError;
+use crate::error::ConfigError;
 use crate::record::StepResult;
 
 /// What an objective measures.

@@ -8,6 +8,7 @@
 pub mod capacity;
 pub mod cli;
 pub mod engine;
+pub mod error;
 pub mod gate;
 pub mod hints;
 pub mod merge;
@@ -31,36 +32,13 @@ use tokio_util::sync::CancellationToken;
 
 use cli::Cli;
 use engine::timeline::Timeline;
-use engine::{Engine, Unreachable};
+use engine::Engine;
+use error::{ConfigError, RunError};
 use gate::Objective;
-use plan::{ConfigError, Plan};
+use plan::Plan;
 use record::StepResult;
 use sinks::live::StepCollector;
 use sinks::progress::Progress;
-
-/// Why a run could not complete normally.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Bad flag or file (exit 2).
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    /// Target unreachable before the run (exit 3).
-    #[error("{0}")]
-    Unreachable(#[from] Unreachable),
-    /// Writing results failed mid-run (exit 2: the output path is at fault).
-    #[error("writing results: {0}")]
-    Output(#[from] std::io::Error),
-}
-
-impl RunError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RunError::Config(_) | RunError::Output(_) => 2,
-            RunError::Unreachable(_) => 3,
-        }
-    }
-}
 
 /// Runtime threads to use: `--threads`, else the CPUs this process may run on.
 pub fn threads(cli: &Cli) -> usize {

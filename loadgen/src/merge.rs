@@ -15,10 +15,11 @@ use serde_json::json;
 
 use crate::cli::MergeArgs;
 use crate::gate::{self, Objective};
-use crate::plan::{ConfigError, Load};
+use crate::error::ConfigError;
+use crate::plan::Load;
 use crate::record::{OutcomeClass, Recorder, StepResult};
 use crate::sinks::hdrlog::{LogMeta, StepMeta, FORMAT};
-use crate::RunError;
+use crate::error::RunError;
 
 /// Steps of instances of one run start at the same instant; more apart than this is a
 /// different schedule.

@@ -4,10 +4,10 @@ use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use http::HeaderName;
-use loadgen::cli::{Cli, Instance};
+use loadgen::cli::Cli;
 use loadgen::engine::pacer::send_time;
 use loadgen::engine::timeline::Timeline;
-use loadgen::plan::{Load, Plan, MAX_DURATION, MAX_RATE, MAX_STEPS};
+use loadgen::plan::{Instance, Load, Plan, MAX_DURATION, MAX_RATE, MAX_STEPS};
 use proptest::prelude::*;
 use tokio::time::Instant;
 

@@ -19,7 +19,7 @@ fn step_line(step: usize, duration_s: f64, start_s: f64, unsent: u64) -> String 
     format!("#loadgen-step {meta}")
 }
 
-fn read_and_merge(text: &str) -> Result<usize, loadgen::plan::ConfigError> {
+fn read_and_merge(text: &str) -> Result<usize, loadgen::error::ConfigError> {
     let path = scratch("run.hlog");
     std::fs::write(&path, text).expect("write log");
     let log = read_log(&path);

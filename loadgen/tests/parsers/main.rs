@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
 use loadgen::cli::Cli;
-use loadgen::plan::{ConfigError, Plan};
+use loadgen::error::ConfigError;
+use loadgen::plan::Plan;
 
 /// Where a command line ended up.
 #[derive(Debug)]
