@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Command, FindCapacityArgs};
 use crate::engine::Engine;
-use crate::gate::{self, Objective};
 use crate::error::{ConfigError, RunError};
+use crate::gate;
 use crate::plan::{self, Plan};
 use crate::record::StepResult;
-use crate::sinks::csv::StepRow;
+use crate::row::StepRow;
 use crate::sinks::progress::Progress;
 use crate::{run_steps, stop_on_signal, warn_long_timeout, Outputs, EXIT_SIGINT};
 
@@ -201,12 +201,7 @@ fn validate(a: &FindCapacityArgs) -> Result<(), ConfigError> {
 pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     validate(args)?;
     let common = &args.common;
-    let objectives = common
-        .gate
-        .slo
-        .iter()
-        .map(|s| Objective::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let objectives = common.gate.slo.clone();
     let plan = Arc::new(Plan::from_command(&Command::FindCapacity(args.clone()))?);
     let request_names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
     gate::check_names(&objectives, &request_names)?;
@@ -284,7 +279,7 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
             let failed: Vec<String> = objectives
                 .iter()
                 .filter_map(|o| {
-                    let (ok, measured) = o.check(&result);
+                    let (ok, measured) = gate::check(o, &result);
                     (!ok).then(|| format!("{} (measured {measured})", o.text))
                 })
                 .collect();
@@ -304,7 +299,7 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
                 load,
                 passed,
                 phase,
-                row: StepRow::from_step(&result),
+                row: StepRow::from(&result),
             });
             results.push(result);
             all_passed &= passed;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::plan::Instance;
+use crate::slo::Objective;
 
 /// What the figures mean (`--help`).
 pub const DEFINITIONS: &str = "\
@@ -285,8 +286,8 @@ pub struct OutputArgs {
 #[derive(Args, Debug, Clone)]
 pub struct GateArgs {
     /// Objective checked on every step, e.g. 'p99<2s', 'success>=99%', 'goodput>=30/s' (repeatable).
-    #[arg(long)]
-    pub slo: Vec<String>,
+    #[arg(long, value_parser = clap::value_parser!(Objective))]
+    pub slo: Vec<Objective>,
     /// Gate only steps up to this concurrency (rate, for rate ramps).
     #[arg(long)]
     pub slo_until: Option<f64>,

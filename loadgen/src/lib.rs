@@ -15,8 +15,10 @@ pub mod merge;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod row;
 pub mod scrape;
 pub mod sinks;
+pub mod slo;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -34,7 +36,6 @@ use cli::Cli;
 use engine::timeline::Timeline;
 use engine::Engine;
 use error::{ConfigError, RunError};
-use gate::Objective;
 use plan::Plan;
 use record::StepResult;
 use sinks::live::StepCollector;
@@ -331,12 +332,7 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
             .clone(),
     };
     let plan = Arc::new(Plan::from_command(&cli.command)?);
-    let objectives = common
-        .gate
-        .slo
-        .iter()
-        .map(|s| Objective::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let objectives = common.gate.slo.clone();
     let request_names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
     gate::check_names(&objectives, &request_names)?;
     if let Some(u) = common.gate.slo_until {
@@ -410,7 +406,7 @@ pub async fn execute(cli: Cli) -> Result<u8, RunError> {
     }
     eprintln!("loadgen: results in {}", out.path.display());
     let signal = exit_signal.load(Ordering::SeqCst);
-    let code = verdict(&objectives, &violations);
+    let code = gate::verdict(&objectives, &violations);
     if signal != 0 || results.iter().any(|r| r.interrupted) {
         eprintln!(
             "loadgen: interrupted: the cut step is marked interrupted and not gated as passed; \
@@ -482,22 +478,6 @@ pub(crate) async fn wait_for_start(
     tokio::select! {
         _ = tokio::time::sleep_until(start) => Ok(Some((start, at))),
         _ = cancel.cancelled() => Ok(None),
-    }
-}
-
-/// Prints the gate's outcome; 0 when every objective held, 1 otherwise.
-pub(crate) fn verdict(objectives: &[Objective], violations: &[gate::Violation]) -> u8 {
-    if violations.is_empty() {
-        if !objectives.is_empty() {
-            eprintln!("loadgen: SLO passed ({} objectives)", objectives.len());
-        }
-        0
-    } else {
-        eprintln!("loadgen: SLO failed:");
-        for v in violations {
-            eprintln!("  {v}");
-        }
-        1
     }
 }
 

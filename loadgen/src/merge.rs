@@ -14,12 +14,12 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 
 use crate::cli::MergeArgs;
-use crate::gate::{self, Objective};
 use crate::error::ConfigError;
+use crate::error::RunError;
+use crate::gate;
 use crate::plan::Load;
 use crate::record::{OutcomeClass, Recorder, StepResult};
 use crate::sinks::hdrlog::{LogMeta, StepMeta, FORMAT};
-use crate::error::RunError;
 
 /// Steps of instances of one run start at the same instant; more apart than this is a
 /// different schedule.
@@ -279,12 +279,7 @@ pub fn merge_steps(logs: &[InstanceLog]) -> Vec<StepResult> {
 
 /// Runs `loadgen merge`; 0 when every objective holds on the merged steps, 1 otherwise.
 pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
-    let objectives = args
-        .gate
-        .slo
-        .iter()
-        .map(|s| Objective::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let objectives = &args.gate.slo;
     let logs = args
         .logs
         .iter()
@@ -318,7 +313,7 @@ pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
         crate::sinks::junit::write(
             crate::sinks::create(path, "--junit")?,
             "merge",
-            &objectives,
+            objectives,
             &results,
             args.gate.slo_until,
         )?;
@@ -332,6 +327,6 @@ pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
         logs[0].meta.run,
         args.out.display()
     );
-    let violations = gate::evaluate(&objectives, &results, args.gate.slo_until);
-    Ok(crate::verdict(&objectives, &violations))
+    let violations = gate::evaluate(objectives, &results, args.gate.slo_until);
+    Ok(gate::verdict(objectives, &violations))
 }

@@ -1,8 +1,8 @@
 //! From step rows to findings: the USL fit, knee, objectives, Little's law, queueing view,
 //! provider ceiling and recommendation, gathered into one [`Analysis`].
 
-use crate::gate::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
-use crate::sinks::csv::StepRow;
+use crate::row::StepRow;
+use crate::slo::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
 
 use super::binding::{self, Binding};
 use super::input::RunInput;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::sinks::csv::StepRow;
+use crate::row::StepRow;
 
 /// The constraint that binds a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

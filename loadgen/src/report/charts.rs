@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::sinks::csv::StepRow;
+use crate::row::StepRow;
 
 use super::input::Second;
 use super::usl::Fit;

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::sinks::csv::{read_rows, StepRow};
+use crate::row::{read_rows, StepRow};
 
 use super::analysis::goodput_curve;
-use super::doc::{Block, Doc};
+use super::doc_model::{Block, Doc};
 use super::{charts, html, knee, markdown, write_dir, ReportError};
 
 /// A ratio resting on fewer requests than this on either side is flagged as unreliable.

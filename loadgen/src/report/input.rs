@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::server::ServerSnapshot;
 use super::ReportError;
-use crate::sinks::csv::{read_rows, StepRow};
+use crate::row::{read_rows, StepRow};
 
 /// One second of a `--timeseries` CSV (the columns the charts use).
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::sinks::csv::StepRow;
+use crate::row::StepRow;
 
 /// Relative error above which a step is flagged.
 pub const WARN_PCT: f64 = 10.0;

@@ -10,8 +10,7 @@ pub mod analysis;
 pub mod binding;
 pub mod charts;
 pub mod compare;
-pub mod doc;
-pub mod document;
+pub mod doc_model;
 pub mod findings;
 pub mod html;
 pub mod input;
@@ -22,6 +21,7 @@ pub mod out_dir;
 pub mod provider;
 pub mod queueing;
 pub mod recommend;
+pub mod report_doc;
 pub mod server;
 pub mod summary;
 pub mod usl;
@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::gate::Objective;
-use crate::sinks::csv::ReadError;
+use crate::row::ReadError;
+use crate::slo::Objective;
 
 /// Flags of `loadgen report`.
 #[derive(Args, Debug, Clone)]
@@ -48,8 +48,8 @@ pub struct ReportArgs {
     pub out: PathBuf,
     /// Objective, e.g. `p99<5s` or `success>=99%` (repeatable); the tightest latency bound sets
     /// the queue timeout and depth.
-    #[arg(long)]
-    pub slo: Vec<String>,
+    #[arg(long, value_parser = clap::value_parser!(Objective))]
+    pub slo: Vec<Objective>,
     /// Provider tier: model requests per minute (default: what the provider reported, from
     /// the server's `upstream_ratelimit_limit` in the /metrics snapshot).
     #[arg(long)]
@@ -183,15 +183,7 @@ pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), ReportEr
 }
 
 fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
-    let objectives = args
-        .slo
-        .iter()
-        .map(|s| Objective::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ReportError::Usage {
-            flag: "--slo".into(),
-            message: e.to_string(),
-        })?;
+    let objectives = args.slo.clone();
     let positive = |flag: &str, v: Option<f64>| match v {
         Some(x) if !(x.is_finite() && x > 0.0) => Err(ReportError::Usage {
             flag: flag.into(),
@@ -245,7 +237,7 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
         args.metrics.as_deref(),
     )?;
     let a = analysis::analyze(&input, &settings);
-    let d = document::build(&input, &a).map_err(ReportError::Chart)?;
+    let d = report_doc::build(&input, &a).map_err(ReportError::Chart)?;
     let mut files: Vec<(String, Vec<u8>)> = d
         .charts()
         .into_iter()

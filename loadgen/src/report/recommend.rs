@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
-use crate::gate::{LatencyFigure, Metric, Objective, Op};
-use crate::sinks::csv::StepRow;
+use crate::row::StepRow;
+use crate::slo::{LatencyFigure, Metric, Objective, Op};
 
 use super::binding::Binding;
 use super::provider::ProviderCeiling;

@@ -1,6 +1,7 @@
 //! The step CSV that `loadgen report` and `compare` read back (`sinks::csv::read_rows`).
 
-use loadgen::sinks::csv::{header, read_rows, CsvSink, ReadError, StepRow, HEADER, LATER_COLUMNS};
+use loadgen::row::{header, read_rows, ReadError, StepRow, HEADER, LATER_COLUMNS};
+use loadgen::sinks::csv::CsvSink;
 use proptest::prelude::*;
 
 use super::scratch;

@@ -1,7 +1,9 @@
 //! SLO expressions (`--slo`): `METRIC OP VALUE` with units.
 
-use loadgen::gate::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
+use loadgen::slo::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
 use proptest::prelude::*;
+
+use super::{parse, Parsed, URL};
 
 /// Every metric name the gate knows, with what it measures and how its value is read.
 fn metrics() -> Vec<(&'static str, Metric)> {
@@ -100,8 +102,14 @@ proptest! {
                 }
             }
             Err(e) => {
-                prop_assert_eq!(&e.flag, "--slo");
-                prop_assert!(e.message.contains(&format!("'{text}'")), "{e}");
+                prop_assert_eq!(&e.text, &text);
+                prop_assert!(e.to_string().contains(&format!("'{text}'")), "{e}");
+                // The command line refuses it as a usage error naming the flag.
+                let arg = format!("--slo={text}");
+                match parse(&["run", "-c", "1", arg.as_str(), URL]) {
+                    Parsed::Usage(u) => prop_assert!(u.to_string().contains("--slo"), "{u}"),
+                    other => prop_assert!(false, "{text:?}: {other:?}"),
+                }
             }
         }
     }
@@ -165,7 +173,7 @@ fn a_latency_threshold_that_overflows_in_milliseconds_is_refused() {
     // 1e308 s is a finite number of seconds but not of milliseconds: it used to become an
     // infinite threshold that every step passes.
     let e = Objective::parse("p99<1e308s").unwrap_err();
-    assert_eq!(e.flag, "--slo");
-    assert!(e.message.contains("expected a duration"), "{e}");
+    assert_eq!(e.text, "p99<1e308s");
+    assert!(e.reason.contains("expected a duration"), "{e}");
     assert_eq!(Objective::parse("p99<1e300s").unwrap().threshold, 1e303);
 }

@@ -3,7 +3,7 @@
 
 use super::analysis::{shed_fraction, Analysis};
 use super::charts;
-use super::doc::{Block, Doc};
+use super::doc_model::{Block, Doc};
 use super::input::RunInput;
 
 fn ci(c: Option<[f64; 2]>, digits: usize) -> String {
