@@ -52,9 +52,9 @@ pub enum Command {
     /// One step: closed loop with --concurrency, or open loop with --rate.
     Run(RunArgs),
     /// Capacity-planning report of ramp CSVs: USL fit, knee, Little's law, recommendation.
-    Report(crate::report::ReportArgs),
+    Report(report::ReportArgs),
     /// Before/after comparison of two ramp CSVs.
-    Compare(crate::report::CompareArgs),
+    Compare(report::CompareArgs),
     /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
     FindCapacity(FindCapacityArgs),
     /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.

@@ -14,11 +14,14 @@ pub mod hints;
 pub mod merge;
 pub mod plan;
 pub mod record;
-pub mod report;
-pub mod row;
 pub mod scrape;
 pub mod sinks;
-pub mod slo;
+
+/// The CSV row schema loadgen writes and the report reads: owned by the `report` crate, so the
+/// two crates share it without depending on each other both ways.
+pub use report::row;
+/// The `--slo` grammar, shared with the report the same way; [`gate`] checks it on step results.
+pub use report::slo;
 
 use std::fs::File;
 use std::io::BufWriter;

@@ -9,10 +9,10 @@ fn main() -> ExitCode {
     // Reports read files only: no runtime, no network.
     match &cli.command {
         loadgen::cli::Command::Report(args) => {
-            return ExitCode::from(loadgen::report::run_report(args.clone()))
+            return ExitCode::from(report::run_report(args.clone()))
         }
         loadgen::cli::Command::Compare(args) => {
-            return ExitCode::from(loadgen::report::run_compare(args.clone()))
+            return ExitCode::from(report::run_compare(args.clone()))
         }
         _ => {}
     }

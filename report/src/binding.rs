@@ -85,7 +85,7 @@ pub fn classify(r: &StepRow, cx: &Context) -> Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::row;
+    use crate::fixture::row;
 
     fn cx(permits: Option<u32>, live: Option<u32>, pushed_back: bool) -> Context {
         Context {

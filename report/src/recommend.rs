@@ -383,9 +383,9 @@ fn sources(c: &ProviderCeiling) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::binding::{classify, Context};
-    use crate::report::fixture::row;
-    use crate::report::provider::{ceiling, ProviderInputs};
+    use crate::binding::{classify, Context};
+    use crate::fixture::row;
+    use crate::provider::{ceiling, ProviderInputs};
 
     /// `permits` permits, 1 s service: 1/s per user up to `permits`, then flat, queueing.
     fn saturating(permits: u32) -> Vec<StepRow> {
@@ -433,15 +433,15 @@ mod tests {
         }
 
         fn run(&self) -> Recommendation {
-            let curve = crate::report::analysis::goodput_curve(&self.steps);
+            let curve = crate::analysis::goodput_curve(&self.steps);
             let cx = Context {
                 permits: self.permits,
                 live_limit: self.live_limit,
                 pushed_back: self.pushed_back,
                 service_ms: self.steps[0].mean_ms,
-                goodput_at_permits: self.permits.map_or(0.0, |p| {
-                    crate::report::analysis::goodput_within(&self.steps, p)
-                }),
+                goodput_at_permits: self
+                    .permits
+                    .map_or(0.0, |p| crate::analysis::goodput_within(&self.steps, p)),
             };
             let bindings: Vec<Binding> = self.steps.iter().map(|r| classify(r, &cx)).collect();
             recommend(&Inputs {
@@ -449,7 +449,7 @@ mod tests {
                 curve: &curve,
                 knee: self
                     .knee
-                    .or_else(|| crate::report::knee::knee(&curve).map(|k| k as u32)),
+                    .or_else(|| crate::knee::knee(&curve).map(|k| k as u32)),
                 provider: self.tier.as_ref(),
                 objectives: &self.objectives,
                 fit: None,

@@ -83,7 +83,7 @@ pub fn check(rows: &[StepRow]) -> Vec<LittleCheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::row;
+    use crate::fixture::row;
 
     #[test]
     fn consistent_steps_pass_and_a_doctored_step_is_flagged() {

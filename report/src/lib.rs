@@ -2,6 +2,11 @@
 //! Little's law, queueing view, provider ceiling and a recommendation, as Markdown, HTML, SVG and
 //! `summary.json`) and `loadgen compare` (two runs side by side).
 //!
+//! A library crate of its own, called by the `loadgen` binary: no async code, and the only user
+//! of plotters, nalgebra, levenberg-marquardt and statrs. It also owns what loadgen and the report
+//! share, so the dependency runs one way, loadgen → report: the CSV row schema ([`row`], which
+//! loadgen writes) and the SLO grammar ([`slo`], with which both parse `--slo`).
+//!
 //! Everything is computed in memory first and written into a temporary directory beside DIR,
 //! which is then renamed into place: bad input leaves nothing behind, and DIR is never half
 //! written.
@@ -22,7 +27,9 @@ pub mod provider;
 pub mod queueing;
 pub mod recommend;
 pub mod report_doc;
+pub mod row;
 pub mod server;
+pub mod slo;
 pub mod summary;
 pub mod usl;
 

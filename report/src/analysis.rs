@@ -369,8 +369,8 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::row;
-    use crate::report::provider::ProviderFlags;
+    use crate::fixture::row;
+    use crate::provider::ProviderFlags;
 
     fn input(rows: Vec<StepRow>) -> RunInput {
         RunInput {

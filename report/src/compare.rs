@@ -345,7 +345,7 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::row;
+    use crate::fixture::row;
 
     #[test]
     fn wilson_intervals_match_the_published_values() {
