@@ -1,5 +1,6 @@
-//! The command-line surface: `loadgen ramp` and `loadgen run`, parsed by clap and turned into a
-//! validated [`crate::plan::Plan`] by `plan.rs`. Nothing here touches the network.
+//! The command-line surface: every subcommand's flags, parsed by clap (`--slo` straight into
+//! [`crate::slo::Objective`]s; the flags of `report` and `compare` are the report crate's), and
+//! turned into a validated [`crate::plan::Plan`] by `plan.rs`. Nothing here touches the network.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -335,6 +336,15 @@ impl CommonArgs {
             .as_deref()
             .or(self.url.as_deref())
             .unwrap_or(DEFAULT_URL)
+    }
+
+    /// Runtime threads to use: `--threads`, else the CPUs this process may run on.
+    pub fn threads(&self) -> usize {
+        self.threads.filter(|&n| n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
     }
 }
 

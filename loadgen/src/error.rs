@@ -45,13 +45,22 @@ pub enum RunError {
     /// Writing results failed mid-run (exit 2: the output path is at fault).
     #[error("writing results: {0}")]
     Output(#[from] std::io::Error),
+    /// `report` or `compare` refused its input or could not write (exit 2).
+    #[error("{0}")]
+    Report(#[from] report::ReportError),
+    /// The async runtime of a load command could not start (exit 2).
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 impl RunError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Config(_) | RunError::Output(_) => 2,
+            RunError::Config(_)
+            | RunError::Output(_)
+            | RunError::Report(_)
+            | RunError::Runtime(_) => 2,
             RunError::Unreachable(_) => 3,
         }
     }

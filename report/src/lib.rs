@@ -258,37 +258,3 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
     write_dir(&args.out, &files)?;
     Ok(a.summary)
 }
-
-/// `loadgen report`: prints the findings and the report's path; returns the exit code.
-pub fn run_report(args: ReportArgs) -> u8 {
-    match report(&args) {
-        Ok(s) => {
-            for f in &s.findings {
-                println!("- {f}");
-            }
-            println!("report: {}", args.out.join("report.html").display());
-            0
-        }
-        Err(e) => {
-            eprintln!("loadgen: error: {e}");
-            2
-        }
-    }
-}
-
-/// `loadgen compare`: prints the headline and the comparison's path; returns the exit code.
-pub fn run_compare(args: CompareArgs) -> u8 {
-    match compare::compare(&args.before, &args.after, &args.out) {
-        Ok(headline) => {
-            for f in &headline {
-                println!("- {f}");
-            }
-            println!("comparison: {}", args.out.join("compare.html").display());
-            0
-        }
-        Err(e) => {
-            eprintln!("loadgen: error: {e}");
-            2
-        }
-    }
-}
