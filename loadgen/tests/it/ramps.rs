@@ -1,6 +1,6 @@
 //! Ramp defaults and open-loop rate ramps: what `loadgen ramp --to N` sends, and one row per rate.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,7 @@
 //! bodies ending at close, `Connection: close`, HEAD; every response on a reused connection is
 //! read whole, so the next one parses. `--http2` speaks HTTP/2 with prior knowledge.
 
-mod common;
+use crate::common;
 
 use common::{loadgen, num, read_request, Target};
 use tokio::io::AsyncWriteExt;

@@ -2,7 +2,7 @@
 //! (rcgen). Trusted through `--cacert`, refused without it, accepted with `--insecure`; ALPN
 //! picks HTTP/2 with `--http2`; the handshake is timed in `connect_p50_ms`/`connect_p99_ms`.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,7 +2,7 @@
 //! `--preflight-request` is given, and the JSON reports the preflight's and the warm-ups'
 //! requests, so preflight + warm-up + the steps' requests = the target's own `/__stats` count.
 
-mod common;
+use crate::common;
 
 use common::{loadgen, num};
 use mocks::{spawn_trading, LatencyDist, LatencySettings, MockHandle, TradingSettings};

@@ -2,7 +2,7 @@
 //! step is marked interrupted, and the run fails (130 / 143): a CI job killed by its own timeout
 //! must not read as a pass.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};

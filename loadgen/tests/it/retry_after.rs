@@ -1,6 +1,6 @@
 //! `--honor-retry-after`: a polite virtual user waits out Retry-After; an impolite one does not.
 
-mod common;
+use crate::common;
 
 use common::{loadgen, num};
 use wiremock::matchers::any;

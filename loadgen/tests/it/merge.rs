@@ -2,7 +2,7 @@
 //! HdrHistogram logs. The merged count equals the parts' and the target's own; merged
 //! percentiles equal those of one histogram fed every sample; mismatched logs are refused.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

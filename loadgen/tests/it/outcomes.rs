@@ -1,7 +1,7 @@
 //! Every outcome class is produced and counted: 429/503 with Retry-After, 404, 500, timeouts
 //! (wiremock), refused connections and resets (raw TCP targets); a scenario is reported per name.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

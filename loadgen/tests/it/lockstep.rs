@@ -2,7 +2,7 @@
 //! warm-up, and each user's cycle counts by its share of the measured window. Against a fixed
 //! 1.44 s target and 8 s steps, counting sends gives 5 per user instead of 5.56 (−10%).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

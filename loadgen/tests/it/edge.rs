@@ -2,7 +2,7 @@
 //! always reachable, fast rejections kept out of the served percentiles, ok means 2xx, a POST
 //! never resent, and `find-capacity` landing on a known capacity.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

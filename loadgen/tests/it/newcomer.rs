@@ -1,7 +1,7 @@
 //! A newcomer's mistakes (issue 20), run as a user would: the real binary against in-process
 //! targets. A 4xx target, a rate limiter answering 429, defaults that must not warn.
 
-mod common;
+use crate::common;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};

@@ -1,7 +1,7 @@
 //! Ramps and steps against the mock Trading API with a fixed 20 ms latency: step counts and
 //! durations, percentiles, the CSV/JSON/time-series layouts.
 
-mod common;
+use crate::common;
 
 use common::{loadgen, num, read_csv};
 use mocks::{spawn_trading, LatencyDist, LatencySettings, MockHandle, TradingSettings};

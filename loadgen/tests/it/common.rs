@@ -1,6 +1,5 @@
 //! Test helpers: drive the `loadgen` binary, start small in-process targets on port 0, read its
 //! CSV and JSON output.
-#![allow(dead_code, missing_docs)]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! Open loop: the asked rate is met, and a target that stalls once for 1 s shows the stall in the
 //! corrected p99 (latency from the intended send time) and hides it in the uncorrected p99.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The exit codes a CI gates on: 0 objectives hold, 1 one failed (listing step, objective,
 //! measured value), 2 usage or configuration error naming the flag, 3 target unreachable.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
