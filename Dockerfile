@@ -29,6 +29,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY mocks mocks
 COPY server server
 COPY loadgen loadgen
+COPY report report
 # The cache mounts keep the registry and target dir between builds; binaries are copied out in the
 # same step because a cache mount is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1,10 +1,14 @@
-//! The command-line surface: `loadgen ramp` and `loadgen run`, parsed by clap and turned into a
-//! validated [`crate::plan::Plan`] by `plan.rs`. Nothing here touches the network.
+//! The command-line surface: every subcommand's flags, parsed by clap (`--slo` straight into
+//! [`crate::slo::Objective`]s; the flags of `report` and `compare` are the report crate's), and
+//! turned into a validated [`crate::plan::Plan`] by `plan.rs`. Nothing here touches the network.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::plan::Instance;
+use crate::slo::Objective;
 
 /// What the figures mean (`--help`).
 pub const DEFINITIONS: &str = "\
@@ -49,9 +53,9 @@ pub enum Command {
     /// One step: closed loop with --concurrency, or open loop with --rate.
     Run(RunArgs),
     /// Capacity-planning report of ramp CSVs: USL fit, knee, Little's law, recommendation.
-    Report(crate::report::ReportArgs),
+    Report(report::ReportArgs),
     /// Before/after comparison of two ramp CSVs.
-    Compare(crate::report::CompareArgs),
+    Compare(report::CompareArgs),
     /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
     FindCapacity(FindCapacityArgs),
     /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.
@@ -283,41 +287,14 @@ pub struct OutputArgs {
 #[derive(Args, Debug, Clone)]
 pub struct GateArgs {
     /// Objective checked on every step, e.g. 'p99<2s', 'success>=99%', 'goodput>=30/s' (repeatable).
-    #[arg(long)]
-    pub slo: Vec<String>,
+    #[arg(long, value_parser = clap::value_parser!(Objective))]
+    pub slo: Vec<Objective>,
     /// Gate only steps up to this concurrency (rate, for rate ramps).
     #[arg(long)]
     pub slo_until: Option<f64>,
     /// JUnit XML: one test case per step × objective, so CI shows the gate as tests.
     #[arg(long)]
     pub junit: Option<PathBuf>,
-}
-
-/// One share of a run spread over several generators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instance {
-    /// 0-based index.
-    pub index: u32,
-    /// Number of instances.
-    pub count: u32,
-}
-
-impl Instance {
-    /// This instance's share of `c` virtual users: shares differ by at most one.
-    pub fn share_of_users(&self, c: u32) -> u32 {
-        c / self.count + u32::from(self.index < c % self.count)
-    }
-
-    /// This instance's share of an arrival rate.
-    pub fn share_of_rate(&self, r: f64) -> f64 {
-        r / f64::from(self.count)
-    }
-}
-
-impl std::fmt::Display for Instance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
 }
 
 // Values are quoted escaped: clap strips terminal escape sequences from its output, and an
@@ -359,6 +336,15 @@ impl CommonArgs {
             .as_deref()
             .or(self.url.as_deref())
             .unwrap_or(DEFAULT_URL)
+    }
+
+    /// Runtime threads to use: `--threads`, else the CPUs this process may run on.
+    pub fn threads(&self) -> usize {
+        self.threads.filter(|&n| n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
     }
 }
 

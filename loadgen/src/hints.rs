@@ -1,5 +1,6 @@
 //! Warnings for runs that pass while measuring the wrong thing: a target answering 4xx/5xx (a
-//! typo in the path), or a per-client rate limiter answering 429 to nearly everything.
+//! typo in the path), a per-client rate limiter answering 429 to nearly everything, a step whose
+//! Little's law does not add up, a timeout longer than a step.
 
 use http::StatusCode;
 
@@ -104,4 +105,48 @@ pub fn breakdown(r: &StepResult) -> String {
         }
     }
     parts.join(", ")
+}
+
+/// A step's Little's law error (in percent) above which loadgen warns.
+pub const LITTLES_LAW_WARN_PCT: f64 = 5.0;
+
+/// The warning for a step whose Little's law error is past [`LITTLES_LAW_WARN_PCT`].
+pub fn littles_law_warning(r: &StepResult) -> Option<String> {
+    let e = r.littles_law_error_pct?;
+    if e.abs() <= LITTLES_LAW_WARN_PCT {
+        return None;
+    }
+    let what = match r.target_rps {
+        Some(_) => "throughput × mean latency against the time-averaged requests in flight",
+        None => "throughput × (mean latency + mean pause) against the virtual users",
+    };
+    Some(format!(
+        "loadgen: warning: step {}: Little's law is off by {e:+.1}% ({what}): users that were \
+         not all busy (connect failures, --spawn-over longer than the warm-up), a generator \
+         short of CPU, or a step too short for its latency",
+        r.step
+    ))
+}
+
+/// The default `--timeout`, `--step-duration` and `--warmup` of `ramp` and `find-capacity`
+/// (as their clap defaults say): defaults never warn about each other.
+pub(crate) const DEFAULT_TIMINGS: [std::time::Duration; 3] = [
+    std::time::Duration::from_secs(30),
+    std::time::Duration::from_secs(10),
+    std::time::Duration::from_secs(2),
+];
+
+/// In a ramp, a timeout longer than a step means a step's last requests may resolve well into
+/// the next step (they still count in their own step, but the step's row waits for them).
+/// Silent when the three are all at their defaults.
+pub fn warn_long_timeout(plan: &Plan) {
+    let defaults = [plan.timeout, plan.step_duration, plan.warmup] == DEFAULT_TIMINGS;
+    if !defaults && plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
+        eprintln!(
+            "loadgen: warning: --timeout {} is longer than a step ({}): each step's row waits up \
+             to that long for its slowest requests",
+            humantime::format_duration(plan.timeout),
+            humantime::format_duration(plan.warmup + plan.step_duration)
+        );
+    }
 }

@@ -1,22 +1,40 @@
-//! `loadgen` binary: parse the flags, build a runtime with `--threads` workers, run.
+//! `loadgen` binary: parse the flags, match the command once, run it, print its error and exit
+//! with its code. Load commands run on a runtime with `--threads` workers; `merge`, `report` and
+//! `compare` read files only: no runtime, no network.
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
+use loadgen::cli::{Cli, Command, CommonArgs};
+use loadgen::commands;
+use loadgen::error::RunError;
 
 fn main() -> ExitCode {
-    let cli = loadgen::cli::Cli::parse();
-    // Reports read files only: no runtime, no network.
-    match &cli.command {
-        loadgen::cli::Command::Report(args) => {
-            return ExitCode::from(loadgen::report::run_report(args.clone()))
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Ramp(a) => on_runtime(&a.common, commands::ramp_run(&cli.command, &a.common)),
+        Command::Run(a) => on_runtime(&a.common, commands::ramp_run(&cli.command, &a.common)),
+        Command::FindCapacity(a) => on_runtime(&a.common, commands::find_capacity(a)),
+        Command::Merge(a) => commands::merge(a),
+        Command::Report(a) => commands::report(a),
+        Command::Compare(a) => commands::compare(a),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("loadgen: error: {e}");
+            ExitCode::from(e.exit_code())
         }
-        loadgen::cli::Command::Compare(args) => {
-            return ExitCode::from(loadgen::report::run_compare(args.clone()))
-        }
-        _ => {}
     }
-    let threads = loadgen::threads(&cli);
+}
+
+/// Runs a load command on a runtime of `--threads` workers (a current-thread runtime for one).
+fn on_runtime(
+    common: &CommonArgs,
+    command: impl Future<Output = Result<u8, RunError>>,
+) -> Result<u8, RunError> {
+    let threads = common.threads();
     let runtime = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -27,11 +45,5 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
     };
-    match runtime {
-        Ok(rt) => rt.block_on(loadgen::run(cli)),
-        Err(e) => {
-            eprintln!("loadgen: error: cannot start the runtime: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runtime.map_err(RunError::Runtime)?.block_on(command)
 }

@@ -1,8 +1,9 @@
-//! `loadgen merge LOG…`: one run's instances (`--instance i/n`, one `--start-at`) merged step by
-//! step from their `--hdr-log` files: histograms added (exact, HdrHistogram precision), counts
-//! summed, written as the same CSV and JSON as a single run, and gated on the merged data with
-//! the same exit codes. Logs of different runs, misaligned steps, missing or repeated instances
-//! are refused with the file at fault (exit 2).
+//! What `loadgen merge LOG…` merges (`commands::merge` writes and gates it): one run's instances
+//! (`--instance i/n`, one `--start-at`) merged step by step from their `--hdr-log` files:
+//! histograms added (exact, HdrHistogram precision), counts summed, written as the same CSV and
+//! JSON as a single run, and gated on the merged data with the same exit codes. Logs of different
+//! runs, misaligned steps, missing or repeated instances are refused with the file at fault
+//! (exit 2).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -11,14 +12,11 @@ use base64::Engine as _;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
-use serde_json::json;
 
-use crate::cli::MergeArgs;
-use crate::gate::{self, Objective};
-use crate::plan::{ConfigError, Load};
+use crate::error::ConfigError;
+use crate::plan::Load;
 use crate::record::{OutcomeClass, Recorder, StepResult};
 use crate::sinks::hdrlog::{LogMeta, StepMeta, FORMAT};
-use crate::RunError;
 
 /// Steps of instances of one run start at the same instant; more apart than this is a
 /// different schedule.
@@ -274,63 +272,4 @@ pub fn merge_steps(logs: &[InstanceLog]) -> Vec<StepResult> {
             r
         })
         .collect()
-}
-
-/// Runs `loadgen merge`; 0 when every objective holds on the merged steps, 1 otherwise.
-pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
-    let objectives = args
-        .gate
-        .slo
-        .iter()
-        .map(|s| Objective::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let logs = args
-        .logs
-        .iter()
-        .map(|p| read_log(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_compatible(&logs)?;
-    let results = merge_steps(&logs);
-    let csv_path = args.out.join("merged.csv");
-    let mut csv = crate::sinks::csv::CsvSink::new(crate::sinks::create(&csv_path, "--out")?)?;
-    for r in &results {
-        csv.write_step(r)?;
-    }
-    let config = json!({
-        "command": "merge",
-        "run": logs[0].meta.run,
-        "instances": logs[0].meta.instances,
-        "url": logs[0].meta.url,
-        "source_command": logs[0].meta.command,
-        "inputs": args.logs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "slo": objectives.iter().map(|o| o.text.clone()).collect::<Vec<_>>(),
-        "slo_until": args.gate.slo_until,
-        "loadgen_version": env!("CARGO_PKG_VERSION"),
-    });
-    crate::sinks::json::write(
-        crate::sinks::create(&args.out.join("merged.json"), "--out")?,
-        &config,
-        None,
-        &results,
-    )?;
-    if let Some(path) = &args.gate.junit {
-        crate::sinks::junit::write(
-            crate::sinks::create(path, "--junit")?,
-            "merge",
-            &objectives,
-            &results,
-            args.gate.slo_until,
-        )?;
-    }
-    if !args.quiet {
-        crate::sinks::table::write(std::io::stdout().lock(), &results)?;
-    }
-    eprintln!(
-        "loadgen: merged {} instances of run {} into {}",
-        logs.len(),
-        logs[0].meta.run,
-        args.out.display()
-    );
-    let violations = gate::evaluate(&objectives, &results, args.gate.slo_until);
-    Ok(crate::verdict(&objectives, &violations))
 }

@@ -20,22 +20,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Unreachable;
 use crate::plan::{Load, Plan};
 use crate::record::{Interval, Recorder, SharedRecorders, StepResult};
 use client::{Connector, Prepared};
 use step_state::{bump, StepState};
 use timeline::Timeline;
 use worker::{run_closed_user, run_open_worker, OpenFeed, RunContext};
-
-/// The target could not be reached before the run (exit code 3).
-#[derive(Debug, thiserror::Error)]
-#[error("target {url} is unreachable: {reason}")]
-pub struct Unreachable {
-    /// The URL tried.
-    pub url: String,
-    /// Why.
-    pub reason: String,
-}
 
 /// `host:port` of a URI, the scheme's default port filled in.
 pub fn authority_of(uri: &Uri) -> Option<String> {

@@ -7,34 +7,17 @@ use http::Uri;
 use serde::Serialize;
 
 pub mod flow;
+mod instance;
 mod request;
 pub mod think;
 pub mod tls;
 
+pub use instance::Instance;
 pub use request::RequestTemplate;
 
 use crate::cli::{Command, CommonArgs};
+use crate::error::ConfigError;
 use request::{scenario_requests, single_request};
-
-/// A configuration error: which flag, and what is wrong with it (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{flag}: {message}")]
-pub struct ConfigError {
-    /// The flag at fault, e.g. `--steps`.
-    pub flag: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// An error about `flag`.
-    pub fn new(flag: &str, message: impl Into<String>) -> Self {
-        Self {
-            flag: flag.to_string(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Longest accepted duration flag: a run's clock is laid out as instants ahead of now, which
 /// cannot hold arbitrary spans (`500000000000years` parses, then overflows an `Instant`).
@@ -103,7 +86,7 @@ pub struct Plan {
     /// Wall-clock instant at which the steps start (`--start-at`).
     pub start_at: Option<std::time::SystemTime>,
     /// This generator's share of the load (`--instance i/n`).
-    pub instance: Option<crate::cli::Instance>,
+    pub instance: Option<Instance>,
     /// Identifies the run across its instances: the shared start and the unsplit plan.
     pub run_id: String,
     /// Honor Retry-After on 429/503.
@@ -283,7 +266,7 @@ impl Plan {
 }
 
 /// One instance's share of a step's load.
-pub fn share(load: Load, inst: crate::cli::Instance) -> Load {
+pub fn share(load: Load, inst: Instance) -> Load {
     match load {
         Load::Closed { concurrency } => Load::Closed {
             concurrency: inst.share_of_users(concurrency),

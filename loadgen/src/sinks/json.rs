@@ -6,9 +6,9 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::gate::Objective;
 use crate::plan::Plan;
 use crate::record::StepResult;
+use crate::slo::Objective;
 
 /// Version of this JSON layout.
 pub const SCHEMA_VERSION: &str = "1";

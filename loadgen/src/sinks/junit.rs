@@ -4,8 +4,9 @@
 
 use std::io::{self, Write};
 
-use crate::gate::{self, Objective};
+use crate::gate;
 use crate::record::StepResult;
+use crate::slo::Objective;
 
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -34,7 +35,7 @@ pub fn write(
     let mut cases = Vec::new();
     for s in steps.iter().filter(|s| gate::gated(s, until)) {
         for o in objectives {
-            let (holds, measured) = o.check(s);
+            let (holds, measured) = gate::check(o, s);
             cases.push((s, o, holds, measured));
         }
     }

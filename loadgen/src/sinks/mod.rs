@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use crate::plan::ConfigError;
+use crate::error::ConfigError;
 
 /// Creates `path` (and its parent directories) for writing, or says which flag is at fault.
 pub fn create(path: &Path, flag: &str) -> Result<BufWriter<File>, ConfigError> {

@@ -1,0 +1,353 @@
+//! One run of load, shared by `ramp`/`run` and `find-capacity` (k6's one test run per executor):
+//! [`Session::open`] goes plan → engine → preflight → outputs → signal handlers, the command
+//! drives its steps through [`Session::run_steps`], then [`Session::stop`] and
+//! [`Session::close`] flush and write everything the run measured (time series, `--scrape`,
+//! `--json`, `--hdr-log`, `--junit`) in one order. A new output flag is wired here, once.
+
+mod outputs;
+pub mod signals;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::CommonArgs;
+use crate::engine::timeline::Timeline;
+use crate::engine::Engine;
+use crate::error::{ConfigError, RunError};
+use crate::hints;
+use crate::plan::{Load, Plan};
+use crate::record::StepResult;
+use crate::scrape;
+use crate::sinks;
+use crate::sinks::json::Uncounted;
+use crate::sinks::live::StepCollector;
+use crate::sinks::progress::Progress;
+use crate::slo::Objective;
+use outputs::Outputs;
+
+/// One run: opened once the target answered the preflight, closed once its outputs are written.
+pub struct Session {
+    plan: Arc<Plan>,
+    engine: Engine,
+    cancel: CancellationToken,
+    /// Requests the preflight sent (0 unless `--preflight-request`).
+    preflight_requests: u64,
+    outputs: Outputs,
+    /// The exit code of the signal that stopped the run; 0 until one came.
+    exit_signal: Arc<AtomicU8>,
+    signals: JoinHandle<()>,
+    quiet: bool,
+    progress: Progress,
+    /// Wall-clock instant the steps started on (`--start-at`, or when the first step began).
+    started: Option<SystemTime>,
+    /// Steps run so far: the next step is numbered one more.
+    steps_run: usize,
+    /// Set once the "most answers were errors" warning was printed: once per run.
+    error_answers_warned: AtomicBool,
+}
+
+/// What a closed session leaves behind.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    /// The CSV the steps were written to.
+    pub path: PathBuf,
+    /// The exit code of the signal that stopped the run (130 SIGINT, 143 SIGTERM), if one did.
+    pub signal: Option<u8>,
+}
+
+impl Session {
+    /// Builds the engine of `plan`, checks the target answers, creates the output files (only
+    /// then, so an unreachable target leaves no empty files behind) and installs the
+    /// SIGINT/SIGTERM handlers.
+    pub async fn open(plan: Arc<Plan>, common: &CommonArgs) -> Result<Session, RunError> {
+        hints::warn_long_timeout(&plan);
+        let cancel = CancellationToken::new();
+        let engine = Engine::new(plan.clone(), cancel.clone()).await?;
+        let preflight = engine.preflight().await?;
+        for w in hints::preflight(&preflight) {
+            eprintln!("{w}");
+        }
+        let outputs = Outputs::create(common, plan.command)?;
+        let exit_signal = Arc::new(AtomicU8::new(0));
+        let signals = signals::stop_on_signal(
+            cancel.clone(),
+            engine.cut_token(),
+            plan.timeout.min(signals::STOP_GRACE),
+            exit_signal.clone(),
+        )?;
+        Ok(Session {
+            plan,
+            engine,
+            cancel,
+            preflight_requests: preflight.requests,
+            outputs,
+            exit_signal,
+            signals,
+            quiet: common.output.quiet,
+            progress: Progress::Quiet,
+            started: None,
+            steps_run: 0,
+            error_answers_warned: AtomicBool::new(false),
+        })
+    }
+
+    /// The validated plan the session runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Whether a signal stopped the run (no new requests are sent).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The exit code of the signal that stopped the run (130 SIGINT, 143 SIGTERM), if one did.
+    pub fn signal(&self) -> Option<u8> {
+        match self.exit_signal.load(Ordering::SeqCst) {
+            0 => None,
+            code => Some(code),
+        }
+    }
+
+    /// Requests that reached the target outside any step so far: the preflight's and the
+    /// warm-ups'.
+    pub fn uncounted(&self) -> Uncounted {
+        Uncounted {
+            preflight_requests: self.preflight_requests,
+            warmup_requests: self.engine.warmup_requests(),
+        }
+    }
+
+    /// Shows live progress from now on for `total` steps (0: an open-ended search's probes),
+    /// unless `--quiet`.
+    pub fn show_progress(&mut self, total: usize) {
+        self.progress = Progress::new(self.quiet, total);
+    }
+
+    /// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant
+    /// the steps start, or `None` when interrupted first.
+    pub async fn wait_for_start(&mut self) -> Result<Option<Instant>, RunError> {
+        let Some((start, wall)) = wait_for_start(&self.plan, &self.cancel).await? else {
+            return Ok(None);
+        };
+        self.started = Some(wall);
+        Ok(Some(start))
+    }
+
+    /// Runs `steps` back to back on one set of virtual users, numbered after the steps already
+    /// run, writing each step's row as it resolves. Returns the results of every step that
+    /// began.
+    pub async fn run_steps(
+        &mut self,
+        steps: &[Load],
+        start: Option<Instant>,
+    ) -> Result<Vec<StepResult>, RunError> {
+        let step_offset = self.steps_run;
+        let plan: &Plan = &self.plan;
+        let engine = &self.engine;
+        let progress = &self.progress;
+        let error_answers_warned = &self.error_answers_warned;
+        let timeseries = self.outputs.timeseries.as_ref();
+        let csv = &mut self.outputs.csv;
+        // A short lead so every virtual user is spawned before the first window opens.
+        let timeline = Timeline::new(
+            start.unwrap_or_else(|| Instant::now() + std::time::Duration::from_millis(5)),
+            steps,
+            plan.warmup,
+            plan.step_duration,
+        );
+        let mut txs = Vec::new();
+        let mut collectors = Vec::new();
+        for (i, w) in timeline.windows.iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            txs.push(tx);
+            collectors.push(
+                StepCollector {
+                    step: step_offset + i + 1,
+                    load: w.load,
+                    started: w.start,
+                    measure_start: w.measure_start,
+                    step_end: w.end,
+                    progress,
+                    timeseries,
+                }
+                .run(rx),
+            );
+        }
+        let running = engine.start(timeline.clone(), txs);
+        let announce = async {
+            for (i, w) in timeline.windows.iter().enumerate() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(w.start) => {}
+                    _ = engine.cancelled() => break,
+                }
+                progress.step_started(
+                    step_offset + i + 1,
+                    w.load,
+                    plan.warmup + plan.step_duration,
+                );
+            }
+        };
+        let finalize = async {
+            let mut results = Vec::new();
+            let mut failed = None;
+            for i in 0..timeline.windows.len() {
+                match running.finish_step(i).await {
+                    Some(mut r) => {
+                        r.step += step_offset;
+                        progress.step_finished(&r);
+                        if let Some(w) = hints::littles_law_warning(&r) {
+                            progress.warn(&w);
+                        }
+                        // Once per run, at the first step where most answers were errors.
+                        if let Some(w) = hints::answers(&r, plan) {
+                            if !error_answers_warned.swap(true, Ordering::SeqCst) {
+                                progress.warn(&w);
+                            }
+                        }
+                        if let Err(e) = csv.write_step(&r) {
+                            failed.get_or_insert(e);
+                        }
+                        results.push(r);
+                    }
+                    None => break,
+                }
+            }
+            running.join().await;
+            (results, failed)
+        };
+        let ((results, failed), collected, ()) = tokio::join!(
+            finalize,
+            futures_util::future::join_all(collectors),
+            announce
+        );
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        for c in collected {
+            c?;
+        }
+        self.steps_run += results.len();
+        Ok(results)
+    }
+
+    /// Ends the run: the progress display and the signal handlers stop, the time series is
+    /// flushed, and `--scrape` stops and attaches to each of `results` its series.
+    pub async fn stop(&mut self, results: &mut [StepResult]) -> Result<(), RunError> {
+        self.progress.finish();
+        self.signals.abort();
+        if let Some(ts) = &self.outputs.timeseries {
+            ts.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
+        }
+        finish_scrape(self.outputs.scraper.take(), results).await
+    }
+
+    /// Writes the remaining outputs of a stopped run, in this order: `--json` (`json` writes the
+    /// command's document into the file), `--hdr-log`, and `--junit` (one case per step ×
+    /// objective, steps above `until` left out).
+    pub fn close(
+        mut self,
+        results: &[StepResult],
+        json: impl FnOnce(BufWriter<File>) -> std::io::Result<()>,
+        objectives: &[Objective],
+        until: Option<f64>,
+    ) -> Result<Closed, RunError> {
+        if let Some(file) = self.outputs.json.take() {
+            json(file)?;
+        }
+        if let Some(hdr) = self.outputs.hdr.take() {
+            sinks::hdrlog::write(
+                hdr,
+                &sinks::hdrlog::LogMeta::of(&self.plan),
+                results,
+                self.started.unwrap_or_else(SystemTime::now),
+            )?;
+        }
+        if let Some(path) = &self.outputs.junit {
+            sinks::junit::write(
+                sinks::create(path, "--junit")?,
+                self.plan.command,
+                objectives,
+                results,
+                until,
+            )?;
+        }
+        Ok(Closed {
+            signal: self.signal(),
+            path: self.outputs.path,
+        })
+    }
+}
+
+/// Stops `--scrape` and attaches, to each step, its series over the step's measured window.
+async fn finish_scrape(
+    scraper: Option<scrape::Scraper>,
+    results: &mut [StepResult],
+) -> Result<(), RunError> {
+    let Some(scraper) = scraper else {
+        return Ok(());
+    };
+    let (samples, failed, why) = scraper.finish().await?;
+    if failed > 0 {
+        eprintln!(
+            "loadgen: warning: --scrape failed {failed} time(s){}",
+            why.map_or(String::new(), |w| format!(", last: {w}"))
+        );
+    }
+    for r in results.iter_mut() {
+        if let Some(from) = r.started_at {
+            let to = from + std::time::Duration::from_secs_f64(r.duration_s.max(0.0));
+            r.scrape = Some(scrape::summarize(&samples, from, to));
+        }
+    }
+    Ok(())
+}
+
+/// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant the
+/// steps start on both clocks, or `None` when interrupted first.
+async fn wait_for_start(
+    plan: &Plan,
+    cancel: &CancellationToken,
+) -> Result<Option<(Instant, SystemTime)>, RunError> {
+    let lead = std::time::Duration::from_millis(5);
+    let Some(at) = plan.start_at else {
+        return Ok(Some((Instant::now() + lead, SystemTime::now() + lead)));
+    };
+    let now = SystemTime::now();
+    let wait = match at.duration_since(now) {
+        Ok(d) => d,
+        Err(e) if e.duration() <= std::time::Duration::from_secs(1) => std::time::Duration::ZERO,
+        Err(e) => {
+            return Err(ConfigError::new(
+                "--start-at",
+                format!(
+                    "{} is {} in the past",
+                    humantime::format_rfc3339_millis(at),
+                    humantime::format_duration(std::time::Duration::from_millis(
+                        e.duration().as_millis() as u64
+                    ))
+                ),
+            )
+            .into())
+        }
+    };
+    eprintln!(
+        "loadgen: waiting {} for --start-at {}",
+        humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64)),
+        humantime::format_rfc3339_millis(at)
+    );
+    let start = Instant::now() + wait;
+    tokio::select! {
+        _ = tokio::time::sleep_until(start) => Ok(Some((start, at))),
+        _ = cancel.cancelled() => Ok(None),
+    }
+}

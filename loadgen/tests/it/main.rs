@@ -1,0 +1,32 @@
+//! loadgen's integration tests, one binary with a module per concern (as cargo's own
+//! `tests/testsuite/main.rs`): each `tests/*.rs` file would be a binary of its own, linking
+//! tokio, axum, hyper, reqwest and loadgen again, which dominated the test build.
+//!
+//! None needs a process of its own, so there is no other test binary. Every module that runs a
+//! load drives the real `loadgen` binary as a child process, so its runtime, signal handlers and
+//! stdout are that child's, never this harness's; `ctrl_c` signals those children by PID
+//! (`kill -INT <pid>`), never this process or its group. Targets bind 127.0.0.1:0, and output
+//! directories are unique per process and call ([`common::out_dir`]), so modules running at once
+//! cannot collide. A test that one day needs process-wide state (an environment variable, the
+//! working directory, a signal sent to its own process) belongs in a `tests/NAME.rs` of its own,
+//! saying why at its top.
+
+mod common;
+
+mod ctrl_c;
+mod edge;
+mod gate;
+mod https;
+mod lockstep;
+mod merge;
+mod newcomer;
+mod open_loop;
+mod outcomes;
+mod parsers;
+mod protocol;
+mod ramps;
+mod report;
+mod retry_after;
+mod sessions;
+mod steps;
+mod uncounted;

@@ -1,0 +1,498 @@
+//! From step rows to findings: the USL fit, knee, objectives, Little's law, queueing view,
+//! provider ceiling and recommendation, gathered into one [`Analysis`].
+
+use crate::row::StepRow;
+use crate::slo::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
+
+use super::binding::{self, Binding};
+use super::input::RunInput;
+use super::provider::{self, ProviderFlags};
+use super::summary::{StepBinding, Summary, UslSummary, SCHEMA_VERSION};
+use super::usl::{self, Fit, Point};
+use super::{knee, littles, queueing, recommend};
+
+/// A step whose 429 + 503 share exceeds this is saturated by shedding and left out of the fit:
+/// its throughput counts fast rejections, not work the system did.
+pub const SHED_LIMIT: f64 = 0.01;
+
+/// What the report is computed from, besides the rows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--slo` objectives.
+    pub objectives: Vec<Objective>,
+    /// The provider tier and traffic shape given as flags (the server's snapshot fills the rest).
+    pub provider: ProviderFlags,
+    /// The server's adaptive floor (`MIN_CONCURRENT_ANALYSES`).
+    pub adaptive_floor: u32,
+}
+
+/// Everything the writers need.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The numbers, as written to `summary.json`.
+    pub summary: Summary,
+    /// The fit, for the charts' curve and band.
+    pub fit: Option<Fit>,
+    /// Steps with a concurrency that were not interrupted, by concurrency.
+    pub steps: Vec<StepRow>,
+    /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
+    pub service_ms: f64,
+}
+
+/// The value of an objective's metric on a row, in the objective's unit.
+pub fn measure(o: &Objective, r: &StepRow) -> f64 {
+    match o.metric {
+        Metric::Latency(f) => match f {
+            LatencyFigure::P50 => r.p50_ms,
+            LatencyFigure::P90 => r.p90_ms,
+            LatencyFigure::P95 => r.p95_ms,
+            LatencyFigure::P99 => r.p99_ms,
+            LatencyFigure::P999 => r.p999_ms,
+            LatencyFigure::Max => r.max_ms,
+            LatencyFigure::Mean => r.mean_ms,
+        },
+        Metric::Success => r.success_rate,
+        Metric::Errors => 1.0 - r.success_rate,
+        Metric::Goodput => r.goodput_rps,
+        Metric::Throughput => r.throughput_rps,
+        Metric::Column(c) => match c {
+            ExtraLatency::AllP50 => r.all_p50_ms,
+            ExtraLatency::AllP99 => r.all_p99_ms,
+            ExtraLatency::RejectedP50 => r.rejected_p50_ms,
+            ExtraLatency::RejectedP99 => r.rejected_p99_ms,
+            ExtraLatency::ConnectP50 => r.connect_p50_ms.unwrap_or(0.0),
+            ExtraLatency::ConnectP99 => r.connect_p99_ms.unwrap_or(0.0),
+        },
+    }
+}
+
+/// Whether the objective holds on the row (a step with no requests, or interrupted, fails).
+pub fn holds(o: &Objective, r: &StepRow) -> bool {
+    let v = measure(o, r);
+    r.requests > 0
+        && !r.interrupted
+        && match o.op {
+            Op::Lt => v < o.threshold,
+            Op::Le => v <= o.threshold,
+            Op::Gt => v > o.threshold,
+            Op::Ge => v >= o.threshold,
+        }
+}
+
+/// Share of a step's requests answered 429 or 503.
+pub fn shed_fraction(r: &StepRow) -> f64 {
+    if r.requests == 0 {
+        0.0
+    } else {
+        (r.rejected_429 + r.rejected_503) as f64 / r.requests as f64
+    }
+}
+
+/// Mean goodput per distinct concurrency, sorted by concurrency.
+pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64, usize)> = Vec::new();
+    for r in steps {
+        let c = f64::from(r.concurrency.unwrap_or(0));
+        match out.iter_mut().find(|p| p.0 == c) {
+            Some(p) => {
+                p.1 += r.goodput_rps;
+                p.2 += 1;
+            }
+            None => out.push((c, r.goodput_rps, 1)),
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
+}
+
+/// The highest goodput of a step with at most `permits` users: every permit busy, at best.
+pub fn goodput_within(steps: &[StepRow], permits: u32) -> f64 {
+    steps
+        .iter()
+        .filter(|r| r.concurrency.is_some_and(|c| c <= permits))
+        .map(|r| r.goodput_rps)
+        .fold(0.0, f64::max)
+}
+
+/// A retrograde region (throughput falling as users are added) is claimed only when goodput
+/// measured past the best fitted step falls by more than this share.
+pub const RETROGRADE_DROP: f64 = 0.05;
+
+/// Fits the USL to the steps that measure the system's own scaling: not open loop, not
+/// saturated by shedding, and not past the server's own permit count `permits` (there a hard cap
+/// flattens the curve, which the USL would read as contention). A peak is reported only for a
+/// reliable fit whose κ interval lies above 0 and whose points show the decline.
+fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
+    let mut excluded = Vec::new();
+    let mut points = Vec::new();
+    // Goodput with every permit in use: past the permits, a step no more than 5% above it is
+    // held by the cap.
+    let at_permits = permits.map(|p| goodput_within(steps, p));
+    for r in steps {
+        let c = r.concurrency.unwrap_or(0);
+        let capped =
+            |p: &u32| c > *p && at_permits.is_some_and(|g| g > 0.0 && r.goodput_rps <= g * 1.05);
+        if r.target_rps.is_some() {
+            excluded.push(format!("step {} (open loop)", r.step));
+        } else if let Some(p) = permits.filter(capped) {
+            excluded.push(format!(
+                "step {} at {c} users (the server's own {p} permits bind: capped, not contended)",
+                r.step
+            ));
+        } else if shed_fraction(r) > SHED_LIMIT {
+            excluded.push(format!(
+                "step {} at {c} users ({:.0}% shed)",
+                r.step,
+                shed_fraction(r) * 100.0
+            ));
+        } else {
+            points.push(Point {
+                n: f64::from(c),
+                x: r.goodput_rps,
+            });
+        }
+    }
+    let mut s = UslSummary {
+        points: points.len(),
+        excluded,
+        ..UslSummary::default()
+    };
+    match usl::fit(&points) {
+        Ok(f) => {
+            let p = f.params;
+            s.sigma = Some(p.sigma);
+            s.kappa = Some(p.kappa);
+            s.lambda = Some(p.lambda);
+            s.sigma_ci = f.sigma_ci;
+            s.kappa_ci = f.kappa_ci;
+            s.lambda_ci = f.lambda_ci;
+            s.r2 = Some(f.r2);
+            s.residual_se = f.residual_se;
+            s.reliable = f.unreliable.is_none();
+            s.unreliable_reason = f.unreliable.clone();
+            let best = points
+                .iter()
+                .copied()
+                .max_by(|a, b| a.x.total_cmp(&b.x).then(b.n.total_cmp(&a.n)));
+            let declined = best.is_some_and(|b| {
+                points
+                    .iter()
+                    .any(|q| q.n > b.n && q.x < b.x * (1.0 - RETROGRADE_DROP))
+            });
+            let kappa_above_zero = f.kappa_ci.is_some_and(|c| c[0] > 0.0);
+            s.retrograde = s.reliable && kappa_above_zero && declined;
+            if s.retrograde {
+                s.peak_concurrency = p.peak_concurrency();
+                s.peak_throughput_rps = p.peak_concurrency().map(|n| p.throughput(n));
+            }
+            (s, Some(f))
+        }
+        Err(e) => {
+            s.unreliable_reason = Some(e.to_string());
+            (s, None)
+        }
+    }
+}
+
+/// Computes every finding.
+pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
+    let mut steps: Vec<StepRow> = input
+        .rows
+        .iter()
+        .filter(|r| !r.interrupted && r.concurrency.is_some())
+        .cloned()
+        .collect();
+    steps.sort_by_key(|r| (r.concurrency, r.step));
+    let counted = input.rows.iter().filter(|r| !r.interrupted);
+    let max_throughput_rps = counted
+        .clone()
+        .map(|r| r.throughput_rps)
+        .fold(0.0, f64::max);
+    // The first step (in file order) reaching the maximum: ties go to the lower load.
+    let best = counted.fold(None::<&StepRow>, |best, r| match best {
+        Some(b) if b.goodput_rps >= r.goodput_rps => Some(b),
+        _ => Some(r),
+    });
+    let max_goodput_rps = best.map_or(0.0, |r| r.goodput_rps);
+    let curve = goodput_curve(&steps);
+    let knee_concurrency = knee::knee(&curve).map(|c| c as u32);
+    let objectives = &settings.objectives;
+    let max_concurrency_meeting_slo = if objectives.is_empty() {
+        None
+    } else {
+        steps
+            .iter()
+            .take_while(|r| objectives.iter().all(|o| holds(o, r)))
+            .last()
+            .and_then(|r| r.concurrency)
+    };
+    let (usl, fit) = usl_summary(&steps, input.server_capacity);
+    let littles_law = littles::check(&steps);
+    let service_ms = steps.iter().find(|r| r.ok > 0).map_or(0.0, |r| r.mean_ms);
+    let (permits, source) = match (input.server_capacity, knee_concurrency) {
+        (Some(n), _) => (Some(n), "analyze_capacity in the /metrics snapshot"),
+        (None, Some(k)) => (Some(k), "the knee (no /metrics snapshot beside the run)"),
+        _ => (None, ""),
+    };
+    let latency_points: Vec<(f64, f64)> = steps
+        .iter()
+        .filter(|r| r.ok > 0 && shed_fraction(r) <= SHED_LIMIT)
+        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
+        .collect();
+    let queueing = permits.and_then(|n| queueing::view(&latency_points, n, source, service_ms));
+    // Calls and tokens per analysis over the steps that served (almost) everything, with
+    // --scrape: the run's totals would count the calls of analyses that failed under overload.
+    let light = steps
+        .iter()
+        .filter(|r| r.success_rate >= 0.99)
+        .filter_map(|r| input.scraped.get(&r.step))
+        .filter(|sc| sc.analyses_ok.is_some() && sc.model_calls_ok.is_some())
+        .fold(None::<super::input::ScrapedStep>, |acc, sc| {
+            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            Some(match acc {
+                None => *sc,
+                Some(a) => super::input::ScrapedStep {
+                    analyses_ok: add(a.analyses_ok, sc.analyses_ok),
+                    model_calls_ok: add(a.model_calls_ok, sc.model_calls_ok),
+                    input_tokens: add(a.input_tokens, sc.input_tokens),
+                    output_tokens: add(a.output_tokens, sc.output_tokens),
+                    ..a
+                },
+            })
+        })
+        .filter(|sc| sc.analyses_ok.is_some_and(|a| a > 0.0));
+    let snapshot = input.server.clone().map(|mut snap| {
+        if let (Some(sc), true) = (light, snap.model_calls_ok > 0.0) {
+            let calls = sc.model_calls_ok.unwrap_or(snap.model_calls_ok);
+            // Tokens per call do not depend on the load: the step's own when scraped, else the
+            // run's per call, carried over to the step's calls.
+            let per_call = calls / snap.model_calls_ok;
+            snap.input_tokens = sc.input_tokens.or(snap.input_tokens.map(|t| t * per_call));
+            snap.output_tokens = sc
+                .output_tokens
+                .or(snap.output_tokens.map(|t| t * per_call));
+            snap.analyses_ok = sc.analyses_ok.unwrap_or(snap.analyses_ok);
+            snap.model_calls_ok = calls;
+        }
+        snap
+    });
+    let inputs = provider::resolve(&settings.provider, snapshot.as_ref());
+    let provider = (inputs.rpm.is_some() || inputs.itpm.is_some() || inputs.otpm.is_some())
+        .then(|| provider::ceiling(&inputs, service_ms / 1000.0));
+    let live_limit = input
+        .server
+        .as_ref()
+        .and_then(|s| s.limit)
+        .filter(|&l| l >= 1.0)
+        .map(|l| l.round() as u32);
+    let cx = binding::Context {
+        permits: input.server_capacity,
+        live_limit,
+        pushed_back: input.server.as_ref().is_some_and(|s| s.pushbacks > 0.0),
+        service_ms,
+        goodput_at_permits: input
+            .server_capacity
+            .map_or(0.0, |p| goodput_within(&steps, p)),
+    };
+    // With --scrape, each step's own push-back and limit replace the run-wide snapshot's.
+    let bindings: Vec<Binding> = steps
+        .iter()
+        .map(|r| {
+            let mut c = cx;
+            if let Some(sc) = input.scraped.get(&r.step) {
+                if let Some(p) = sc.pushbacks {
+                    c.pushed_back = p > 0.0;
+                }
+                if let Some(l) = sc.limit_mean.filter(|&l| l >= 1.0) {
+                    c.live_limit = Some(l.round() as u32);
+                }
+            }
+            binding::classify(r, &c)
+        })
+        .collect();
+    let recommended = recommend::recommend(&recommend::Inputs {
+        steps: &steps,
+        curve: &curve,
+        knee: knee_concurrency,
+        provider: provider.as_ref(),
+        objectives,
+        fit: fit.as_ref(),
+        server_permits: input.server_capacity,
+        live_limit,
+        bindings: &bindings,
+        max_meeting_objectives: max_concurrency_meeting_slo,
+        adaptive_floor: settings.adaptive_floor,
+    });
+    let mut summary = Summary {
+        version: SCHEMA_VERSION,
+        inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
+        steps: input.rows.len(),
+        tested_concurrency: steps
+            .iter()
+            .filter_map(|r| r.concurrency)
+            .max()
+            .unwrap_or(0),
+        max_throughput_rps,
+        max_goodput_rps,
+        max_goodput_concurrency: best.and_then(|r| r.concurrency),
+        knee_concurrency,
+        max_concurrency_meeting_slo,
+        objectives: objectives.iter().map(|o| o.text.clone()).collect(),
+        usl,
+        littles_law,
+        binding: steps
+            .iter()
+            .zip(&bindings)
+            .map(|(r, &b)| StepBinding {
+                step: r.step,
+                concurrency: r.concurrency.unwrap_or(0),
+                binding: b,
+            })
+            .collect(),
+        queueing,
+        provider,
+        recommended,
+        users: super::users::answer(
+            &steps,
+            &input.named,
+            objectives,
+            input.server_capacity,
+            max_concurrency_meeting_slo,
+        ),
+        findings: Vec::new(),
+    };
+    summary.findings = super::findings::headline(&summary);
+    Analysis {
+        summary,
+        fit,
+        steps,
+        service_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::row;
+    use crate::provider::ProviderFlags;
+
+    fn input(rows: Vec<StepRow>) -> RunInput {
+        RunInput {
+            csvs: vec!["t.csv".into()],
+            rows,
+            named: Vec::new(),
+            config: None,
+            seconds: Vec::new(),
+            server_capacity: None,
+            server: None,
+            scraped: Default::default(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            objectives: vec![Objective::parse("p99<2s").unwrap()],
+            provider: ProviderFlags {
+                replicas: 1,
+                ..ProviderFlags::default()
+            },
+            adaptive_floor: 2,
+        }
+    }
+
+    /// Goodput of a hard cap: 0.7/s per user up to 10 users, then flat at 7/s.
+    fn capped_rows() -> Vec<StepRow> {
+        [1u32, 2, 5, 10, 20, 30, 40, 50]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let n = f64::from(c);
+                row(i + 1, c, (0.7 * n).min(7.0), 1430.0 * (n / 10.0).max(1.0))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_hard_cap_gives_no_retrograde_region_and_no_peak() {
+        let a = analyze(&input(capped_rows()), &settings());
+        let u = &a.summary.usl;
+        assert!(!u.retrograde, "{u:?}");
+        assert_eq!((u.peak_concurrency, u.peak_throughput_rps), (None, None));
+        assert!(u.sigma.unwrap() >= 0.0 && u.kappa.unwrap() >= 0.0, "{u:?}");
+        assert!(
+            a.summary
+                .findings
+                .iter()
+                .any(|f| f.contains("no retrograde region observed")),
+            "{:?}",
+            a.summary.findings
+        );
+    }
+
+    #[test]
+    fn steps_past_the_servers_own_permits_stay_out_of_the_fit() {
+        let mut i = input(capped_rows());
+        i.server_capacity = Some(10);
+        let a = analyze(&i, &settings());
+        let u = &a.summary.usl;
+        assert_eq!(u.points, 4, "{u:?}");
+        assert_eq!(u.excluded.len(), 4, "{u:?}");
+        assert!(u.excluded[0].contains("own 10 permits bind"), "{u:?}");
+        assert!(!u.reliable && u.peak_concurrency.is_none(), "{u:?}");
+    }
+
+    #[test]
+    fn a_measured_decline_with_kappa_above_zero_is_a_retrograde_region() {
+        let truth = usl::Params {
+            sigma: 0.02,
+            kappa: 0.002,
+            lambda: 1.0,
+        };
+        let rows: Vec<StepRow> = [1u32, 2, 5, 10, 20, 30, 40, 60]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| row(i + 1, c, truth.throughput(f64::from(c)), 1000.0))
+            .collect();
+        let a = analyze(&input(rows), &settings());
+        let u = &a.summary.usl;
+        assert!(u.retrograde, "{u:?}");
+        let peak = u.peak_concurrency.unwrap();
+        assert!((peak - (0.98f64 / 0.002).sqrt()).abs() < 0.5, "{u:?}");
+    }
+
+    #[test]
+    fn interrupted_and_shedding_steps_stay_out_of_the_fit() {
+        let mut rows: Vec<StepRow> = [1u32, 2, 4, 8, 16, 32]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                row(
+                    i + 1,
+                    c,
+                    f64::from(c.min(8)),
+                    1000.0 * (f64::from(c) / 8.0).max(1.0),
+                )
+            })
+            .collect();
+        let mut cut = row(7, 64, 500.0, 10.0);
+        cut.interrupted = true;
+        rows.push(cut);
+        rows[5].rejected_503 = rows[5].requests; // 32 users: half of the answers are 503
+        rows[5].requests *= 2;
+        let a = analyze(&input(rows), &settings());
+        assert_eq!(a.summary.usl.points, 5);
+        assert_eq!(
+            a.summary.usl.excluded,
+            vec!["step 6 at 32 users (50% shed)".to_string()]
+        );
+        assert_eq!(a.summary.max_goodput_rps, 8.0);
+        assert_eq!(a.summary.knee_concurrency, Some(8));
+        // p99 = 1.5 × mean: 1500 ms up to 8 users, 3000 ms at 16.
+        assert_eq!(a.summary.max_concurrency_meeting_slo, Some(8));
+        assert_eq!(a.steps.len(), 6);
+    }
+}

@@ -1,0 +1,124 @@
+//! What binds a step: the constraint that keeps goodput from growing with more users. Read from
+//! the step's row and the server's `/metrics` snapshot (its permits, live limit and whether the
+//! provider pushed back during the run).
+
+use serde::Serialize;
+
+use crate::row::StepRow;
+
+/// The constraint that binds a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// More users than the server's permits: requests queue for a permit, the provider did not
+    /// push back.
+    ServerPermits,
+    /// The provider pushed back (429/529) and the live limit sits below the ceiling, with more
+    /// users than that limit.
+    ProviderTier,
+    /// Latency grew well above the light-load service time with no queue for permits.
+    UpstreamLatency,
+    /// The generator did not keep its users busy (Little's law off by more than 5% below, or
+    /// open-loop sends late or unsent).
+    Generator,
+    /// Nothing binds: goodput grows with the users.
+    None,
+}
+
+impl Binding {
+    /// A short name for tables and sentences.
+    pub fn label(self) -> &'static str {
+        match self {
+            Binding::ServerPermits => "server permits",
+            Binding::ProviderTier => "provider tier",
+            Binding::UpstreamLatency => "upstream latency",
+            Binding::Generator => "generator",
+            Binding::None => "none",
+        }
+    }
+}
+
+/// What the classification knows besides the row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// The measured server's permit ceiling (`None`: legacy mode or unknown).
+    pub permits: Option<u32>,
+    /// The live concurrency limit at the end of the run.
+    pub live_limit: Option<u32>,
+    /// The provider pushed back during the run.
+    pub pushed_back: bool,
+    /// Mean served latency at light load, ms.
+    pub service_ms: f64,
+    /// The highest goodput of a step within the permits (every permit busy at best).
+    pub goodput_at_permits: f64,
+}
+
+/// Latency this much above the light-load service time, with no queue, is upstream latency.
+pub const LATENCY_GROWTH: f64 = 1.25;
+
+/// Classifies one closed-loop step.
+pub fn classify(r: &StepRow, cx: &Context) -> Binding {
+    let users = r.concurrency.unwrap_or(0);
+    if r.littles_law_error_pct.is_some_and(|e| e < -5.0) || r.unsent > 0 || r.late_sends > 0 {
+        return Binding::Generator;
+    }
+    let limit = cx.live_limit.filter(|&l| cx.permits.is_some_and(|p| l < p));
+    if cx.pushed_back && limit.is_some_and(|l| users > l) {
+        return Binding::ProviderTier;
+    }
+    // Past the permits, a goodput still growing (more than 5% above the best within them) is
+    // not held by the permits.
+    let held = cx.goodput_at_permits <= 0.0 || r.goodput_rps <= 1.05 * cx.goodput_at_permits;
+    if cx.permits.is_some_and(|p| users > p) && held {
+        return if cx.pushed_back {
+            Binding::ProviderTier
+        } else {
+            Binding::ServerPermits
+        };
+    }
+    if cx.service_ms > 0.0 && r.ok > 0 && r.mean_ms > LATENCY_GROWTH * cx.service_ms {
+        return Binding::UpstreamLatency;
+    }
+    Binding::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::row;
+
+    fn cx(permits: Option<u32>, live: Option<u32>, pushed_back: bool) -> Context {
+        Context {
+            permits,
+            live_limit: live,
+            pushed_back,
+            service_ms: 1000.0,
+            goodput_at_permits: 10.0,
+        }
+    }
+
+    #[test]
+    fn each_constraint_is_recognised() {
+        let light = row(1, 5, 5.0, 1000.0);
+        let queued = row(2, 20, 10.0, 2000.0);
+        assert_eq!(classify(&light, &cx(Some(10), None, false)), Binding::None);
+        assert_eq!(
+            classify(&queued, &cx(Some(10), Some(10), false)),
+            Binding::ServerPermits
+        );
+        assert_eq!(
+            classify(&queued, &cx(Some(40), Some(14), true)),
+            Binding::ProviderTier
+        );
+        assert_eq!(
+            classify(&row(3, 8, 4.0, 2000.0), &cx(Some(10), None, false)),
+            Binding::UpstreamLatency
+        );
+        let mut starved = light.clone();
+        starved.littles_law_error_pct = Some(-12.0);
+        assert_eq!(
+            classify(&starved, &cx(None, None, false)),
+            Binding::Generator
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! What a report reads: the ramp CSVs (with the writer's own [`StepRow`]), and when they sit
+//! beside the first one, the run's `--json` summary, `--timeseries` CSV and the server's
+//! `/metrics` snapshot. Only the step CSVs are required; a missing or unreadable companion file
+//! is noted and skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::server::ServerSnapshot;
+use super::ReportError;
+use crate::row::{read_rows, StepRow};
+
+/// One second of a `--timeseries` CSV (the columns the charts use).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Second {
+    /// 1-based step.
+    pub step: usize,
+    /// Second within the step's measured part.
+    pub second: u64,
+    /// Requests per second.
+    pub throughput_rps: f64,
+    /// 2xx per second.
+    pub goodput_rps: f64,
+    /// Median latency of that second, ms.
+    pub p50_ms: f64,
+    /// p99 of that second, ms.
+    pub p99_ms: f64,
+}
+
+/// The server's own view of one step, from `--scrape` (absent figures are `None`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScrapedStep {
+    /// Model calls the provider pushed back during the step.
+    pub pushbacks: Option<f64>,
+    /// Mean requests waiting for a permit.
+    pub queue_mean: Option<f64>,
+    /// Mean live concurrency limit.
+    pub limit_mean: Option<f64>,
+    /// `/analyze` requests answered 200 during the step.
+    pub analyses_ok: Option<f64>,
+    /// Model calls answered 2xx during the step.
+    pub model_calls_ok: Option<f64>,
+    /// Input tokens billed during the step.
+    pub input_tokens: Option<f64>,
+    /// Output tokens billed during the step.
+    pub output_tokens: Option<f64>,
+}
+
+impl ScrapedStep {
+    fn of(scrape: &serde_json::Value) -> Self {
+        let get = |series: &str, field: &str| scrape.get(series)?.get(field)?.as_f64();
+        ScrapedStep {
+            pushbacks: get(
+                "upstream_calls_total{api=\"claude\",outcome=\"overloaded\"}",
+                "delta",
+            )
+            .or_else(|| {
+                // The counter exists once any call was made: no overloaded series is 0.
+                get(
+                    "upstream_calls_total{api=\"claude\",outcome=\"ok\"}",
+                    "delta",
+                )
+                .map(|_| 0.0)
+            }),
+            queue_mean: get("analyze_queue_depth", "mean"),
+            limit_mean: get("analyze_concurrency_limit", "mean"),
+            analyses_ok: get(
+                "analyze_requests_total{route=\"/analyze\",status=\"200\"}",
+                "delta",
+            ),
+            model_calls_ok: get(
+                "upstream_calls_total{api=\"claude\",outcome=\"ok\"}",
+                "delta",
+            ),
+            input_tokens: get(
+                "upstream_tokens_total{api=\"claude\",direction=\"input\"}",
+                "delta",
+            ),
+            output_tokens: get(
+                "upstream_tokens_total{api=\"claude\",direction=\"output\"}",
+                "delta",
+            ),
+        }
+    }
+}
+
+/// Everything read for one report.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    /// The step CSVs, in the order given.
+    pub csvs: Vec<PathBuf>,
+    /// Every step's total row of every CSV.
+    pub rows: Vec<StepRow>,
+    /// Every step's per-name rows (scenario requests), when the run had several names.
+    pub named: Vec<StepRow>,
+    /// The `config` object of the run's JSON summary, when found.
+    pub config: Option<serde_json::Value>,
+    /// The per-second series, when found.
+    pub seconds: Vec<Second>,
+    /// `analyze_capacity` (the permit ceiling) from a `/metrics` snapshot, when found and not
+    /// legacy mode.
+    pub server_capacity: Option<u32>,
+    /// The whole snapshot, when found and readable.
+    pub server: Option<ServerSnapshot>,
+    /// `--scrape`: what the server's /metrics said during each step, by step number (from the
+    /// run's JSON summary).
+    pub scraped: std::collections::BTreeMap<usize, ScrapedStep>,
+    /// What was looked for and not used, for the report's notes.
+    pub notes: Vec<String>,
+}
+
+/// Companion files looked for beside the first CSV, by name.
+fn beside(csv: &Path, names: &[String]) -> Option<PathBuf> {
+    let dir = csv.parent().unwrap_or(Path::new("."));
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+fn stem(csv: &Path) -> String {
+    csv.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Reads the CSVs (errors name file, line and column) and the companions of the first one.
+pub fn load(
+    csvs: &[PathBuf],
+    json: Option<&Path>,
+    timeseries: Option<&Path>,
+    metrics: Option<&Path>,
+) -> Result<RunInput, ReportError> {
+    let (mut rows, mut named) = (Vec::new(), Vec::new());
+    for path in csvs {
+        // The report reads each step's total row; per-name rows are for per-name views.
+        let (total, by_name): (Vec<StepRow>, Vec<StepRow>) =
+            read_rows(path)?.into_iter().partition(StepRow::is_total);
+        rows.extend(total);
+        named.extend(by_name);
+    }
+    let first = csvs.first().ok_or(ReportError::NoInput)?;
+    let counted = rows.iter().filter(|r| !r.interrupted).count();
+    if counted < 2 {
+        return Err(ReportError::OneStep {
+            path: first.display().to_string(),
+        });
+    }
+    let s = stem(first);
+    let mut notes = Vec::new();
+    let json = json
+        .map(Path::to_path_buf)
+        .or_else(|| beside(first, &[format!("{s}.json")]));
+    let mut scraped = std::collections::BTreeMap::new();
+    let config = json.and_then(|p| {
+        let doc = std::fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        for step in doc
+            .as_ref()
+            .and_then(|d| d.get("steps")?.as_array().cloned())
+            .unwrap_or_default()
+        {
+            if let (Some(n), Some(sc)) = (
+                step.get("step").and_then(|v| v.as_u64()),
+                step.get("scrape"),
+            ) {
+                scraped.insert(n as usize, ScrapedStep::of(sc));
+            }
+        }
+        match doc.and_then(|d| d.get("config").cloned()) {
+            Some(c) => Some(c),
+            None => {
+                notes.push(format!("{}: no readable `config`, skipped", p.display()));
+                None
+            }
+        }
+    });
+    let ts = timeseries.map(Path::to_path_buf).or_else(|| {
+        beside(
+            first,
+            &[
+                format!("{s}.timeseries.csv"),
+                format!("{s}-timeseries.csv"),
+                "timeseries.csv".into(),
+            ],
+        )
+    });
+    let seconds = match ts {
+        Some(p) => match read_seconds(&p) {
+            Ok(v) => v,
+            Err(e) => {
+                notes.push(format!("{}: {e}, time series skipped", p.display()));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let metrics = metrics.map(Path::to_path_buf).or_else(|| {
+        beside(
+            first,
+            &[
+                format!("{s}-metrics.prom"),
+                "server-metrics.prom".into(),
+                "metrics.prom".into(),
+            ],
+        )
+    });
+    let server = metrics.and_then(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        match ServerSnapshot::parse(&text) {
+            Ok(s) => {
+                match s.capacity {
+                    None => notes.push(format!("{}: no analyze_capacity", p.display())),
+                    Some(v) if v < 1.0 => notes.push(format!(
+                        "{}: analyze_capacity {v} (legacy mode: no permit limit)",
+                        p.display()
+                    )),
+                    Some(_) => {}
+                }
+                Some(s)
+            }
+            Err(e) => {
+                notes.push(format!("{}: {e}, skipped", p.display()));
+                None
+            }
+        }
+    });
+    let server_capacity = server.as_ref().and_then(ServerSnapshot::permits);
+    Ok(RunInput {
+        csvs: csvs.to_vec(),
+        rows,
+        named,
+        config,
+        seconds,
+        server_capacity,
+        server,
+        scraped,
+        notes,
+    })
+}
+
+fn read_seconds(path: &Path) -> Result<Vec<Second>, String> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| e.to_string())?;
+    rdr.deserialize()
+        .collect::<Result<Vec<Second>, _>>()
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,108 @@
+//! Little's law per step: in a closed loop, concurrency ≈ throughput × mean latency. A step more
+//! than 10% off means client-side queueing, timeouts, or a measurement problem.
+
+use serde::Serialize;
+
+use crate::row::StepRow;
+
+/// Relative error above which a step is flagged.
+pub const WARN_PCT: f64 = 10.0;
+
+/// Little's law on one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LittleCheck {
+    /// 1-based step number.
+    pub step: usize,
+    /// The step's concurrency (virtual users).
+    pub concurrency: u32,
+    /// Resolved requests per second × their mean latency: the concurrency the law implies.
+    pub predicted: f64,
+    /// The concurrency the step ran at.
+    pub measured: f64,
+    /// (predicted − measured) / measured, in percent.
+    pub error_pct: f64,
+    /// |error_pct| > 10.
+    pub warning: bool,
+}
+
+/// Mean latency of every answered request, seconds. The CSV has the 2xx mean; the other answers
+/// are weighted by their medians (the best the columns offer).
+pub fn mean_latency_s(r: &StepRow) -> Option<f64> {
+    if r.requests == 0 {
+        return None;
+    }
+    let rejected = r.rejected_429 + r.rejected_503;
+    let rest = r.requests.saturating_sub(r.ok + rejected);
+    let ms = (r.ok as f64 * r.mean_ms
+        + rejected as f64 * r.rejected_p50_ms
+        + rest as f64 * r.all_p50_ms)
+        / r.requests as f64;
+    Some(ms / 1000.0)
+}
+
+/// Requests of the step that resolved (answered or failed), per second: `requests` also counts
+/// the ones still in flight when the step ended, which Little's law must not (they have no
+/// latency yet).
+pub fn resolved_rps(r: &StepRow) -> f64 {
+    if r.duration_s > 0.0 {
+        r.requests.saturating_sub(r.in_flight_at_end) as f64 / r.duration_s
+    } else {
+        0.0
+    }
+}
+
+/// Checks each closed-loop step (open-loop steps set their own arrival rate, so the law says
+/// nothing about the configured in-flight cap) that is not interrupted.
+pub fn check(rows: &[StepRow]) -> Vec<LittleCheck> {
+    rows.iter()
+        .filter(|r| r.target_rps.is_none() && !r.interrupted)
+        .filter_map(|r| {
+            let c = r.concurrency?;
+            let measured = f64::from(c);
+            // loadgen measured it on the step (exact latencies, pauses, cycle shares); older
+            // CSVs are checked from their columns.
+            let (predicted, error_pct) = match r.littles_law_error_pct {
+                Some(e) => (measured * (1.0 + e / 100.0), e),
+                None => {
+                    let predicted = resolved_rps(r) * mean_latency_s(r)?;
+                    (predicted, (predicted - measured) / measured * 100.0)
+                }
+            };
+            Some(LittleCheck {
+                step: r.step,
+                concurrency: c,
+                predicted,
+                measured,
+                error_pct,
+                warning: error_pct.abs() > WARN_PCT,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::row;
+
+    #[test]
+    fn consistent_steps_pass_and_a_doctored_step_is_flagged() {
+        // 10 users, 200 ms each → 50/s; 20 users at 400 ms → 50/s.
+        let mut rows = vec![row(1, 10, 50.0, 200.0), row(2, 20, 50.0, 400.0)];
+        let ok = check(&rows);
+        assert!(
+            ok.iter().all(|c| !c.warning && c.error_pct.abs() < 1e-9),
+            "{ok:?}"
+        );
+        // Requests cut at the step's end have no latency and do not count.
+        rows[0].requests += 10;
+        rows[0].in_flight_at_end = 10;
+        assert!(!check(&rows)[0].warning);
+        rows[1].mean_ms = 300.0; // the latency column no longer explains 20 users
+        let flagged = check(&rows);
+        assert!(!flagged[0].warning);
+        assert!(flagged[1].warning);
+        assert!((flagged[1].predicted - 15.0).abs() < 1e-9);
+        assert!((flagged[1].error_pct + 25.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,564 @@
+//! The recommendation, with its reasoning written out. N comes from what binds: when the
+//! server's own permits bind and the provider never pushed back, N goes past the tested permits
+//! up to the tightest provider budget (an extrapolation, labelled so, with the tested range);
+//! when the provider binds, N is where the adaptive limit settled; otherwise the knee, never
+//! above the largest tested load meeting every objective. The queue timeout comes from the
+//! objective with the least slack at N, minus a margin; the depth from the timeout.
+
+use serde::Serialize;
+
+use crate::row::StepRow;
+use crate::slo::{LatencyFigure, Metric, Objective, Op};
+
+use super::binding::Binding;
+use super::provider::ProviderCeiling;
+use super::summary::Recommendation;
+use super::usl::Fit;
+
+/// What the recommendation is derived from.
+pub struct Inputs<'a> {
+    /// Closed-loop steps, by concurrency.
+    pub steps: &'a [StepRow],
+    /// Mean goodput per concurrency, sorted.
+    pub curve: &'a [(f64, f64)],
+    /// The knee, if any.
+    pub knee: Option<u32>,
+    /// The provider ceiling, if a tier was given or reported.
+    pub provider: Option<&'a ProviderCeiling>,
+    /// `--slo` objectives.
+    pub objectives: &'a [Objective],
+    /// The USL fit, if any.
+    pub fit: Option<&'a Fit>,
+    /// The permit ceiling of the server that was measured (`analyze_capacity`), if known.
+    pub server_permits: Option<u32>,
+    /// The live concurrency limit at the end of the run (`analyze_concurrency_limit`).
+    pub live_limit: Option<u32>,
+    /// What binds each step, in the order of `steps`.
+    pub bindings: &'a [Binding],
+    /// The largest tested load at which this and every lower step meet every objective.
+    pub max_meeting_objectives: Option<u32>,
+    /// The server's adaptive floor (`MIN_CONCURRENT_ANALYSES`).
+    pub adaptive_floor: u32,
+}
+
+/// The queue timeout keeps at least this share of the latency bound as a margin.
+pub const MARGIN_SHARE: f64 = 0.1;
+
+/// Whether a number was measured at the recommended load or extrapolated past the tested range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// A step ran at the recommended load (or the provider bound within the tested range).
+    Measured,
+    /// Past what the run tested: from the light-load service time and the provider budgets.
+    Extrapolated,
+}
+
+/// One latency objective's room at N: (figure, bound ms, figure at N ms, text).
+fn latency_objectives(objectives: &[Objective]) -> Vec<(LatencyFigure, f64, String)> {
+    objectives
+        .iter()
+        .filter_map(|o| match (o.metric, o.op) {
+            (Metric::Latency(f), Op::Lt | Op::Le) => Some((f, o.threshold, o.text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Light-load service time: mean of the lowest step with a 2xx, ms, and a 95% interval of that
+/// mean (normal approximation from the step's standard deviation and its 2xx count).
+fn service_time(steps: &[StepRow]) -> Option<(f64, [f64; 2])> {
+    let r = steps.iter().find(|r| r.ok > 0)?;
+    let half = 1.96 * r.stdev_ms / (r.ok as f64).sqrt();
+    Some((r.mean_ms, [(r.mean_ms - half).max(1e-3), r.mean_ms + half]))
+}
+
+fn figure(r: &StepRow, f: LatencyFigure) -> f64 {
+    match f {
+        LatencyFigure::P50 => r.p50_ms,
+        LatencyFigure::P90 => r.p90_ms,
+        LatencyFigure::P95 => r.p95_ms,
+        LatencyFigure::P99 => r.p99_ms,
+        LatencyFigure::P999 => r.p999_ms,
+        LatencyFigure::Max => r.max_ms,
+        LatencyFigure::Mean => r.mean_ms,
+    }
+}
+
+fn figure_name(f: LatencyFigure) -> &'static str {
+    match f {
+        LatencyFigure::P50 => "p50",
+        LatencyFigure::P90 => "p90",
+        LatencyFigure::P95 => "p95",
+        LatencyFigure::P99 => "p99",
+        LatencyFigure::P999 => "p99.9",
+        LatencyFigure::Max => "max",
+        LatencyFigure::Mean => "mean",
+    }
+}
+
+/// Goodput at concurrency `n`: measured when a step ran at `n`, else the USL when reliable,
+/// else interpolated between the neighbouring steps. Returns the value and how it was obtained.
+fn goodput_at(n: f64, curve: &[(f64, f64)], fit: Option<&Fit>) -> (f64, String) {
+    if let Some(&(_, g)) = curve.iter().find(|p| p.0 == n) {
+        return (g, format!("measured at {n} users"));
+    }
+    if let Some(f) = fit.filter(|f| f.unreliable.is_none()) {
+        return (f.params.throughput(n), "the USL fit".into());
+    }
+    let below = curve.iter().rev().find(|p| p.0 < n);
+    let above = curve.iter().find(|p| p.0 > n);
+    match (below, above) {
+        (Some(a), Some(b)) => (
+            a.1 + (b.1 - a.1) * (n - a.0) / (b.0 - a.0),
+            format!("interpolated between {} and {} users", a.0, b.0),
+        ),
+        (Some(a), None) => (a.1, format!("the top step ({} users)", a.0)),
+        (None, Some(b)) => (b.1 * n / b.0, format!("scaled from {} users", b.0)),
+        (None, None) => (0.0, "no data".into()),
+    }
+}
+
+/// Derives the settings.
+pub fn recommend(i: &Inputs) -> Recommendation {
+    let mut why = Vec::new();
+    let top = i.curve.last().map_or(1.0, |p| p.0) as u32;
+    let (service_ms, service_ci) = service_time(i.steps).unwrap_or((0.0, [0.0, 0.0]));
+    let binds = |b: Binding| i.bindings.contains(&b);
+    let tier = i.provider.and_then(|p| p.max_concurrency.map(|n| (n, p)));
+    if let Some(p) = i.provider.filter(|p| p.inputs.replicas > 1) {
+        why.push(format!(
+            "The tier is shared by {r} replicas: each plans with 1/{r} of every budget (set the \
+             server's PROVIDER_SHARE=1/{r}), and N below is per replica.",
+            r = p.inputs.replicas
+        ));
+    }
+    let mut basis = Basis::Measured;
+    let binding;
+    let mut n;
+    match (i.server_permits, binds(Binding::ProviderTier)) {
+        (_, true) => {
+            binding = Binding::ProviderTier;
+            n = i.live_limit.or(i.knee).unwrap_or(top).max(1);
+            why.push(format!(
+                "The provider pushed back (upstream 429/529) and the adaptive limit settled at \
+                 {n}: the provider tier binds, so N = {n}; more permits would only queue for it."
+            ));
+        }
+        (Some(p), false) if binds(Binding::ServerPermits) => {
+            binding = Binding::ServerPermits;
+            match tier {
+                Some((t, ceiling)) => {
+                    n = t.max(1);
+                    basis = if n > p {
+                        Basis::Extrapolated
+                    } else {
+                        Basis::Measured
+                    };
+                    why.push(format!(
+                        "The server's own {p} permits bind (goodput flat past {p} users while \
+                         requests queue) and the provider never pushed back, so the knee at {p} \
+                         is the server's setting, not the system's limit. The tightest provider \
+                         budget ({}) allows {t} concurrent analyses at {:.0}% of the tier with \
+                         {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
+                         N = {n}{}.",
+                        ceiling.binding.unwrap_or("?"),
+                        super::provider::HEADROOM * 100.0,
+                        ceiling.inputs.calls_per_request,
+                        ceiling.inputs.avg_input_tokens,
+                        ceiling.inputs.avg_output_tokens,
+                        sources(ceiling),
+                        if n > p {
+                            format!(
+                                ", past the tested range (1–{p} analyses at once): extrapolated"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+                None => {
+                    n = p;
+                    why.push(format!(
+                        "The server's own {p} permits bind and the provider never pushed back, \
+                         but no provider budget is known (none reported in /metrics, no \
+                         --provider-rpm/--provider-itpm/--provider-otpm): N stays at the tested \
+                         {p}; ramp a server with more permits, or give the tier, to go past it."
+                    ));
+                }
+            }
+        }
+        _ => {
+            binding = i
+                .bindings
+                .iter()
+                .rev()
+                .copied()
+                .find(|&b| b != Binding::None)
+                .unwrap_or(Binding::None);
+            n = match i.knee {
+                Some(k) => {
+                    why.push(format!(
+                        "Goodput stops growing by 5% or more past {k} concurrent users (the \
+                         knee), so more permits than {k} would add latency, not throughput."
+                    ));
+                    k
+                }
+                None => {
+                    why.push(format!(
+                        "Goodput still grew at the top step ({top} users): there is no knee in \
+                         this run, so N is capped at the highest concurrency measured; ramp \
+                         further to find it."
+                    ));
+                    top
+                }
+            }
+            .max(1);
+            if let Some((t, c)) = tier.filter(|&(t, _)| t < n) {
+                why.push(format!(
+                    "The provider tier allows only {t} concurrent analyses at 80% of its \
+                     budgets ({} binds), so N = {t}.",
+                    c.binding.unwrap_or("?")
+                ));
+                n = t.max(1);
+            }
+        }
+    }
+    // Past the knee, the measured objectives cap N (they were measured at those loads).
+    if basis == Basis::Measured {
+        if let Some(m) = i
+            .max_meeting_objectives
+            .filter(|&m| m < n && i.knee.is_some())
+        {
+            why.push(format!(
+                "Every objective held only up to {m} users, so N = {m} rather than {n}."
+            ));
+            n = m.max(1);
+        }
+    }
+    if tier.is_none() && binding != Binding::ServerPermits {
+        why.push(
+            "No provider budget known (none reported, no --provider-* flag): N is not checked \
+             against the model provider's rate limits."
+                .into(),
+        );
+    }
+    // Latency at N: the step at N, or the nearest below (N users on N permits do not queue).
+    let at_n = i
+        .steps
+        .iter()
+        .rfind(|r| {
+            r.ok > 0
+                && r.concurrency
+                    .is_some_and(|c| c <= n && i.server_permits.is_none_or(|p| c <= p))
+        })
+        .or_else(|| i.steps.iter().find(|r| r.ok > 0));
+    let service_at_n = at_n.map_or(service_ms, |r| r.mean_ms);
+    let predicted_p99_ms = at_n.map_or(0.0, |r| r.p99_ms);
+    // The margin, so a request that waited the full timeout still lands inside the objective:
+    // the spread of service time at N (p99 − p50), and at least a tenth of the bound (server
+    // overhead and a busier machine than the measured one).
+    let spread_ms = at_n.map_or(0.0, |r| (r.p99_ms - r.p50_ms).max(0.0));
+    let latency = latency_objectives(i.objectives);
+    let tightest = latency
+        .iter()
+        .map(|(f, bound, text)| {
+            let at = at_n.map_or(0.0, |r| figure(r, *f));
+            (*f, *bound, at, bound - at, text.clone())
+        })
+        .min_by(|a, b| a.3.total_cmp(&b.3));
+    let (objective_ms, slack_ms, source) = match &tightest {
+        Some((f, bound, at, slack, text)) => (
+            *bound,
+            slack.max(0.0),
+            format!(
+                "{text}, the objective with the least slack at N ({} {at:.0} ms there)",
+                figure_name(*f)
+            ),
+        ),
+        None => {
+            let p99 = predicted_p99_ms;
+            (
+                2.0 * p99,
+                p99,
+                format!(
+                    "no latency objective given (--slo p99<…), so twice the p99 at N ({p99:.0} ms)"
+                ),
+            )
+        }
+    };
+    let margin_ms = spread_ms.max(MARGIN_SHARE * objective_ms);
+    let wait_ms = (slack_ms - margin_ms).max(0.0);
+    // The server rejects QUEUE_TIMEOUT_MS=0; 1 ms is "do not wait".
+    let queue_timeout_ms = (wait_ms.round() as u64).max(1);
+    let max_queue_depth = if service_at_n > 0.0 {
+        (f64::from(n) * wait_ms / service_at_n).floor() as u32
+    } else {
+        0
+    };
+    why.push(format!(
+        "The latency bound is {objective_ms:.0} ms ({source}), leaving {slack_ms:.0} ms; minus a \
+         margin of {margin_ms:.0} ms (the larger of p99 − p50 of service time at N, \
+         {spread_ms:.0} ms, and a tenth of the bound, so a request that waited the whole timeout \
+         still meets it) a request may wait {wait_ms:.0} ms \
+         (QUEUE_TIMEOUT_MS), and N × wait / service time ({service_at_n:.0} ms) = \
+         {max_queue_depth} requests can queue (MAX_QUEUE_DEPTH)."
+    ));
+    if wait_ms == 0.0 {
+        why.push(
+            "The objective leaves no room for queueing at N: shed at once instead of queueing, \
+             or lower N."
+                .into(),
+        );
+    }
+    let floor = i.adaptive_floor.clamp(1, n);
+    if max_queue_depth > 0 && service_at_n > 0.0 && floor < n {
+        let drain_s = f64::from(max_queue_depth) * service_at_n / 1000.0 / f64::from(floor);
+        why.push(format!(
+            "If the adaptive limit falls to its floor of {floor} permits, a full queue of \
+             {max_queue_depth} would take {drain_s:.1} s to drain: past the timeout, so the \
+             queue then sheds (503 with Retry-After) rather than serving late."
+        ));
+    }
+    let (predicted, ci, how) = if basis == Basis::Extrapolated && service_ms > 0.0 {
+        let nf = f64::from(n);
+        (
+            nf * 1000.0 / service_ms,
+            Some([nf * 1000.0 / service_ci[1], nf * 1000.0 / service_ci[0]]),
+            format!(
+                "N / S with S = {service_ms:.0} ms, the light-load service time (95% interval \
+                 {:.0}–{:.0} ms); extrapolated past the tested range",
+                service_ci[0], service_ci[1]
+            ),
+        )
+    } else {
+        let (g, how) = goodput_at(f64::from(n), i.curve, i.fit);
+        (g, None, how)
+    };
+    why.push(format!(
+        "With {n} users against N = {n} permits the expected goodput is {predicted:.2}/s ({how})."
+    ));
+    let slo_flags: String = i
+        .objectives
+        .iter()
+        .map(|o| format!(" --slo '{}'", o.text))
+        .collect();
+    let verify = format!(
+        "MAX_CONCURRENT_ANALYSES={n} MAX_QUEUE_DEPTH={max_queue_depth} \
+         QUEUE_TIMEOUT_MS={queue_timeout_ms} analyze-server, then `loadgen run -c {n} -d 20s \
+         --warmup 5s{slo_flags}` (the recommended load) and `loadgen run -c {} -d 20s --warmup \
+         5s` (the queue full); `make plan` does both and fails when goodput is more than 15% \
+         off or an objective fails",
+        n + max_queue_depth
+    );
+    Recommendation {
+        max_concurrent_analyses: n,
+        max_queue_depth,
+        queue_timeout_ms,
+        predicted_goodput_rps: predicted,
+        predicted_goodput_ci: ci,
+        predicted_p99_ms,
+        binding,
+        basis,
+        tested_range: format!(
+            "1–{} concurrent analyses",
+            i.server_permits.map_or(top, |p| p.min(top))
+        ),
+        latency_objective_ms: objective_ms,
+        verify,
+        reasoning: why.join(" "),
+    }
+}
+
+/// "calls measured, input tokens flag, …" for the sentence that uses them.
+fn sources(c: &ProviderCeiling) -> String {
+    c.inputs
+        .sources
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::{classify, Context};
+    use crate::fixture::row;
+    use crate::provider::{ceiling, ProviderInputs};
+
+    /// `permits` permits, 1 s service: 1/s per user up to `permits`, then flat, queueing.
+    fn saturating(permits: u32) -> Vec<StepRow> {
+        [1u32, 2, 5, 10, 20, 30]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let g = f64::from(c.min(permits));
+                let mut r = row(
+                    i + 1,
+                    c,
+                    g,
+                    1000.0 * (f64::from(c) / f64::from(permits)).max(1.0),
+                );
+                r.p99_ms = r.mean_ms * 1.5;
+                r.stdev_ms = 100.0;
+                r
+            })
+            .collect()
+    }
+
+    struct Case {
+        steps: Vec<StepRow>,
+        permits: Option<u32>,
+        live_limit: Option<u32>,
+        pushed_back: bool,
+        tier: Option<ProviderCeiling>,
+        objectives: Vec<Objective>,
+        meeting: Option<u32>,
+        knee: Option<u32>,
+    }
+
+    impl Case {
+        fn new(steps: Vec<StepRow>) -> Self {
+            Case {
+                steps,
+                permits: None,
+                live_limit: None,
+                pushed_back: false,
+                tier: None,
+                objectives: Vec::new(),
+                meeting: None,
+                knee: None,
+            }
+        }
+
+        fn run(&self) -> Recommendation {
+            let curve = crate::analysis::goodput_curve(&self.steps);
+            let cx = Context {
+                permits: self.permits,
+                live_limit: self.live_limit,
+                pushed_back: self.pushed_back,
+                service_ms: self.steps[0].mean_ms,
+                goodput_at_permits: self
+                    .permits
+                    .map_or(0.0, |p| crate::analysis::goodput_within(&self.steps, p)),
+            };
+            let bindings: Vec<Binding> = self.steps.iter().map(|r| classify(r, &cx)).collect();
+            recommend(&Inputs {
+                steps: &self.steps,
+                curve: &curve,
+                knee: self
+                    .knee
+                    .or_else(|| crate::knee::knee(&curve).map(|k| k as u32)),
+                provider: self.tier.as_ref(),
+                objectives: &self.objectives,
+                fit: None,
+                server_permits: self.permits,
+                live_limit: self.live_limit,
+                bindings: &bindings,
+                max_meeting_objectives: self.meeting,
+                adaptive_floor: 2,
+            })
+        }
+    }
+
+    /// A tier whose input budget allows `n` permits of 1 s analyses (2 calls, 1000 input tokens).
+    fn input_tier(n: u32) -> ProviderCeiling {
+        // Per permit: 120 calls and 120k input tokens a minute; 0.8 × itpm / 120k = n.
+        ceiling(
+            &ProviderInputs {
+                rpm: Some(100_000.0),
+                itpm: Some(f64::from(n) * 120_000.0 / 0.8 + 1.0),
+                otpm: None,
+                avg_input_tokens: 1000.0,
+                avg_output_tokens: 50.0,
+                calls_per_request: 2.0,
+                replicas: 1,
+                sources: Default::default(),
+            },
+            1.0,
+        )
+    }
+
+    #[test]
+    fn when_the_servers_own_permits_bind_n_goes_past_them_to_the_tier() {
+        let mut c = Case::new(saturating(10));
+        c.permits = Some(10);
+        c.live_limit = Some(10);
+        c.tier = Some(input_tier(16));
+        let r = c.run();
+        assert_eq!(r.max_concurrent_analyses, 16, "{}", r.reasoning);
+        assert_eq!(r.binding, Binding::ServerPermits);
+        assert_eq!(r.basis, Basis::Extrapolated);
+        // N / S = 16 / 1 s, with the service time's interval around it.
+        assert!((r.predicted_goodput_rps - 16.0).abs() < 1e-9);
+        let ci = r.predicted_goodput_ci.expect("an interval");
+        assert!(ci[0] < 16.0 && 16.0 < ci[1], "{ci:?}");
+        assert!(r.reasoning.contains("input tokens"), "{}", r.reasoning);
+        assert!(
+            r.verify.contains("MAX_CONCURRENT_ANALYSES=16"),
+            "{}",
+            r.verify
+        );
+    }
+
+    #[test]
+    fn when_the_provider_pushed_back_at_14_n_is_at_most_14() {
+        let mut c = Case::new(saturating(14));
+        c.permits = Some(40);
+        c.live_limit = Some(14);
+        c.pushed_back = true;
+        c.tier = Some(input_tier(30));
+        let r = c.run();
+        assert!(r.max_concurrent_analyses <= 14, "{}", r.reasoning);
+        assert_eq!(r.binding, Binding::ProviderTier);
+        assert_eq!(r.basis, Basis::Measured);
+    }
+
+    #[test]
+    fn a_legacy_run_is_capped_by_the_largest_load_meeting_the_objectives() {
+        // No permits: the knee is at 20 (goodput flat past 20), objectives hold only to 10.
+        let mut c = Case::new(saturating(20));
+        c.objectives = vec![Objective::parse("p99<2s").unwrap()];
+        c.meeting = Some(10);
+        let r = c.run();
+        assert!(r.max_concurrent_analyses <= 10, "{}", r.reasoning);
+    }
+
+    #[test]
+    fn the_timeout_comes_from_the_objective_with_the_least_slack_minus_a_margin() {
+        // p50 1440 ms, p99 2900 ms at N: p50<3s leaves 1560 ms, p99<4s leaves 1100 ms.
+        let mut steps = saturating(10);
+        for r in &mut steps {
+            r.p50_ms = 1440.0 * r.mean_ms / 1000.0;
+            r.p99_ms = 2900.0 * r.mean_ms / 1000.0;
+        }
+        let mut c = Case::new(steps);
+        c.permits = Some(10);
+        c.objectives = vec![
+            Objective::parse("p50<3s").unwrap(),
+            Objective::parse("p99<4s").unwrap(),
+        ];
+        let r = c.run();
+        assert_eq!(r.max_concurrent_analyses, 10);
+        // 1100 ms of slack minus the 1460 ms spread: no room to queue at all.
+        assert!(
+            r.reasoning
+                .contains("p99<4s, the objective with the least slack"),
+            "{}",
+            r.reasoning
+        );
+        assert_eq!(r.queue_timeout_ms, 1);
+        // A looser p99 leaves room: 5000 − 2900 = 2100, minus 1460 = 640 ms.
+        c.objectives[1] = Objective::parse("p99<5s").unwrap();
+        let r = c.run();
+        assert!(
+            r.reasoning
+                .contains("p50<3s, the objective with the least slack"),
+            "{}",
+            r.reasoning
+        );
+        assert_eq!(r.queue_timeout_ms, 100);
+        assert_eq!(r.max_queue_depth, 1);
+    }
+}
