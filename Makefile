@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan mocks serve serve-legacy demo bench bench-edge bench-sustained chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained chaos soak clean
 
 all: build
 
@@ -78,7 +78,7 @@ check-sdk: $(PY) $(SDK_TS)/node_modules/.package-lock.json release
 ## check-usl: `loadgen report`'s USL fit and intervals against scipy.optimize.curve_fit on a fixture ramp
 check-usl: $(PY) release
 	rm -rf target/check-usl
-	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out target/check-usl/report > /dev/null
+	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out-dir target/check-usl/report > /dev/null
 	$(PY) scripts/check_usl_scipy.py loadgen/tests/fixtures/ramp/ramp.csv target/check-usl/report/summary.json
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
@@ -108,6 +108,10 @@ check-k8s: $(PY)
 ## check-dockerfile: hadolint on the Dockerfile (the image itself needs a Docker engine: see deploy/README.md)
 check-dockerfile: $(PY)
 	$(VENV)/bin/hadolint Dockerfile
+
+## demo-users: "how many users?" — users with exp:10s think time over a health/metrics/analyze mix ramped to 1000 → report's users answer → a re-run at the predicted count; fails when throughput or analyze p99 is >15% off (≈ 6 min)
+demo-users: release
+	bash scripts/demo_users.sh
 
 ## mocks: both mock upstreams in the foreground (claude :9100, trading :9200), demo profile
 mocks: release

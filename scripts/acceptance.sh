@@ -77,9 +77,9 @@ ${PYTHON:-.venv/bin/python} scripts/check_hdrlog.py "$RUN/scaled.hdrlog" "$RUN/s
 echo "== capacity reports → $REPORTS/"
 rm -rf "$REPORTS"
 mkdir -p "$REPORTS"
-$BIN/loadgen report "$RUN/scaled.csv" --out "$REPORTS/scaled" --slo "p99<$P99_SLO" --slo 'success>=99%'
-$BIN/loadgen report "$RUN/legacy.csv" --out "$REPORTS/legacy" --slo "p99<$P99_SLO" --slo 'success>=99%'
-$BIN/loadgen compare "$RUN/legacy.csv" "$RUN/scaled.csv" --out "$REPORTS/compare"
+$BIN/loadgen report "$RUN/scaled.csv" --out-dir "$REPORTS/scaled" --slo "p99<$P99_SLO" --slo 'success>=99%'
+$BIN/loadgen report "$RUN/legacy.csv" --out-dir "$REPORTS/legacy" --slo "p99<$P99_SLO" --slo 'success>=99%'
+$BIN/loadgen compare "$RUN/legacy.csv" "$RUN/scaled.csv" --out-dir "$REPORTS/compare"
 
 echo "== the recommendation, checked (make plan on the acceptance profile): the server at N=$N, below"
 echo "   the tier, is ramped with --scrape; the report recommends past N from the tier the provider"

@@ -54,6 +54,6 @@ echo
 echo "capacity report:"
 # Objectives: served p99 under 10 s and 99% of attempts served (loadgen counts every request
 # sent, so a server that sheds everything fast cannot pass on latency alone).
-$BIN/loadgen report "$RUN/ramp.csv" --out "$RUN/report" --slo "p99<${P99_SLO:-10s}" \
+$BIN/loadgen report "$RUN/ramp.csv" --out-dir "$RUN/report" --slo "p99<${P99_SLO:-10s}" \
   --slo "success>=${SUCCESS_SLO:-99%}" || status=$?
 exit $status

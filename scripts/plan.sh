@@ -56,7 +56,7 @@ $BIN/loadgen ramp --url "$URL" --steps "$STEPS" --step-duration "$STEP_DURATION"
 curl -sf "http://127.0.0.1:$SP/metrics" > "$RUN/server-metrics.prom"
 stop_server
 
-$BIN/loadgen report "$RUN/ramp.csv" --out "$RUN/report" "${SLOS[@]}"
+$BIN/loadgen report "$RUN/ramp.csv" --out-dir "$RUN/report" "${SLOS[@]}"
 read -r N DEPTH TIMEOUT PREDICTED P99 BOUND < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["recommended"]

@@ -15,6 +15,6 @@ LEGACY_MODE=true RUN=$REF/legacy bash scripts/demo.sh
 rm -f "$REF"/*/*.log
 echo
 echo "before/after:"
-target/release/loadgen compare "$REF/legacy/ramp.csv" "$REF/scaled/ramp.csv" --out "$REF/compare"
+target/release/loadgen compare "$REF/legacy/ramp.csv" "$REF/scaled/ramp.csv" --out-dir "$REF/compare"
 echo
 echo "reference report: $REF/scaled/report/report.md (and report.html), comparison: $REF/compare/compare.md"

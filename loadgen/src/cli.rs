@@ -57,6 +57,7 @@ pub enum Command {
     /// Before/after comparison of two ramp CSVs.
     Compare(report::CompareArgs),
     /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
+    #[command(mut_arg("slo_until", |a| a.hide(true)))]
     FindCapacity(FindCapacityArgs),
     /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.
     Merge(MergeArgs),
@@ -80,16 +81,30 @@ pub struct MergeArgs {
     pub gate: GateArgs,
 }
 
+/// What `find-capacity` searches over.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchOver {
+    /// Virtual users (closed loop).
+    Concurrency,
+    /// Arrivals per second (open loop).
+    Rate,
+}
+
+impl FindCapacityArgs {
+    /// The search is over arrival rate (open loop).
+    pub fn rate(&self) -> bool {
+        self.search == SearchOver::Rate
+    }
+}
+
 /// Flags of `loadgen find-capacity`.
 #[derive(Args, Debug, Clone)]
 #[command(after_long_help = DEFINITIONS)]
 pub struct FindCapacityArgs {
-    /// Search over arrival rate (open loop) instead of concurrency.
-    #[arg(long, conflicts_with = "concurrency")]
-    pub rate: bool,
-    /// Search over concurrency (closed loop; the default).
-    #[arg(long)]
-    pub concurrency: bool,
+    /// What to search over: `concurrency` (virtual users, closed loop) or `rate` (arrivals per
+    /// second, open loop). `--rate` elsewhere always takes a value, so this is not a switch.
+    #[arg(long, value_enum, default_value_t = SearchOver::Concurrency)]
+    pub search: SearchOver,
     /// Lowest load probed first (concurrency, or rate per second).
     #[arg(long, default_value_t = 1.0)]
     pub min: f64,
@@ -106,7 +121,7 @@ pub struct FindCapacityArgs {
     #[arg(long, default_value_t = 2)]
     pub confirm: u32,
     /// Measured duration of each probe.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_duration: Duration,
     /// Warmup of each probe: traffic is sent but not counted; the probe's users start spread
     /// over it (see --spawn-over).
@@ -137,7 +152,7 @@ pub struct RampArgs {
     #[arg(long, value_delimiter = ',')]
     pub rate_steps: Option<Vec<f64>>,
     /// Measured duration of each step (after its warmup).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_duration: Duration,
     /// Warmup at the start of each step: traffic is sent but not counted; the users a step adds
     /// start spread over it (see --spawn-over).
@@ -176,7 +191,8 @@ pub struct RunArgs {
 /// Flags shared by the commands.
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Target URL, as with oha and hey (default: http://127.0.0.1:8000/analyze).
+    /// Target URL as the first positional argument, as oha, hey and wrk take it (default:
+    /// http://127.0.0.1:8000/analyze).
     #[arg(value_name = "URL", conflicts_with = "url")]
     pub target: Option<String>,
     /// Target URL (same as the positional URL).
@@ -278,7 +294,8 @@ pub struct OutputArgs {
     /// HdrHistogram interval log (V2 compressed), one histogram per step.
     #[arg(long)]
     pub hdr_log: Option<PathBuf>,
-    /// No live progress (the final table is still printed).
+    /// No live progress (the final table is still printed). k6's `-q`; hey's `-q` is a rate,
+    /// which is `-r/--rate` here.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }

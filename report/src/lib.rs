@@ -52,7 +52,8 @@ pub struct ReportArgs {
     pub csv: Vec<PathBuf>,
     /// Directory to write report.md, report.html, summary.json and the SVG charts into: a new
     /// directory, or an earlier report's (replaced). Refused when it holds an input or other files.
-    #[arg(long)]
+    /// (`--out` names a file the command writes; a directory is always `--out-dir`.)
+    #[arg(long = "out-dir", value_name = "DIR")]
     pub out: PathBuf,
     /// Objective, e.g. `p99<5s` or `success>=99%` (repeatable); the tightest latency bound sets
     /// the queue timeout and depth.
@@ -85,14 +86,15 @@ pub struct ReportArgs {
     /// long a full queue waits when the limit falls to it.
     #[arg(long, default_value_t = 2)]
     pub adaptive_floor: u32,
-    /// The run's `--json` summary (default: `<csv stem>.json` beside the first CSV).
-    #[arg(long)]
+    /// The run's `--json` summary to read (default: `<csv stem>.json` beside the first CSV).
+    #[arg(long = "from-json", value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// The run's `--timeseries` CSV (default: `timeseries.csv` beside the first CSV).
-    #[arg(long)]
+    /// The run's `--timeseries` CSV to read (default: `timeseries.csv` beside the first CSV).
+    #[arg(long = "from-timeseries", value_name = "PATH")]
     pub timeseries: Option<PathBuf>,
-    /// A snapshot of the server's /metrics (default: `server-metrics.prom` beside the first CSV).
-    #[arg(long)]
+    /// A snapshot of the server's /metrics to read (default: `server-metrics.prom` beside the
+    /// first CSV).
+    #[arg(long = "from-metrics", value_name = "PATH")]
     pub metrics: Option<PathBuf>,
 }
 
@@ -106,7 +108,7 @@ pub struct CompareArgs {
     /// Directory to write compare.md, compare.html, compare.svg and compare.json into: a new
     /// directory, or an earlier comparison's (replaced). Refused when it holds an input or other
     /// files.
-    #[arg(long)]
+    #[arg(long = "out-dir", value_name = "DIR")]
     pub out: PathBuf,
 }
 

@@ -1,4 +1,4 @@
-//! `report --out` and `compare --out` replace a directory wholesale, so before anything is written
+//! `report --out-dir` and `compare --out-dir` replace a directory wholesale, so before anything is written
 //! they check that the directory holds nothing the command did not write: not one of its inputs,
 //! not a file, and no file outside an earlier report (or comparison) of the same kind.
 
@@ -40,7 +40,7 @@ impl OutKind {
 
 fn refuse(out: &Path, message: String) -> ReportError {
     ReportError::Usage {
-        flag: "--out".into(),
+        flag: "--out-dir".into(),
         message: format!(
             "{message}; nothing was written or removed (give a new or empty directory, e.g. {})",
             suggestion(out).display()
@@ -96,7 +96,10 @@ pub fn check(out: &Path, inputs: &[&Path], kind: OutKind) -> Result<(), ReportEr
             } else {
                 format!("{} holds the input {}", out.display(), input.display())
             };
-            return Err(refuse(out, format!("{what} (--out is replaced wholesale)")));
+            return Err(refuse(
+                out,
+                format!("{what} (--out-dir is replaced wholesale)"),
+            ));
         }
     }
     let meta = match std::fs::symlink_metadata(out) {

@@ -36,10 +36,16 @@ fn validate(a: &FindCapacityArgs) -> Result<(), ConfigError> {
             "find-capacity needs at least one objective (e.g. --slo 'p99<2s')",
         ));
     }
-    if !a.rate && (a.max > f64::from(u32::MAX)) {
+    if a.common.gate.slo_until.is_some() {
+        return Err(ConfigError::new(
+            "--slo-until",
+            "does not apply to find-capacity: every probe is gated whole (use --max to bound the search)",
+        ));
+    }
+    if !a.rate() && (a.max > f64::from(u32::MAX)) {
         return Err(ConfigError::new("--max", "concurrency too large"));
     }
-    if a.rate && a.max > crate::plan::MAX_RATE {
+    if a.rate() && a.max > crate::plan::MAX_RATE {
         return Err(ConfigError::new(
             "--max",
             format!("a rate above {} per second", crate::plan::MAX_RATE),
@@ -58,7 +64,7 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
     gate::check_names(objectives, &request_names)?;
     let mut session = Session::open(plan.clone(), common).await?;
     session.show_progress(0);
-    let integer = !args.rate;
+    let integer = !args.rate();
     let mut search = Search::new(args.min, args.max, args.factor, args.resolution, integer);
     let mut probes: Vec<Probe> = Vec::new();
     let mut results: Vec<StepResult> = Vec::new();

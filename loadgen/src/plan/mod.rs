@@ -206,7 +206,7 @@ impl Plan {
             None => single_request(&base, common)?,
         };
         let open_loop = match cmd {
-            Command::FindCapacity(a) => a.rate,
+            Command::FindCapacity(a) => a.rate(),
             _ => steps.iter().any(|l| matches!(l, Load::Open { .. })),
         };
         if let Some(s) = scenario

@@ -198,7 +198,7 @@ fn report_on_a_csv_that_is_not_a_step_csv_says_what_it_should_be() {
     let o = loadgen_sync(&[
         "report".as_ref(),
         ts.as_os_str(),
-        "--out".as_ref(),
+        "--out-dir".as_ref(),
         out.as_os_str(),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -234,7 +234,7 @@ fn compare_warns_when_the_runs_steps_differ_in_length() {
         "compare".as_ref(),
         before.as_os_str(),
         short_csv.as_os_str(),
-        "--out".as_ref(),
+        "--out-dir".as_ref(),
         out.as_os_str(),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -251,7 +251,7 @@ fn compare_warns_when_the_runs_steps_differ_in_length() {
         "compare".as_ref(),
         before.as_os_str(),
         before.as_os_str(),
-        "--out".as_ref(),
+        "--out-dir".as_ref(),
         out2.as_os_str(),
     ]);
     assert_eq!(o.status.code(), Some(0));
@@ -307,4 +307,46 @@ async fn a_failed_probe_says_which_objective_failed() {
         "{}",
         run.stderr
     );
+}
+
+/// One meaning per flag name: `--rate` always takes a value, `-d` is a duration in `run`, `ramp`
+/// and `find-capacity`, `--out` is always a file (directories are `--out-dir`), and
+/// `find-capacity --help` lists no `--slo-until` (which it refuses).
+#[test]
+fn each_flag_name_has_one_meaning_across_subcommands() {
+    let text = |args: &[&str]| {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let out = loadgen_sync(&args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, help, _) = text(&["find-capacity", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(!help.contains("--slo-until"), "{help}");
+    assert!(help.contains("--search <SEARCH>"), "{help}");
+    assert!(help.contains("-d, --step-duration"), "{help}");
+    let (_, ramp_help, _) = text(&["ramp", "--help"]);
+    assert!(ramp_help.contains("-d, --step-duration"), "{ramp_help}");
+    // The old switch is now a value everywhere: a bare `--rate` is refused by clap.
+    let (code, _, err) = text(&["find-capacity", "--rate", "--slo", "p99<1s"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = text(&[
+        "find-capacity",
+        "--slo",
+        "p99<1s",
+        "--slo-until",
+        "5",
+        "http://127.0.0.1:9/",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--slo-until: does not apply to find-capacity"), "{err}");
+    for cmd in ["report", "compare"] {
+        let (_, h, _) = text(&[cmd, "--help"]);
+        assert!(h.contains("--out-dir <DIR>") && !h.contains("--out <"), "{cmd}: {h}");
+    }
+    let (_, h, _) = text(&["report", "--help"]);
+    assert!(h.contains("--from-json <PATH>") && !h.contains("--json <"), "{h}");
 }

@@ -36,7 +36,7 @@ fn report(csv: &Path, extra: &[&str]) -> (Output, PathBuf) {
     let mut args = vec![
         "report",
         csv.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
@@ -232,7 +232,7 @@ fn several_csvs_are_pooled_and_an_earlier_report_is_replaced() {
     let first = loadgen(&[
         "report",
         csv.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         out.to_str().unwrap(),
     ]);
     assert_eq!(first.status.code(), Some(0));
@@ -241,7 +241,7 @@ fn several_csvs_are_pooled_and_an_earlier_report_is_replaced() {
         "report",
         csv.to_str().unwrap(),
         csv.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         out.to_str().unwrap(),
     ]);
     assert_eq!(
@@ -286,7 +286,7 @@ fn listing(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
 fn assert_refused(o: &Output, path: &Path, dir: &Path, before: &[(std::ffi::OsString, Vec<u8>)]) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--out"), "{err}");
+    assert!(err.contains("--out-dir"), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("nothing was written or removed"), "{err}");
     assert_eq!(listing(dir), before, "{} changed", dir.display());
@@ -301,7 +301,7 @@ fn report_out_the_run_directory_is_refused_and_keeps_every_file() {
     let o = loadgen(&[
         "report",
         csv.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         run.to_str().unwrap(),
     ]);
     assert_refused(&o, &run, &run, &before);
@@ -315,7 +315,7 @@ fn report_out_the_input_csv_is_refused_and_nothing_is_hidden() {
     let o = loadgen(&[
         "report",
         csv.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         csv.to_str().unwrap(),
     ]);
     assert_refused(&o, &csv, &run, &before);
@@ -333,7 +333,7 @@ fn report_out_a_directory_with_foreign_files_is_refused() {
     let o = loadgen(&[
         "report",
         csv.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         out.to_str().unwrap(),
     ]);
     assert_refused(&o, &out, &out, &before);
@@ -351,7 +351,7 @@ fn compare_out_holding_its_inputs_is_refused_and_keeps_them() {
         "compare",
         a.to_str().unwrap(),
         b.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         dir.to_str().unwrap(),
     ]);
     assert_refused(&o, &dir, &dir, &before);
@@ -360,7 +360,7 @@ fn compare_out_holding_its_inputs_is_refused_and_keeps_them() {
     let r = loadgen(&[
         "report",
         b.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         rep.to_str().unwrap(),
     ]);
     assert_eq!(r.status.code(), Some(0));
@@ -369,7 +369,7 @@ fn compare_out_holding_its_inputs_is_refused_and_keeps_them() {
         "compare",
         a.to_str().unwrap(),
         b.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         rep.to_str().unwrap(),
     ]);
     assert_refused(&o, &rep, &rep, &rep_before);
@@ -445,7 +445,7 @@ fn compare_writes_table_chart_and_headline() {
         "compare",
         b.to_str().unwrap(),
         a.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         out.to_str().unwrap(),
     ]);
     assert_eq!(
@@ -480,7 +480,7 @@ fn compare_with_bad_input_exits_2_and_writes_nothing() {
         "compare",
         b.to_str().unwrap(),
         a.to_str().unwrap(),
-        "--out",
+        "--out-dir",
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
