@@ -355,6 +355,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         queueing,
         provider,
         recommended,
+        configurations: Vec::new(),
         users: super::users::answer(
             &steps,
             &input.named,

@@ -244,3 +244,27 @@ fn read_seconds(path: &Path) -> Result<Vec<Second>, String> {
         .collect::<Result<Vec<Second>, _>>()
         .map_err(|e| e.to_string())
 }
+
+/// The server settings a CSV was measured at, from the `/metrics` snapshot beside it: runs at
+/// different settings are configurations to keep apart, not points of one curve.
+pub fn configuration_of(csv: &Path) -> String {
+    let s = stem(csv);
+    let snapshot = beside(
+        csv,
+        &[
+            format!("{s}-metrics.prom"),
+            "server-metrics.prom".into(),
+            "metrics.prom".into(),
+        ],
+    )
+    .and_then(|p| std::fs::read_to_string(p).ok())
+    .and_then(|t| ServerSnapshot::parse(&t).ok());
+    match snapshot {
+        None => "settings unknown (no /metrics snapshot beside the CSV)".into(),
+        Some(snap) => match (snap.permits(), snap.capacity) {
+            (Some(n), _) => format!("MAX_CONCURRENT_ANALYSES={n}"),
+            (None, Some(_)) => "legacy mode (no permit limit)".into(),
+            (None, None) => "settings unknown (no analyze_capacity)".into(),
+        },
+    }
+}

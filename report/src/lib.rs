@@ -47,7 +47,7 @@ use crate::slo::Objective;
 /// Flags of `loadgen report`.
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
-    /// Ramp CSVs written by `loadgen ramp --out` (several are pooled into one set of steps).
+    /// Ramp CSVs written by `loadgen ramp --out` (several at the same server settings are pooled; at different settings, kept apart as configurations).
     #[arg(required = true)]
     pub csv: Vec<PathBuf>,
     /// Directory to write report.md, report.html, summary.json and the SVG charts into: a new
@@ -240,13 +240,54 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
         .chain(args.metrics.as_deref())
         .collect();
     out_dir::check(&args.out, &inputs, out_dir::OutKind::Report)?;
-    let input = input::load(
-        &args.csv,
+    // CSVs measured at different server settings are kept apart: each is analysed alone, the
+    // report's body is the first configuration's, and a table sets them side by side.
+    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    if args.metrics.is_none() {
+        for csv in &args.csv {
+            let key = input::configuration_of(csv);
+            match groups.iter_mut().find(|g| g.0 == key) {
+                Some(g) => g.1.push(csv.clone()),
+                None => groups.push((key, vec![csv.clone()])),
+            }
+        }
+    }
+    let first_group = match groups.len() {
+        0 | 1 => args.csv.clone(),
+        _ => groups[0].1.clone(),
+    };
+    let mut input = input::load(
+        &first_group,
         args.json.as_deref(),
         args.timeseries.as_deref(),
         args.metrics.as_deref(),
     )?;
-    let a = analysis::analyze(&input, &settings);
+    let mut configurations = Vec::new();
+    if groups.len() > 1 {
+        for (key, csvs) in &groups {
+            let one = input::load(csvs, None, None, None)?;
+            let s = analysis::analyze(&one, &settings).summary;
+            configurations.push(summary::Configuration {
+                settings: key.clone(),
+                inputs: s.inputs.clone(),
+                max_goodput_rps: s.max_goodput_rps,
+                max_goodput_concurrency: s.max_goodput_concurrency,
+                knee_concurrency: s.knee_concurrency,
+                max_concurrency_meeting_slo: s.max_concurrency_meeting_slo,
+                binding_at_top: s.binding.last().map(|b| b.binding),
+                recommended_n: s.recommended.max_concurrent_analyses,
+                basis: s.recommended.basis,
+            });
+        }
+        input.notes.push(format!(
+            "{} configurations kept apart (not pooled into one curve); the analysis above is of \
+             the first, {}",
+            groups.len(),
+            groups[0].0
+        ));
+    }
+    let mut a = analysis::analyze(&input, &settings);
+    a.summary.configurations = configurations;
     let d = report_doc::build(&input, &a).map_err(ReportError::Chart)?;
     let mut files: Vec<(String, Vec<u8>)> = d
         .charts()

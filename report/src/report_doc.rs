@@ -58,6 +58,52 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     )));
     d.push(Block::Para(r.reasoning.clone()));
 
+    if !s.configurations.is_empty() {
+        d.push(Block::Heading(2, "Configurations".into()));
+        d.push(Block::Para(
+            "The CSVs were measured at different server settings, so they are kept apart rather \
+             than pooled into one curve; every figure is measured on that configuration's own \
+             steps except the recommended N (its own analysis: measured or extrapolated). The \
+             rest of this report is the first configuration's."
+                .into(),
+        ));
+        d.push(Block::Table(
+            [
+                "settings",
+                "CSVs",
+                "max goodput/s (at users)",
+                "knee",
+                "meets objectives up to",
+                "binds at the top step",
+                "recommended N",
+            ]
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+            s.configurations
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.settings.clone(),
+                        c.inputs.join(", "),
+                        format!(
+                            "{:.2}{}",
+                            c.max_goodput_rps,
+                            c.max_goodput_concurrency
+                                .map_or(String::new(), |n| format!(" ({n})"))
+                        ),
+                        c.knee_concurrency
+                            .map_or("no knee".into(), |k| k.to_string()),
+                        c.max_concurrency_meeting_slo
+                            .map_or("—".into(), |k| k.to_string()),
+                        c.binding_at_top
+                            .map_or("—".into(), |b| b.label().to_string()),
+                        format!("{} ({:?})", c.recommended_n, c.basis).to_lowercase(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     if let Some(u) = &s.users {
         users_section(&mut d, u);
     }

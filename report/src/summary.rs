@@ -46,6 +46,10 @@ pub struct Summary {
     pub provider: Option<ProviderCeiling>,
     /// Server settings and the goodput they predict.
     pub recommended: Recommendation,
+    /// Runs at different server settings, each analysed on its own (empty when every CSV was
+    /// measured at the same settings and they were pooled). The rest of the summary is the first
+    /// configuration's.
+    pub configurations: Vec<Configuration>,
     /// How many users (runs with think time only): measured, and predicted per think time.
     pub users: Option<super::users::UsersAnswer>,
     /// The headline findings, as sentences.
@@ -126,4 +130,27 @@ pub struct Recommendation {
     pub latency_objective_ms: f64,
     /// The reasoning, as sentences.
     pub reasoning: String,
+}
+
+/// One configuration's headline figures, all measured except `recommended_n`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Configuration {
+    /// The server settings, e.g. `MAX_CONCURRENT_ANALYSES=10`.
+    pub settings: String,
+    /// Its CSVs.
+    pub inputs: Vec<String>,
+    /// Highest goodput of any step, per second.
+    pub max_goodput_rps: f64,
+    /// Users at that step.
+    pub max_goodput_concurrency: Option<u32>,
+    /// The knee of its own goodput curve.
+    pub knee_concurrency: Option<u32>,
+    /// Highest load meeting every objective.
+    pub max_concurrency_meeting_slo: Option<u32>,
+    /// What binds its highest step.
+    pub binding_at_top: Option<super::binding::Binding>,
+    /// The recommendation its own analysis makes.
+    pub recommended_n: u32,
+    /// Whether that recommendation was measured or extrapolated.
+    pub basis: super::recommend::Basis,
 }

@@ -342,11 +342,20 @@ fn each_flag_name_has_one_meaning_across_subcommands() {
         "http://127.0.0.1:9/",
     ]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--slo-until: does not apply to find-capacity"), "{err}");
+    assert!(
+        err.contains("--slo-until: does not apply to find-capacity"),
+        "{err}"
+    );
     for cmd in ["report", "compare"] {
         let (_, h, _) = text(&[cmd, "--help"]);
-        assert!(h.contains("--out-dir <DIR>") && !h.contains("--out <"), "{cmd}: {h}");
+        assert!(
+            h.contains("--out-dir <DIR>") && !h.contains("--out <"),
+            "{cmd}: {h}"
+        );
     }
     let (_, h, _) = text(&["report", "--help"]);
-    assert!(h.contains("--from-json <PATH>") && !h.contains("--json <"), "{h}");
+    assert!(
+        h.contains("--from-json <PATH>") && !h.contains("--json <"),
+        "{h}"
+    );
 }

@@ -487,3 +487,72 @@ fn compare_with_bad_input_exits_2_and_writes_nothing() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad-one-step.csv"));
     assert!(!out.exists());
 }
+
+/// Two runs at different server settings (each with its own /metrics snapshot) are two
+/// configurations side by side, not one pooled curve.
+#[test]
+fn runs_at_different_server_settings_are_kept_apart_as_configurations() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ramp");
+    let base = scratch();
+    let mut csvs = Vec::new();
+    for (name, permits) in [("n10", "10"), ("n40", "40")] {
+        let dir = base.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(fixture.join("ramp.csv"), dir.join("ramp.csv")).unwrap();
+        let prom = std::fs::read_to_string(fixture.join("server-metrics.prom")).unwrap();
+        std::fs::write(
+            dir.join("server-metrics.prom"),
+            prom.replace(
+                "analyze_capacity 10",
+                &format!("analyze_capacity {permits}"),
+            ),
+        )
+        .unwrap();
+        csvs.push(dir.join("ramp.csv"));
+    }
+    let out = base.join("out");
+    let o = loadgen(&[
+        "report",
+        csvs[0].to_str().unwrap(),
+        csvs[1].to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = summary(&out);
+    let configs = s["configurations"].as_array().expect("configurations");
+    assert_eq!(configs.len(), 2, "{s}");
+    assert_eq!(configs[0]["settings"], "MAX_CONCURRENT_ANALYSES=10");
+    assert_eq!(configs[1]["settings"], "MAX_CONCURRENT_ANALYSES=40");
+    assert_eq!(s["inputs"].as_array().unwrap().len(), 1, "{s}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Configurations"), "{md}");
+    // Same settings: pooled as before, no configurations.
+    let out2 = base.join("out2");
+    let o = loadgen(&[
+        "report",
+        csvs[0].to_str().unwrap(),
+        csvs[0].to_str().unwrap(),
+        "--out-dir",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s2 = summary(&out2);
+    assert!(s2["configurations"].as_array().unwrap().is_empty());
+    assert_eq!(s2["inputs"].as_array().unwrap().len(), 2);
+    // Not pooled: the body read one CSV's steps, the pooled report twice as many.
+    assert_eq!(
+        s2["steps"].as_u64().unwrap(),
+        2 * s["steps"].as_u64().unwrap()
+    );
+}
