@@ -158,5 +158,10 @@ bench-edge: release
 bench-sustained: release
 	bash scripts/bench_sustained.sh
 
+## bench-users: issue 17's goal — 10,000 users thinking 60 s in one loadgen against a mock on loopback: KB of RSS and % of a core per
+## idle user (a 10-user baseline subtracted), beside k6's and Locust's documented figures; exits 1 above 20 KB or 1 % of a core per 1,000 (≈ 2 min)
+bench-users: release
+	python3 scripts/bench_users.py
+
 clean:
 	$(CARGO) clean
