@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users chaos soak clean
 
 all: build
 
@@ -54,8 +54,8 @@ fuzz:
 	$(CARGO) +nightly fuzz run analyze_body fuzz/target/corpus/analyze_body fuzz/corpus/analyze_body -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 
 ## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
-## the PyPI hdrhistogram reader, scipy), and our deployment files against the Kubernetes schemas and hadolint
-external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile
+## the PyPI hdrhistogram reader, scipy), our deployment files against the Kubernetes schemas and hadolint, and the CI gate workflow against GitHub's schema
+external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -104,6 +104,10 @@ check-openapi: $(PY) release
 ## check-k8s: every manifest under deploy/k8s against the Kubernetes schemas, offline (kubernetes-validate)
 check-k8s: $(PY)
 	bash scripts/check_k8s.sh
+
+## check-workflow: ci/github/capacity-gate.yml (the gate users copy) against the vendored GitHub workflow schema with check-jsonschema, offline; broken copies must be rejected; its run: scripts must parse as bash
+check-workflow: $(PY)
+	bash scripts/check_workflow.sh
 
 ## check-dockerfile: hadolint on the Dockerfile (the image itself needs a Docker engine: see deploy/README.md)
 check-dockerfile: $(PY)
@@ -157,6 +161,11 @@ bench-edge: release
 ## of what N=20 allows); goodput per 15 s window against the binding budget's ceiling; exits 1 when a window dips (≈ 3.5 min)
 bench-sustained: release
 	bash scripts/bench_sustained.sh
+
+## bench-users: issue 17's goal — 10,000 users thinking 60 s in one loadgen against a mock on loopback: KB of RSS and % of a core per
+## idle user (a 10-user baseline subtracted), beside k6's and Locust's documented figures; exits 1 above 20 KB or 1 % of a core per 1,000 (≈ 2 min)
+bench-users: release
+	python3 scripts/bench_users.py
 
 clean:
 	$(CARGO) clean

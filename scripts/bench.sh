@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # loadgen side by side with wrk, oha and hey on loopback (scripts/peers.py, vendored from ../shared/peers/peers.py), plus the
-# open-loop rate accuracy check. Prints the tables the README quotes. Not part of `make test`:
+# open-loop rate accuracy check, https, and the cost of many thinking users (scripts/bench_users.py).
+# Prints the tables the README quotes. Not part of `make test`:
 # speed goals live here, measured as ratios within one run, never as timed assertions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,6 @@ bash scripts/bench_open_loop.sh
 
 echo "== 4. HTTPS keep-alive beside plain HTTP (goal: loadgen's CPU per request within 1.3x)"
 bash scripts/bench_https.sh
+
+echo "== 5. many thinking users: RSS and CPU per idle user (make bench-users; goal ≤ 20 KB and ≤ 1 % of a core per 1,000)"
+python3 scripts/bench_users.py

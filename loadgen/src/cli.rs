@@ -248,6 +248,12 @@ pub struct CommonArgs {
     /// concurrency is then users, not requests in flight (see in_flight_mean).
     #[arg(long, value_name = "DIST")]
     pub think_time: Option<crate::plan::think::ThinkTime>,
+    /// Closed loop, with --think-time: a user closes its keep-alive connection before each think
+    /// and opens a new one for its next request, as a browser or app idle that long would. The
+    /// target then sees about one connection per request; by default a thinking user keeps its
+    /// connection, one per user.
+    #[arg(long, requires = "think_time")]
+    pub close_between: bool,
     /// Before the run, send each target one real request and warn when it answers 4xx/5xx. By
     /// default the reachability check only connects (TCP, and TLS for https), so no request
     /// reaches the target uncounted; a preflight request is reported as `preflight_requests`.

@@ -259,6 +259,7 @@ impl Engine {
             seed: plan.seed,
             spread: plan.spawn_over.unwrap_or(plan.warmup),
             think: plan.think_time,
+            close_between: plan.close_between,
             warmup_requests: self.warmup_requests.clone(),
         });
         let mut tasks = JoinSet::new();

@@ -74,6 +74,8 @@ pub struct RunContext {
     pub spread: Duration,
     /// Closed loop: the pause after each answer (`--think-time`).
     pub think: Option<crate::plan::think::ThinkTime>,
+    /// Closed loop: a user closes its connections before thinking (`--close-between`).
+    pub close_between: bool,
     /// Requests sent during warm-ups (not counted by any step), for the JSON.
     pub warmup_requests: Arc<AtomicU64>,
 }
@@ -223,6 +225,11 @@ impl User {
             Some(t) => Some(t.sample(&mut self.rng)),
             None => None,
         };
+        // A thinking user holds no connection with --close-between: its next request opens one,
+        // as a real client idle that long would, so the target sees many users' reconnects.
+        if think.is_some() && ctx.close_between {
+            self.conns.iter_mut().for_each(|c| *c = None);
+        }
         let pause = match (wait, think) {
             (None, None) => None,
             (w, t) => Some(w.unwrap_or_default() + t.unwrap_or_default()),

@@ -97,6 +97,8 @@ pub struct Plan {
     pub spawn_over: Option<Duration>,
     /// Closed loop: the pause after each answer before a user's next request.
     pub think_time: Option<think::ThinkTime>,
+    /// Closed loop: a thinking user closes its connection and reconnects for its next request.
+    pub close_between: bool,
     /// The reachability check sends a real request (`--preflight-request`), not just connects.
     pub preflight_request: bool,
 }
@@ -132,6 +134,15 @@ impl Plan {
                     ));
                 }
             }
+        }
+        let open_loop = steps.iter().any(|l| matches!(l, Load::Open { .. }))
+            || matches!(cmd, Command::FindCapacity(a) if a.rate());
+        if common.close_between && open_loop {
+            return Err(ConfigError::new(
+                "--close-between",
+                "applies to closed-loop users with --think-time; open-loop connections belong \
+                 to no user and are kept",
+            ));
         }
         let run_id = run_id(cmd.name(), common, &steps, step_duration, warmup);
         let steps = match common.instance {
@@ -260,6 +271,7 @@ impl Plan {
             seed: common.seed,
             spawn_over: common.spawn_over,
             think_time: common.think_time,
+            close_between: common.close_between,
             preflight_request: common.preflight_request,
         })
     }
