@@ -52,6 +52,7 @@ pub fn throughput(
     fit: Option<&Fit>,
     service_ms: f64,
     recommended: Option<(f64, f64, Option<[f64; 2]>)>,
+    bindings: &[(f64, super::binding::Binding)],
 ) -> Result<String, String> {
     let xmax = steps
         .iter()
@@ -88,6 +89,31 @@ pub fn throughput(
         let grid: Vec<f64> = (0..=200)
             .map(|i| 1.0 + (xmax - 1.0) * i as f64 / 200.0)
             .collect();
+        // What binds, as bands behind the points: each step's binding over the users from the
+        // midpoint with the step before to the midpoint with the step after.
+        for (i, &(c, b)) in bindings.iter().enumerate() {
+            let Some(color) = binding_color(b) else {
+                continue;
+            };
+            let lo = if i == 0 {
+                0.0
+            } else {
+                (bindings[i - 1].0 + c) / 2.0
+            };
+            let hi = bindings.get(i + 1).map_or(xmax, |n| (n.0 + c) / 2.0);
+            let first = bindings[..i].iter().all(|p| p.1 != b);
+            let series = chart.draw_series(std::iter::once(Rectangle::new(
+                [(lo, 0.0), (hi, ymax)],
+                color.mix(0.12).filled(),
+            )))?;
+            if first {
+                series
+                    .label(format!("binds: {}", b.label()))
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 4), (x + 18, y + 4)], color.mix(0.3).filled())
+                    });
+            }
+        }
         if let Some(f) = fit {
             if f.covariance.is_some() {
                 let mut band: Vec<(f64, f64)> = grid
@@ -390,5 +416,17 @@ mod moving_tests {
         let m = moving(&pts, &steps, 2);
         let ys: Vec<f64> = m.iter().map(|p| p.1).collect();
         assert_eq!(ys, vec![0.0, 4.5, 4.5, 4.5, 2.0, 2.0]);
+    }
+}
+
+/// The band colour of a binding constraint (none: no band).
+fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
+    use super::binding::Binding;
+    match b {
+        Binding::ServerPermits => Some(RGBColor(230, 159, 0)),
+        Binding::ProviderTier => Some(RGBColor(213, 94, 0)),
+        Binding::UpstreamLatency => Some(RGBColor(86, 180, 233)),
+        Binding::Generator => Some(RGBColor(120, 120, 120)),
+        Binding::None => None,
     }
 }

@@ -112,7 +112,7 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     let charts_list = [
         (
             "throughput.svg",
-            "Throughput and goodput vs concurrency, USL fit with 95% band, Little's-law bound",
+            "Throughput and goodput vs concurrency, what binds each step as a band, USL fit with 95% band, Little's-law bound",
             // An unreliable fit is reported in the table, not drawn as if it were the curve.
             charts::throughput(
                 &a.steps,
@@ -123,6 +123,11 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
                     a.summary.recommended.predicted_goodput_rps,
                     a.summary.recommended.predicted_goodput_ci,
                 )),
+                &a.summary
+                    .binding
+                    .iter()
+                    .map(|b| (f64::from(b.concurrency), b.binding))
+                    .collect::<Vec<_>>(),
             )?,
         ),
         (

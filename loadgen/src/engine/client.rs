@@ -222,6 +222,14 @@ impl Conn {
         }
     }
 
+    /// Whether the server closed the connection while it was idle (HTTP/2: the driver saw it).
+    pub fn peer_closed(&self) -> bool {
+        match self {
+            Conn::H1(raw) => raw.peer_closed(),
+            Conn::H2 { sender } => sender.is_closed(),
+        }
+    }
+
     /// False when the server asked to close the connection after this response.
     pub fn reusable(&self) -> bool {
         match self {

@@ -141,6 +141,19 @@ impl RawConn {
         }
     }
 
+    /// Whether the server closed this idle connection (EOF, a reset, or bytes nobody asked
+    /// for — a TLS close_notify): one non-blocking read, so a keep-alive connection the server
+    /// timed out while the user thought is replaced before a request is sent on it, as HTTP
+    /// clients' pools do (hyper checks `is_closed` before reuse).
+    pub fn peer_closed(&self) -> bool {
+        let tcp = match &self.stream {
+            Stream::Tcp(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        };
+        let mut probe = [0u8; 1];
+        !matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Reads more bytes into the buffer; 0 means EOF.
     async fn fill(&mut self) -> io::Result<usize> {
         if self.start == self.end {

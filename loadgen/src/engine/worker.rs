@@ -93,6 +93,8 @@ struct User {
     rng: SmallRng,
     /// Where the user is in its current single request or session.
     cursor: Cursor,
+    /// The user paused after its last answer: its connections may have been closed meanwhile.
+    paused: bool,
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -106,6 +108,7 @@ impl User {
                     .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             ),
             cursor: Cursor::default(),
+            paused: false,
             timer: Box::pin(tokio::time::sleep_until(ctx.timeline.end() + ctx.timeout)),
         }
     }
@@ -152,6 +155,7 @@ impl User {
                 &ctx.requests[which],
                 step,
                 shard,
+                self.paused,
             );
             tokio::pin!(exchange);
             loop {
@@ -248,6 +252,7 @@ impl User {
             );
         }
         drop(pending);
+        self.paused = pause.is_some();
         Some(pause)
     }
 
@@ -381,13 +386,21 @@ pub async fn run_open_worker(ctx: Arc<RunContext>, feed: Arc<OpenFeed>, id: u64)
 /// reused keep-alive connection found closed before any response byte is replaced and the
 /// request resent once only when its method is idempotent (counted in `resent`); a POST or
 /// PATCH is an I/O error then, never sent twice.
+///
+/// After the user paused (`idle`: think time, a Retry-After wait), a connection the server
+/// closed meanwhile (its keep-alive timeout) is replaced before sending: nothing was sent, so
+/// nothing is resent; it shows in `connections_opened`.
 async fn attempt(
     conn: &mut Option<Conn>,
     connector: &Connector,
     req: &Prepared,
     step: &StepState,
     shard: usize,
+    idle: bool,
 ) -> Result<Reply, OutcomeClass> {
+    if idle && conn.as_ref().is_some_and(Conn::peer_closed) {
+        *conn = None;
+    }
     for round in 0..2 {
         let c = match conn {
             Some(c) => c,
