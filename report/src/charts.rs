@@ -400,6 +400,18 @@ pub fn compare(before: &[(f64, f64)], after: &[(f64, f64)]) -> Result<String, St
     )
 }
 
+/// The band colour of a binding constraint (none: no band).
+fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
+    use super::binding::Binding;
+    match b {
+        Binding::ServerPermits => Some(RGBColor(230, 159, 0)),
+        Binding::ProviderTier => Some(RGBColor(213, 94, 0)),
+        Binding::UpstreamLatency => Some(RGBColor(86, 180, 233)),
+        Binding::Generator => Some(RGBColor(120, 120, 120)),
+        Binding::None => None,
+    }
+}
+
 #[cfg(test)]
 mod moving_tests {
     use super::moving;
@@ -416,17 +428,5 @@ mod moving_tests {
         let m = moving(&pts, &steps, 2);
         let ys: Vec<f64> = m.iter().map(|p| p.1).collect();
         assert_eq!(ys, vec![0.0, 4.5, 4.5, 4.5, 2.0, 2.0]);
-    }
-}
-
-/// The band colour of a binding constraint (none: no band).
-fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
-    use super::binding::Binding;
-    match b {
-        Binding::ServerPermits => Some(RGBColor(230, 159, 0)),
-        Binding::ProviderTier => Some(RGBColor(213, 94, 0)),
-        Binding::UpstreamLatency => Some(RGBColor(86, 180, 233)),
-        Binding::Generator => Some(RGBColor(120, 120, 120)),
-        Binding::None => None,
     }
 }
