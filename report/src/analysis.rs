@@ -365,6 +365,16 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         ),
         findings: Vec::new(),
     };
+    if let Some(u) = &summary.users {
+        // Users who think are not concurrent requests: the permit arithmetic above reads each
+        // step's users as requests in flight, which a think-time run's are not.
+        summary.recommended.reasoning = format!(
+            "This run's users think ({:.1} s on average), so its user counts are not concurrent \
+             analyses and the settings below are computed as if they were: use them only as a \
+             starting point, and read \"How many users\" for this run's answer. {}",
+            u.think_s, summary.recommended.reasoning
+        );
+    }
     summary.findings = super::findings::headline(&summary);
     Analysis {
         summary,

@@ -29,6 +29,20 @@ pub fn headline(s: &Summary) -> Vec<String> {
             ),
         });
     }
+    if let Some(u) = &s.users {
+        let predicted = u.predictions.first().and_then(|p| p.users_at_objective);
+        out.push(format!(
+            "Users thinking {:.1} s: {} measured meeting every objective; {} predicted by the \
+             fitted model{}.",
+            u.think_s,
+            u.measured_max_users
+                .map_or("none".to_string(), |n| n.to_string()),
+            predicted.map_or("none".to_string(), |n| n.to_string()),
+            u.objective
+                .as_deref()
+                .map_or(String::new(), |o| format!(" at {o}"))
+        ));
+    }
     let u = &s.usl;
     if let (Some(sigma), Some(kappa), Some(lambda)) = (u.sigma, u.kappa, u.lambda) {
         let peak = match (u.peak_concurrency, u.peak_throughput_rps) {
