@@ -377,7 +377,8 @@ fn users_section(d: &mut Doc, u: &super::users::UsersAnswer) {
          per request at the run's think time, measured by the law N = X × (R + Z)). Mean-value \
          analysis of that closed network (Seidmann's multi-server approximation) gives X and the \
          queue wait at each user count; a latency figure is predicted as its light-load value \
-         plus the wait. Every user count below is **predicted** (extrapolated for think times \
+         plus {:.2} × the mean wait (the wait's spread, fitted on {} steps where a queue formed). \
+         Every user count below is **predicted** (extrapolated for think times \
          the run did not use); `{}` checks it.",
         m.name,
         m.share * 100.0,
@@ -385,6 +386,8 @@ fn users_section(d: &mut Doc, u: &super::users::UsersAnswer) {
         m.servers,
         m.servers_from,
         m.delay_s,
+        m.wait_spread,
+        m.wait_spread_steps,
         u.verify
     )));
     d.push(Block::Table(

@@ -40,6 +40,12 @@ pub struct ServiceModel {
     pub delay_s: f64,
     /// The run's mean think time, seconds.
     pub think_s: f64,
+    /// How much more a latency figure grows than the mean wait: (figure − its light-load value)
+    /// / (mean − light-load mean), the median over the steps where a queue formed (1 when none
+    /// did). A queue's wait varies, so a p99 grows faster than the mean.
+    pub wait_spread: f64,
+    /// Steps `wait_spread` was fitted on.
+    pub wait_spread_steps: usize,
 }
 
 /// Throughput and binding-request latency the model predicts at one user count.
@@ -125,6 +131,29 @@ impl ServiceModel {
     }
 }
 
+/// The median of `(figure − light figure) / (mean − light mean)` over the binding request's
+/// steps whose mean wait exceeds a quarter of its service time.
+fn fit_wait_spread(rows: &[&StepRow], light: &StepRow, o: &Objective) -> (f64, usize) {
+    let base = super::analysis::measure(o, light);
+    let mut ratios: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.ok > 0 && r.mean_ms - light.mean_ms > 0.25 * light.mean_ms)
+        .map(|r| (super::analysis::measure(o, r) - base) / (r.mean_ms - light.mean_ms))
+        .filter(|k| k.is_finite() && *k > 0.0)
+        .collect();
+    if ratios.is_empty() {
+        return (1.0, 0);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    let median = if n % 2 == 1 {
+        ratios[n / 2]
+    } else {
+        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+    };
+    (median, n)
+}
+
 /// The light-load value of a latency objective's figure on `r`, ms.
 fn light_figure(o: &Objective, r: &StepRow) -> Option<f64> {
     matches!(o.metric, Metric::Latency(_)).then(|| super::analysis::measure(o, r))
@@ -169,6 +198,15 @@ pub fn answer(
                         .unwrap_or(std::cmp::Ordering::Equal)
                 });
             answer.objective = objective.map(|o| o.text.clone());
+            let mut model = model;
+            if let Some(o) = objective {
+                let rows: Vec<&StepRow> = if light.is_total() {
+                    totals.iter().collect()
+                } else {
+                    named.iter().filter(|r| r.name == light.name).collect()
+                };
+                (model.wait_spread, model.wait_spread_steps) = fit_wait_spread(&rows, &light, o);
+            }
             for think in std::iter::once(think_s).chain(OTHER_THINK_TIMES_S) {
                 answer
                     .predictions
@@ -195,7 +233,7 @@ fn predict(
         // Past saturation the wait grows by 1/X_max per user: search a little beyond the cross.
         let limit = MAX_USERS.min((users_at_saturation * 4.0 + 1000.0) as u32);
         for p in model.solve(limit, think_s) {
-            let latency = base + p.wait_ms;
+            let latency = base + model.wait_spread * p.wait_ms;
             if latency >= o.threshold {
                 break;
             }
@@ -293,6 +331,8 @@ fn fit(
             servers_from,
             delay_s,
             think_s,
+            wait_spread: 1.0,
+            wait_spread_steps: 0,
         },
         light,
     ))
@@ -312,6 +352,8 @@ mod tests {
             servers_from: "server permits",
             delay_s: think_s,
             think_s,
+            wait_spread: 1.0,
+            wait_spread_steps: 0,
         }
     }
 
@@ -403,5 +445,18 @@ mod tests {
         let a = answer(&thinking, &[], &[], None, None).unwrap();
         assert!(a.model.is_none());
         assert!(a.unfitted.unwrap().contains("never saturated"));
+    }
+
+    #[test]
+    fn the_wait_spread_is_fitted_on_steps_where_a_queue_formed() {
+        let light = row(1, 10, 1.0, 1000.0);
+        // Fixture percentiles follow the mean: p99 = 1.5 × mean, so p99 grows 1.5× the wait.
+        let queued = row(2, 50, 5.0, 3000.0);
+        let barely = row(3, 20, 2.0, 1100.0);
+        let o = Objective::parse("p99<4s").unwrap();
+        let (k, n) = fit_wait_spread(&[&light, &barely, &queued], &light, &o);
+        assert_eq!(n, 1);
+        assert!((k - 1.5).abs() < 1e-9, "{k}");
+        assert_eq!(fit_wait_spread(&[&light, &barely], &light, &o), (1.0, 0));
     }
 }
