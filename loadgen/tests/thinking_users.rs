@@ -114,7 +114,8 @@ async fn close_between_in_open_loop_is_a_usage_error_naming_the_flag() {
         vec!["ramp", "--rate-steps", "5,10", "--step-duration", "1s"],
         vec![
             "find-capacity",
-            "--rate",
+            "--search",
+            "rate",
             "--slo",
             "p99<1s",
             "--step-duration",
