@@ -216,10 +216,6 @@ impl Plan {
             Some(path) => scenario_requests(path, &base, common)?,
             None => single_request(&base, common)?,
         };
-        let open_loop = match cmd {
-            Command::FindCapacity(a) => a.rate(),
-            _ => steps.iter().any(|l| matches!(l, Load::Open { .. })),
-        };
         if let Some(s) = scenario
             .flows
             .iter()
