@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::plan::Instance;
+use crate::instance::Instance;
 use crate::slo::Objective;
 
 /// What the figures mean (`--help`).
@@ -247,7 +247,7 @@ pub struct CommonArgs {
     /// `uniform:10s..50s`; drawn per user per request from --seed. Latency excludes it; the
     /// concurrency is then users, not requests in flight (see in_flight_mean).
     #[arg(long, value_name = "DIST")]
-    pub think_time: Option<crate::plan::think::ThinkTime>,
+    pub think_time: Option<crate::think::ThinkTime>,
     /// Closed loop, with --think-time: a user closes its keep-alive connection before each think
     /// and opens a new one for its next request, as a browser or app idle that long would. The
     /// target then sees about one connection per request; by default a thinking user keeps its

@@ -15,12 +15,14 @@ pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod hints;
+pub mod instance;
 pub mod merge;
 pub mod plan;
 pub mod record;
 pub mod scrape;
 pub mod session;
 pub mod sinks;
+pub mod think;
 
 /// The CSV row schema loadgen writes and the report reads: owned by the `report` crate, so the
 /// two crates share it without depending on each other both ways.

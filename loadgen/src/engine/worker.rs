@@ -73,7 +73,7 @@ pub struct RunContext {
     /// uniformly over this long, so they do not run in lockstep.
     pub spread: Duration,
     /// Closed loop: the pause after each answer (`--think-time`).
-    pub think: Option<crate::plan::think::ThinkTime>,
+    pub think: Option<crate::think::ThinkTime>,
     /// Closed loop: a user closes its connections before thinking (`--close-between`).
     pub close_between: bool,
     /// Requests sent during warm-ups (not counted by any step), for the JSON.

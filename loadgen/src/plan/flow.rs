@@ -6,7 +6,7 @@
 //! A session's requests are fixed templates: values from one response cannot feed a later request
 //! (no extraction or correlation yet).
 
-use super::think::ThinkTime;
+use crate::think::ThinkTime;
 
 /// One request of a flow: which template, and the pause after its answer.
 #[derive(Debug, Clone, Copy, PartialEq)]

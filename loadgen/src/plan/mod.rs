@@ -7,12 +7,10 @@ use http::Uri;
 use serde::Serialize;
 
 pub mod flow;
-mod instance;
 mod request;
-pub mod think;
 pub mod tls;
 
-pub use instance::Instance;
+pub use crate::instance::Instance;
 pub use request::RequestTemplate;
 
 use crate::cli::{Command, CommonArgs};
@@ -96,7 +94,7 @@ pub struct Plan {
     /// Closed loop: spread of the start of users that start together (`None`: the warm-up).
     pub spawn_over: Option<Duration>,
     /// Closed loop: the pause after each answer before a user's next request.
-    pub think_time: Option<think::ThinkTime>,
+    pub think_time: Option<crate::think::ThinkTime>,
     /// Closed loop: a thinking user closes its connection and reconnects for its next request.
     pub close_between: bool,
     /// The reachability check sends a real request (`--preflight-request`), not just connects.

@@ -9,9 +9,9 @@ use http::{HeaderMap, Method, Uri};
 use serde::Deserialize;
 
 use super::flow::{Flow, FlowStep};
-use super::think::ThinkTime;
 use super::ConfigError;
 use crate::cli::{CommonArgs, DEFAULT_BODY};
+use crate::think::ThinkTime;
 
 /// One request of the scenario, built once and cloned per send.
 #[derive(Debug, Clone)]

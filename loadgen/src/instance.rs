@@ -1,5 +1,7 @@
 //! `--instance i/n`: one generator's share of a run spread over several (a domain value the
-//! plan splits loads with; `cli.rs` only parses it).
+//! plan splits loads with; `cli.rs` only parses it). A leaf module, as `think.rs`: both the
+//! command line and the plan use it, so neither of those has to import the other both ways
+//! (the plan is built from the command line: plan → cli, never back).
 
 /// One share of a run spread over several generators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
