@@ -35,6 +35,10 @@ pub struct Analysis {
     pub fit: Option<Fit>,
     /// Steps with a concurrency that were not interrupted, by concurrency.
     pub steps: Vec<StepRow>,
+    /// Each step's per-name rows, parallel to `steps` (empty vectors: one name).
+    pub named: Vec<Vec<StepRow>>,
+    /// Per request name: measured figures and the fit (empty: one name).
+    pub names: Vec<super::names::NameView>,
     /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
     pub service_ms: f64,
 }
@@ -64,6 +68,21 @@ pub fn measure(o: &Objective, r: &StepRow) -> f64 {
             ExtraLatency::ConnectP99 => r.connect_p99_ms.unwrap_or(0.0),
         },
     }
+}
+
+/// The row an objective is measured on: the step's row of its request name (`analyze:p99<5s`),
+/// or the total row for an unqualified objective or a run with one name (no per-name rows).
+/// `None`: the step has no row of that name.
+pub fn row_for<'a>(o: &Objective, total: &'a StepRow, named: &'a [StepRow]) -> Option<&'a StepRow> {
+    match &o.name {
+        Some(n) if !named.is_empty() => named.iter().find(|r| &r.name == n),
+        _ => Some(total),
+    }
+}
+
+/// Whether the objective holds on the step, measured on [`row_for`]'s row.
+pub fn holds_at(o: &Objective, total: &StepRow, named: &[StepRow]) -> bool {
+    row_for(o, total, named).is_some_and(|r| holds(o, r))
 }
 
 /// Whether the objective holds on the row (a step with no requests, or interrupted, fails).
@@ -105,11 +124,21 @@ pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
     out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
 }
 
-/// The highest goodput of a step with at most `permits` users: every permit busy, at best.
+/// The requests a step held in flight against the server's permits: its users, or for users who
+/// think (a thinking user holds no permit) the time-averaged requests in flight, measured.
+pub fn in_flight(r: &StepRow) -> f64 {
+    match (r.think_time_mean_ms, r.in_flight_mean) {
+        (Some(z), Some(l)) if z > 0.0 => l,
+        _ => f64::from(r.concurrency.unwrap_or(0)),
+    }
+}
+
+/// The highest goodput of a step with at most `permits` requests in flight ([`in_flight`]):
+/// every permit busy, at best.
 pub fn goodput_within(steps: &[StepRow], permits: u32) -> f64 {
     steps
         .iter()
-        .filter(|r| r.concurrency.is_some_and(|c| c <= permits))
+        .filter(|r| r.concurrency.is_some() && in_flight(r) <= f64::from(permits))
         .map(|r| r.goodput_rps)
         .fold(0.0, f64::max)
 }
@@ -122,7 +151,7 @@ pub const RETROGRADE_DROP: f64 = 0.05;
 /// saturated by shedding, and not past the server's own permit count `permits` (there a hard cap
 /// flattens the curve, which the USL would read as contention). A peak is reported only for a
 /// reliable fit whose κ interval lies above 0 and whose points show the decline.
-fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
+pub(crate) fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
     let mut excluded = Vec::new();
     let mut points = Vec::new();
     // Goodput with every permit in use: past the permits, a step no more than 5% above it is
@@ -130,8 +159,10 @@ fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<F
     let at_permits = permits.map(|p| goodput_within(steps, p));
     for r in steps {
         let c = r.concurrency.unwrap_or(0);
-        let capped =
-            |p: &u32| c > *p && at_permits.is_some_and(|g| g > 0.0 && r.goodput_rps <= g * 1.05);
+        let capped = |p: &u32| {
+            in_flight(r) > f64::from(*p)
+                && at_permits.is_some_and(|g| g > 0.0 && r.goodput_rps <= g * 1.05)
+        };
         if r.target_rps.is_some() {
             excluded.push(format!("step {} (open loop)", r.step));
         } else if let Some(p) = permits.filter(capped) {
@@ -196,13 +227,16 @@ fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<F
 
 /// Computes every finding.
 pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
-    let mut steps: Vec<StepRow> = input
-        .rows
-        .iter()
-        .filter(|r| !r.interrupted && r.concurrency.is_some())
-        .cloned()
+    let mut order: Vec<usize> = (0..input.rows.len())
+        .filter(|&k| !input.rows[k].interrupted && input.rows[k].concurrency.is_some())
         .collect();
-    steps.sort_by_key(|r| (r.concurrency, r.step));
+    order.sort_by_key(|&k| (input.rows[k].concurrency, input.rows[k].step));
+    let steps: Vec<StepRow> = order.iter().map(|&k| input.rows[k].clone()).collect();
+    // Each step's per-name rows, parallel to `steps`.
+    let named: Vec<Vec<StepRow>> = order
+        .iter()
+        .map(|&k| input.named.get(k).cloned().unwrap_or_default())
+        .collect();
     let counted = input.rows.iter().filter(|r| !r.interrupted);
     let max_throughput_rps = counted
         .clone()
@@ -222,9 +256,10 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     } else {
         steps
             .iter()
-            .take_while(|r| objectives.iter().all(|o| holds(o, r)))
+            .zip(&named)
+            .take_while(|(r, by_name)| objectives.iter().all(|o| holds_at(o, r, by_name)))
             .last()
-            .and_then(|r| r.concurrency)
+            .and_then(|(r, _)| r.concurrency)
     };
     let (usl, fit) = usl_summary(&steps, input.server_capacity);
     let littles_law = littles::check(&steps);
@@ -280,8 +315,33 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         snap
     });
     let inputs = provider::resolve(&settings.provider, snapshot.as_ref());
+    // In a run of several request names the recommendation (permits for one route) is computed
+    // on the rows of the request with the largest demand, the one the permits serve: its service
+    // time, goodput and latency, not the mix's (a 1 ms health check is not an analysis).
+    let names = super::names::views(&steps, &named, objectives, input.server_capacity);
+    let primary = super::names::primary_name(&steps, &named);
+    let rec_steps: Vec<StepRow> = match &primary {
+        Some(p) => steps
+            .iter()
+            .zip(&named)
+            .map(|(t, by_name)| by_name.iter().find(|r| &r.name == p).unwrap_or(t).clone())
+            .collect(),
+        None => steps.clone(),
+    };
+    let rec_curve = goodput_curve(&rec_steps);
+    let rec_fit = match &primary {
+        Some(p) => names
+            .iter()
+            .find(|v| &v.summary.name == p)
+            .and_then(|v| v.fit.as_ref()),
+        None => fit.as_ref(),
+    };
+    let rec_service_ms = rec_steps
+        .iter()
+        .find(|r| r.ok > 0)
+        .map_or(0.0, |r| r.mean_ms);
     let provider = (inputs.rpm.is_some() || inputs.itpm.is_some() || inputs.otpm.is_some())
-        .then(|| provider::ceiling(&inputs, service_ms / 1000.0));
+        .then(|| provider::ceiling(&inputs, rec_service_ms / 1000.0));
     let live_limit = input
         .server
         .as_ref()
@@ -313,19 +373,27 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             binding::classify(r, &c)
         })
         .collect();
-    let recommended = recommend::recommend(&recommend::Inputs {
-        steps: &steps,
-        curve: &curve,
-        knee: knee_concurrency,
+    let mut recommended = recommend::recommend(&recommend::Inputs {
+        steps: &rec_steps,
+        named: &named,
+        curve: &rec_curve,
+        knee: knee::knee(&rec_curve).map(|c| c as u32),
         provider: provider.as_ref(),
         objectives,
-        fit: fit.as_ref(),
+        fit: rec_fit,
         server_permits: input.server_capacity,
         live_limit,
         bindings: &bindings,
         max_meeting_objectives: max_concurrency_meeting_slo,
         adaptive_floor: settings.adaptive_floor,
     });
+    if let Some(p) = &primary {
+        recommended.reasoning = format!(
+            "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
+             latency), taken as the one the permits serve; the other names are not analyses. {}",
+            recommended.reasoning
+        );
+    }
     let mut summary = Summary {
         version: SCHEMA_VERSION,
         inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
@@ -356,9 +424,10 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         provider,
         recommended,
         configurations: Vec::new(),
+        names: Vec::new(),
         users: super::users::answer(
             &steps,
-            &input.named,
+            &named,
             objectives,
             input.server_capacity,
             max_concurrency_meeting_slo,
@@ -375,11 +444,14 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             u.think_s, summary.recommended.reasoning
         );
     }
+    summary.names = names.iter().map(|v| v.summary.clone()).collect();
     summary.findings = super::findings::headline(&summary);
     Analysis {
         summary,
         fit,
         steps,
+        named,
+        names,
         service_ms,
     }
 }
@@ -425,6 +497,35 @@ mod tests {
                 row(i + 1, c, (0.7 * n).min(7.0), 1430.0 * (n / 10.0).max(1.0))
             })
             .collect()
+    }
+
+    #[test]
+    fn an_objective_on_a_name_is_measured_on_that_names_rows() {
+        // The total's p99 (mostly fast health checks) stays under 2 s at 20 users while
+        // analyze's own p99 reaches 3 s there.
+        let mut i = input(Vec::new());
+        for (k, users) in [5u32, 10, 20].into_iter().enumerate() {
+            let analyze_ms = 1000.0 * (f64::from(users) / 10.0).max(1.0);
+            let mut total = row(k + 1, users, f64::from(users), 200.0);
+            total.p99_ms = 0.6 * analyze_ms;
+            let mut analyze = row(k + 1, users, 1.0, analyze_ms);
+            analyze.name = "analyze".into();
+            let mut health = row(k + 1, users, 4.0, 1.0);
+            health.name = "health".into();
+            i.rows.push(total);
+            i.named.push(vec![health, analyze]);
+        }
+        let mut s = settings();
+        s.objectives = vec![Objective::parse("analyze:p99<2s").unwrap()];
+        let a = analyze(&i, &s);
+        assert_eq!(a.summary.max_concurrency_meeting_slo, Some(10));
+        // Unqualified, the same bound is read on the total and holds throughout.
+        s.objectives = vec![Objective::parse("p99<2s").unwrap()];
+        assert_eq!(
+            analyze(&i, &s).summary.max_concurrency_meeting_slo,
+            Some(20)
+        );
+        assert_eq!(a.summary.names.len(), 2);
     }
 
     #[test]

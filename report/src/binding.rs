@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::littles;
 use crate::row::StepRow;
 
 /// The constraint that binds a step.
@@ -18,8 +19,8 @@ pub enum Binding {
     ProviderTier,
     /// Latency grew well above the light-load service time with no queue for permits.
     UpstreamLatency,
-    /// The generator did not keep its users busy (Little's law off by more than 5% below, or
-    /// open-loop sends late or unsent).
+    /// The generator did not keep its users busy (Little's law off by more than 5% below on a
+    /// window long enough to judge, or open-loop sends late or unsent).
     Generator,
     /// Nothing binds: goodput grows with the users.
     None,
@@ -58,18 +59,27 @@ pub const LATENCY_GROWTH: f64 = 1.25;
 
 /// Classifies one closed-loop step.
 pub fn classify(r: &StepRow, cx: &Context) -> Binding {
-    let users = r.concurrency.unwrap_or(0);
-    if r.littles_law_error_pct.is_some_and(|e| e < -5.0) || r.unsent > 0 || r.late_sends > 0 {
+    // Users who think hold no permit while thinking: what meets the permits is the requests in
+    // flight (measured), not the users.
+    let thinking = r.think_time_mean_ms.is_some_and(|z| z > 0.0) && r.in_flight_mean.is_some();
+    let load = crate::analysis::in_flight(r);
+    // The law says something about the generator only on a step in steady state: an overloaded
+    // step (20 s analyses in a 30 s step) misses it by the requests straddling its edges alone.
+    let law_short = r.littles_law_error_pct.is_some_and(|e| e < -5.0) && littles::judges(r);
+    if law_short || r.unsent > 0 || r.late_sends > 0 {
         return Binding::Generator;
     }
     let limit = cx.live_limit.filter(|&l| cx.permits.is_some_and(|p| l < p));
-    if cx.pushed_back && limit.is_some_and(|l| users > l) {
+    if cx.pushed_back && limit.is_some_and(|l| load > f64::from(l)) {
         return Binding::ProviderTier;
     }
     // Past the permits, a goodput still growing (more than 5% above the best within them) is
     // not held by the permits.
-    let held = cx.goodput_at_permits <= 0.0 || r.goodput_rps <= 1.05 * cx.goodput_at_permits;
-    if cx.permits.is_some_and(|p| users > p) && held {
+    // (With thinking users, goodput grows with users until every permit is busy: more requests
+    // in flight than permits is the queue itself.)
+    let held =
+        thinking || cx.goodput_at_permits <= 0.0 || r.goodput_rps <= 1.05 * cx.goodput_at_permits;
+    if cx.permits.is_some_and(|p| load > f64::from(p)) && held {
         return if cx.pushed_back {
             Binding::ProviderTier
         } else {
@@ -119,6 +129,29 @@ mod tests {
         assert_eq!(
             classify(&starved, &cx(None, None, false)),
             Binding::Generator
+        );
+        // Users thinking 10 s over 20 s analyses in a 30 s step: the law's miss is the window's
+        // edges, and more users than permits with goodput held is the permits.
+        let mut thinking = row(4, 700, 7.0, 20_000.0);
+        thinking.duration_s = 30.0;
+        thinking.think_time_mean_ms = Some(10_000.0);
+        thinking.littles_law_error_pct = Some(-21.0);
+        assert_eq!(
+            classify(&thinking, &cx(Some(10), Some(10), false)),
+            Binding::ServerPermits
+        );
+        // 100 thinking users with 1.6 requests in flight on average do not fill 10 permits.
+        let mut light_users = row(5, 100, 1.0, 1000.0);
+        light_users.think_time_mean_ms = Some(10_000.0);
+        light_users.in_flight_mean = Some(1.6);
+        assert_eq!(
+            classify(&light_users, &cx(Some(10), Some(10), false)),
+            Binding::None
+        );
+        light_users.in_flight_mean = Some(24.0);
+        assert_eq!(
+            classify(&light_users, &cx(Some(10), Some(10), false)),
+            Binding::ServerPermits
         );
     }
 }

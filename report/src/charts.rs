@@ -400,6 +400,156 @@ pub fn compare(before: &[(f64, f64)], after: &[(f64, f64)]) -> Result<String, St
     )
 }
 
+/// Distinct colours for per-name series (Okabe–Ito, readable by the colour-blind).
+const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 0, 0),
+];
+
+/// One request name's series for the per-name charts.
+pub struct NameSeries<'a> {
+    /// The name.
+    pub name: &'a str,
+    /// Its rows by users.
+    pub rows: &'a [StepRow],
+    /// Its USL fit, drawn when reliable.
+    pub fit: Option<&'a Fit>,
+    /// Its latency objectives' bounds, ms, with their text.
+    pub bounds: Vec<(f64, String)>,
+}
+
+/// p99 of each request name's served requests against users, on a log scale (a 1 ms health check
+/// and a 20 s analysis on one chart), each name's latency objectives dashed in its colour.
+pub fn names_latency(names: &[NameSeries]) -> Result<String, String> {
+    let xmax = names
+        .iter()
+        .flat_map(|n| n.rows.iter().map(conc))
+        .fold(1.0, f64::max)
+        * 1.05;
+    let values = names.iter().flat_map(|n| {
+        n.rows
+            .iter()
+            .filter(|r| r.ok > 0)
+            .map(|r| r.p99_ms)
+            .chain(n.bounds.iter().map(|b| b.0))
+    });
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let (ymin, ymax) = if hi > 0.0 {
+        (lo / 2.0, hi * 2.0)
+    } else {
+        (0.1, 10.0)
+    };
+    draw(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("p99 per request name vs users (log scale)", (FONT, 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..xmax, (ymin..ymax).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("users")
+            .y_desc("p99, milliseconds")
+            .draw()?;
+        for (i, n) in names.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = n
+                .rows
+                .iter()
+                .filter(|r| r.ok > 0 && r.p99_ms > 0.0)
+                .map(|r| (conc(r), r.p99_ms))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
+                .label(format!("{} p99, measured", n.name))
+                .legend(key(color));
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            for (bound, text) in &n.bounds {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(0.0, *bound), (xmax, *bound)],
+                        6,
+                        4,
+                        color.stroke_width(1),
+                    ))?
+                    .label(format!("objective {text}"))
+                    .legend(key(color));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Goodput of each request name against users, with its USL fit where reliable.
+pub fn names_goodput(names: &[NameSeries]) -> Result<String, String> {
+    let xmax = names
+        .iter()
+        .flat_map(|n| n.rows.iter().map(conc))
+        .fold(1.0, f64::max)
+        * 1.05;
+    let ymax = top(names
+        .iter()
+        .flat_map(|n| n.rows.iter().map(|r| r.goodput_rps)));
+    draw(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Goodput per request name vs users", (FONT, 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
+        chart
+            .configure_mesh()
+            .x_desc("users")
+            .y_desc("2xx per second")
+            .draw()?;
+        let grid: Vec<f64> = (0..=200)
+            .map(|i| 1.0 + (xmax - 1.0) * i as f64 / 200.0)
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(
+                    n.rows
+                        .iter()
+                        .map(|r| Circle::new((conc(r), r.goodput_rps), 4, color.filled())),
+                )?
+                .label(format!("{}, measured", n.name))
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+            if let Some(f) = n.fit.filter(|f| f.unreliable.is_none()) {
+                chart
+                    .draw_series(LineSeries::new(
+                        grid.iter().map(|&x| (x, f.params.throughput(x).min(ymax))),
+                        color.stroke_width(2),
+                    ))?
+                    .label(format!("{}, USL fitted", n.name))
+                    .legend(key(color));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
 /// The band colour of a binding constraint (none: no band).
 fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
     use super::binding::Binding;

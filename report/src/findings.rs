@@ -29,6 +29,22 @@ pub fn headline(s: &Summary) -> Vec<String> {
             ),
         });
     }
+    // Which name's own objectives gave out first (measured on each name's rows).
+    let per_name: Vec<String> = s
+        .names
+        .iter()
+        .filter(|n| !n.objectives.is_empty())
+        .map(|n| match n.meets_own_objectives_up_to {
+            Some(u) => format!("{} up to {u} users", n.objectives.join(" and ")),
+            None => format!("{} fails from the first step", n.objectives.join(" and ")),
+        })
+        .collect();
+    if !per_name.is_empty() {
+        out.push(format!(
+            "Per request name, measured on its own rows: {}.",
+            per_name.join("; ")
+        ));
+    }
     if let Some(u) = &s.users {
         let predicted = u.predictions.first().and_then(|p| p.users_at_objective);
         out.push(format!(

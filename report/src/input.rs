@@ -92,8 +92,9 @@ pub struct RunInput {
     pub csvs: Vec<PathBuf>,
     /// Every step's total row of every CSV.
     pub rows: Vec<StepRow>,
-    /// Every step's per-name rows (scenario requests), when the run had several names.
-    pub named: Vec<StepRow>,
+    /// Each total row's per-name rows (scenario requests), parallel to `rows`: empty when the
+    /// run had one name.
+    pub named: Vec<Vec<StepRow>>,
     /// The `config` object of the run's JSON summary, when found.
     pub config: Option<serde_json::Value>,
     /// The per-second series, when found.
@@ -131,11 +132,20 @@ pub fn load(
 ) -> Result<RunInput, ReportError> {
     let (mut rows, mut named) = (Vec::new(), Vec::new());
     for path in csvs {
-        // The report reads each step's total row; per-name rows are for per-name views.
+        // Each step's total row, with that step's per-name rows of the same file beside it
+        // (several CSVs share step numbers, so the file keeps them apart).
         let (total, by_name): (Vec<StepRow>, Vec<StepRow>) =
             read_rows(path)?.into_iter().partition(StepRow::is_total);
-        rows.extend(total);
-        named.extend(by_name);
+        for t in total {
+            named.push(
+                by_name
+                    .iter()
+                    .filter(|n| n.step == t.step)
+                    .cloned()
+                    .collect(),
+            );
+            rows.push(t);
+        }
     }
     let first = csvs.first().ok_or(ReportError::NoInput)?;
     let counted = rows.iter().filter(|r| !r.interrupted).count();

@@ -22,6 +22,7 @@ pub mod input;
 pub mod knee;
 pub mod littles;
 pub mod markdown;
+pub mod names;
 pub mod out_dir;
 pub mod provider;
 pub mod queueing;

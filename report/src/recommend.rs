@@ -19,6 +19,9 @@ use super::usl::Fit;
 pub struct Inputs<'a> {
     /// Closed-loop steps, by concurrency.
     pub steps: &'a [StepRow],
+    /// Each step's per-name rows, parallel to `steps` (empty: one name), for objectives on a
+    /// request name.
+    pub named: &'a [Vec<StepRow>],
     /// Mean goodput per concurrency, sorted.
     pub curve: &'a [(f64, f64)],
     /// The knee, if any.
@@ -54,12 +57,12 @@ pub enum Basis {
     Extrapolated,
 }
 
-/// One latency objective's room at N: (figure, bound ms, figure at N ms, text).
-fn latency_objectives(objectives: &[Objective]) -> Vec<(LatencyFigure, f64, String)> {
+/// The latency objectives with an upper bound, each with its figure.
+fn latency_objectives(objectives: &[Objective]) -> Vec<(LatencyFigure, &Objective)> {
     objectives
         .iter()
         .filter_map(|o| match (o.metric, o.op) {
-            (Metric::Latency(f), Op::Lt | Op::Le) => Some((f, o.threshold, o.text.clone())),
+            (Metric::Latency(f), Op::Lt | Op::Le) => Some((f, o)),
             _ => None,
         })
         .collect()
@@ -156,11 +159,11 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                         Basis::Measured
                     };
                     why.push(format!(
-                        "The server's own {p} permits bind (goodput flat past {p} users while \
-                         requests queue) and the provider never pushed back, so the knee at {p} \
-                         is the server's setting, not the system's limit. The tightest provider \
-                         budget ({}) allows {t} concurrent analyses at {:.0}% of the tier with \
-                         {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
+                        "The server's own {p} permits bind (past {p} requests in flight, \
+                         goodput held while requests queue) and the provider never pushed back, \
+                         so the limit at {p} is the server's setting, not the system's. The \
+                         tightest provider budget ({}) allows {t} concurrent analyses at {:.0}% \
+                         of the tier with {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
                          N = {n}{}.",
                         ceiling.binding.unwrap_or("?"),
                         super::provider::HEADROOM * 100.0,
@@ -244,15 +247,19 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         );
     }
     // Latency at N: the step at N, or the nearest below (N users on N permits do not queue).
-    let at_n = i
+    let at_n_index = i
         .steps
         .iter()
-        .rfind(|r| {
+        .rposition(|r| {
             r.ok > 0
                 && r.concurrency
                     .is_some_and(|c| c <= n && i.server_permits.is_none_or(|p| c <= p))
         })
-        .or_else(|| i.steps.iter().find(|r| r.ok > 0));
+        .or_else(|| i.steps.iter().position(|r| r.ok > 0));
+    let at_n = at_n_index.map(|k| &i.steps[k]);
+    let named_at_n: &[StepRow] = at_n_index
+        .and_then(|k| i.named.get(k))
+        .map_or(&[], Vec::as_slice);
     let service_at_n = at_n.map_or(service_ms, |r| r.mean_ms);
     let predicted_p99_ms = at_n.map_or(0.0, |r| r.p99_ms);
     // The margin, so a request that waited the full timeout still lands inside the objective:
@@ -262,9 +269,12 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     let latency = latency_objectives(i.objectives);
     let tightest = latency
         .iter()
-        .map(|(f, bound, text)| {
-            let at = at_n.map_or(0.0, |r| figure(r, *f));
-            (*f, *bound, at, bound - at, text.clone())
+        .map(|(f, o)| {
+            // A named objective is measured on its request's row at N.
+            let at = at_n
+                .and_then(|r| crate::analysis::row_for(o, r, named_at_n))
+                .map_or(0.0, |r| figure(r, *f));
+            (*f, o.threshold, at, o.threshold - at, o.text.clone())
         })
         .min_by(|a, b| a.3.total_cmp(&b.3));
     let (objective_ms, slack_ms, source) = match &tightest {
@@ -336,7 +346,8 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         (g, None, how)
     };
     why.push(format!(
-        "With {n} users against N = {n} permits the expected goodput is {predicted:.2}/s ({how})."
+        "With {n} requests in flight against N = {n} permits the expected goodput is \
+         {predicted:.2}/s ({how})."
     ));
     let slo_flags: String = i
         .objectives
@@ -446,6 +457,7 @@ mod tests {
             let bindings: Vec<Binding> = self.steps.iter().map(|r| classify(r, &cx)).collect();
             recommend(&Inputs {
                 steps: &self.steps,
+                named: &[],
                 curve: &curve,
                 knee: self
                     .knee

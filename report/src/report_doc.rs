@@ -25,6 +25,8 @@ fn config_lines(config: &serde_json::Value) -> Vec<String> {
         "warmup_s",
         "timeout_s",
         "seed",
+        "think_time",
+        "close_between",
         "slo",
         "slo_until",
         "loadgen_version",
@@ -164,6 +166,10 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         });
     }
 
+    if !a.names.is_empty() {
+        names_section(&mut d, a)?;
+    }
+
     d.push(Block::Heading(2, "Universal Scalability Law".into()));
     let u = &s.usl;
     d.push(Block::Para(format!(
@@ -217,8 +223,12 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
 
     d.push(Block::Heading(2, "Little's law".into()));
     d.push(Block::Para(
-        "Concurrency ≈ throughput × mean latency of answered requests; more than 10% off is a \
-         warning (client-side queueing, timeouts, or a measurement problem)."
+        "Concurrency ≈ throughput × (mean latency of answered requests + mean think time), \
+         measured; more than 10% off is a warning (client-side queueing, timeouts, or a \
+         measurement problem) on a step whose p99 is at most a quarter of its duration. Over \
+         one window the law holds only in steady state: where requests last a good part of the \
+         step (a queue still growing), those straddling its edges alone move the figure, so such \
+         a step is not judged."
             .into(),
     ));
     d.push(Block::Table(
@@ -237,10 +247,13 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
                     c.concurrency.to_string(),
                     format!("{:.2}", c.predicted),
                     format!("{:+.1}%", c.error_pct),
-                    if c.warning {
-                        "warning".into()
-                    } else {
-                        "ok".into()
+                    match (c.judged, c.warning) {
+                        (false, _) => format!(
+                            "not judged (p99 is {:.0}% of the step)",
+                            100.0 * c.tail_share.unwrap_or(0.0)
+                        ),
+                        (true, true) => "warning".into(),
+                        (true, false) => "ok".into(),
                     },
                 ]
             })
@@ -252,7 +265,7 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         "Per step (measured): server permits (more users than the server's permits, goodput \
          held, no provider push-back), provider tier (push-back and a live limit below the \
          ceiling), upstream latency (latency 25% above the light-load service time without a \
-         queue), generator (users not kept busy), or none."
+         queue), generator (users not kept busy: Little's law short on a step long enough to judge it), or none."
             .into(),
     ));
     d.push(Block::Table(
@@ -421,4 +434,90 @@ fn users_section(d: &mut Doc, u: &super::users::UsersAnswer) {
             })
             .collect(),
     ));
+}
+
+/// Per request name: measured figures, each name's own objectives and USL fit, and two charts.
+fn names_section(d: &mut Doc, a: &Analysis) -> Result<(), String> {
+    d.push(Block::Heading(2, "Per request name".into()));
+    d.push(Block::Para(
+        "Each request name of the scenario on its own rows: share, latency, goodput and where \
+         its own objectives (NAME:…) held are measured; σ and κ are the USL fitted to the \
+         name's own goodput (same exclusions as the total's fit), marked unreliable where the \
+         fit is. An objective on a name is judged on that name's rows everywhere in this report."
+            .into(),
+    ));
+    d.push(Block::Table(
+        [
+            "name",
+            "share (measured)",
+            "light-load mean / p99 ms (measured)",
+            "p99 at the top step ms (measured)",
+            "max goodput/s at users (measured)",
+            "own objectives held up to (measured)",
+            "USL σ, κ (fitted)",
+        ]
+        .iter()
+        .map(|h| h.to_string())
+        .collect(),
+        a.names
+            .iter()
+            .map(|v| {
+                let n = &v.summary;
+                vec![
+                    n.name.clone(),
+                    format!("{:.1}%", 100.0 * n.share),
+                    format!("{:.1} / {:.1}", n.light_mean_ms, n.light_p99_ms),
+                    format!("{:.1}", n.top_p99_ms),
+                    format!(
+                        "{:.2}{}",
+                        n.max_goodput_rps,
+                        n.max_goodput_users
+                            .map_or(String::new(), |u| format!(" at {u}"))
+                    ),
+                    match (n.objectives.is_empty(), n.meets_own_objectives_up_to) {
+                        (true, _) => "none given".into(),
+                        (false, Some(u)) => format!("{u} users ({})", n.objectives.join(", ")),
+                        (false, None) => {
+                            format!("fail from the first step ({})", n.objectives.join(", "))
+                        }
+                    },
+                    match (n.usl.sigma, n.usl.kappa) {
+                        (Some(s), Some(k)) => format!(
+                            "{s:.4}, {k:.6}{}",
+                            if n.usl.reliable { "" } else { " (unreliable)" }
+                        ),
+                        _ => format!(
+                            "no fit: {}",
+                            n.usl.unreliable_reason.as_deref().unwrap_or("?")
+                        ),
+                    },
+                ]
+            })
+            .collect(),
+    ));
+    let series: Vec<charts::NameSeries> = a
+        .names
+        .iter()
+        .map(|v| charts::NameSeries {
+            name: &v.summary.name,
+            rows: &v.rows,
+            fit: v.fit.as_ref(),
+            bounds: v.latency_bounds.clone(),
+        })
+        .collect();
+    d.push(Block::Chart {
+        file: "names-latency.svg".into(),
+        title: "p99 per request name vs users (log scale), measured, with each name's latency \
+                objectives"
+            .into(),
+        svg: charts::names_latency(&series)?,
+    });
+    d.push(Block::Chart {
+        file: "names-goodput.svg".into(),
+        title: "Goodput per request name vs users, measured, with each name's USL fit where \
+                reliable"
+            .into(),
+        svg: charts::names_goodput(&series)?,
+    });
+    Ok(())
 }

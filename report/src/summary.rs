@@ -50,6 +50,8 @@ pub struct Summary {
     /// measured at the same settings and they were pooled). The rest of the summary is the first
     /// configuration's.
     pub configurations: Vec<Configuration>,
+    /// Per request name (runs of several names): measured figures and a USL fit of each.
+    pub names: Vec<super::names::NameSummary>,
     /// How many users (runs with think time only): measured, and predicted per think time.
     pub users: Option<super::users::UsersAnswer>,
     /// The headline findings, as sentences.

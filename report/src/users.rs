@@ -161,11 +161,12 @@ fn light_figure(o: &Objective, r: &StepRow) -> Option<f64> {
 
 /// The answer, when the run's rows carry think time; `None` otherwise.
 ///
-/// `totals` are the steps' total rows sorted by users, `named` the per-name rows, `permits` the
+/// `totals` are the steps' total rows sorted by users, `named` each one's per-name rows (parallel
+/// to `totals`), `permits` the
 /// server's permit count when known.
 pub fn answer(
     totals: &[StepRow],
-    named: &[StepRow],
+    named: &[Vec<StepRow>],
     objectives: &[Objective],
     permits: Option<u32>,
     measured_max_users: Option<u32>,
@@ -203,7 +204,10 @@ pub fn answer(
                 let rows: Vec<&StepRow> = if light.is_total() {
                     totals.iter().collect()
                 } else {
-                    named.iter().filter(|r| r.name == light.name).collect()
+                    named
+                        .iter()
+                        .filter_map(|by_name| by_name.iter().find(|r| r.name == light.name))
+                        .collect()
                 };
                 (model.wait_spread, model.wait_spread_steps) = fit_wait_spread(&rows, &light, o);
             }
@@ -254,19 +258,22 @@ fn predict(
 /// Fits the model: the binding request's share, service time and servers, and the delay.
 fn fit(
     totals: &[StepRow],
-    named: &[StepRow],
+    named: &[Vec<StepRow>],
     permits: Option<u32>,
     think_s: f64,
 ) -> Result<(ServiceModel, StepRow), String> {
-    let lightest = totals
+    let (light_index, lightest) = totals
         .iter()
-        .find(|r| r.ok > 0 && r.throughput_rps > 0.0)
+        .enumerate()
+        .find(|(_, r)| r.ok > 0 && r.throughput_rps > 0.0)
         .ok_or("no step served a request")?;
     let users = f64::from(lightest.concurrency.ok_or("not a closed-loop run")?);
     // The binding request: largest demand (share × mean latency) at the lightest step.
     let at_light: Vec<&StepRow> = named
+        .get(light_index)
+        .map_or(&[][..], Vec::as_slice)
         .iter()
-        .filter(|r| r.step == lightest.step && r.requests > 0)
+        .filter(|r| r.requests > 0)
         .collect();
     let light = at_light
         .iter()
@@ -294,19 +301,20 @@ fn fit(
         ));
     }
     // Saturation of the binding request: its highest goodput, where its goodput stopped growing.
-    let goodput_of = |r: &StepRow| -> f64 {
+    let goodput_of = |k: usize, r: &StepRow| -> f64 {
         if light.is_total() {
             r.goodput_rps
         } else {
             named
-                .iter()
-                .find(|n| n.step == r.step && n.name == light.name)
+                .get(k)
+                .and_then(|by_name| by_name.iter().find(|n| n.name == light.name))
                 .map_or(0.0, |n| n.goodput_rps)
         }
     };
     let curve: Vec<(f64, f64)> = totals
         .iter()
-        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), goodput_of(r)))
+        .enumerate()
+        .map(|(k, r)| (f64::from(r.concurrency.unwrap_or(0)), goodput_of(k, r)))
         .collect();
     let saturated = super::knee::knee(&curve)
         .map(|_| curve.iter().map(|p| p.1).fold(0.0, f64::max) * service_s);
@@ -423,7 +431,8 @@ mod tests {
         analyze.requests = 4;
         let mut second = row(2, 20, 4.0, 200.8);
         second.think_time_mean_ms = Some(4800.0);
-        let a = answer(&[total, second], &[health, analyze], &[], Some(5), None).unwrap();
+        let named = [vec![health, analyze], Vec::new()];
+        let a = answer(&[total, second], &named, &[], Some(5), None).unwrap();
         let m = a.model.unwrap();
         assert_eq!(m.name, "analyze");
         assert!((m.share - 0.2).abs() < 1e-9);

@@ -26,6 +26,8 @@ pub fn config(plan: &Plan, objectives: &[Objective], slo_until: Option<f64>) -> 
         "http2": plan.http2,
         "honor_retry_after": plan.honor_retry_after,
         "seed": plan.seed,
+        "think_time": plan.think_time.map(|t| t.to_string()),
+        "close_between": plan.close_between,
         "requests": plan.requests.iter().map(|r| json!({
             "name": r.name, "method": r.method.as_str(), "url": r.uri.to_string(), "weight": r.weight,
         })).collect::<Vec<_>>(),

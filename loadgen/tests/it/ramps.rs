@@ -271,6 +271,10 @@ async fn think_time_is_honoured_and_the_response_time_law_holds() {
         (f("in_flight_mean") / (8.0 * r / (r + z)) - 1.0).abs() < 0.05,
         "{row:?}"
     );
+    // The JSON's config says how the users thought, so a report can say it too.
+    let config = &run.json()["config"];
+    assert_eq!(config["think_time"], "300ms", "{config}");
+    assert_eq!(config["close_between"], false, "{config}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,6 +382,52 @@ async fn each_request_name_gets_its_rows_and_its_own_objectives() {
     assert!(
         xml.contains("slow:p99&lt;10ms") || xml.contains("slow:p99<10ms"),
         "{xml}"
+    );
+    // The report judges each name's objective on its own rows and draws and fits each name.
+    let report_dir = run.dir.join("report");
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "report",
+            run.dir.join("out.csv").to_str().unwrap(),
+            "--out-dir",
+        ])
+        .arg(&report_dir)
+        .args(["--slo", "fast:p99<1s", "--slo", "slow:p99<10ms"])
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("summary.json")).unwrap())
+            .unwrap();
+    // The slow name fails its own bound from the first step, so no step meets every objective,
+    // although the total's p99 alone would not say which.
+    assert_eq!(
+        summary["max_concurrency_meeting_slo"],
+        serde_json::Value::Null
+    );
+    let names = summary["names"].as_array().expect("names");
+    let of = |n: &str| names.iter().find(|v| v["name"] == n).unwrap();
+    assert_eq!(of("fast")["meets_own_objectives_up_to"], 4, "{names:?}");
+    assert_eq!(
+        of("slow")["meets_own_objectives_up_to"],
+        serde_json::Value::Null
+    );
+    let share = of("fast")["share"].as_f64().unwrap();
+    assert!((share - 0.75).abs() < 0.1, "fast is 3 of 4 picks: {share}");
+    assert!(of("slow")["light_mean_ms"].as_f64().unwrap() >= 50.0);
+    for chart in ["names-latency.svg", "names-goodput.svg"] {
+        let svg = std::fs::read_to_string(report_dir.join(chart)).unwrap();
+        assert!(svg.contains("slow") && svg.contains("fast"), "{chart}");
+    }
+    let md = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(md.contains("## Per request name"), "{md}");
+    assert!(
+        md.contains("slow:p99<10ms fails from the first step"),
+        "{md}"
     );
 }
 
