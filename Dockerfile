@@ -30,6 +30,8 @@ COPY mocks mocks
 COPY server server
 COPY loadgen loadgen
 COPY report report
+# A workspace member (its libFuzzer target needs --features fuzz, so it is not built here).
+COPY fuzz fuzz
 # The cache mounts keep the registry and target dir between builds; binaries are copied out in the
 # same step because a cache mount is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
