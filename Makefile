@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
 
 all: build
 
@@ -177,6 +177,11 @@ bench-edge: release
 ## of what N=20 allows); goodput per 15 s window against the binding budget's ceiling; exits 1 when a window dips (≈ 3.5 min)
 bench-sustained: release
 	bash scripts/bench_sustained.sh
+
+## bench-ab: CPU and instructions per request of two loadgen binaries A and B, paired rounds on loopback (make bench-ab A=old/loadgen B=target/release/loadgen; needs nginx, optionally valgrind; ≈ 6 min)
+bench-ab: release
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make bench-ab A=path/to/loadgen B=path/to/loadgen"; exit 2; }
+	bash scripts/bench_ab.sh $(A) $(B)
 
 ## bench-users: issue 17's goal — 10,000 users thinking 60 s in one loadgen against a mock on loopback: KB of RSS and % of a core per
 ## idle user (a 10-user baseline subtracted), beside k6's and Locust's documented figures; exits 1 above 20 KB or 1 % of a core per 1,000 (≈ 2 min)
