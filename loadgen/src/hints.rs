@@ -112,19 +112,48 @@ pub const LITTLES_LAW_WARN_PCT: f64 = 5.0;
 
 /// The warning for a step whose Little's law error is past [`LITTLES_LAW_WARN_PCT`].
 pub fn littles_law_warning(r: &StepResult) -> Option<String> {
-    let e = r.littles_law_error_pct?;
+    littles_law_message(
+        r.step,
+        r.littles_law_error_pct?,
+        r.target_rps.is_some(),
+        r.all_latency.p99_ms,
+        r.duration_s,
+    )
+}
+
+/// [`littles_law_warning`] from the figures it reads: a note instead of a warning when the
+/// step's p99 (every answer) is more than [`report::littles::MAX_TAIL_SHARE`] of the step — not
+/// in steady state (a queue still growing), where the window's edges alone move the law, as the
+/// report says ("not judged").
+fn littles_law_message(
+    step: usize,
+    error_pct: f64,
+    open_loop: bool,
+    p99_ms: f64,
+    duration_s: f64,
+) -> Option<String> {
+    let e = error_pct;
     if e.abs() <= LITTLES_LAW_WARN_PCT {
         return None;
     }
-    let what = match r.target_rps {
-        Some(_) => "throughput × mean latency against the time-averaged requests in flight",
-        None => "throughput × (mean latency + mean pause) against the virtual users",
+    let what = if open_loop {
+        "throughput × mean latency against the time-averaged requests in flight"
+    } else {
+        "throughput × (mean latency + mean pause) against the virtual users"
     };
+    let tail = p99_ms / 1000.0 / duration_s.max(f64::MIN_POSITIVE);
+    if tail > report::littles::MAX_TAIL_SHARE {
+        return Some(format!(
+            "loadgen: note: step {step}: Little's law is off by {e:+.1}% ({what}); its p99 is \
+             {:.0}% of the step, so the step is not in steady state (a queue still growing) and \
+             the law cannot judge it: lengthen the steps to check it",
+            tail * 100.0
+        ));
+    }
     Some(format!(
-        "loadgen: warning: step {}: Little's law is off by {e:+.1}% ({what}): users that were \
-         not all busy (connect failures, --spawn-over longer than the warm-up), a generator \
-         short of CPU, or a step too short for its latency",
-        r.step
+        "loadgen: warning: step {step}: Little's law is off by {e:+.1}% ({what}): users that \
+         were not all busy (connect failures, --spawn-over longer than the warm-up), a \
+         generator short of CPU, or a step too short for its latency"
     ))
 }
 
@@ -148,5 +177,27 @@ pub fn warn_long_timeout(plan: &Plan) {
             humantime::format_duration(plan.timeout),
             humantime::format_duration(plan.warmup + plan.step_duration)
         );
+    }
+}
+
+#[cfg(test)]
+mod littles_law_tests {
+    use super::*;
+
+    #[test]
+    fn a_step_whose_tail_spans_it_gets_a_note_not_a_generator_warning() {
+        // The users demo's step 7: 30 s, −21.4%, p99 21.4 s.
+        let w = littles_law_message(7, -21.4, false, 21_365.0, 30.0).unwrap();
+        assert!(
+            w.contains("note: step 7") && w.contains("its p99 is 71% of the step"),
+            "{w}"
+        );
+        assert!(!w.contains("short of CPU"), "{w}");
+        let w = littles_law_message(7, -21.4, false, 1_500.0, 30.0).unwrap();
+        assert!(
+            w.contains("warning: step 7") && w.contains("short of CPU"),
+            "{w}"
+        );
+        assert_eq!(littles_law_message(7, 2.0, false, 1_500.0, 30.0), None);
     }
 }
