@@ -141,7 +141,7 @@ fn littles_law_message(
     } else {
         "throughput × (mean latency + mean pause) against the virtual users"
     };
-    let tail = p99_ms / 1000.0 / duration_s.max(f64::MIN_POSITIVE);
+    let tail = report::littles::tail_share_of(p99_ms, duration_s);
     if tail > report::littles::MAX_TAIL_SHARE {
         return Some(format!(
             "loadgen: note: step {step}: Little's law is off by {e:+.1}% ({what}); its p99 is \

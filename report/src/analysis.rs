@@ -127,10 +127,15 @@ pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
 /// The requests a step held in flight against the server's permits: its users, or for users who
 /// think (a thinking user holds no permit) the time-averaged requests in flight, measured.
 pub fn in_flight(r: &StepRow) -> f64 {
-    match (r.think_time_mean_ms, r.in_flight_mean) {
-        (Some(z), Some(l)) if z > 0.0 => l,
-        _ => f64::from(r.concurrency.unwrap_or(0)),
+    match r.in_flight_mean.filter(|_| thinks(r)) {
+        Some(l) => l,
+        None => f64::from(r.concurrency.unwrap_or(0)),
     }
+}
+
+/// Whether the step's users think between requests and its requests in flight were measured.
+pub fn thinks(r: &StepRow) -> bool {
+    r.think_time_mean_ms.is_some_and(|z| z > 0.0) && r.in_flight_mean.is_some()
 }
 
 /// The highest goodput of a step with at most `permits` requests in flight ([`in_flight`]):

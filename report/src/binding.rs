@@ -61,7 +61,7 @@ pub const LATENCY_GROWTH: f64 = 1.25;
 pub fn classify(r: &StepRow, cx: &Context) -> Binding {
     // Users who think hold no permit while thinking: what meets the permits is the requests in
     // flight (measured), not the users.
-    let thinking = r.think_time_mean_ms.is_some_and(|z| z > 0.0) && r.in_flight_mean.is_some();
+    let thinking = crate::analysis::thinks(r);
     let load = crate::analysis::in_flight(r);
     // The law says something about the generator only on a step in steady state: an overloaded
     // step (20 s analyses in a 30 s step) misses it by the requests straddling its edges alone.

@@ -41,6 +41,13 @@ fn top(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// Users at which a fitted curve is drawn: 201 points from 1 to `xmax`.
+fn fit_grid(xmax: f64) -> Vec<f64> {
+    (0..=200)
+        .map(|i| 1.0 + (xmax - 1.0) * i as f64 / 200.0)
+        .collect()
+}
+
 fn key(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
 }
@@ -86,9 +93,7 @@ pub fn throughput(
             .x_desc("concurrency (users)")
             .y_desc("requests per second")
             .draw()?;
-        let grid: Vec<f64> = (0..=200)
-            .map(|i| 1.0 + (xmax - 1.0) * i as f64 / 200.0)
-            .collect();
+        let grid = fit_grid(xmax);
         // What binds, as bands behind the points: each step's binding over the users from the
         // midpoint with the step before to the midpoint with the step after.
         for (i, &(c, b)) in bindings.iter().enumerate() {
@@ -423,14 +428,19 @@ pub struct NameSeries<'a> {
     pub bounds: Vec<(f64, String)>,
 }
 
-/// p99 of each request name's served requests against users, on a log scale (a 1 ms health check
-/// and a 20 s analysis on one chart), each name's latency objectives dashed in its colour.
-pub fn names_latency(names: &[NameSeries]) -> Result<String, String> {
-    let xmax = names
+/// The x range of the per-name charts: the most users of any name's step, plus 5%.
+fn names_xmax(names: &[NameSeries]) -> f64 {
+    names
         .iter()
         .flat_map(|n| n.rows.iter().map(conc))
         .fold(1.0, f64::max)
-        * 1.05;
+        * 1.05
+}
+
+/// p99 of each request name's served requests against users, on a log scale (a 1 ms health check
+/// and a 20 s analysis on one chart), each name's latency objectives dashed in its colour.
+pub fn names_latency(names: &[NameSeries]) -> Result<String, String> {
+    let xmax = names_xmax(names);
     let values = names.iter().flat_map(|n| {
         n.rows
             .iter()
@@ -497,11 +507,7 @@ pub fn names_latency(names: &[NameSeries]) -> Result<String, String> {
 
 /// Goodput of each request name against users, with its USL fit where reliable.
 pub fn names_goodput(names: &[NameSeries]) -> Result<String, String> {
-    let xmax = names
-        .iter()
-        .flat_map(|n| n.rows.iter().map(conc))
-        .fold(1.0, f64::max)
-        * 1.05;
+    let xmax = names_xmax(names);
     let ymax = top(names
         .iter()
         .flat_map(|n| n.rows.iter().map(|r| r.goodput_rps)));
@@ -517,9 +523,7 @@ pub fn names_goodput(names: &[NameSeries]) -> Result<String, String> {
             .x_desc("users")
             .y_desc("2xx per second")
             .draw()?;
-        let grid: Vec<f64> = (0..=200)
-            .map(|i| 1.0 + (xmax - 1.0) * i as f64 / 200.0)
-            .collect();
+        let grid = fit_grid(xmax);
         for (i, n) in names.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart

@@ -43,7 +43,13 @@ pub fn tail_share(r: &StepRow) -> Option<f64> {
     } else {
         r.p99_ms
     };
-    (r.duration_s > 0.0 && r.requests > 0).then(|| p99_ms / 1000.0 / r.duration_s)
+    (r.duration_s > 0.0 && r.requests > 0).then(|| tail_share_of(p99_ms, r.duration_s))
+}
+
+/// A p99 latency, ms, as a share of a step of `duration_s` seconds (loadgen's console uses it
+/// on its own step results, so both judge a step alike).
+pub fn tail_share_of(p99_ms: f64, duration_s: f64) -> f64 {
+    p99_ms / 1000.0 / duration_s.max(f64::MIN_POSITIVE)
 }
 
 /// Whether the step is short-tailed enough for the law to judge it (see [`MAX_TAIL_SHARE`]).

@@ -56,15 +56,15 @@ pub struct NameView {
 /// checks), whose rows the recommendation is computed on. `None` for a run of one name.
 pub fn primary_name(steps: &[StepRow], named: &[Vec<StepRow>]) -> Option<String> {
     let k = steps.iter().position(|r| r.ok > 0)?;
-    named
-        .get(k)?
-        .iter()
-        .filter(|r| r.requests > 0)
-        .max_by(|a, b| {
-            let demand = |r: &StepRow| r.requests as f64 * r.mean_ms;
-            demand(a).total_cmp(&demand(b))
-        })
-        .map(|r| r.name.clone())
+    largest_demand(named.get(k)?).map(|r| r.name.clone())
+}
+
+/// Of one step's per-name rows, the one with the largest demand (requests × mean latency).
+pub fn largest_demand(by_name: &[StepRow]) -> Option<&StepRow> {
+    by_name.iter().filter(|r| r.requests > 0).max_by(|a, b| {
+        let demand = |r: &StepRow| r.requests as f64 * r.mean_ms;
+        demand(a).total_cmp(&demand(b))
+    })
 }
 
 /// The views of every request name, in the order the steps first list them; empty when the run

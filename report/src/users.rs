@@ -269,19 +269,10 @@ fn fit(
         .ok_or("no step served a request")?;
     let users = f64::from(lightest.concurrency.ok_or("not a closed-loop run")?);
     // The binding request: largest demand (share × mean latency) at the lightest step.
-    let at_light: Vec<&StepRow> = named
+    let light = named
         .get(light_index)
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .filter(|r| r.requests > 0)
-        .collect();
-    let light = at_light
-        .iter()
-        .max_by(|a, b| {
-            let d = |r: &StepRow| r.requests as f64 * r.mean_ms;
-            d(a).total_cmp(&d(b))
-        })
-        .map_or(lightest, |r| *r)
+        .and_then(|by_name| super::names::largest_demand(by_name))
+        .unwrap_or(lightest)
         .clone();
     let share = if lightest.requests > 0 && !light.is_total() {
         light.requests as f64 / lightest.requests as f64

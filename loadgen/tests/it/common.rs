@@ -9,6 +9,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use mocks::{spawn_trading, LatencyDist, LatencySettings, MockHandle, TradingSettings};
 use tokio::net::TcpListener;
 
 /// The result of one `loadgen` invocation.
@@ -190,3 +191,27 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) -> bool {
 }
 
 pub const OK_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+/// The mock Trading API with a fixed 20 ms latency; its in-process handle counts connections.
+pub async fn trading() -> (MockHandle, String) {
+    let mock = spawn_trading(TradingSettings {
+        latency: LatencySettings {
+            latency_ms: 20,
+            latency_dist: LatencyDist::Fixed,
+            latency_jitter: 0.0,
+        },
+        ..TradingSettings::default()
+    })
+    .await
+    .expect("mock trading starts");
+    let url = format!("{}/v1/market/status", mock.url());
+    (mock, url)
+}
+
+/// A count column of the run's first CSV row.
+pub fn column(run: &Run, key: &str) -> u64 {
+    let rows = run.csv();
+    rows[0][key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is a count: {rows:?}"))
+}

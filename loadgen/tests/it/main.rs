@@ -11,6 +11,7 @@
 //! working directory, a signal sent to its own process) belongs in a `tests/NAME.rs` of its own,
 //! saying why at its top.
 
+mod close_between;
 mod common;
 
 mod ctrl_c;

@@ -4,23 +4,8 @@
 
 use crate::common;
 
-use common::{loadgen, num};
-use mocks::{spawn_trading, LatencyDist, LatencySettings, MockHandle, TradingSettings};
-
-async fn trading() -> (MockHandle, String) {
-    let mock = spawn_trading(TradingSettings {
-        latency: LatencySettings {
-            latency_ms: 20,
-            latency_dist: LatencyDist::Fixed,
-            latency_jitter: 0.0,
-        },
-        ..TradingSettings::default()
-    })
-    .await
-    .expect("mock trading starts");
-    let url = format!("{}/v1/market/status", mock.url());
-    (mock, url)
-}
+use common::{loadgen, num, trading};
+use mocks::MockHandle;
 
 /// The target's own count, read over HTTP as a user would (`GET /__stats`).
 async fn stats_total(mock: &MockHandle) -> u64 {
