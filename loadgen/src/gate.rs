@@ -5,7 +5,8 @@ use std::fmt;
 
 use crate::error::ConfigError;
 use crate::record::StepResult;
-use crate::slo::{ExtraLatency, LatencyFigure, Metric, Objective};
+use crate::row::StepRow;
+use crate::slo::Objective;
 
 /// A failed objective on one step.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +31,10 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Whether objective `o` holds on step `s`, and the measured value as text. A step with no
-/// requests, or cut by an interruption, never holds.
+/// Whether objective `o` holds on step `s`, and the measured value as text, by the workspace's
+/// one check ([`Objective::check`] on the step's CSV row): a step with no requests, cut by an
+/// interruption, or with no response the figure describes (a latency objective on a step that
+/// answered only errors) never holds.
 pub fn check(o: &Objective, s: &StepResult) -> (bool, String) {
     if let Some(name) = &o.name {
         return match s.per_name.iter().find(|(n, _)| n == name) {
@@ -44,41 +47,8 @@ pub fn check(o: &Objective, s: &StepResult) -> (bool, String) {
 }
 
 fn check_total(o: &Objective, s: &StepResult) -> (bool, String) {
-    if s.interrupted {
-        return (false, "step interrupted".into());
-    }
-    if s.requests + s.unsent == 0 {
-        return (false, "no requests".into());
-    }
-    let v = measure(o, s);
-    (o.holds(v), o.format(v))
-}
-
-/// The measured value of objective `o`'s metric on step `s`.
-pub fn measure(o: &Objective, s: &StepResult) -> f64 {
-    match o.metric {
-        Metric::Latency(f) => match f {
-            LatencyFigure::P50 => s.latency.p50_ms,
-            LatencyFigure::P90 => s.latency.p90_ms,
-            LatencyFigure::P95 => s.latency.p95_ms,
-            LatencyFigure::P99 => s.latency.p99_ms,
-            LatencyFigure::P999 => s.latency.p999_ms,
-            LatencyFigure::Max => s.latency.max_ms,
-            LatencyFigure::Mean => s.latency.mean_ms,
-        },
-        Metric::Success => s.success_rate,
-        Metric::Errors => 1.0 - s.success_rate,
-        Metric::Goodput => s.goodput_rps,
-        Metric::Throughput => s.throughput_rps,
-        Metric::Column(c) => match c {
-            ExtraLatency::AllP50 => s.all_latency.p50_ms,
-            ExtraLatency::AllP99 => s.all_latency.p99_ms,
-            ExtraLatency::RejectedP50 => s.rejected_latency.p50_ms,
-            ExtraLatency::RejectedP99 => s.rejected_latency.p99_ms,
-            ExtraLatency::ConnectP50 => s.connect_latency.as_ref().map_or(0.0, |c| c.p50_ms),
-            ExtraLatency::ConnectP99 => s.connect_latency.as_ref().map_or(0.0, |c| c.p99_ms),
-        },
-    }
+    let c = o.check(&StepRow::from(s));
+    (c.holds, c.measured)
 }
 
 /// Refuses a `NAME:` objective whose name no request of the plan has.

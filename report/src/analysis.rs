@@ -2,7 +2,7 @@
 //! provider ceiling and recommendation, gathered into one [`Analysis`].
 
 use crate::row::StepRow;
-use crate::slo::{ExtraLatency, LatencyFigure, Metric, Objective, Op};
+use crate::slo::Objective;
 
 use super::binding::{self, Binding};
 use super::input::RunInput;
@@ -43,31 +43,10 @@ pub struct Analysis {
     pub service_ms: f64,
 }
 
-/// The value of an objective's metric on a row, in the objective's unit.
+/// The value of an objective's metric on a row, in the objective's unit (0 where the row has
+/// nothing the figure describes: [`Objective::value`] says why; [`holds`] fails there).
 pub fn measure(o: &Objective, r: &StepRow) -> f64 {
-    match o.metric {
-        Metric::Latency(f) => match f {
-            LatencyFigure::P50 => r.p50_ms,
-            LatencyFigure::P90 => r.p90_ms,
-            LatencyFigure::P95 => r.p95_ms,
-            LatencyFigure::P99 => r.p99_ms,
-            LatencyFigure::P999 => r.p999_ms,
-            LatencyFigure::Max => r.max_ms,
-            LatencyFigure::Mean => r.mean_ms,
-        },
-        Metric::Success => r.success_rate,
-        Metric::Errors => 1.0 - r.success_rate,
-        Metric::Goodput => r.goodput_rps,
-        Metric::Throughput => r.throughput_rps,
-        Metric::Column(c) => match c {
-            ExtraLatency::AllP50 => r.all_p50_ms,
-            ExtraLatency::AllP99 => r.all_p99_ms,
-            ExtraLatency::RejectedP50 => r.rejected_p50_ms,
-            ExtraLatency::RejectedP99 => r.rejected_p99_ms,
-            ExtraLatency::ConnectP50 => r.connect_p50_ms.unwrap_or(0.0),
-            ExtraLatency::ConnectP99 => r.connect_p99_ms.unwrap_or(0.0),
-        },
-    }
+    o.value(r).unwrap_or(0.0)
 }
 
 /// The row an objective is measured on: the step's row of its request name (`analyze:p99<5s`),
@@ -85,17 +64,10 @@ pub fn holds_at(o: &Objective, total: &StepRow, named: &[StepRow]) -> bool {
     row_for(o, total, named).is_some_and(|r| holds(o, r))
 }
 
-/// Whether the objective holds on the row (a step with no requests, or interrupted, fails).
+/// Whether the objective holds on the row, by [`Objective::check`] (a step with no requests,
+/// interrupted, or with nothing the figure describes fails).
 pub fn holds(o: &Objective, r: &StepRow) -> bool {
-    let v = measure(o, r);
-    r.requests > 0
-        && !r.interrupted
-        && match o.op {
-            Op::Lt => v < o.threshold,
-            Op::Le => v <= o.threshold,
-            Op::Gt => v > o.threshold,
-            Op::Ge => v >= o.threshold,
-        }
+    o.check(r).holds
 }
 
 /// Share of a step's requests answered 429 or 503.

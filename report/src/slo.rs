@@ -1,8 +1,11 @@
 //! SLO expressions (`p99<2s`, `success>=99%`, `goodput>=30/s`): the grammar `loadgen`'s and the
 //! report's `--slo` share, parsed once by clap through [`FromStr`]. Each reader evaluates them on
-//! its own steps: loadgen's gate on a run's step results, the report's analysis on CSV rows.
+//! its own steps through one check, [`Objective::check`] on a [`StepRow`]: loadgen's gate on a
+//! run's step results (converted to rows), the report's analysis on CSV rows.
 
 use std::str::FromStr;
+
+use crate::row::StepRow;
 
 /// What an objective measures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,6 +181,80 @@ impl Objective {
         }
     }
 
+    /// The objective's figure on row `r`, in the objective's unit, or why there is nothing to
+    /// judge: a latency figure needs at least one request it describes (an all-error step has
+    /// no served latency, and its 0 ms columns must not pass `p99<1s`).
+    pub fn value(&self, r: &StepRow) -> Result<f64, String> {
+        let answered =
+            r.ok + r.rejected_429 + r.rejected_503 + r.other_4xx + r.other_5xx + r.other_status;
+        let need = |n: u64, what: &str| {
+            if n > 0 {
+                Ok(())
+            } else {
+                Err(format!("no {what} to measure ({})", outcome_text(r)))
+            }
+        };
+        match self.metric {
+            Metric::Latency(f) => {
+                need(r.ok, "successful (2xx) response")?;
+                Ok(match f {
+                    LatencyFigure::P50 => r.p50_ms,
+                    LatencyFigure::P90 => r.p90_ms,
+                    LatencyFigure::P95 => r.p95_ms,
+                    LatencyFigure::P99 => r.p99_ms,
+                    LatencyFigure::P999 => r.p999_ms,
+                    LatencyFigure::Max => r.max_ms,
+                    LatencyFigure::Mean => r.mean_ms,
+                })
+            }
+            Metric::Success => Ok(r.success_rate),
+            Metric::Errors => Ok(1.0 - r.success_rate),
+            Metric::Goodput => Ok(r.goodput_rps),
+            Metric::Throughput => Ok(r.throughput_rps),
+            Metric::Column(c) => match c {
+                ExtraLatency::AllP50 => need(answered, "answered request").map(|_| r.all_p50_ms),
+                ExtraLatency::AllP99 => need(answered, "answered request").map(|_| r.all_p99_ms),
+                ExtraLatency::RejectedP50 => {
+                    need(r.rejected_429 + r.rejected_503, "429 or 503 answer")
+                        .map(|_| r.rejected_p50_ms)
+                }
+                ExtraLatency::RejectedP99 => {
+                    need(r.rejected_429 + r.rejected_503, "429 or 503 answer")
+                        .map(|_| r.rejected_p99_ms)
+                }
+                ExtraLatency::ConnectP50 => r
+                    .connect_p50_ms
+                    .ok_or_else(|| "no connection was opened to measure".to_string()),
+                ExtraLatency::ConnectP99 => r
+                    .connect_p99_ms
+                    .ok_or_else(|| "no connection was opened to measure".to_string()),
+            },
+        }
+    }
+
+    /// The one objective check of the workspace: whether the objective holds on row `r`, and
+    /// the measured value (or why nothing could be judged) as text. An interrupted step, a step
+    /// with no requests, and a figure with nothing to measure never hold.
+    pub fn check(&self, r: &StepRow) -> Check {
+        let fail = |why: String| Check {
+            holds: false,
+            measured: why,
+        };
+        if r.interrupted {
+            return fail("step interrupted".into());
+        }
+        if r.requests + r.unsent == 0 {
+            return fail("no requests".into());
+        }
+        match self.value(r) {
+            Ok(v) => Check {
+                holds: self.holds(v),
+                measured: self.format(v),
+            },
+            Err(why) => fail(why),
+        }
+    }
+
     /// Whether the measured value `v` meets the objective.
     pub fn holds(&self, v: f64) -> bool {
         match self.op {
@@ -186,6 +263,44 @@ impl Objective {
             Op::Gt => v > self.threshold,
             Op::Ge => v >= self.threshold,
         }
+    }
+}
+
+/// The outcome of [`Objective::check`] on one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Whether the objective held.
+    pub holds: bool,
+    /// The measured value with its unit, or why nothing could be judged.
+    pub measured: String,
+}
+
+/// A step's outcomes in a few words, for "nothing to judge" messages: `all 120 requests were
+/// errors (120 × 5xx)`.
+fn outcome_text(r: &StepRow) -> String {
+    let parts: Vec<String> = [
+        (r.rejected_429, "429"),
+        (r.rejected_503, "503"),
+        (r.other_4xx, "other 4xx"),
+        (r.other_5xx, "5xx"),
+        (r.timeouts, "timeouts"),
+        (r.connect_errors, "connect errors"),
+        (r.io_errors, "I/O errors"),
+        (r.other_status, "other statuses"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} × {what}"))
+    .collect();
+    let n = r.requests;
+    if r.ok == 0 && n > 0 {
+        format!(
+            "all {n} request{} failed: {}",
+            if n == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
+    } else {
+        format!("{} of {n} requests succeeded", r.ok)
     }
 }
 
@@ -234,6 +349,31 @@ fn parse_rate(v: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::row;
+
+    #[test]
+    fn a_latency_objective_fails_on_a_step_that_answered_only_errors() {
+        let mut r = row(1, 2, 10.0, 0.0);
+        (r.ok, r.other_5xx, r.success_rate, r.goodput_rps) = (0, r.requests, 0.0, 0.0);
+        (r.p50_ms, r.p99_ms, r.max_ms) = (0.0, 0.0, 0.0);
+        let c = Objective::parse("p99<1s").unwrap().check(&r);
+        assert!(!c.holds);
+        assert_eq!(
+            c.measured,
+            "no successful (2xx) response to measure (all 100 requests failed: 100 × 5xx)"
+        );
+        // A figure with a sample still judges it; errors are judged on every row.
+        assert!(Objective::parse("all_p99<1s").unwrap().check(&r).holds);
+        assert!(!Objective::parse("rejected_p99<1s").unwrap().check(&r).holds);
+        assert!(Objective::parse("errors>=99%").unwrap().check(&r).holds);
+        r.ok = 1;
+        assert!(Objective::parse("p99<1s").unwrap().check(&r).holds);
+        r.interrupted = true;
+        assert_eq!(
+            Objective::parse("p99<1s").unwrap().check(&r).measured,
+            "step interrupted"
+        );
+    }
 
     #[test]
     fn objectives_parse_with_units() {

@@ -28,6 +28,7 @@ mod protocol;
 mod ramps;
 mod report;
 mod retry_after;
+mod second_pass;
 mod sessions;
 mod steps;
 mod uncounted;
