@@ -107,6 +107,26 @@ pub fn breakdown(r: &StepResult) -> String {
     parts.join(", ")
 }
 
+/// The warning for an open-loop step whose sending overran its window: the generator (or
+/// `--max-in-flight`) could not keep up with the rate, so the step took longer than asked and
+/// its rates are over the time it really took.
+pub fn overrun_warning(r: &StepResult) -> Option<String> {
+    let over = r.overrun_s?;
+    let asked = r.duration_s - over;
+    let rate = r.target_rps.unwrap_or(0.0);
+    Some(format!(
+        "loadgen: warning: step {}: sending overran the step by {over:.1} s ({:.1} s for a \
+         {asked:.1} s step): {rate}/s was more than the generator and --max-in-flight {} could \
+         send, so the step's throughput ({:.1}/s) is over the {:.1} s its requests really took, \
+         not the rate asked for; lower --rate or raise --max-in-flight",
+        r.step,
+        r.duration_s,
+        r.concurrency.unwrap_or(0),
+        r.throughput_rps,
+        r.duration_s
+    ))
+}
+
 /// A step's Little's law error (in percent) above which loadgen warns.
 pub const LITTLES_LAW_WARN_PCT: f64 = 5.0;
 

@@ -205,6 +205,9 @@ impl Session {
                     Some(mut r) => {
                         r.step += step_offset;
                         progress.step_finished(&r);
+                        if let Some(w) = hints::overrun_warning(&r) {
+                            progress.warn(&w);
+                        }
                         if let Some(w) = hints::littles_law_warning(&r) {
                             progress.warn(&w);
                         }

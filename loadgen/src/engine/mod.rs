@@ -21,6 +21,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Unreachable;
+
+/// Share of an open-loop step's measured window by which its sending may end past the window
+/// (the pacer's own scheduling jitter) before the step counts as overrun: above it, the step's
+/// duration runs to its last send and the run warns (see [`crate::hints::overrun_warning`]).
+pub const OVERRUN_TOLERANCE: f64 = 0.01;
 use crate::plan::{Load, Plan};
 use crate::record::{Interval, Recorder, SharedRecorders, StepResult};
 use client::{Connector, Prepared};
@@ -357,10 +362,25 @@ impl Running {
         let mut merged: Recorder = step.recorders.finish(self.names.len());
         step.add_counters(&mut merged);
         let interrupted = merged.in_flight_at_end > 0 || cut_at.is_some_and(|c| c < w.end);
-        let ended = match cut_at {
-            Some(t) if interrupted => t.min(w.end),
+        let overrun = match w.load {
+            Load::Open { .. } if !interrupted => step
+                .closed_at()
+                .map(|t| t.saturating_duration_since(w.end))
+                .filter(|d| {
+                    d.as_secs_f64() > OVERRUN_TOLERANCE * (w.end - w.measure_start).as_secs_f64()
+                }),
+            _ => None,
+        };
+        let ended = match (cut_at, overrun) {
+            (Some(t), _) if interrupted => t.min(w.end),
+            (_, Some(d)) => w.end + d,
             _ => w.end,
         };
+        if overrun.is_some() {
+            // The window's flow covers the window only, not the overrun: no in-flight mean and
+            // no Little's law for this step, rather than figures over the wrong time.
+            merged.flow = None;
+        }
         let duration_s = ended
             .saturating_duration_since(w.measure_start)
             .as_secs_f64();
@@ -372,6 +392,7 @@ impl Running {
             &self.names,
             interrupted,
         );
+        result.overrun_s = overrun.map(|d| d.as_secs_f64());
         let (i0, s0) = self.clock;
         result.started_at = Some(if w.measure_start >= i0 {
             s0 + (w.measure_start - i0)

@@ -19,6 +19,8 @@ pub struct StepState {
     closed: AtomicBool,
     resolved: Notify,
     resolved_at: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// When sending for the step ended (the first [`StepState::close`]).
+    closed_at: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Connections opened while this step was sending.
     pub connections_opened: AtomicU64,
     /// Open loop: sends that waited for an in-flight permit.
@@ -51,12 +53,18 @@ impl StepState {
             closed: AtomicBool::new(false),
             resolved: Notify::new(),
             resolved_at: std::sync::Mutex::new(None),
+            closed_at: std::sync::Mutex::new(None),
             connections_opened: AtomicU64::new(0),
             late_sends: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
             resent: AtomicU64::new(0),
             in_flight_at_end: AtomicU64::new(0),
         }
+    }
+
+    /// When sending for the step ended; `None` while it is open.
+    pub fn closed_at(&self) -> Option<tokio::time::Instant> {
+        *self.closed_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Joins a request to the step, unless its sending is already over.
@@ -73,6 +81,8 @@ impl StepState {
     /// Ends sending for the step (idempotent).
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
+            *self.closed_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(tokio::time::Instant::now());
             self.release();
         }
     }

@@ -219,6 +219,11 @@ pub struct StepResult {
     /// the name, the gate checks `NAME:` objectives on them.
     #[serde(skip)]
     pub per_name: Vec<(String, StepResult)>,
+    /// Open loop: seconds by which sending for the step ran past its window, when the generator
+    /// or `--max-in-flight` could not keep up with the rate (late sends waiting for a permit up to
+    /// `--timeout`). The step's `duration_s` then runs to the last send, so its rates divide by
+    /// the time the requests really took. `None`: sending ended within the window.
+    pub overrun_s: Option<f64>,
     /// `--scrape`: the target's series over the measured window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scrape: Option<BTreeMap<String, crate::scrape::SeriesSummary>>,
@@ -410,6 +415,7 @@ impl StepResult {
                 .filter(|f| f.think_s > 0.0 && resolved > 0)
                 .map(|f| f.think_s / resolved as f64 * 1000.0),
             littles_law_error_pct,
+            overrun_s: None,
             flow: rec.flow,
             per_name: Vec::new(),
             scrape: None,

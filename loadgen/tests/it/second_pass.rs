@@ -74,3 +74,51 @@ async fn find_capacity_finds_nothing_on_a_target_that_answers_only_errors() {
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(!all.contains("every objective held"), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_step_the_generator_cannot_keep_up_with_divides_by_the_time_it_took() {
+    // 10 connections of a 50 ms target carry at most 200 req/s; 2000/s asked for 1 s with a
+    // 2 s timeout: late sends keep going out for up to 2 s past the window. The rate is over the
+    // ~3 s the requests took (≤ 200/s), not the 1 s asked for (~600/s), and the run says so.
+    let router = Router::new().route(
+        "/",
+        get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            "ok"
+        }),
+    );
+    let target = Target::serve(router).await;
+    let run = loadgen(&[
+        "run",
+        "--rate",
+        "2000",
+        "-d",
+        "1s",
+        "--max-in-flight",
+        "10",
+        "--timeout",
+        "2s",
+        "-X",
+        "GET",
+        &target.url("/"),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    let step = run.step();
+    let over = common::num(&step, "overrun_s");
+    assert!((1.5..=2.6).contains(&over), "overrun {over} s");
+    let duration = common::num(&step, "duration_s");
+    assert!((duration - 1.0 - over).abs() < 0.01, "duration {duration}");
+    let throughput = common::num(&step, "throughput_rps");
+    assert!(
+        (100.0..=200.0 * 1.1).contains(&throughput),
+        "the target can serve 200/s at most: {throughput}"
+    );
+    assert!(
+        run.stderr.contains("sending overran the step by"),
+        "{}",
+        run.stderr
+    );
+    let row = &run.csv()[0];
+    assert!((row["duration_s"].parse::<f64>().unwrap() - duration).abs() < 0.001);
+}
