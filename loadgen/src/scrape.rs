@@ -106,9 +106,35 @@ pub fn parse(text: &str, at: SystemTime) -> Result<Vec<Sample>, String> {
     Ok(out)
 }
 
+/// The target's whole exposition text at the run's two ends: what `loadgen report` reads as
+/// the server's snapshot (the end) and subtracts its counters from (the start), so the run's
+/// totals count only its own traffic, from idle to idle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshots {
+    /// The first successful scrape, before the first step's traffic.
+    pub start: Option<String>,
+    /// The last successful scrape: after the run, once every request resolved.
+    pub end: Option<String>,
+}
+
+/// What a stopped sampler hands back.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Every sample of every series.
+    pub samples: Vec<Sample>,
+    /// Failed scrapes.
+    pub failed: u64,
+    /// The last failure's reason.
+    pub why: Option<String>,
+    /// The exposition text at the run's two ends.
+    pub snapshots: Snapshots,
+}
+
 /// The running sampler.
 pub struct Scraper {
     samples: Arc<Mutex<Vec<Sample>>>,
+    /// The exposition text of the first and of the latest successful scrape.
+    texts: Arc<Mutex<Snapshots>>,
     failures: Arc<Mutex<(u64, Option<String>)>>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -125,11 +151,13 @@ impl Scraper {
             .build()
             .map_err(|e| ScrapeError::Client(e.to_string()))?;
         let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+        let texts: Arc<Mutex<Snapshots>> = Arc::default();
         let failures: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
         let stop = CancellationToken::new();
         let task = {
-            let (samples, failures, stop, url) = (
+            let (samples, texts, failures, stop, url) = (
                 samples.clone(),
+                texts.clone(),
                 failures.clone(),
                 stop.clone(),
                 url.to_string(),
@@ -138,10 +166,12 @@ impl Scraper {
                 writeln!(csv, "unix_s,series,kind,value")?;
                 let mut tick = tokio::time::interval(INTERVAL);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
+                let mut last = false;
+                while !last {
                     tokio::select! {
                         _ = tick.tick() => {}
-                        _ = stop.cancelled() => break,
+                        // One more scrape once the run is over: the end snapshot.
+                        _ = stop.cancelled() => last = true,
                     }
                     let got = async {
                         let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
@@ -149,7 +179,13 @@ impl Scraper {
                             return Err(format!("HTTP {}", r.status()));
                         }
                         let text = r.text().await.map_err(|e| e.to_string())?;
-                        parse(&text, SystemTime::now())
+                        let batch = parse(&text, SystemTime::now())?;
+                        let mut t = texts.lock().unwrap_or_else(|e| e.into_inner());
+                        if t.start.is_none() {
+                            t.start = Some(text.clone());
+                        }
+                        t.end = Some(text);
+                        Ok(batch)
                     }
                     .await;
                     match got {
@@ -184,27 +220,36 @@ impl Scraper {
         };
         Ok(Scraper {
             samples,
+            texts,
             failures,
             stop,
             task,
         })
     }
 
-    /// Stops sampling; returns every sample, and the failed scrapes with the last reason.
-    pub async fn finish(self) -> std::io::Result<(Vec<Sample>, u64, Option<String>)> {
+    /// Stops sampling after one last scrape; returns every sample, the failed scrapes with the
+    /// last reason, and the exposition text at the run's two ends.
+    pub async fn finish(self) -> std::io::Result<Finished> {
         self.stop.cancel();
         match self.task.await {
             Ok(r) => r?,
             Err(e) => return Err(std::io::Error::other(e)),
         }
-        let samples = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()));
-        let (n, why) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        Ok((samples, n, why))
+        let samples = take(&self.samples);
+        let snapshots = take(&self.texts);
+        let (failed, why) = take(&self.failures);
+        Ok(Finished {
+            samples,
+            failed,
+            why,
+            snapshots,
+        })
     }
+}
+
+/// Takes the value out of a mutex, leaving the default (a poisoned lock still yields it).
+fn take<T: Default>(m: &Mutex<T>) -> T {
+    std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Every series over `from..to`: gauges' mean and max of the samples inside, counters' increase

@@ -251,7 +251,7 @@ impl Session {
         if let Some(ts) = &self.outputs.timeseries {
             ts.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
         }
-        finish_scrape(self.outputs.scraper.take(), results).await
+        finish_scrape(self.outputs.scraper.take(), results, &self.outputs.path).await
     }
 
     /// Writes the remaining outputs of a stopped run, in this order: `--json` (`json` writes the
@@ -291,28 +291,51 @@ impl Session {
     }
 }
 
-/// Stops `--scrape` and attaches, to each step, its series over the step's measured window.
+/// Stops `--scrape`, attaches to each step its series over the step's measured window, and
+/// writes the target's exposition text at the run's two ends beside the CSV `csv`
+/// ([`snapshot_paths`]), the evidence `loadgen report` reads for the run's totals.
 async fn finish_scrape(
     scraper: Option<scrape::Scraper>,
     results: &mut [StepResult],
+    csv: &std::path::Path,
 ) -> Result<(), RunError> {
     let Some(scraper) = scraper else {
         return Ok(());
     };
-    let (samples, failed, why) = scraper.finish().await?;
-    if failed > 0 {
+    let done = scraper.finish().await?;
+    if done.failed > 0 {
         eprintln!(
-            "loadgen: warning: --scrape failed {failed} time(s){}",
-            why.map_or(String::new(), |w| format!(", last: {w}"))
+            "loadgen: warning: --scrape failed {} time(s){}",
+            done.failed,
+            done.why.map_or(String::new(), |w| format!(", last: {w}"))
         );
     }
     for r in results.iter_mut() {
         if let Some(from) = r.started_at {
             let to = from + std::time::Duration::from_secs_f64(r.duration_s.max(0.0));
-            r.scrape = Some(scrape::summarize(&samples, from, to));
+            r.scrape = Some(scrape::summarize(&done.samples, from, to));
+        }
+    }
+    let (start, end) = snapshot_paths(csv);
+    for (text, path) in [(done.snapshots.start, start), (done.snapshots.end, end)] {
+        if let Some(text) = text {
+            sinks::write_atomically(&path, text.as_bytes(), "--scrape")?;
         }
     }
     Ok(())
+}
+
+/// Where `--scrape` keeps the target's `/metrics` at the run's start and end, beside the CSV:
+/// `<stem>-metrics-start.prom` and `<stem>-metrics.prom` (the name `loadgen report` looks for).
+pub fn snapshot_paths(csv: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let stem = csv
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (
+        csv.with_file_name(format!("{stem}-metrics-start.prom")),
+        csv.with_file_name(format!("{stem}-metrics.prom")),
+    )
 }
 
 /// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant the

@@ -252,45 +252,9 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
         .collect();
     let queueing = permits.and_then(|n| queueing::view(&latency_points, n, source, service_ms));
-    // Calls and tokens per analysis over the steps that served (almost) everything, with
-    // --scrape: the run's totals would count the calls of analyses that failed under overload.
-    let light = steps
-        .iter()
-        .filter(|r| r.success_rate >= 0.99)
-        .filter_map(|r| input.scraped.get(&r.step))
-        .filter(|sc| sc.analyses_ok.is_some() && sc.model_calls_ok.is_some())
-        .fold(None::<super::input::ScrapedStep>, |acc, sc| {
-            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            };
-            Some(match acc {
-                None => *sc,
-                Some(a) => super::input::ScrapedStep {
-                    analyses_ok: add(a.analyses_ok, sc.analyses_ok),
-                    model_calls_ok: add(a.model_calls_ok, sc.model_calls_ok),
-                    input_tokens: add(a.input_tokens, sc.input_tokens),
-                    output_tokens: add(a.output_tokens, sc.output_tokens),
-                    ..a
-                },
-            })
-        })
-        .filter(|sc| sc.analyses_ok.is_some_and(|a| a > 0.0));
-    let snapshot = input.server.clone().map(|mut snap| {
-        if let (Some(sc), true) = (light, snap.model_calls_ok > 0.0) {
-            let calls = sc.model_calls_ok.unwrap_or(snap.model_calls_ok);
-            // Tokens per call do not depend on the load: the step's own when scraped, else the
-            // run's per call, carried over to the step's calls.
-            let per_call = calls / snap.model_calls_ok;
-            snap.input_tokens = sc.input_tokens.or(snap.input_tokens.map(|t| t * per_call));
-            snap.output_tokens = sc
-                .output_tokens
-                .or(snap.output_tokens.map(|t| t * per_call));
-            snap.analyses_ok = sc.analyses_ok.unwrap_or(snap.analyses_ok);
-            snap.model_calls_ok = calls;
-        }
-        snap
-    });
+    // Calls and tokens per analysis from the run's totals (input.rs picks the evidence): per
+    // step windows alias with the analyses' phases (2.24 calls per 2-call analysis at N=4).
+    let snapshot = input.server.clone();
     let inputs = provider::resolve(&settings.provider, snapshot.as_ref());
     // In a run of several request names the recommendation (permits for one route) is computed
     // on the rows of the request with the largest demand, the one the permits serve: its service

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::server::ServerSnapshot;
+use super::server::{ReportedTier, ServerSnapshot};
 use super::ReportError;
 use crate::row::{read_rows, StepRow};
 
@@ -45,6 +45,10 @@ pub struct ScrapedStep {
     pub input_tokens: Option<f64>,
     /// Output tokens billed during the step.
     pub output_tokens: Option<f64>,
+    /// `analyze_capacity` (mean over the step).
+    pub capacity: Option<f64>,
+    /// The tier the provider reported (`upstream_ratelimit_limit`, mean over the step).
+    pub tier: Option<ReportedTier>,
 }
 
 impl ScrapedStep {
@@ -81,6 +85,22 @@ impl ScrapedStep {
                 "upstream_tokens_total{api=\"claude\",direction=\"output\"}",
                 "delta",
             ),
+            capacity: get("analyze_capacity", "mean"),
+            tier: {
+                let limit = |r: &str| {
+                    get(
+                        &format!("upstream_ratelimit_limit{{api=\"claude\",resource=\"{r}\"}}"),
+                        "mean",
+                    )
+                    .filter(|&v| v > 0.0)
+                };
+                let t = ReportedTier {
+                    rpm: limit("requests"),
+                    itpm: limit("input_tokens"),
+                    otpm: limit("output_tokens"),
+                };
+                (t != ReportedTier::default()).then_some(t)
+            },
         }
     }
 }
@@ -214,26 +234,7 @@ pub fn load(
             ],
         )
     });
-    let server = metrics.and_then(|p| {
-        let text = std::fs::read_to_string(&p).ok()?;
-        match ServerSnapshot::parse(&text) {
-            Ok(s) => {
-                match s.capacity {
-                    None => notes.push(format!("{}: no analyze_capacity", p.display())),
-                    Some(v) if v < 1.0 => notes.push(format!(
-                        "{}: analyze_capacity {v} (legacy mode: no permit limit)",
-                        p.display()
-                    )),
-                    Some(_) => {}
-                }
-                Some(s)
-            }
-            Err(e) => {
-                notes.push(format!("{}: {e}, skipped", p.display()));
-                None
-            }
-        }
-    });
+    let server = server_evidence(first, metrics.as_deref(), &scraped, &mut notes);
     let server_capacity = server.as_ref().and_then(ServerSnapshot::permits);
     Ok(RunInput {
         csvs: csvs.to_vec(),
@@ -246,6 +247,114 @@ pub fn load(
         scraped,
         notes,
     })
+}
+
+/// The server's figures for the whole run, from the best evidence beside the run, so that
+/// every combination of side files gives one answer:
+/// 1. the `/metrics` snapshot (`--from-metrics`, or `<stem>-metrics.prom` that `--scrape`
+///    writes), less the one taken at the run's start (`<stem>-metrics-start.prom`) when present;
+/// 2. else `--scrape`'s samples (`scrape.csv`): the last scrape less the first;
+/// 3. else the JSON's per-step `--scrape` windows: gauges as scraped, counters summed over the
+///    measured windows (warm-ups left out, so approximate; noted).
+///
+/// Per-window counter increases are never used for the run's ratios (calls and tokens per
+/// analysis): a window's edges cut through analyses in progress and alias with their phase.
+fn server_evidence(
+    first: &Path,
+    metrics: Option<&Path>,
+    scraped: &std::collections::BTreeMap<usize, ScrapedStep>,
+    notes: &mut Vec<String>,
+) -> Option<ServerSnapshot> {
+    if let Some(p) = metrics {
+        let end = match std::fs::read_to_string(p).map_err(|e| e.to_string()).and_then(|t| ServerSnapshot::parse(&t)) {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{}: {e}, skipped", p.display()));
+                return None;
+            }
+        };
+        note_capacity(&end, p, notes);
+        let start = start_snapshot_of(p)
+            .and_then(|sp| std::fs::read_to_string(sp).ok())
+            .and_then(|t| ServerSnapshot::parse(&t).ok());
+        return Some(match start {
+            Some(start) => end.since(&start),
+            None => end,
+        });
+    }
+    let dir = first.parent().unwrap_or(Path::new("."));
+    let samples = dir.join("scrape.csv");
+    if samples.is_file() {
+        match snapshots_from_samples(&samples) {
+            Ok(Some((start, end))) => {
+                note_capacity(&end, &samples, notes);
+                return Some(end.since(&start));
+            }
+            Ok(None) => notes.push(format!("{}: no samples", samples.display())),
+            Err(e) => notes.push(format!("{}: {e}, skipped", samples.display())),
+        }
+    }
+    if scraped.is_empty() {
+        return None;
+    }
+    notes.push(
+        "the server's totals are the --scrape windows of the run's JSON summed (warm-ups left \
+         out): approximate; keep the `-metrics.prom` snapshot or scrape.csv beside the CSV"
+            .into(),
+    );
+    let mut snap = ServerSnapshot::default();
+    let sum = |f: fn(&ScrapedStep) -> Option<f64>| {
+        let v: Vec<f64> = scraped.values().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>())
+    };
+    snap.analyses_ok = sum(|s| s.analyses_ok).unwrap_or(0.0);
+    snap.model_calls_ok = sum(|s| s.model_calls_ok).unwrap_or(0.0);
+    snap.pushbacks = sum(|s| s.pushbacks).unwrap_or(0.0);
+    snap.input_tokens = sum(|s| s.input_tokens);
+    snap.output_tokens = sum(|s| s.output_tokens);
+    let last = scraped.values().last();
+    snap.capacity = scraped.values().rev().find_map(|s| s.capacity);
+    snap.limit = last.and_then(|s| s.limit_mean);
+    snap.tier = scraped.values().rev().find_map(|s| s.tier).unwrap_or_default();
+    Some(snap)
+}
+
+/// `x-metrics.prom` → `x-metrics-start.prom` beside it, when that file exists.
+fn start_snapshot_of(end: &Path) -> Option<PathBuf> {
+    let stem = end.file_stem()?.to_string_lossy().into_owned();
+    Some(end.with_file_name(format!("{stem}-start.prom"))).filter(|p| p.is_file())
+}
+
+fn note_capacity(s: &ServerSnapshot, p: &Path, notes: &mut Vec<String>) {
+    match s.capacity {
+        None => notes.push(format!("{}: no analyze_capacity", p.display())),
+        Some(v) if v < 1.0 => notes.push(format!(
+            "{}: analyze_capacity {v} (legacy mode: no permit limit)",
+            p.display()
+        )),
+        Some(_) => {}
+    }
+}
+
+/// The first and the last scrape of a `scrape.csv` (`unix_s,series,kind,value`), each as a
+/// snapshot; `None` when it holds no sample.
+fn snapshots_from_samples(path: &Path) -> Result<Option<(ServerSnapshot, ServerSnapshot)>, String> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| e.to_string())?;
+    let mut scrapes: Vec<(String, String)> = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let (Some(at), Some(series), Some(value)) = (rec.get(0), rec.get(1), rec.get(3)) else {
+            return Err("expected columns unix_s,series,kind,value".into());
+        };
+        match scrapes.last_mut() {
+            Some((t, text)) if t == at => text.push_str(&format!("{series} {value}\n")),
+            _ => scrapes.push((at.to_string(), format!("{series} {value}\n"))),
+        }
+    }
+    let (Some((_, first)), Some((_, last))) = (scrapes.first(), scrapes.last()) else {
+        return Ok(None);
+    };
+    Ok(Some((ServerSnapshot::parse(first)?, ServerSnapshot::parse(last)?)))
 }
 
 fn read_seconds(path: &Path) -> Result<Vec<Second>, String> {

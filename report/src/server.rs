@@ -100,6 +100,25 @@ impl ServerSnapshot {
             .map(|c| c.round() as u32)
     }
 
+    /// The run's own share of the counters: this snapshot (taken at the run's end) less the
+    /// one taken at its start, so traffic the server served before the run does not count.
+    /// Gauges (permits, limit, tier) are the end's. A counter that went down was reset (a
+    /// restarted server): the end's value is the run's.
+    pub fn since(&self, start: &ServerSnapshot) -> ServerSnapshot {
+        let less = |end: f64, start: f64| if end >= start { end - start } else { end };
+        let less_opt = |end: Option<f64>, start: Option<f64>| {
+            end.map(|e| less(e, start.unwrap_or(0.0)))
+        };
+        ServerSnapshot {
+            analyses_ok: less(self.analyses_ok, start.analyses_ok),
+            model_calls_ok: less(self.model_calls_ok, start.model_calls_ok),
+            pushbacks: less(self.pushbacks, start.pushbacks),
+            input_tokens: less_opt(self.input_tokens, start.input_tokens),
+            output_tokens: less_opt(self.output_tokens, start.output_tokens),
+            ..self.clone()
+        }
+    }
+
     /// Model calls per served analysis, when the server served any.
     pub fn calls_per_analysis(&self) -> Option<f64> {
         (self.analyses_ok > 0.0 && self.model_calls_ok > 0.0)
@@ -160,6 +179,31 @@ upstream_ratelimit_limit{api="claude",resource="output_tokens"} 80000
                 otpm: Some(80_000.0)
             }
         );
+    }
+
+    #[test]
+    fn the_runs_own_counters_are_the_end_less_the_start() {
+        let end = ServerSnapshot::parse(TEXT).unwrap();
+        let start = ServerSnapshot::parse(
+            "analyze_requests_total{route=\"/analyze\",status=\"200\"} 40\n\
+             upstream_calls_total{api=\"claude\",outcome=\"ok\"} 80\n\
+             upstream_tokens_total{api=\"claude\",direction=\"input\"} 22800\n",
+        )
+        .unwrap();
+        let run = end.since(&start);
+        assert_eq!(
+            (run.analyses_ok, run.model_calls_ok, run.pushbacks),
+            (60.0, 120.0, 4.0)
+        );
+        assert_eq!(run.input_tokens, Some(34_200.0));
+        assert_eq!(run.output_tokens, Some(5900.0));
+        assert_eq!((run.permits(), run.tier), (end.permits(), end.tier));
+        // A counter below its start value was reset: the end's value is the run's.
+        let restarted = ServerSnapshot::parse(TEXT).unwrap().since(&ServerSnapshot {
+            analyses_ok: 500.0,
+            ..Default::default()
+        });
+        assert_eq!(restarted.analyses_ok, 100.0);
     }
 
     #[test]
