@@ -244,6 +244,10 @@ mod tests {
         let body = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await
             .expect("body");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("kaboom"),
+            "the panic message is for the log"
+        );
         let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(body["error"]["type"], "internal_error");
         assert_eq!(body["error"]["request_id"], "req-1");
