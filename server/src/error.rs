@@ -85,6 +85,8 @@ pub enum AppError {
     CircuitOpen {
         /// Time until the next probe.
         retry_after: Duration,
+        /// Which upstream, for the log only.
+        cause: String,
     },
     /// The model API answered overloaded / rate limited after all retries.
     #[error(
@@ -97,6 +99,8 @@ pub enum AppError {
         attempts: u32,
         /// Suggested wait.
         retry_after: Duration,
+        /// The upstream's URL and its last error, for the log only.
+        cause: String,
     },
     /// The model API asked the whole server to wait (shared cool-down) longer than this
     /// request's deadline allows.
@@ -104,18 +108,28 @@ pub enum AppError {
     UpstreamCoolingDown {
         /// Time left in the cool-down.
         retry_after: Duration,
+        /// Which upstream, for the log only.
+        cause: String,
     },
-    /// An upstream answered with an error that retrying will not fix.
-    #[error("The model API failed: {detail}")]
+    /// The model API failed in a way retrying (further) will not fix.
+    #[error("{failure} after {attempts} attempt(s).{}", failure.note())]
     UpstreamFailed {
-        /// What went wrong, for a person.
-        detail: String,
+        /// What went wrong, in terms a client may see.
+        failure: UpstreamFailure,
+        /// Attempts made.
+        attempts: u32,
+        /// The upstream's URL and the transport or API error, for the log only.
+        cause: String,
     },
     /// The request deadline passed while waiting on an upstream.
-    #[error("The analysis did not finish within the {} ms request deadline.", deadline.as_millis())]
+    #[error("{} did not answer within the request deadline of {} ms.", upstream.subject(), deadline.as_millis())]
     UpstreamTimeout {
         /// The configured deadline.
         deadline: Duration,
+        /// The upstream the request was waiting on.
+        upstream: Upstream,
+        /// Where the time ran out, with the upstream's URL, for the log only.
+        cause: String,
     },
     /// The body is not valid JSON of the expected shape.
     #[error("{0}")]
@@ -148,11 +162,66 @@ pub enum AppError {
     #[error("Method not allowed; see /openapi.json.")]
     MethodNotAllowed,
     /// A bug: the analysis panicked or its task failed. Not the upstream's fault, so not a 502.
-    #[error("Internal error: {detail}")]
+    #[error("Internal error; the server's log has the details under this request's id.")]
     Internal {
-        /// What failed, for the log and the client.
+        /// What failed, for the log only (a panic message may name source files).
         detail: String,
     },
+}
+
+/// An upstream as clients may hear of it: by role, never by address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// The Messages API.
+    ModelApi,
+    /// The Trading API.
+    TradingData,
+}
+
+impl Upstream {
+    /// The upstream as the subject of a sentence.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Upstream::ModelApi => "The model API",
+            Upstream::TradingData => "The trading data service",
+        }
+    }
+}
+
+/// How a model API call failed, in terms stable enough for any client: no URL, host, port or
+/// library error text (those go to the log under the request's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum UpstreamFailure {
+    /// No connection, or the connection closed before any response.
+    #[error("The model API could not be reached")]
+    Unreachable,
+    /// No response headers within `CLAUDE_ATTEMPT_TIMEOUT_MS`.
+    #[error("The model API timed out")]
+    TimedOut,
+    /// The response started, then stalled past the attempt timeout.
+    #[error("The model API's response stalled")]
+    Stalled,
+    /// The response was cut off or is not a Messages API response.
+    #[error("The model API's response was cut off or unreadable")]
+    Unreadable,
+    /// An error status (5xx, or a retryable status after the retries).
+    #[error("The model API failed with HTTP {0}")]
+    Status(u16),
+    /// A 4xx other than 429: the model API refused the request this server built.
+    #[error("The model API rejected the request with HTTP {0}")]
+    Rejected(u16),
+}
+
+impl UpstreamFailure {
+    /// Said after the attempts: why a call that may have been served was not sent again.
+    pub fn note(self) -> &'static str {
+        match self {
+            UpstreamFailure::Stalled | UpstreamFailure::Unreadable => {
+                " It was not retried: the model API may have served it."
+            }
+            _ => "",
+        }
+    }
 }
 
 /// Every `error.type` [`AppError::kind`] can return (the OpenAPI document's `enum`).
@@ -227,8 +296,8 @@ impl AppError {
             AppError::RateLimited { retry_after, .. }
             | AppError::OverCapacity { retry_after, .. }
             | AppError::QueueTimeout { retry_after, .. }
-            | AppError::CircuitOpen { retry_after }
-            | AppError::UpstreamCoolingDown { retry_after }
+            | AppError::CircuitOpen { retry_after, .. }
+            | AppError::UpstreamCoolingDown { retry_after, .. }
             | AppError::UpstreamOverloaded { retry_after, .. } => Some(*retry_after),
             AppError::ShuttingDown => Some(Duration::from_secs(1)),
             _ => None,
@@ -254,8 +323,8 @@ impl AppError {
             match &mut self {
                 AppError::OverCapacity { retry_after, .. }
                 | AppError::QueueTimeout { retry_after, .. }
-                | AppError::CircuitOpen { retry_after }
-                | AppError::UpstreamCoolingDown { retry_after }
+                | AppError::CircuitOpen { retry_after, .. }
+                | AppError::UpstreamCoolingDown { retry_after, .. }
                 | AppError::UpstreamOverloaded { retry_after, .. } => {
                     *retry_after = (*retry_after).max(wait);
                 }
@@ -263,6 +332,20 @@ impl AppError {
             }
         }
         self
+    }
+
+    /// What the server's log says beside the public message: the upstream's URL and the
+    /// transport or API error, or the failure inside the server. Never sent to the client.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            AppError::CircuitOpen { cause, .. }
+            | AppError::UpstreamOverloaded { cause, .. }
+            | AppError::UpstreamCoolingDown { cause, .. }
+            | AppError::UpstreamFailed { cause, .. }
+            | AppError::UpstreamTimeout { cause, .. }
+            | AppError::Internal { detail: cause } => Some(cause),
+            _ => None,
+        }
     }
 
     /// Attaches the request id so the error can become a response.
@@ -288,7 +371,9 @@ pub struct ErrorDetail {
     /// `upstream_unavailable`, `upstream_timeout`, `bad_request`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// A sentence a person understands.
+    /// A sentence a person understands, in stable terms: it never holds an upstream's URL, host
+    /// or port, a file path or a library's error text. Operators find those in the server's log
+    /// line carrying the same `request_id`.
     pub message: String,
     /// Whole seconds to wait before retrying (same as `Retry-After`), when waiting helps.
     pub retry_after_s: Option<u64>,
@@ -304,6 +389,11 @@ pub struct ErrorKind {
     /// The rejection reason, when admission control refused.
     pub rejection: Option<&'static str>,
 }
+
+/// Put in an error response's extensions beside [`ErrorKind`]: [`AppError::cause`], for the
+/// access log line (which carries the request id), never for the body.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
 
 /// An [`AppError`] with the request id it belongs to; the only error `IntoResponse`.
 #[derive(Debug)]
@@ -343,6 +433,11 @@ impl IntoResponse for ApiError {
             kind: self.error.kind(),
             rejection: self.error.rejection_reason(),
         });
+        if let Some(cause) = self.error.cause() {
+            response
+                .extensions_mut()
+                .insert(ErrorCause(cause.to_string()));
+        }
         response
     }
 }
@@ -371,8 +466,8 @@ mod tests {
         assert!(v["error"]["message"].as_str().unwrap().contains("1500 ms"));
     }
 
-    #[test]
-    fn error_types_lists_exactly_the_kinds_errors_have() {
+    /// One error of every variant; `cause` fills every field meant for the log only.
+    fn every_variant(cause: &str) -> Vec<AppError> {
         let d = Duration::from_secs(1);
         let info = RateLimitInfo {
             per_minute: 1,
@@ -380,7 +475,7 @@ mod tests {
             remaining: 0,
             reset_s: 1,
         };
-        let every_variant = [
+        vec![
             AppError::RateLimited {
                 retry_after: d,
                 info,
@@ -395,14 +490,30 @@ mod tests {
                 retry_after: d,
             },
             AppError::ShuttingDown,
-            AppError::CircuitOpen { retry_after: d },
+            AppError::CircuitOpen {
+                retry_after: d,
+                cause: cause.into(),
+            },
             AppError::UpstreamOverloaded {
                 status: 529,
                 attempts: 1,
                 retry_after: d,
+                cause: cause.into(),
             },
-            AppError::UpstreamFailed { detail: "x".into() },
-            AppError::UpstreamTimeout { deadline: d },
+            AppError::UpstreamCoolingDown {
+                retry_after: d,
+                cause: cause.into(),
+            },
+            AppError::UpstreamFailed {
+                failure: UpstreamFailure::Unreachable,
+                attempts: 1,
+                cause: cause.into(),
+            },
+            AppError::UpstreamTimeout {
+                deadline: d,
+                upstream: Upstream::ModelApi,
+                cause: cause.into(),
+            },
             AppError::BadRequest("x".into()),
             AppError::InvalidRequest("x".into()),
             AppError::PayloadTooLarge { limit: 1 },
@@ -410,11 +521,85 @@ mod tests {
             AppError::BodyTimeout { limit: d },
             AppError::NotFound("/x".into()),
             AppError::MethodNotAllowed,
-            AppError::Internal { detail: "x".into() },
-        ];
-        let mut kinds: Vec<&str> = every_variant.iter().map(AppError::kind).collect();
+            AppError::Internal {
+                detail: cause.into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn error_types_lists_exactly_the_kinds_errors_have() {
+        let mut kinds: Vec<&str> = every_variant("x").iter().map(AppError::kind).collect();
         kinds.dedup();
         assert_eq!(kinds, ERROR_TYPES);
+    }
+
+    #[tokio::test]
+    async fn no_server_error_body_carries_its_cause_and_the_log_extension_does() {
+        let cause = "POST http://10.9.8.7:8443/v1/messages: tcp connect error (os error 111)";
+        let mut with_cause = Vec::new();
+        for err in every_variant(cause) {
+            let (kind, logged) = (err.kind(), err.cause().map(str::to_string));
+            let response = err.with_request_id("req-1").into_response();
+            if !response.status().is_server_error() {
+                continue;
+            }
+            let extension = response.extensions().get::<ErrorCause>().cloned();
+            let bytes = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .expect("body");
+            let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+            for leak in ["http", "10.9.8.7", "8443", "os error"] {
+                assert!(!text.contains(leak), "{kind} body holds {leak:?}: {text}");
+            }
+            assert_eq!(extension.map(|c| c.0), logged, "{kind}");
+            if logged.is_some() {
+                assert_eq!(logged.as_deref(), Some(cause), "{kind}");
+                with_cause.push(kind);
+            }
+        }
+        // Admission's own 503s (capacity, queue, shutdown) have nothing upstream to tell.
+        assert_eq!(
+            with_cause,
+            [
+                "upstream_unavailable",
+                "upstream_unavailable",
+                "upstream_unavailable",
+                "upstream_error",
+                "upstream_timeout",
+                "internal_error"
+            ]
+        );
+    }
+
+    #[test]
+    fn upstream_failures_read_as_stable_sentences() {
+        let failed = |failure, attempts| AppError::UpstreamFailed {
+            failure,
+            attempts,
+            cause: "secret".into(),
+        };
+        assert_eq!(
+            failed(UpstreamFailure::Unreachable, 4).to_string(),
+            "The model API could not be reached after 4 attempt(s)."
+        );
+        assert_eq!(
+            failed(UpstreamFailure::Status(500), 2).to_string(),
+            "The model API failed with HTTP 500 after 2 attempt(s)."
+        );
+        assert_eq!(
+            failed(UpstreamFailure::Stalled, 1).to_string(),
+            "The model API's response stalled after 1 attempt(s). It was not retried: the model API may have served it."
+        );
+        let timeout = AppError::UpstreamTimeout {
+            deadline: Duration::from_millis(1500),
+            upstream: Upstream::TradingData,
+            cause: "secret".into(),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "The trading data service did not answer within the request deadline of 1500 ms."
+        );
     }
 
     #[test]

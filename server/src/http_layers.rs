@@ -1,5 +1,6 @@
-//! Cross-cutting HTTP layers: request ids, the access log line and request metrics, per-client
-//! rate limiting on `/analyze`, and JSON answers for unknown routes and methods.
+//! Cross-cutting HTTP layers: request ids, the access log line (with an error's detail, which
+//! the body leaves out) and request metrics, per-client rate limiting on `/analyze`, and JSON
+//! answers for unknown routes and methods.
 
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
@@ -13,7 +14,7 @@ use axum::Extension;
 use futures_util::FutureExt;
 
 use crate::admission::client_ip::{client_ip, rate_limit_key};
-use crate::error::{AppError, ErrorKind};
+use crate::error::{AppError, ErrorCause, ErrorKind};
 use crate::state::AppState;
 
 /// What a finished analysis adds to its access-log line (set by the `/analyze` handler).
@@ -94,6 +95,11 @@ pub async fn request_context(
         state.instruments.rejection(reason);
     }
     let outcome = error.map_or("ok", |e| e.kind);
+    // What the body leaves out (an upstream's URL and error): only here, beside the request id.
+    let detail = response
+        .extensions()
+        .get::<ErrorCause>()
+        .map(|c| c.0.as_str());
     let duration_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let summary = response.extensions().get::<AnalysisSummary>().copied();
     let (queue_ms, upstream_ms) = (summary.map(|s| s.queue_ms), summary.map(|s| s.upstream_ms));
@@ -106,7 +112,7 @@ pub async fn request_context(
     } else {
         tracing::info!(
             %method, route, status, duration_ms, request_id, %client, outcome,
-            queue_ms, upstream_ms, turns, tool_calls, "request"
+            queue_ms, upstream_ms, turns, tool_calls, detail, "request"
         );
     }
     response
@@ -188,7 +194,7 @@ pub async fn catch_panic(request: Request, next: Next) -> Response {
                 .unwrap_or_else(|| "unknown panic".into());
             tracing::error!(request_id = %id, panic = %message, "handler panicked");
             AppError::Internal {
-                detail: "the request handler panicked".into(),
+                detail: format!("the request handler panicked: {message}"),
             }
             .with_request_id(&id)
             .into_response()
@@ -238,6 +244,10 @@ mod tests {
         let body = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await
             .expect("body");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("kaboom"),
+            "the panic message is for the log"
+        );
         let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(body["error"]["type"], "internal_error");
         assert_eq!(body["error"]["request_id"], "req-1");

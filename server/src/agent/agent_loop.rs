@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use super::tools;
-use crate::error::AppError;
+use crate::error::{AppError, Upstream};
 use crate::upstream::claude::ClaudeClient;
 use crate::upstream::messages::{ContentBlock, Message, MessagesRequest, Usage};
 use crate::upstream::trading::TradingClient;
@@ -89,7 +89,8 @@ fn first_user_message(input: &AnalysisInput) -> Message {
     }
 }
 
-/// Runs one tool call; a failure becomes an `is_error` result the model can read.
+/// Runs one tool call; a failure becomes an `is_error` result the model can read, in stable
+/// terms, and a log line with the detail (inside the request's span, so under its id).
 async fn run_tool(
     trading: &TradingClient,
     id: String,
@@ -102,7 +103,10 @@ async fn run_tool(
         (Some(limit), _) => Err(format!(
             "not run: at most {limit} tool calls per turn; ask again in the next turn"
         )),
-        (None, Ok(path)) => trading.get(&path).await,
+        (None, Ok(path)) => trading.get(&path).await.map_err(|e| {
+            tracing::warn!(tool = %name, detail = %e, "trading data call failed");
+            e.for_model()
+        }),
         (None, Err(why)) => Err(format!("invalid tool call: {why}")),
     };
     let is_error = result.is_err();
@@ -229,9 +233,17 @@ pub async fn run(
                 run_tool(&upstreams.trading, id, name, call_input, over_limit)
             },
         ));
-        let results = tokio::time::timeout(remaining, runs)
-            .await
-            .map_err(|_| AppError::UpstreamTimeout { deadline: budget })?;
+        let results =
+            tokio::time::timeout(remaining, runs)
+                .await
+                .map_err(|_| AppError::UpstreamTimeout {
+                    deadline: budget,
+                    upstream: Upstream::TradingData,
+                    cause: format!(
+                        "GET {}: the request's deadline passed during turn {turn}'s tool calls",
+                        upstreams.trading.base_url()
+                    ),
+                })?;
         let mut blocks = Vec::with_capacity(results.len());
         for (block, record) in results {
             blocks.push(block);

@@ -12,6 +12,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use crate::agent::agent_loop::{self, AnalysisInput, ToolCallRecord};
@@ -269,11 +270,16 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
     let client_gone = CancellationToken::new();
     let _cancel_when_dropped = client_gone.clone().drop_guard();
     let upstreams = state.upstreams.clone();
-    let analysis = tokio::spawn(async move {
-        let analysis = agent_loop::run(&upstreams, input, deadline, budget, &client_gone).await;
-        drop(permit);
-        analysis
-    })
+    // Log lines from inside the analysis (a failed tool call) carry the request id this way.
+    let span = tracing::info_span!("analysis", request_id);
+    let analysis = tokio::spawn(
+        async move {
+            let analysis = agent_loop::run(&upstreams, input, deadline, budget, &client_gone).await;
+            drop(permit);
+            analysis
+        }
+        .instrument(span),
+    )
     .await
     .map_err(|e| AppError::Internal {
         detail: format!("the analysis task failed ({e})"),
@@ -338,7 +344,7 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
                  ("ratelimit" = String, description = "draft-ietf-httpapi-ratelimit-headers remaining quota"),
                  ("x-request-id" = String, description = "the request's id"))),
         (status = 500, description = "The analysis failed inside the server (internal_error)", body = ErrorBody),
-        (status = 502, description = "Model API error (upstream_error)", body = ErrorBody),
+        (status = 502, description = "Model API error (upstream_error): unreachable, timed out, an error status or a broken response, after the attempts the message counts; never its address or error text (those are in the server's log under the request id)", body = ErrorBody),
         (status = 503, description = "over_capacity, queue_timeout, shutting_down or upstream_unavailable", body = ErrorBody,
          headers(("retry-after" = u64, description = "whole seconds to wait before retrying"),
                  ("retry-after-ms" = u64, description = "the same wait in milliseconds"),

@@ -16,7 +16,8 @@ use super::outcome::{classify, Attempt, LimitSignal, Next};
 use super::pacing::TierPacer;
 use super::retry::{RetryBudget, RetryPolicy};
 use super::signals::{CallObserver, CallSignal};
-use crate::error::AppError;
+use super::transport::error_chain;
+use crate::error::{AppError, Upstream, UpstreamFailure};
 use crate::instruments::Instruments;
 
 /// The `anthropic-version` header value.
@@ -116,10 +117,17 @@ impl ClaudeClient {
     ) -> Result<bool, AppError> {
         let mut throttled = false;
         if let Some(cooldown) = &self.protections.cooldown {
-            throttled |= cooldown
-                .wait(deadline)
-                .await
-                .map_err(|left| AppError::UpstreamCoolingDown { retry_after: left })?;
+            throttled |= cooldown.wait(deadline).await.map_err(|left| {
+                let cause = format!(
+                    "POST {}: {} ms of shared cool-down left, past the request's deadline",
+                    self.url,
+                    left.as_millis()
+                );
+                AppError::UpstreamCoolingDown {
+                    retry_after: left,
+                    cause,
+                }
+            })?;
         }
         if let Some(pacer) = &self.protections.pacer {
             let now = Instant::now();
@@ -127,6 +135,11 @@ impl ClaudeClient {
                 .reserve(now, deadline)
                 .map_err(|_| AppError::UpstreamTimeout {
                     deadline: deadline_total,
+                    upstream: Upstream::ModelApi,
+                    cause: format!(
+                        "POST {}: the tier pacer's next slot is past the request's deadline",
+                        self.url
+                    ),
                 })?;
             if at > now {
                 // Waiting for a slot or two is the pacer's normal spacing; a longer line means
@@ -148,11 +161,14 @@ impl ClaudeClient {
         deadline_total: Duration,
     ) -> Result<MessagesResponse, AppError> {
         let pass = match &self.protections.breaker {
-            Some(breaker) => Some(
-                breaker
-                    .try_pass()
-                    .map_err(|wait| AppError::CircuitOpen { retry_after: wait })?,
-            ),
+            Some(breaker) => Some(breaker.try_pass().map_err(|wait| AppError::CircuitOpen {
+                retry_after: wait,
+                cause: format!(
+                    "POST {}: the circuit breaker is open; next probe in {} ms",
+                    self.url,
+                    wait.as_millis()
+                ),
+            })?),
             None => None,
         };
         let (verdict, result) = self.attempts(request, deadline, deadline_total).await;
@@ -169,8 +185,13 @@ impl ClaudeClient {
         deadline_total: Duration,
     ) -> (Verdict, Result<MessagesResponse, AppError>) {
         let _active = self.budget.call();
-        let timed_out = || AppError::UpstreamTimeout {
+        let timed_out = |attempts: u32| AppError::UpstreamTimeout {
             deadline: deadline_total,
+            upstream: Upstream::ModelApi,
+            cause: format!(
+                "POST {}: the request's deadline passed at attempt {attempts}",
+                self.url
+            ),
         };
         let mut retries = 0u32;
         let mut _retry_token = None;
@@ -181,7 +202,7 @@ impl ClaudeClient {
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return (Verdict::Neutral, Err(timed_out()));
+                return (Verdict::Neutral, Err(timed_out(retries + 1)));
             }
             let per_attempt = self
                 .protections
@@ -218,16 +239,26 @@ impl ClaudeClient {
                 LimitSignal::Dropped => self.signal(started, true, throttled),
             }
             let verdict = outcome.verdict;
-            let (status, hint, detail, retryable) = match outcome.next {
+            let (status, failure, hint, detail, retryable) = match outcome.next {
                 Next::Respond(response) => return (verdict, Ok(response)),
-                Next::Fail(err) => return (verdict, Err(err)),
-                Next::Deadline => return (verdict, Err(timed_out())),
+                Next::Fail { failure, detail } => {
+                    return (
+                        verdict,
+                        Err(AppError::UpstreamFailed {
+                            failure,
+                            attempts: retries + 1,
+                            cause: self.cause(&detail, retries + 1),
+                        }),
+                    )
+                }
+                Next::Deadline => return (verdict, Err(timed_out(retries + 1))),
                 Next::Upstream {
                     status,
+                    failure,
                     hint,
                     detail,
                     retryable,
-                } => (status, hint, detail, retryable),
+                } => (status, failure, hint, detail, retryable),
             };
             if let (Some(wait), Some(cooldown)) = (outcome.cooldown, &self.protections.cooldown) {
                 if cooldown.extend(Instant::now(), wait) {
@@ -242,13 +273,13 @@ impl ClaudeClient {
             if !retryable {
                 return (
                     verdict,
-                    Err(self.final_error(status, retries + 1, hint, &detail)),
+                    Err(self.final_error(status, failure, retries + 1, hint, &detail)),
                 );
             }
             let give_up = |hint| {
                 (
                     verdict,
-                    Err(self.final_error(status, retries + 1, hint, &detail)),
+                    Err(self.final_error(status, failure, retries + 1, hint, &detail)),
                 )
             };
             let Some(policy) = self.protections.retry.filter(|p| retries < p.max_retries) else {
@@ -299,15 +330,31 @@ impl ClaudeClient {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return Attempt::NoResponse(format!("could not reach the model API: {e}")),
+            Err(e) => {
+                return Attempt::NoResponse(format!(
+                    "could not reach the model API: {}",
+                    error_chain(&e)
+                ))
+            }
         };
         answered.store(true, Ordering::Release);
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         match response.bytes().await {
             Ok(body) => Attempt::from_response(status, headers, &body, SystemTime::now()),
-            Err(e) => Attempt::Broken(format!("model API response was cut off: {e}")),
+            Err(e) => Attempt::Broken(format!(
+                "model API response was cut off: {}",
+                error_chain(&e)
+            )),
         }
+    }
+
+    /// What the log says of a failed call: the URL, the last attempt's error, the attempts.
+    fn cause(&self, detail: &str, attempts: u32) -> String {
+        format!(
+            "POST {} failed after {attempts} attempt(s): {detail}",
+            self.url
+        )
     }
 
     /// The error after the last attempt: overload → 503 with guidance (covering any cool-down),
@@ -315,10 +362,12 @@ impl ClaudeClient {
     fn final_error(
         &self,
         status: u16,
+        failure: UpstreamFailure,
         attempts: u32,
         hint: Option<Duration>,
         detail: &str,
     ) -> AppError {
+        let cause = self.cause(detail, attempts);
         if matches!(status, 429 | 529 | 503) {
             let cooling = self
                 .protections
@@ -329,10 +378,13 @@ impl ClaudeClient {
                 status,
                 attempts,
                 retry_after: hint.unwrap_or(Duration::from_secs(1)).max(cooling),
+                cause,
             }
         } else {
             AppError::UpstreamFailed {
-                detail: format!("{detail} (after {attempts} attempt(s))"),
+                failure,
+                attempts,
+                cause,
             }
         }
     }

@@ -2,7 +2,8 @@
 //! ([`claude`], wire types in [`messages`], each attempt's outcome decided apart from its side
 //! effects in `outcome`) with retries ([`retry`]) and a circuit breaker ([`breaker`]), the shared
 //! cool-down ([`cooldown`]), tier pacing ([`pacing`]), the signals the concurrency limit learns
-//! from ([`signals`]), and the Trading API client ([`trading`]).
+//! from ([`signals`]), and the Trading API client ([`trading`]). Their errors reach clients in
+//! stable terms; URLs and transport errors go to the log only.
 
 pub mod breaker;
 pub mod claude;
@@ -13,3 +14,4 @@ pub mod pacing;
 pub mod retry;
 pub mod signals;
 pub mod trading;
+mod transport;

@@ -12,7 +12,7 @@ use super::breaker::Verdict;
 use super::messages::{ErrorResponse, MessagesResponse, Usage};
 use super::pacing::{budgets_have_headroom, reset_hint};
 use super::retry::{hinted_wait, is_retryable};
-use crate::error::AppError;
+use crate::error::UpstreamFailure;
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -40,7 +40,12 @@ pub(super) enum Attempt {
     /// may have been served and billed), and a failure of the upstream.
     Broken(String),
     /// A 4xx other than 429: our request's fault, not the upstream's health.
-    Rejected(AppError),
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// What the API said, for the log.
+        detail: String,
+    },
     /// The request's own deadline ran out during the attempt: not a judgement on the upstream.
     Deadline,
 }
@@ -75,7 +80,7 @@ impl Attempt {
                 headers,
             }
         } else {
-            Attempt::Rejected(AppError::UpstreamFailed { detail })
+            Attempt::Rejected { status, detail }
         }
     }
 
@@ -115,8 +120,13 @@ pub(super) enum LimitSignal {
 pub(super) enum Next {
     /// The call succeeded with this response.
     Respond(MessagesResponse),
-    /// The call ends with this error, without retrying.
-    Fail(AppError),
+    /// The call ends with this failure, without retrying.
+    Fail {
+        /// What went wrong, in client terms.
+        failure: UpstreamFailure,
+        /// What went wrong, for the log.
+        detail: String,
+    },
     /// The call ends because the request's deadline ran out.
     Deadline,
     /// The upstream failed: retried when `retryable` and the policy, deadline and budget allow,
@@ -124,6 +134,8 @@ pub(super) enum Next {
     Upstream {
         /// HTTP status (0: no response).
         status: u16,
+        /// What went wrong, in client terms.
+        failure: UpstreamFailure,
         /// The server's wait hint.
         hint: Option<Duration>,
         /// What went wrong, for a person.
@@ -189,11 +201,14 @@ pub(super) fn classify(
                 Next::Respond(response),
             )
         },
-        Attempt::Rejected(err) => outcome(
+        Attempt::Rejected { status, detail } => outcome(
             "rejected",
             LimitSignal::Silent,
             Verdict::Neutral,
-            Next::Fail(err),
+            Next::Fail {
+                failure: UpstreamFailure::Rejected(status),
+                detail,
+            },
         ),
         Attempt::Deadline => outcome(
             "timeout",
@@ -205,9 +220,14 @@ pub(super) fn classify(
             if timeout { "timeout" } else { "error" },
             dropped_if(timeout),
             Verdict::Failure,
-            Next::Fail(AppError::UpstreamFailed {
+            Next::Fail {
+                failure: if timeout {
+                    UpstreamFailure::Stalled
+                } else {
+                    UpstreamFailure::Unreadable
+                },
                 detail: format!("{detail} (not retried: it may have been served)"),
-            }),
+            },
         ),
         Attempt::NoResponse(detail) => outcome(
             if timeout { "timeout" } else { "network_error" },
@@ -215,6 +235,11 @@ pub(super) fn classify(
             Verdict::Failure,
             Next::Upstream {
                 status: 0,
+                failure: if timeout {
+                    UpstreamFailure::TimedOut
+                } else {
+                    UpstreamFailure::Unreachable
+                },
                 hint: None,
                 detail,
                 retryable: true,
@@ -249,6 +274,7 @@ pub(super) fn classify(
                 usage: None,
                 next: Next::Upstream {
                     status,
+                    failure: UpstreamFailure::Status(status),
                     hint,
                     detail,
                     retryable,
@@ -294,14 +320,12 @@ mod tests {
             cooldown: outcome.cooldown,
             then: match &outcome.next {
                 Next::Respond(_) => Then::Respond,
-                Next::Fail(AppError::UpstreamFailed { detail }) => {
-                    Then::Fail(if detail.contains("not retried") {
-                        "broken"
-                    } else {
-                        "rejected"
-                    })
-                }
-                Next::Fail(other) => panic!("unexpected error {other:?}"),
+                Next::Fail { failure, .. } => Then::Fail(match failure {
+                    UpstreamFailure::Rejected(_) => "rejected",
+                    UpstreamFailure::Stalled => "stalled",
+                    UpstreamFailure::Unreadable => "unreadable",
+                    other => panic!("a call does not end on {other:?} without retries"),
+                }),
                 Next::Deadline => Then::Deadline,
                 Next::Upstream {
                     status,
@@ -653,19 +677,19 @@ mod tests {
                 "unreadable 2xx",
                 Attempt::from_response(200, HeaderMap::new(), b"{\"content\": 7}", NOW),
                 SEC / 10,
-                row("error", Served, Failure, None, Then::Fail("broken")),
+                row("error", Served, Failure, None, Then::Fail("unreadable")),
             ),
             (
                 "body cut off",
                 Attempt::Broken("model API response was cut off".into()),
                 SEC / 10,
-                row("error", Served, Failure, None, Then::Fail("broken")),
+                row("error", Served, Failure, None, Then::Fail("unreadable")),
             ),
             (
                 "stalled after the headers",
                 Attempt::timed_out(true, short, TIMEOUT),
                 short,
-                row("timeout", Dropped, Failure, None, Then::Fail("broken")),
+                row("timeout", Dropped, Failure, None, Then::Fail("stalled")),
             ),
             (
                 "connection refused",
@@ -714,6 +738,29 @@ mod tests {
         assert_eq!(
             message(false),
             "the model API did not answer within 1000 ms (CLAUDE_ATTEMPT_TIMEOUT_MS)"
+        );
+    }
+
+    #[test]
+    fn no_answer_is_unreachable_or_timed_out_by_the_timer() {
+        let failure = |attempt, elapsed| match classify(attempt, elapsed, SEC, false).next {
+            Next::Upstream { failure, .. } => failure,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            failure(Attempt::NoResponse("refused".into()), SEC / 10),
+            UpstreamFailure::Unreachable
+        );
+        assert_eq!(
+            failure(Attempt::timed_out(false, SEC, TIMEOUT), SEC),
+            UpstreamFailure::TimedOut
+        );
+        assert_eq!(
+            failure(
+                Attempt::from_response(502, HeaderMap::new(), b"", NOW),
+                SEC / 10
+            ),
+            UpstreamFailure::Status(502)
         );
     }
 }

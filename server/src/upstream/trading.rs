@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::transport::error_chain;
 use crate::instruments::Instruments;
 
 const API: &str = "trading";
@@ -71,34 +72,43 @@ impl TradingClient {
         self
     }
 
-    /// GET `path_and_query`; the body text on 2xx, else a message the model can read.
-    pub async fn get(&self, path_and_query: &str) -> Result<String, String> {
+    /// The base URL calls go to (for the log).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// GET `path_and_query`; the body text on 2xx, else what failed.
+    pub async fn get(&self, path_and_query: &str) -> Result<String, TradingError> {
         let started = Instant::now();
-        let result = self.fetch(path_and_query).await;
+        let url = format!("{}{}", self.base_url, path_and_query);
+        let result = self.fetch(&url).await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(TradingFailure::Status(..)) => "error",
-            Err(TradingFailure::Timeout) => "timeout",
+            Err(TradingFailure::Status { .. }) => "error",
+            Err(TradingFailure::Timeout(_)) => "timeout",
             Err(TradingFailure::Network(_)) => "network_error",
             Err(TradingFailure::TooLarge(_)) => "body_too_large",
         };
         self.instruments
             .upstream_call(API, outcome, started.elapsed());
-        result.map_err(|failure| failure.describe(path_and_query, self.timeout))
+        result.map_err(|failure| TradingError {
+            url,
+            timeout: self.timeout,
+            failure,
+        })
     }
 
-    async fn fetch(&self, path_and_query: &str) -> Result<String, TradingFailure> {
-        let url = format!("{}{}", self.base_url, path_and_query);
+    async fn fetch(&self, url: &str) -> Result<String, TradingFailure> {
         let client = match &self.connections {
             Connections::Pooled(client) => client.clone(),
             Connections::PerCall => reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
                 .timeout(self.timeout)
                 .build()
-                .map_err(|e| TradingFailure::Network(e.to_string()))?,
+                .map_err(|e| TradingFailure::Network(error_chain(&e)))?,
         };
         let response = client
-            .get(&url)
+            .get(url)
             .send()
             .await
             .map_err(TradingFailure::from_reqwest)?;
@@ -107,10 +117,11 @@ impl TradingClient {
         if status.is_success() {
             Ok(body)
         } else {
-            Err(TradingFailure::Status(
-                status.as_u16(),
-                body.chars().take(200).collect(),
-            ))
+            Err(TradingFailure::Status {
+                status: status.as_u16(),
+                code: error_code(&body),
+                body: body.chars().take(200).collect(),
+            })
         }
     }
 }
@@ -141,9 +152,26 @@ async fn read_capped(
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A failed Trading API call. [`TradingError::for_model`] is what the model reads (and may
+/// repeat to the client), in stable terms; [`Display`](std::fmt::Display) is the detail for the
+/// log: the URL, the status and body or the transport error.
+#[derive(Debug)]
+pub struct TradingError {
+    url: String,
+    timeout: Duration,
+    failure: TradingFailure,
+}
+
+#[derive(Debug)]
 enum TradingFailure {
-    Status(u16, String),
-    Timeout,
+    Status {
+        status: u16,
+        /// The contract's `error.code`, when it is a plain identifier.
+        code: Option<String>,
+        /// The start of the body, for the log.
+        body: String,
+    },
+    Timeout(String),
     Network(String),
     TooLarge(usize),
 }
@@ -151,25 +179,144 @@ enum TradingFailure {
 impl TradingFailure {
     fn from_reqwest(e: reqwest::Error) -> Self {
         if e.is_timeout() {
-            TradingFailure::Timeout
+            TradingFailure::Timeout(error_chain(&e))
         } else {
-            TradingFailure::Network(e.to_string())
+            TradingFailure::Network(error_chain(&e))
+        }
+    }
+}
+
+impl TradingError {
+    /// The tool result text: what failed, without the service's address, its body or library
+    /// error text. The model quotes tool errors in its answer, and the answer goes to the client.
+    pub fn for_model(&self) -> String {
+        match &self.failure {
+            TradingFailure::Status { status, code, .. } => {
+                let what = if *status >= 500 {
+                    "failed"
+                } else {
+                    "refused the request"
+                };
+                match code {
+                    Some(code) => {
+                        format!("the trading data service {what} (HTTP {status}, {code})")
+                    }
+                    None => format!("the trading data service {what} (HTTP {status})"),
+                }
+            }
+            TradingFailure::Timeout(_) => format!(
+                "the trading data service timed out after {} ms",
+                self.timeout.as_millis()
+            ),
+            TradingFailure::Network(_) => "the trading data service could not be reached".into(),
+            TradingFailure::TooLarge(limit) => {
+                format!("the trading data service's answer is larger than {limit} bytes; not used")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for TradingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.url;
+        match &self.failure {
+            TradingFailure::Status { status, body, .. } => {
+                write!(f, "GET {url}: HTTP {status}: {body}")
+            }
+            TradingFailure::Timeout(e) => write!(
+                f,
+                "GET {url}: no answer within {} ms: {e}",
+                self.timeout.as_millis()
+            ),
+            TradingFailure::Network(e) => write!(f, "GET {url}: {e}"),
+            TradingFailure::TooLarge(limit) => {
+                write!(f, "GET {url}: the answer is larger than {limit} bytes")
+            }
+        }
+    }
+}
+
+/// The contract's error body is `{"error": {"code": "unknown_symbol", "message": …}}`; the code
+/// tells the model what went wrong. Anything but a short lower-case identifier is not passed on.
+fn error_code(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let code = value.get("error")?.get("code")?.as_str()?;
+    let plain = (1..=40).contains(&code.len())
+        && code.starts_with(|c: char| c.is_ascii_lowercase())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    plain.then(|| code.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(failure: TradingFailure) -> TradingError {
+        TradingError {
+            url: "http://10.0.0.5:8080/v1/quotes/AAPL".into(),
+            timeout: Duration::from_millis(2000),
+            failure,
         }
     }
 
-    fn describe(self, path: &str, timeout: Duration) -> String {
-        match self {
-            TradingFailure::Status(status, body) => {
-                format!("Trading API returned HTTP {status} for {path}: {body}")
-            }
-            TradingFailure::Timeout => format!(
-                "Trading API did not answer {path} within {} ms",
-                timeout.as_millis()
+    #[test]
+    fn the_model_reads_what_failed_and_the_log_reads_where() {
+        let cases = [
+            (
+                TradingFailure::Network("error sending request: Connection refused".into()),
+                "the trading data service could not be reached",
             ),
-            TradingFailure::Network(e) => format!("Trading API unreachable for {path}: {e}"),
-            TradingFailure::TooLarge(limit) => {
-                format!("Trading API answer for {path} is larger than {limit} bytes; not used")
-            }
+            (
+                TradingFailure::Timeout("operation timed out".into()),
+                "the trading data service timed out after 2000 ms",
+            ),
+            (
+                TradingFailure::Status {
+                    status: 500,
+                    code: None,
+                    body: "Traceback at /srv/app.py".into(),
+                },
+                "the trading data service failed (HTTP 500)",
+            ),
+            (
+                TradingFailure::Status {
+                    status: 404,
+                    code: error_code(r#"{"error":{"code":"unknown_symbol","message":"x"}}"#),
+                    body: "{}".into(),
+                },
+                "the trading data service refused the request (HTTP 404, unknown_symbol)",
+            ),
+            (
+                TradingFailure::TooLarge(4096),
+                "the trading data service's answer is larger than 4096 bytes; not used",
+            ),
+        ];
+        for (failure, for_model) in cases {
+            let e = error(failure);
+            assert_eq!(e.for_model(), for_model);
+            assert!(
+                e.to_string()
+                    .starts_with("GET http://10.0.0.5:8080/v1/quotes/AAPL: "),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_plain_error_code_is_passed_on() {
+        assert_eq!(
+            error_code(r#"{"error":{"code":"bad_parameter"}}"#).as_deref(),
+            Some("bad_parameter")
+        );
+        for body in [
+            r#"{"error":{"code":"see http://10.0.0.5/"}}"#,
+            r#"{"error":{"code":""}}"#,
+            r#"{"error":"unknown_symbol"}"#,
+            "<html>",
+        ] {
+            assert_eq!(error_code(body), None, "{body}");
         }
     }
 }

@@ -3,8 +3,9 @@
 //! linking them fifteen times dominated `cargo test`.
 //!
 //! None is kept apart, because none needs a process of its own: no test sets this process's
-//! environment or installs a process-wide global (the metrics recorder lives in `AppState`, no
-//! test installs a tracing subscriber or a signal handler). `binary` sets variables and sends
+//! environment or installs a process-wide global (the metrics recorder lives in `AppState`; no
+//! test installs a global tracing subscriber or a signal handler: `error_bodies` captures logs
+//! with a subscriber that is only its own thread's default). `binary` sets variables and sends
 //! SIGTERM only to the `analyze-server` child it spawns.
 
 mod support;
@@ -15,6 +16,7 @@ mod binary;
 mod client_closed;
 mod drain;
 mod end_to_end;
+mod error_bodies;
 mod hostile_connections;
 mod limits;
 mod openapi_contract;

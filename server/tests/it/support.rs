@@ -1,15 +1,19 @@
-//! Test support: the real server in-process on 127.0.0.1:0, a scripted wiremock Claude, and
-//! polling waits (no sleeps as synchronization).
+//! Test support: the real server in-process on 127.0.0.1:0, a scripted wiremock Claude, the
+//! server's log lines captured in-process, and polling waits (no sleeps as synchronization).
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use server::{AppState, Settings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wiremock::{Request, Respond, ResponseTemplate};
+use tracing_subscriber::fmt::MakeWriter;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// A running analyze-server; shut down on drop (or explicitly with `shutdown`).
 pub struct TestServer {
@@ -199,4 +203,64 @@ pub fn last_price_text(quote_json: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
         .collect()
+}
+
+/// Wiremock Trading API serving [`AAPL_QUOTE`] at `/v1/quotes/AAPL`.
+pub async fn trading_with_aapl() -> MockServer {
+    let trading = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/quotes/AAPL"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(AAPL_QUOTE, "application/json"))
+        .mount(&trading)
+        .await;
+    trading
+}
+
+/// The server's log lines, as JSON (`LOG_FORMAT=json`), captured in-process. The subscriber is
+/// this thread's default while the guard lives, so a `#[tokio::test]` (one thread: the server's
+/// tasks run on it too) sees its own server's lines and no other test's.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Starts capturing `info` and above on this thread until the guard drops.
+    pub fn start() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(logs.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    /// Every captured line that names `request_id` (as a field or in its span).
+    pub fn lines_with(&self, request_id: &str) -> Vec<String> {
+        let bytes = self.0.lock().expect("log buffer").clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|line| line.contains(&format!("\"request_id\":\"{request_id}\"")))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> CapturedLogs {
+        self.clone()
+    }
 }

@@ -8,20 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use server::config::ConcurrencyMode;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
-
-async fn trading_with_aapl() -> MockServer {
-    let trading = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/quotes/AAPL"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(AAPL_QUOTE, "application/json"))
-        .mount(&trading)
-        .await;
-    trading
-}
+use crate::support::{settings, trading_with_aapl, wait_until, ScriptedClaude, TestServer};
 
 /// Scripted Claude that records when each call arrived; the first `refuse` calls get `first`.
 struct Recording {

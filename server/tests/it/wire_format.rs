@@ -7,17 +7,9 @@ use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{settings, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE};
-
-async fn trading_with_aapl() -> MockServer {
-    let trading = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/quotes/AAPL"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(AAPL_QUOTE, "application/json"))
-        .mount(&trading)
-        .await;
-    trading
-}
+use crate::support::{
+    settings, trading_with_aapl, wait_until, ScriptedClaude, TestServer, AAPL_QUOTE,
+};
 
 #[tokio::test]
 async fn claude_requests_match_the_messages_api_wire_format() {
@@ -319,10 +311,11 @@ async fn a_4xx_from_the_model_api_is_not_retried() {
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["type"], "upstream_error");
-    assert!(body["error"]["message"]
-        .as_str()
-        .expect("msg")
-        .contains("invalid x-api-key"));
+    assert_eq!(
+        body["error"]["message"],
+        "The model API rejected the request with HTTP 401 after 1 attempt(s).",
+        "what the provider said about our key is for the log, not the client"
+    );
     assert_eq!(claude.received_requests().await.expect("recorded").len(), 1);
 }
 
