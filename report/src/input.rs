@@ -266,7 +266,10 @@ fn server_evidence(
     notes: &mut Vec<String>,
 ) -> Option<ServerSnapshot> {
     if let Some(p) = metrics {
-        let end = match std::fs::read_to_string(p).map_err(|e| e.to_string()).and_then(|t| ServerSnapshot::parse(&t)) {
+        let end = match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| ServerSnapshot::parse(&t))
+        {
             Ok(s) => s,
             Err(e) => {
                 notes.push(format!("{}: {e}, skipped", p.display()));
@@ -315,7 +318,11 @@ fn server_evidence(
     let last = scraped.values().last();
     snap.capacity = scraped.values().rev().find_map(|s| s.capacity);
     snap.limit = last.and_then(|s| s.limit_mean);
-    snap.tier = scraped.values().rev().find_map(|s| s.tier).unwrap_or_default();
+    snap.tier = scraped
+        .values()
+        .rev()
+        .find_map(|s| s.tier)
+        .unwrap_or_default();
     Some(snap)
 }
 
@@ -354,7 +361,10 @@ fn snapshots_from_samples(path: &Path) -> Result<Option<(ServerSnapshot, ServerS
     let (Some((_, first)), Some((_, last))) = (scrapes.first(), scrapes.last()) else {
         return Ok(None);
     };
-    Ok(Some((ServerSnapshot::parse(first)?, ServerSnapshot::parse(last)?)))
+    Ok(Some((
+        ServerSnapshot::parse(first)?,
+        ServerSnapshot::parse(last)?,
+    )))
 }
 
 fn read_seconds(path: &Path) -> Result<Vec<Second>, String> {

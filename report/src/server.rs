@@ -106,9 +106,8 @@ impl ServerSnapshot {
     /// restarted server): the end's value is the run's.
     pub fn since(&self, start: &ServerSnapshot) -> ServerSnapshot {
         let less = |end: f64, start: f64| if end >= start { end - start } else { end };
-        let less_opt = |end: Option<f64>, start: Option<f64>| {
-            end.map(|e| less(e, start.unwrap_or(0.0)))
-        };
+        let less_opt =
+            |end: Option<f64>, start: Option<f64>| end.map(|e| less(e, start.unwrap_or(0.0)));
         ServerSnapshot {
             analyses_ok: less(self.analyses_ok, start.analyses_ok),
             model_calls_ok: less(self.model_calls_ok, start.model_calls_ok),

@@ -192,6 +192,20 @@ async fn scrape_samples_the_targets_metrics_into_a_csv_and_each_step() {
         );
         assert_eq!(w["in_use"]["mean"], 3.0, "{w}");
     }
+    // The exposition text at the run's two ends, beside the CSV, for `loadgen report`: the end
+    // is scraped after every request resolved, so it counts every request the target served.
+    let value = |file: &str| -> f64 {
+        let text = std::fs::read_to_string(run.dir.join(file)).expect(file);
+        text.lines()
+            .find_map(|l| l.strip_prefix("work_total{route=\"/work\"} "))
+            .unwrap_or_else(|| panic!("{file}: {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (start, end) = (value("out-metrics-start.prom"), value("out-metrics.prom"));
+    assert_eq!(end, hits.load(Ordering::SeqCst) as f64);
+    assert!(start < end, "start {start}, end {end}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -556,3 +556,63 @@ fn runs_at_different_server_settings_are_kept_apart_as_configurations() {
         2 * s["steps"].as_u64().unwrap()
     );
 }
+
+/// Issue 33 item 4: a real run at N=4 reported with each subset of its side files — the
+/// snapshots `--scrape` keeps, its samples, its JSON — gives one answer: the permits bind past
+/// 4 users, 2 model calls per analysis, N=13 by the input-token budget.
+#[test]
+fn the_answer_is_the_same_whichever_evidence_sits_beside_the_csv() {
+    let sets: [(&str, &[&str]); 4] = [
+        (
+            "everything",
+            &[
+                "ramp.json",
+                "scrape.csv",
+                "ramp-metrics.prom",
+                "ramp-metrics-start.prom",
+            ],
+        ),
+        ("the end snapshot only", &["ramp-metrics.prom"]),
+        ("scrape.csv only", &["scrape.csv"]),
+        ("the JSON only", &["ramp.json"]),
+    ];
+    for (what, files) in sets {
+        let dir = scratch();
+        for f in ["ramp.csv"].iter().chain(files) {
+            std::fs::copy(fixture("evidence").join(f), dir.join(f)).unwrap();
+        }
+        let out = dir.join("out");
+        let o = loadgen(&[
+            "report",
+            dir.join("ramp.csv").to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--slo",
+            "p99<10s",
+        ]);
+        assert!(o.status.success(), "{what}: {o:?}");
+        let s = summary(&out);
+        let calls = s["provider"]["inputs"]["calls_per_request"]
+            .as_f64()
+            .unwrap();
+        // The JSON's windows leave the warm-ups out: approximate, and said so.
+        let tolerance = if what == "the JSON only" { 0.05 } else { 1e-9 };
+        assert!(
+            (calls - 2.0).abs() <= 2.0 * tolerance,
+            "{what}: {calls} calls"
+        );
+        assert_eq!(s["recommended"]["max_concurrent_analyses"], 13, "{what}");
+        assert_eq!(s["provider"]["binding"], "input tokens", "{what}");
+        let bindings: Vec<&str> = s["binding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["binding"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            bindings,
+            ["none", "none", "none", "server_permits", "server_permits"],
+            "{what}"
+        );
+    }
+}
