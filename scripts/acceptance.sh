@@ -91,7 +91,10 @@ PLAN_PORTS="${ACCEPTANCE_PLAN_PORTS:-19104 19204 18004}" RUN="$RUN/plan" \
   bash scripts/plan.sh
 read -r REC_N BASIS < <(python3 -c '
 import json, sys
-r = json.load(open(sys.argv[1]))["recommended"]
+s = json.load(open(sys.argv[1]))
+r = s["recommended"]
+if r is None:
+    sys.exit("FAIL  the report made no recommendation: " + str(s.get("recommendation_withheld")))
 print(r["max_concurrent_analyses"], r["basis"])
 ' "$RUN/plan/report/summary.json")
 if [ "$REC_N" -le "$N" ]; then

@@ -59,7 +59,10 @@ stop_server
 $BIN/loadgen report "$RUN/ramp.csv" --out-dir "$RUN/report" "${SLOS[@]}"
 read -r N DEPTH TIMEOUT PREDICTED P99 BOUND < <(python3 -c '
 import json, sys
-r = json.load(open(sys.argv[1]))["recommended"]
+s = json.load(open(sys.argv[1]))
+r = s["recommended"]
+if r is None:
+    sys.exit("FAIL  the report made no recommendation: " + str(s.get("recommendation_withheld")))
 print(r["max_concurrent_analyses"], r["max_queue_depth"], r["queue_timeout_ms"],
       r["predicted_goodput_rps"], r["predicted_p99_ms"], r["latency_objective_ms"])
 ' "$RUN/report/summary.json")

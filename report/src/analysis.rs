@@ -202,6 +202,87 @@ pub(crate) fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummar
     }
 }
 
+/// The recommendation from the steps that measured the service, or why there is none: steps
+/// the per-client rate limit bound measured the limiter and are left out, and without a
+/// served request left there is nothing to size.
+fn recommend_from(
+    i: &recommend::Inputs,
+    primary: Option<&str>,
+) -> (Option<super::summary::Recommendation>, Option<String>) {
+    let keep: Vec<usize> = (0..i.steps.len())
+        .filter(|&k| i.bindings.get(k) != Some(&Binding::RateLimit))
+        .collect();
+    let limited: Vec<&StepRow> = (0..i.steps.len())
+        .filter(|k| !keep.contains(k))
+        .map(|k| &i.steps[k])
+        .collect();
+    let steps: Vec<StepRow> = keep.iter().map(|&k| i.steps[k].clone()).collect();
+    if !steps.iter().any(|r| r.ok > 0) {
+        let why = if let Some(worst) = limited.iter().max_by(|a, b| {
+            let share = |r: &StepRow| r.rejected_429 as f64 / r.requests.max(1) as f64;
+            share(a).total_cmp(&share(b))
+        }) {
+            format!(
+                "No recommendation: the per-client rate limit bound every step that served \
+                 (more than {:.0}% of requests answered 429; {:.0}% at {} users), so the run \
+                 measured the limiter, not the service's capacity. Re-run with the limit lifted \
+                 for the generator (analyze-server: RATE_LIMIT_PER_MINUTE=0) or from as many \
+                 client addresses as production has.",
+                binding::RATE_LIMITED * 100.0,
+                worst.rejected_429 as f64 / worst.requests.max(1) as f64 * 100.0,
+                worst.concurrency.unwrap_or(0)
+            )
+        } else {
+            let errors: u64 = i.steps.iter().map(|r| r.requests).sum();
+            format!(
+                "No recommendation: no step served a request ({errors} requests, none answered \
+                 2xx), so there is no service time, goodput or latency to size from. Fix what \
+                 the target answers first (loadgen's table breaks the errors down by status)."
+            )
+        };
+        return (None, Some(why));
+    }
+    let named: Vec<Vec<StepRow>> = keep
+        .iter()
+        .map(|&k| i.named.get(k).cloned().unwrap_or_default())
+        .collect();
+    let bindings: Vec<Binding> = keep.iter().map(|&k| i.bindings[k]).collect();
+    let curve = goodput_curve(&steps);
+    let mut rec = recommend::recommend(&recommend::Inputs {
+        steps: &steps,
+        named: &named,
+        curve: &curve,
+        knee: if limited.is_empty() {
+            i.knee
+        } else {
+            knee::knee(&curve).map(|c| c as u32)
+        },
+        bindings: &bindings,
+        ..*i
+    });
+    if !limited.is_empty() {
+        let users: Vec<String> = limited
+            .iter()
+            .map(|r| r.concurrency.unwrap_or(0).to_string())
+            .collect();
+        rec.reasoning = format!(
+            "The steps at {} users are left out: the per-client rate limit bound them (more \
+             than {:.0}% of requests answered 429), so they measured the limiter. {}",
+            users.join(", "),
+            binding::RATE_LIMITED * 100.0,
+            rec.reasoning
+        );
+    }
+    if let Some(p) = primary {
+        rec.reasoning = format!(
+            "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
+             latency), taken as the one the permits serve; the other names are not analyses. {}",
+            rec.reasoning
+        );
+    }
+    (Some(rec), None)
+}
+
 /// Computes every finding.
 pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     let mut order: Vec<usize> = (0..input.rows.len())
@@ -252,9 +333,56 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
         .collect();
     let queueing = permits.and_then(|n| queueing::view(&latency_points, n, source, service_ms));
-    // Calls and tokens per analysis from the run's totals (input.rs picks the evidence): per
-    // step windows alias with the analyses' phases (2.24 calls per 2-call analysis at N=4).
-    let snapshot = input.server.clone();
+    // Calls and tokens per analysis from the run's totals (input.rs picks the evidence), when
+    // the run served (almost) every request: per-step windows alias with the analyses' phases
+    // (2.24 calls per 2-call analysis at N=4). A run that failed many analyses (legacy mode
+    // under overload) counts in its totals the calls of analyses that then failed (5.1 calls
+    // per served 2-call analysis): there the steps that served ≥ 99% are read instead, with
+    // --scrape, window by window.
+    let (ok, attempts) = input
+        .rows
+        .iter()
+        .filter(|r| !r.interrupted)
+        .fold((0, 0), |(o, a), r| (o + r.ok, a + r.requests + r.unsent));
+    let served_all = attempts > 0 && ok as f64 >= 0.99 * attempts as f64;
+    let light = steps
+        .iter()
+        .filter(|_| !served_all)
+        .filter(|r| r.success_rate >= 0.99)
+        .filter_map(|r| input.scraped.get(&r.step))
+        .filter(|sc| sc.analyses_ok.is_some() && sc.model_calls_ok.is_some())
+        .fold(None::<super::input::ScrapedStep>, |acc, sc| {
+            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            Some(match acc {
+                None => *sc,
+                Some(a) => super::input::ScrapedStep {
+                    analyses_ok: add(a.analyses_ok, sc.analyses_ok),
+                    model_calls_ok: add(a.model_calls_ok, sc.model_calls_ok),
+                    input_tokens: add(a.input_tokens, sc.input_tokens),
+                    output_tokens: add(a.output_tokens, sc.output_tokens),
+                    ..a
+                },
+            })
+        })
+        .filter(|sc| sc.analyses_ok.is_some_and(|a| a > 0.0));
+    let snapshot = input.server.clone().map(|mut snap| {
+        if let (Some(sc), true) = (light, snap.model_calls_ok > 0.0) {
+            let calls = sc.model_calls_ok.unwrap_or(snap.model_calls_ok);
+            // Tokens per call do not depend on the load: the steps' own when scraped, else the
+            // run's per call, carried over to the steps' calls.
+            let per_call = calls / snap.model_calls_ok;
+            snap.input_tokens = sc.input_tokens.or(snap.input_tokens.map(|t| t * per_call));
+            snap.output_tokens = sc
+                .output_tokens
+                .or(snap.output_tokens.map(|t| t * per_call));
+            snap.analyses_ok = sc.analyses_ok.unwrap_or(snap.analyses_ok);
+            snap.model_calls_ok = calls;
+        }
+        snap
+    });
     let inputs = provider::resolve(&settings.provider, snapshot.as_ref());
     // In a run of several request names the recommendation (permits for one route) is computed
     // on the rows of the request with the largest demand, the one the permits serve: its service
@@ -289,17 +417,29 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .and_then(|s| s.limit)
         .filter(|&l| l >= 1.0)
         .map(|l| l.round() as u32);
+    // In a mix, what binds is judged on the served request the permits serve (its own latency
+    // and goodput), with the step's own counters (late and unsent sends, Little's law, 429s):
+    // a mix's mean moves with its proportions, not with a queue.
+    let judged: Vec<StepRow> = steps
+        .iter()
+        .zip(&rec_steps)
+        .map(|(t, p)| {
+            let mut r = t.clone();
+            (r.ok, r.mean_ms, r.goodput_rps) = (p.ok, p.mean_ms, p.goodput_rps);
+            r
+        })
+        .collect();
     let cx = binding::Context {
         permits: input.server_capacity,
         live_limit,
         pushed_back: input.server.as_ref().is_some_and(|s| s.pushbacks > 0.0),
-        service_ms,
+        service_ms: rec_service_ms,
         goodput_at_permits: input
             .server_capacity
-            .map_or(0.0, |p| goodput_within(&steps, p)),
+            .map_or(0.0, |p| goodput_within(&judged, p)),
     };
     // With --scrape, each step's own push-back and limit replace the run-wide snapshot's.
-    let bindings: Vec<Binding> = steps
+    let bindings: Vec<Binding> = judged
         .iter()
         .map(|r| {
             let mut c = cx;
@@ -314,27 +454,23 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             binding::classify(r, &c)
         })
         .collect();
-    let mut recommended = recommend::recommend(&recommend::Inputs {
-        steps: &rec_steps,
-        named: &named,
-        curve: &rec_curve,
-        knee: knee::knee(&rec_curve).map(|c| c as u32),
-        provider: provider.as_ref(),
-        objectives,
-        fit: rec_fit,
-        server_permits: input.server_capacity,
-        live_limit,
-        bindings: &bindings,
-        max_meeting_objectives: max_concurrency_meeting_slo,
-        adaptive_floor: settings.adaptive_floor,
-    });
-    if let Some(p) = &primary {
-        recommended.reasoning = format!(
-            "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
-             latency), taken as the one the permits serve; the other names are not analyses. {}",
-            recommended.reasoning
-        );
-    }
+    let (recommended, recommendation_withheld) = recommend_from(
+        &recommend::Inputs {
+            steps: &rec_steps,
+            named: &named,
+            curve: &rec_curve,
+            knee: knee::knee(&rec_curve).map(|c| c as u32),
+            provider: provider.as_ref(),
+            objectives,
+            fit: rec_fit,
+            server_permits: input.server_capacity,
+            live_limit,
+            bindings: &bindings,
+            max_meeting_objectives: max_concurrency_meeting_slo,
+            adaptive_floor: settings.adaptive_floor,
+        },
+        primary.as_deref(),
+    );
     let mut summary = Summary {
         version: SCHEMA_VERSION,
         inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
@@ -364,6 +500,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         queueing,
         provider,
         recommended,
+        recommendation_withheld,
         configurations: Vec::new(),
         names: Vec::new(),
         users: super::users::answer(
@@ -375,14 +512,14 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         ),
         findings: Vec::new(),
     };
-    if let Some(u) = &summary.users {
+    if let (Some(u), Some(rec)) = (&summary.users, summary.recommended.as_mut()) {
         // Users who think are not concurrent requests: the permit arithmetic above reads each
         // step's users as requests in flight, which a think-time run's are not.
-        summary.recommended.reasoning = format!(
+        rec.reasoning = format!(
             "This run's users think ({:.1} s on average), so its user counts are not concurrent \
              analyses and the settings below are computed as if they were: use them only as a \
              starting point, and read \"How many users\" for this run's answer. {}",
-            u.think_s, summary.recommended.reasoning
+            u.think_s, rec.reasoning
         );
     }
     summary.names = names.iter().map(|v| v.summary.clone()).collect();
@@ -547,5 +684,98 @@ mod tests {
         // p99 = 1.5 × mean: 1500 ms up to 8 users, 3000 ms at 16.
         assert_eq!(a.summary.max_concurrency_meeting_slo, Some(8));
         assert_eq!(a.steps.len(), 6);
+    }
+
+    /// Steps answered mostly 429 by the target's per-client rate limit.
+    fn limited(mut r: StepRow, share: f64) -> StepRow {
+        r.rejected_429 = (r.requests as f64 * share).round() as u64;
+        r.ok = r.requests - r.rejected_429;
+        r.success_rate = r.ok as f64 / r.requests as f64;
+        r.goodput_rps = r.ok as f64 / r.duration_s;
+        r
+    }
+
+    #[test]
+    fn steps_the_rate_limiter_bound_are_named_and_recommend_nothing() {
+        let mut rows = capped_rows();
+        rows.truncate(4);
+        rows[3] = limited(rows[3].clone(), 0.99);
+        let a = analyze(&input(rows.clone()), &settings());
+        let b: Vec<Binding> = a.summary.binding.iter().map(|b| b.binding).collect();
+        assert_eq!(b[3], Binding::RateLimit);
+        assert!(
+            a.summary
+                .findings
+                .iter()
+                .any(|f| f.starts_with("What binds: per-client rate limit from 10 users")),
+            "{:?}",
+            a.summary.findings
+        );
+        let rec = a
+            .summary
+            .recommended
+            .expect("the other steps still measured the service");
+        assert!(
+            rec.max_concurrent_analyses <= 5,
+            "{}",
+            rec.max_concurrent_analyses
+        );
+        assert!(
+            rec.reasoning.contains("The steps at 10 users are left out"),
+            "{}",
+            rec.reasoning
+        );
+        // Every step bound by the limiter: nothing to recommend, and why.
+        let all: Vec<StepRow> = rows.into_iter().map(|r| limited(r, 0.99)).collect();
+        let a = analyze(&input(all), &settings());
+        assert!(a.summary.recommended.is_none());
+        let why = a.summary.recommendation_withheld.unwrap();
+        assert!(
+            why.contains("per-client rate limit bound every step"),
+            "{why}"
+        );
+        assert!(a.summary.findings.iter().any(|f| f == &why));
+    }
+
+    #[test]
+    fn a_run_that_served_nothing_gets_no_recommendation() {
+        let rows: Vec<StepRow> = capped_rows()
+            .into_iter()
+            .map(|mut r| {
+                (r.other_5xx, r.ok, r.success_rate, r.goodput_rps) = (r.requests, 0, 0.0, 0.0);
+                r
+            })
+            .collect();
+        let a = analyze(&input(rows), &settings());
+        assert!(a.summary.recommended.is_none());
+        assert!(a
+            .summary
+            .recommendation_withheld
+            .unwrap()
+            .contains("no step served a request"));
+    }
+
+    #[test]
+    fn a_mix_is_bound_by_its_served_request_not_by_its_mean() {
+        // analyze's own latency stays 1.45 s while more analyses in the mix raise the mean:
+        // no queue, so nothing binds (before, "upstream latency" from the mix's mean).
+        let mut i = input(Vec::new());
+        for (k, users) in [1u32, 2, 4].into_iter().enumerate() {
+            let share = [0.05, 0.15, 0.15][k];
+            let mut total = row(k + 1, users, 10.0 * f64::from(users), 0.0);
+            total.mean_ms = 1450.0 * share + 1.0 * (1.0 - share);
+            let mut analyze = row(k + 1, users, f64::from(users) * 0.6, 1450.0);
+            analyze.name = "analyze".into();
+            let mut health = row(k + 1, users, f64::from(users) * 9.4, 1.0);
+            health.name = "health".into();
+            i.rows.push(total);
+            i.named.push(vec![health, analyze]);
+        }
+        let a = analyze(&i, &settings());
+        assert!(
+            a.summary.binding.iter().all(|b| b.binding == Binding::None),
+            "{:?}",
+            a.summary.binding
+        );
     }
 }

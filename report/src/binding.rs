@@ -22,6 +22,10 @@ pub enum Binding {
     /// The generator did not keep its users busy (Little's law off by more than 5% below on a
     /// window long enough to judge, or open-loop sends late or unsent).
     Generator,
+    /// More than [`RATE_LIMITED`] of the step's requests were answered 429: the target's
+    /// per-client rate limit shaped the traffic, so the step measured the limiter, not the
+    /// service's capacity (nothing is recommended from it).
+    RateLimit,
     /// Nothing binds: goodput grows with the users.
     None,
 }
@@ -34,6 +38,7 @@ impl Binding {
             Binding::ProviderTier => "provider tier",
             Binding::UpstreamLatency => "upstream latency",
             Binding::Generator => "generator",
+            Binding::RateLimit => "per-client rate limit",
             Binding::None => "none",
         }
     }
@@ -57,8 +62,19 @@ pub struct Context {
 /// Latency this much above the light-load service time, with no queue, is upstream latency.
 pub const LATENCY_GROWTH: f64 = 1.25;
 
+/// Share of a step's requests answered 429 above which the per-client rate limit binds it.
+pub const RATE_LIMITED: f64 = 0.05;
+
+/// Whether more than [`RATE_LIMITED`] of the step's requests were answered 429.
+pub fn rate_limited(r: &StepRow) -> bool {
+    r.requests > 0 && r.rejected_429 as f64 > RATE_LIMITED * r.requests as f64
+}
+
 /// Classifies one closed-loop step.
 pub fn classify(r: &StepRow, cx: &Context) -> Binding {
+    if rate_limited(r) {
+        return Binding::RateLimit;
+    }
     // Users who think hold no permit while thinking: what meets the permits is the requests in
     // flight (measured), not the users.
     let thinking = crate::analysis::thinks(r);
@@ -147,6 +163,12 @@ mod tests {
         assert_eq!(
             classify(&light_users, &cx(Some(10), Some(10), false)),
             Binding::None
+        );
+        let mut limited = queued.clone();
+        (limited.rejected_429, limited.ok) = (limited.requests * 99 / 100, limited.requests / 100);
+        assert_eq!(
+            classify(&limited, &cx(Some(10), Some(10), false)),
+            Binding::RateLimit
         );
         light_users.in_flight_mean = Some(24.0);
         assert_eq!(

@@ -562,6 +562,7 @@ fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
         Binding::ProviderTier => Some(RGBColor(213, 94, 0)),
         Binding::UpstreamLatency => Some(RGBColor(86, 180, 233)),
         Binding::Generator => Some(RGBColor(120, 120, 120)),
+        Binding::RateLimit => Some(RGBColor(160, 60, 160)),
         Binding::None => None,
     }
 }

@@ -101,35 +101,68 @@ pub fn headline(s: &Summary) -> Vec<String> {
             q.permits, q.slope_ms_per_user, q.expected_slope_ms_per_user, q.r2
         ));
     }
-    if let Some(first) = s
-        .binding
-        .iter()
-        .find(|b| b.binding != super::binding::Binding::None)
-    {
+    // What binds: the constraint the recommendation is made for (the last one the steps show),
+    // from the first step of its run up to the top, so the findings and the recommendation
+    // name one binding.
+    let top = s
+        .recommended
+        .as_ref()
+        .map(|r| r.binding)
+        .filter(|&b| b != super::binding::Binding::None && s.binding.iter().any(|x| x.binding == b))
+        .or_else(|| {
+            s.binding
+                .iter()
+                .rev()
+                .map(|x| x.binding)
+                .find(|&b| b != super::binding::Binding::None)
+        });
+    if let Some(b) = top.filter(|&b| b != super::binding::Binding::None) {
+        let from = s
+            .binding
+            .iter()
+            .rposition(|x| x.binding != b)
+            .map_or(0, |k| k + 1);
+        let from = s
+            .binding
+            .get(from)
+            .or(s.binding.iter().find(|x| x.binding == b));
+        let others: Vec<String> = s
+            .binding
+            .iter()
+            .filter(|x| x.binding != b && x.binding != super::binding::Binding::None)
+            .map(|x| format!("{} at {} users", x.binding.label(), x.concurrency))
+            .collect();
         out.push(format!(
-            "What binds: {} from {} users (measured, per step in the table).",
-            first.binding.label(),
-            first.concurrency
+            "What binds: {} from {} users (measured, per step in the table){}.",
+            b.label(),
+            from.map_or(0, |x| x.concurrency),
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!("; before that, {}", others.join(", "))
+            }
         ));
     }
-    let r = &s.recommended;
-    out.push(format!(
-        "Recommended: MAX_CONCURRENT_ANALYSES={} MAX_QUEUE_DEPTH={} QUEUE_TIMEOUT_MS={}, \
-         predicting {:.2}/s goodput{} ({}; {} binds; tested {}).",
-        r.max_concurrent_analyses,
-        r.max_queue_depth,
-        r.queue_timeout_ms,
-        r.predicted_goodput_rps,
-        r.predicted_goodput_ci.map_or(String::new(), |c| format!(
-            ", 95% interval {:.2}–{:.2}/s",
-            c[0], c[1]
+    match (&s.recommended, &s.recommendation_withheld) {
+        (Some(r), _) => out.push(format!(
+            "Recommended: MAX_CONCURRENT_ANALYSES={} MAX_QUEUE_DEPTH={} QUEUE_TIMEOUT_MS={}, \
+             predicting {:.2}/s goodput{} ({}; {} binds; tested {}).",
+            r.max_concurrent_analyses,
+            r.max_queue_depth,
+            r.queue_timeout_ms,
+            r.predicted_goodput_rps,
+            r.predicted_goodput_ci.map_or(String::new(), |c| format!(
+                ", 95% interval {:.2}–{:.2}/s",
+                c[0], c[1]
+            )),
+            match r.basis {
+                super::recommend::Basis::Measured => "measured",
+                super::recommend::Basis::Extrapolated => "extrapolated",
+            },
+            r.binding.label(),
+            r.tested_range
         )),
-        match r.basis {
-            super::recommend::Basis::Measured => "measured",
-            super::recommend::Basis::Extrapolated => "extrapolated",
-        },
-        r.binding.label(),
-        r.tested_range
-    ));
+        (None, why) => out.push(why.clone().unwrap_or_else(|| "No recommendation.".into())),
+    }
     out
 }

@@ -276,8 +276,8 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
                 knee_concurrency: s.knee_concurrency,
                 max_concurrency_meeting_slo: s.max_concurrency_meeting_slo,
                 binding_at_top: s.binding.last().map(|b| b.binding),
-                recommended_n: s.recommended.max_concurrent_analyses,
-                basis: s.recommended.basis,
+                recommended_n: s.recommended.as_ref().map(|r| r.max_concurrent_analyses),
+                basis: s.recommended.as_ref().map(|r| r.basis),
             });
         }
         input.notes.push(format!(

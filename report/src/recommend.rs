@@ -16,6 +16,7 @@ use super::summary::Recommendation;
 use super::usl::Fit;
 
 /// What the recommendation is derived from.
+#[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     /// Closed-loop steps, by concurrency.
     pub steps: &'a [StepRow],
@@ -306,12 +307,19 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     } else {
         0
     };
+    let may_wait = if queue_timeout_ms > wait_ms.round() as u64 {
+        format!(
+            "a request may not wait (QUEUE_TIMEOUT_MS={queue_timeout_ms}, the smallest the \
+             server takes, means no wait)"
+        )
+    } else {
+        format!("a request may wait {queue_timeout_ms} ms (QUEUE_TIMEOUT_MS)")
+    };
     why.push(format!(
         "The latency bound is {objective_ms:.0} ms ({source}), leaving {slack_ms:.0} ms; minus a \
          margin of {margin_ms:.0} ms (the larger of p99 − p50 of service time at N, \
          {spread_ms:.0} ms, and a tenth of the bound, so a request that waited the whole timeout \
-         still meets it) a request may wait {wait_ms:.0} ms \
-         (QUEUE_TIMEOUT_MS), and N × wait / service time ({service_at_n:.0} ms) = \
+         still meets it) {may_wait}, and N × wait / service time ({service_at_n:.0} ms) = \
          {max_queue_depth} requests can queue (MAX_QUEUE_DEPTH)."
     ));
     if wait_ms == 0.0 {

@@ -53,12 +53,20 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     d.push(Block::List(s.findings.clone()));
 
     d.push(Block::Heading(2, "Recommendation".into()));
-    let r = &s.recommended;
-    d.push(Block::Code(format!(
-        "MAX_CONCURRENT_ANALYSES={}\nMAX_QUEUE_DEPTH={}\nQUEUE_TIMEOUT_MS={}",
-        r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
-    )));
-    d.push(Block::Para(r.reasoning.clone()));
+    match (&s.recommended, &s.recommendation_withheld) {
+        (Some(r), _) => {
+            d.push(Block::Code(format!(
+                "MAX_CONCURRENT_ANALYSES={}\nMAX_QUEUE_DEPTH={}\nQUEUE_TIMEOUT_MS={}",
+                r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
+            )));
+            d.push(Block::Para(r.reasoning.clone()));
+        }
+        (None, why) => {
+            d.push(Block::Para(
+                why.clone().unwrap_or_else(|| "No recommendation.".into()),
+            ));
+        }
+    }
 
     if !s.configurations.is_empty() {
         d.push(Block::Heading(2, "Configurations".into()));
@@ -100,7 +108,10 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
                             .map_or("—".into(), |k| k.to_string()),
                         c.binding_at_top
                             .map_or("—".into(), |b| b.label().to_string()),
-                        format!("{} ({:?})", c.recommended_n, c.basis).to_lowercase(),
+                        match (c.recommended_n, c.basis) {
+                            (Some(n), Some(b)) => format!("{n} ({b:?})").to_lowercase(),
+                            _ => "none (withheld)".into(),
+                        },
                     ]
                 })
                 .collect(),
@@ -120,11 +131,13 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
                 &a.steps,
                 a.fit.as_ref().filter(|f| f.unreliable.is_none()),
                 a.service_ms,
-                Some((
-                    f64::from(a.summary.recommended.max_concurrent_analyses),
-                    a.summary.recommended.predicted_goodput_rps,
-                    a.summary.recommended.predicted_goodput_ci,
-                )),
+                a.summary.recommended.as_ref().map(|r| {
+                    (
+                        f64::from(r.max_concurrent_analyses),
+                        r.predicted_goodput_rps,
+                        r.predicted_goodput_ci,
+                    )
+                }),
                 &a.summary
                     .binding
                     .iter()

@@ -45,7 +45,10 @@ pub struct Summary {
     /// The provider tier's ceiling (None without a tier).
     pub provider: Option<ProviderCeiling>,
     /// Server settings and the goodput they predict.
-    pub recommended: Recommendation,
+    pub recommended: Option<Recommendation>,
+    /// Why there is no recommendation, when there is none (no served request, or every step
+    /// that served was bound by the per-client rate limit).
+    pub recommendation_withheld: Option<String>,
     /// Runs at different server settings, each analysed on its own (empty when every CSV was
     /// measured at the same settings and they were pooled). The rest of the summary is the first
     /// configuration's.
@@ -151,8 +154,8 @@ pub struct Configuration {
     pub max_concurrency_meeting_slo: Option<u32>,
     /// What binds its highest step.
     pub binding_at_top: Option<super::binding::Binding>,
-    /// The recommendation its own analysis makes.
-    pub recommended_n: u32,
+    /// The recommendation its own analysis makes (`None`: withheld).
+    pub recommended_n: Option<u32>,
     /// Whether that recommendation was measured or extrapolated.
-    pub basis: super::recommend::Basis,
+    pub basis: Option<super::recommend::Basis>,
 }
