@@ -79,6 +79,7 @@ fn step_row() -> impl Strategy<Value = StepRow> {
             in_flight_mean: o[7],
             think_time_mean_ms: o[8],
             name: "*".into(),
+            arrivals: o[1].map(|_| "gamma:2".to_string()),
         })
 }
 
