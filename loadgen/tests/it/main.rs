@@ -30,4 +30,5 @@ mod report;
 mod retry_after;
 mod sessions;
 mod steps;
+mod traffic;
 mod uncounted;
