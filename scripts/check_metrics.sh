@@ -13,6 +13,9 @@ command -v promtool >/dev/null || { echo "error: promtool not found (apt-get ins
 EXPECTED="analyze_capacity
 analyze_concurrency_limit
 analyze_in_flight
+analyze_input_tokens
+analyze_model_calls
+analyze_output_tokens
 analyze_queue_depth
 analyze_queue_wait_seconds
 analyze_rejections_total
@@ -154,7 +157,8 @@ echo "scraped $(wc -l < "$TMP/metrics.prom") lines"
 for series in 'analyze_rejections_total{reason="over_capacity"}' 'analyze_rejections_total{reason="rate_limited"}' \
   'upstream_calls_total{api="claude",outcome="ok"}' 'upstream_calls_total{api="claude",outcome="overloaded"}' \
   'upstream_retries_total{api="claude"}' 'upstream_cooldowns_total{api="claude"}' 'analyze_queue_wait_seconds_count' \
-  'analyze_requests_total{route="/analyze",status="400"}' \
+  'analyze_requests_total{route="/analyze",status="400"}' 'analyze_model_calls_count' \
+  'analyze_input_tokens_sum' 'analyze_output_tokens_sum' \
   'upstream_tokens_total{api="claude",direction="input"}' 'upstream_tokens_total{api="claude",direction="output"}'; do
   positive "$(value "$TMP/metrics.prom" "$series")" || { cat "$TMP/metrics.prom" >&2; fail "$series is not above 0"; }
 done

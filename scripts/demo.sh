@@ -18,8 +18,18 @@ read -r CP TP SP <<< "${DEMO_PORTS:-${DEMO_CLAUDE_PORT:-9100} ${DEMO_TRADING_POR
 
 for p in $CP $TP $SP; do port_free $p; done
 
+# Real traffic (issue 27): varied questions from the shipped dataset (DEMO_BODIES; empty sends the
+# one default question), and a mock model that looks up two tickers per turn and writes analyses
+# of lognormal length (median 60 tokens for one ticker and a short question, sigma 0.6), so
+# model calls and tokens per analysis vary as a real model's do. DEMO_REPLY="" keeps the demo
+# profile's fixed script. `make plan` and `make acceptance` do not use these yet.
+DEMO_BODIES=${DEMO_BODIES-reports/data/questions.jsonl}
+DEMO_REPLY=${DEMO_REPLY-"--symbols-per-turn 2 --reply-tokens-median 60 --reply-tokens-sigma 0.6"}
+BODIES_ARGS=()
+[ -n "$DEMO_BODIES" ] && BODIES_ARGS=(--bodies "$DEMO_BODIES")
+# shellcheck disable=SC2086 # DEMO_REPLY is a list of flags
 start mocks "$RUN/mocks.log" $BIN/mocks all --profile mocks/profiles/demo.toml \
-  --claude-port "$CP" --trading-port "$TP"
+  --claude-port "$CP" --trading-port "$TP" $DEMO_REPLY
 wait_http http://127.0.0.1:$CP/__stats
 wait_http http://127.0.0.1:$TP/__stats
 
@@ -37,7 +47,8 @@ wait_http http://127.0.0.1:$SP/health
 status=0
 $BIN/loadgen ramp --to "$RAMP_TO" --url "http://127.0.0.1:$SP/analyze" \
   --scrape "http://127.0.0.1:$SP/metrics" \
-  --out "$RUN/ramp.csv" --json "$RUN/ramp.json" --timeseries "$RUN/timeseries.csv" "$@" || status=$?
+  --out "$RUN/ramp.csv" --json "$RUN/ramp.json" --timeseries "$RUN/timeseries.csv" \
+  "${BODIES_ARGS[@]}" "$@" || status=$?
 
 curl -s http://127.0.0.1:$SP/metrics > "$RUN/server-metrics.prom" || true
 curl -s http://127.0.0.1:$CP/__stats > "$RUN/claude-stats.json" || true

@@ -210,6 +210,15 @@ pub struct CommonArgs {
     /// Read the request body from this file.
     #[arg(long)]
     pub body_file: Option<PathBuf>,
+    /// Varied request bodies: a JSON Lines file, one body per line (each line valid JSON), as
+    /// k6's SharedArray or vegeta's targets; a scenario's `[[request]]` takes `bodies = "FILE"`.
+    /// The JSON summary records the file and its SHA-256.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["body", "body_file", "scenario"])]
+    pub bodies: Option<PathBuf>,
+    /// How each send picks its body from --bodies: `sequential` (file order, cycling: every line
+    /// once per pass) or `random` (uniform per send, reproducible from --seed).
+    #[arg(long, value_enum, default_value_t = crate::bodies::BodiesOrder::Sequential)]
+    pub bodies_order: crate::bodies::BodiesOrder,
     /// Weighted requests from a TOML or JSON file, reported per request name.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
@@ -234,7 +243,15 @@ pub struct CommonArgs {
     /// A virtual user that got 429/503 with Retry-After waits that long before its next request.
     #[arg(long)]
     pub honor_retry_after: bool,
-    /// Seed of the scenario's weighted choice of requests and of the users' start offsets.
+    /// Open loop: the arrival process of --rate / --rate-steps: `constant` (evenly spaced,
+    /// `start + i/rate`), `poisson` (exponential gaps: independent users) or `gamma:CV` (gamma
+    /// gaps with that coefficient of variation; CV > 1 is bursty). Mean rate as asked; gaps
+    /// drawn from --seed (per step and --instance). Latency still runs from the intended send
+    /// time [default: constant].
+    #[arg(long, value_name = "PROCESS")]
+    pub arrivals: Option<crate::arrivals::Arrivals>,
+    /// Seed of the scenario's weighted choice of requests, of the users' start offsets, of
+    /// --arrivals and of --bodies-order random.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Closed loop: virtual users that start together (a run, a probe, the users a ramp step

@@ -8,6 +8,8 @@
 //! unreachable before the run, 130/143 interrupted by SIGINT/SIGTERM. The capacity report is the
 //! `report` crate, which also owns the CSV [`row`] schema and the [`slo`] grammar.
 
+pub mod arrivals;
+pub mod bodies;
 pub mod capacity;
 pub mod cli;
 pub mod commands;

@@ -229,14 +229,20 @@ pub fn merge_steps(logs: &[InstanceLog]) -> Vec<StepResult> {
                             Load::Open {
                                 rate: a,
                                 max_in_flight: x,
+                                arrivals,
                             },
                             Load::Open {
                                 rate: b,
                                 max_in_flight: y,
+                                ..
                             },
                         ) => Load::Open {
                             rate: a + b,
                             max_in_flight: x + y,
+                            // Independent streams of one process superpose into the same
+                            // process for Poisson; for the others the label says what each
+                            // instance ran.
+                            arrivals,
                         },
                         (l, _) => l,
                     };

@@ -55,5 +55,6 @@ pub fn row(step: usize, concurrency: u32, goodput: f64, mean_ms: f64) -> StepRow
         in_flight_mean: None,
         think_time_mean_ms: None,
         name: "*".into(),
+        arrivals: None,
     }
 }

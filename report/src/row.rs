@@ -114,6 +114,10 @@ pub struct StepRow {
     /// the step's; step-wide counters 0). Absent in older CSVs (read as `*`).
     #[serde(default = "total_name")]
     pub name: String,
+    /// Open loop: the arrival process that ran (`constant`, `poisson`, `gamma:CV`); empty in
+    /// closed loop. Absent in older CSVs.
+    #[serde(default)]
+    pub arrivals: Option<String>,
 }
 
 /// The `name` of a step's total row.
@@ -143,7 +147,7 @@ mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,stdev_ms,uncorrected_p50_ms,u
 uncorrected_max_ms,late_sends,connections_opened,in_flight_at_end,retry_after_count,\
 retry_after_mean_s,retry_after_max_s,interrupted,unsent_at_end,unsent,other_status,resent,\
 all_p50_ms,all_p99_ms,rejected_p50_ms,rejected_p99_ms,connect_p50_ms,connect_p99_ms,\
-littles_law_error_pct,in_flight_mean,think_time_mean_ms,name";
+littles_law_error_pct,in_flight_mean,think_time_mean_ms,name,arrivals";
 
 /// Columns appended after CSVs were already in use: a reader takes files without them.
 pub const LATER_COLUMNS: &[&str] = &[
@@ -151,6 +155,7 @@ pub const LATER_COLUMNS: &[&str] = &[
     "in_flight_mean",
     "think_time_mean_ms",
     "name",
+    "arrivals",
 ];
 
 /// Why a CSV of step rows could not be read: the file, line and column at fault.

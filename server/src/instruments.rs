@@ -7,13 +7,27 @@ use std::time::Duration;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::upstream::pacing::BudgetKind;
 
 /// Latency buckets in seconds, from a fast mock round trip to a slow multi-turn analysis.
 const BUCKETS_SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+];
+
+/// Token buckets per analysis (input and output), roughly doubling: from a one-call answer of a
+/// few dozen tokens to a long multi-turn analysis near a model's context.
+const BUCKETS_TOKENS: &[f64] = &[
+    25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0, 25600.0, 51200.0,
+    102400.0,
+];
+
+/// Model calls per analysis: one per turn, up to the `MAX_TURNS` ceiling of 50.
+const BUCKETS_CALLS: &[f64] = &[
+    1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0,
 ];
 
 /// Point-in-time values sampled when `/metrics` is scraped.
@@ -58,7 +72,22 @@ impl Instruments {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets(BUCKETS_SECONDS)
-            .expect("bucket list is not empty")
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("analyze_input_tokens".into()),
+                    BUCKETS_TOKENS,
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("analyze_output_tokens".into()),
+                    BUCKETS_TOKENS,
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full("analyze_model_calls".into()), BUCKETS_CALLS)
+            })
+            .expect("bucket lists are not empty")
             .build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
@@ -72,6 +101,18 @@ impl Instruments {
                 "Time to answer a request."
             );
             describe_gauge!("analyze_in_flight", "Analyses holding a permit now.");
+            describe_histogram!(
+                "analyze_input_tokens",
+                "Input tokens the model API billed per completed analysis, summed over its calls."
+            );
+            describe_histogram!(
+                "analyze_output_tokens",
+                "Output tokens the model API billed per completed analysis, summed over its calls."
+            );
+            describe_histogram!(
+                "analyze_model_calls",
+                "Model calls (turns) per completed analysis."
+            );
             describe_gauge!(
                 "analyze_capacity",
                 "Permits (MAX_CONCURRENT_ANALYSES); 0 in legacy mode."
@@ -146,6 +187,16 @@ impl Instruments {
     pub fn rejection(&self, reason: &'static str) {
         metrics::with_local_recorder(&self.recorder, || {
             counter!("analyze_rejections_total", "reason" => reason).increment(1);
+        });
+    }
+
+    /// One completed analysis: its tokens and model calls, so a planner sees their spread
+    /// per analysis as well as the totals of `upstream_tokens_total`.
+    pub fn analysis(&self, input_tokens: u64, output_tokens: u64, model_calls: u32) {
+        metrics::with_local_recorder(&self.recorder, || {
+            histogram!("analyze_input_tokens").record(input_tokens as f64);
+            histogram!("analyze_output_tokens").record(output_tokens as f64);
+            histogram!("analyze_model_calls").record(f64::from(model_calls));
         });
     }
 
@@ -262,6 +313,27 @@ mod tests {
         );
         assert!(!text_b.contains("analyze_requests_total{"), "{text_b}");
         assert!(text_a.contains("analyze_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn per_analysis_tokens_and_calls_are_histograms_with_their_own_buckets() {
+        let i = Instruments::new();
+        i.analysis(570, 59, 2);
+        i.analysis(1900, 410, 4);
+        let text = i.render(&Gauges::default());
+        for line in [
+            "# TYPE analyze_model_calls histogram",
+            "analyze_model_calls_bucket{le=\"2\"} 1",
+            "analyze_model_calls_bucket{le=\"4\"} 2",
+            "analyze_model_calls_sum 6",
+            "analyze_input_tokens_bucket{le=\"800\"} 1",
+            "analyze_input_tokens_bucket{le=\"3200\"} 2",
+            "analyze_input_tokens_sum 2470",
+            "analyze_output_tokens_bucket{le=\"100\"} 1",
+            "analyze_output_tokens_count 2",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
     }
 
     #[test]

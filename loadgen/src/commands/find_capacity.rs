@@ -93,7 +93,12 @@ pub async fn find_capacity(args: &FindCapacityArgs) -> Result<u8, RunError> {
             let mut step_load = if integer {
                 plan::closed(load as u32, "--min/--max")?
             } else {
-                plan::open(load, common.max_in_flight, "--min/--max")?
+                plan::open(
+                    load,
+                    common.max_in_flight,
+                    plan::arrivals(common),
+                    "--min/--max",
+                )?
             };
             if let Some(inst) = plan.instance {
                 step_load = plan::share(step_load, inst);

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::h1::{self, RawConn, RawError, Stream};
+use crate::bodies::BodySet;
 use crate::plan::RequestTemplate;
 
 /// A request ready to be cloned for each send, in the form the protocol wants.
@@ -24,10 +26,20 @@ pub struct Prepared {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    /// One entry per body (one without `--bodies`): each serialized once, so a send only
+    /// picks an index.
+    variants: Arc<[Variant]>,
+    /// The varied bodies' set, which picks each send's index.
+    set: Option<Arc<BodySet>>,
+    head_only: bool,
+}
+
+/// One body of a request and the whole HTTP/1.1 request carrying it.
+#[derive(Debug)]
+struct Variant {
     body: Bytes,
     /// The HTTP/1.1 request, serialized once.
     raw: Bytes,
-    head_only: bool,
 }
 
 impl Prepared {
@@ -40,20 +52,32 @@ impl Prepared {
         } else {
             t.path_uri.clone()
         };
-        let raw = h1::serialize(
-            &t.method,
-            t.path_uri.to_string().as_str(),
-            &t.headers,
-            &t.body,
-        );
+        let path = t.path_uri.to_string();
+        let bodies = match &t.bodies {
+            Some(set) => set.bodies.clone(),
+            None => vec![t.body.clone()],
+        };
+        let variants = bodies
+            .into_iter()
+            .map(|body| Variant {
+                raw: h1::serialize(&t.method, path.as_str(), &t.headers, &body),
+                body,
+            })
+            .collect();
         Self {
             method: t.method.clone(),
             uri,
             headers,
-            body: t.body.clone(),
-            raw,
+            variants,
+            set: t.bodies.clone(),
             head_only: t.method == Method::HEAD,
         }
+    }
+
+    /// The body the next send carries, as an index for [`Conn::exchange`]: 0 without varied
+    /// bodies, else the set's next pick.
+    pub fn pick(&self) -> usize {
+        self.set.as_ref().map_or(0, |s| s.pick())
     }
 
     /// Whether the method may be resent after a reset without changing the outcome
@@ -70,8 +94,9 @@ impl Prepared {
         )
     }
 
-    fn build(&self) -> Request<Full<Bytes>> {
-        let mut r = Request::new(Full::new(self.body.clone()));
+    fn build(&self, variant: usize) -> Request<Full<Bytes>> {
+        let body = self.variants[variant % self.variants.len()].body.clone();
+        let mut r = Request::new(Full::new(body));
         *r.method_mut() = self.method.clone();
         *r.uri_mut() = self.uri.clone();
         *r.headers_mut() = self.headers.clone();
@@ -200,9 +225,19 @@ pub enum Conn {
 
 impl Conn {
     /// Sends one request and drains its response.
-    pub async fn exchange(&mut self, req: &Prepared) -> Result<Reply, ExchangeError> {
+    pub async fn exchange(
+        &mut self,
+        req: &Prepared,
+        variant: usize,
+    ) -> Result<Reply, ExchangeError> {
         match self {
-            Conn::H1(raw) => match raw.exchange(&req.raw, req.head_only).await {
+            Conn::H1(raw) => match raw
+                .exchange(
+                    &req.variants[variant % req.variants.len()].raw,
+                    req.head_only,
+                )
+                .await
+            {
                 Ok(head) => Ok(Reply {
                     status: head.status,
                     retry_after: head.retry_after,
@@ -214,7 +249,7 @@ impl Conn {
             Conn::H2 { sender } => {
                 sender.ready().await.map_err(|_| ExchangeError::NotReady)?;
                 let resp = sender
-                    .send_request(req.build())
+                    .send_request(req.build(variant))
                     .await
                     .map_err(|_| ExchangeError::Io)?;
                 drain(resp).await

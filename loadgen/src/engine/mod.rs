@@ -195,23 +195,25 @@ impl Engine {
                 continue;
             }
             done.requests += 1;
-            let status =
-                match tokio::time::timeout(self.plan.timeout, conn.exchange(&self.requests[which]))
-                    .await
-                {
-                    Ok(Ok(reply)) => reply.status,
-                    Ok(Err(_)) => {
-                        return Err(unreachable(
-                            "the connection failed before a response".into(),
-                        ))
-                    }
-                    Err(_) => {
-                        return Err(unreachable(format!(
-                            "no response within --timeout {}",
-                            humantime::format_duration(self.plan.timeout)
-                        )))
-                    }
-                };
+            let status = match tokio::time::timeout(
+                self.plan.timeout,
+                conn.exchange(&self.requests[which], 0),
+            )
+            .await
+            {
+                Ok(Ok(reply)) => reply.status,
+                Ok(Err(_)) => {
+                    return Err(unreachable(
+                        "the connection failed before a response".into(),
+                    ))
+                }
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "no response within --timeout {}",
+                        humantime::format_duration(self.plan.timeout)
+                    )))
+                }
+            };
             done.answers.push((uri.clone(), status));
         }
         Ok(done)
@@ -262,6 +264,7 @@ impl Engine {
             cancel: self.cancel.clone(),
             cut: self.cut.clone(),
             seed: plan.seed,
+            instance: plan.instance.map_or(0, |i| i.index),
             spread: plan.spawn_over.unwrap_or(plan.warmup),
             think: plan.think_time,
             close_between: plan.close_between,

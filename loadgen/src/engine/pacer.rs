@@ -1,5 +1,6 @@
 //! The open-loop pacer, one for the whole run: intended send times on absolute deadlines,
-//! `step start + i / rate` (never a relative sleep, which drifts), each handed to an idle worker
+//! `step start + offset` where the step's arrival process ([`crate::arrivals`]) gives the
+//! offsets (`i / rate` by default; never a relative sleep, which drifts), each handed to an idle worker
 //! with an in-flight permit. When `--max-in-flight` permits are all taken the send is counted
 //! late and waits; its latency still runs from the intended time. A send that finds no permit
 //! before its own timeout (intended + `--timeout`) never goes out and is counted `unsent` in its
@@ -15,6 +16,7 @@ use tokio::time::Instant;
 
 use super::step_state::bump;
 use super::worker::{OpenFeed, RunContext, Slot};
+use crate::arrivals::step_seed;
 use crate::plan::Load;
 
 /// Paces every open-loop step of the run; calls `spawn_worker` whenever a slot finds no idle
@@ -39,14 +41,12 @@ pub async fn pace(
     let mut spawned: u32 = 0;
     'steps: for (index, w) in ctx.timeline.windows.iter().enumerate() {
         let step = &ctx.steps[index];
-        let Load::Open { rate, .. } = w.load else {
+        let Load::Open { rate, arrivals, .. } = w.load else {
             step.close();
             continue;
         };
-        let period = 1.0 / rate;
-        let mut i: u64 = 0;
-        while let Some(intended) = send_time(w.start, w.end, i, period) {
-            i += 1;
+        let mut schedule = arrivals.schedule(rate, step_seed(ctx.seed, index, ctx.instance));
+        while let Some(intended) = send_time(w.start, w.end, schedule.next_offset()) {
             if intended > Instant::now() {
                 tokio::select! {
                     _ = tokio::time::sleep_until(intended) => {}
@@ -113,14 +113,11 @@ pub async fn pace(
     }
 }
 
-/// The intended time of the `i`-th send of a window from `start` to `end`, `period` seconds
-/// apart; `None` once it falls at or past `end`. Compared as an offset first, so a rate so low
-/// that `i × period` exceeds what a `Duration` or an `Instant` can hold ends the window instead
-/// of overflowing.
-pub fn send_time(start: Instant, end: Instant, i: u64, period: f64) -> Option<Instant> {
-    // `0 × ∞` is NaN: the first send is at the start whatever the period.
-    let offset = if i == 0 { 0.0 } else { i as f64 * period };
-    if offset >= end.saturating_duration_since(start).as_secs_f64() {
+/// The intended time of a send `offset` seconds into a window from `start` to `end`; `None` once
+/// it falls at or past `end`. Compared as an offset first, so a rate so low that the offset
+/// exceeds what a `Duration` or an `Instant` can hold ends the window instead of overflowing.
+pub fn send_time(start: Instant, end: Instant, offset: f64) -> Option<Instant> {
+    if offset.is_nan() || offset >= end.saturating_duration_since(start).as_secs_f64() {
         return None;
     }
     let intended = start + Duration::from_secs_f64(offset);
@@ -135,8 +132,9 @@ mod tests {
     fn sends_are_spaced_by_the_period_within_the_window() {
         let start = Instant::now();
         let end = start + Duration::from_secs(1);
+        let mut schedule = crate::arrivals::Arrivals::Constant.schedule(4.0, 0);
         let times: Vec<_> = (0..10)
-            .map_while(|i| send_time(start, end, i, 0.25))
+            .map_while(|_| send_time(start, end, schedule.next_offset()))
             .collect();
         assert_eq!(times.len(), 4);
         assert_eq!(times[3] - start, Duration::from_millis(750));
@@ -147,9 +145,18 @@ mod tests {
         let start = Instant::now();
         let end = start + Duration::from_secs(10);
         // 1e300 s and ∞ s periods: beyond any Duration, let alone an Instant.
-        for period in [1e300, f64::INFINITY] {
-            assert_eq!(send_time(start, end, 0, period), Some(start), "{period}");
-            assert_eq!(send_time(start, end, 1, period), None, "{period}");
+        for rate in [1e-300, 0.0] {
+            let mut schedule = crate::arrivals::Arrivals::Constant.schedule(rate, 0);
+            assert_eq!(
+                send_time(start, end, schedule.next_offset()),
+                Some(start),
+                "{rate}"
+            );
+            assert_eq!(
+                send_time(start, end, schedule.next_offset()),
+                None,
+                "{rate}"
+            );
         }
     }
 }

@@ -67,8 +67,10 @@ pub struct RunContext {
     pub cancel: CancellationToken,
     /// The stop's grace is over (or a second Ctrl-C): abandon the requests in flight.
     pub cut: CancellationToken,
-    /// Seed of the weighted choice and of the users' start offsets.
+    /// Seed of the weighted choice, the users' start offsets and the arrivals.
     pub seed: u64,
+    /// This generator's `--instance` index (0 alone): its arrivals are a stream of their own.
+    pub instance: u32,
     /// Closed loop: users that start together (a run, a step adding users) start spread
     /// uniformly over this long, so they do not run in lockstep.
     pub spread: Duration,
@@ -149,10 +151,12 @@ impl User {
         }
         let ended = {
             let slot = ctx.conn_slot[which];
+            let request = &ctx.requests[which];
             let exchange = attempt(
                 &mut self.conns[slot],
                 &ctx.connectors[slot],
-                &ctx.requests[which],
+                request,
+                request.pick(),
                 step,
                 shard,
                 self.paused,
@@ -394,6 +398,7 @@ async fn attempt(
     conn: &mut Option<Conn>,
     connector: &Connector,
     req: &Prepared,
+    variant: usize,
     step: &StepState,
     shard: usize,
     idle: bool,
@@ -417,7 +422,7 @@ async fn attempt(
                 }
             }
         };
-        match c.exchange(req).await {
+        match c.exchange(req, variant).await {
             Ok(reply) => {
                 if !c.reusable() {
                     *conn = None;

@@ -13,6 +13,7 @@ pub mod tls;
 pub use crate::instance::Instance;
 pub use request::RequestTemplate;
 
+use crate::arrivals::Arrivals;
 use crate::cli::{Command, CommonArgs};
 use crate::error::ConfigError;
 use request::{scenario_requests, single_request};
@@ -43,6 +44,9 @@ pub enum Load {
         rate: f64,
         /// Most requests in flight at once (and connections).
         max_in_flight: u32,
+        /// How arrivals are spread in time (`--arrivals`; absent in older logs: constant).
+        #[serde(default)]
+        arrivals: Arrivals,
     },
 }
 
@@ -89,8 +93,10 @@ pub struct Plan {
     pub run_id: String,
     /// Honor Retry-After on 429/503.
     pub honor_retry_after: bool,
-    /// Seed of the weighted choice and the users' start offsets.
+    /// Seed of the weighted choice, the users' start offsets, the arrivals and the bodies' draw.
     pub seed: u64,
+    /// Open loop: the arrival process of every open-loop step; `None` in closed loop.
+    pub arrivals: Option<Arrivals>,
     /// Closed loop: spread of the start of users that start together (`None`: the warm-up).
     pub spawn_over: Option<Duration>,
     /// Closed loop: the pause after each answer before a user's next request.
@@ -112,7 +118,7 @@ impl Plan {
             Command::Run(a) => {
                 let load = match (a.concurrency, a.rate) {
                     (Some(c), None) => closed(c, "--concurrency")?,
-                    (None, Some(r)) => open(r, common.max_in_flight, "--rate")?,
+                    (None, Some(r)) => open(r, common.max_in_flight, arrivals(common), "--rate")?,
                     _ => return Err(ConfigError::new("--concurrency/--rate", "give exactly one")),
                 };
                 (vec![load], a.duration, a.warmup)
@@ -135,6 +141,13 @@ impl Plan {
         }
         let open_loop = steps.iter().any(|l| matches!(l, Load::Open { .. }))
             || matches!(cmd, Command::FindCapacity(a) if a.rate());
+        if common.arrivals.is_some() && !open_loop {
+            return Err(ConfigError::new(
+                "--arrivals",
+                "applies to open loop (--rate, --rate-steps, find-capacity --search rate); \
+                 closed-loop users send when their last answer came (see --think-time)",
+            ));
+        }
         if common.close_between && open_loop {
             return Err(ConfigError::new(
                 "--close-between",
@@ -263,6 +276,7 @@ impl Plan {
             run_id,
             honor_retry_after: common.honor_retry_after,
             seed: common.seed,
+            arrivals: open_loop.then(|| arrivals(common)),
             spawn_over: common.spawn_over,
             think_time: common.think_time,
             close_between: common.close_between,
@@ -280,9 +294,11 @@ pub fn share(load: Load, inst: Instance) -> Load {
         Load::Open {
             rate,
             max_in_flight,
+            arrivals,
         } => Load::Open {
             rate: inst.share_of_rate(rate),
             max_in_flight,
+            arrivals,
         },
     }
 }
@@ -323,7 +339,17 @@ pub(crate) fn closed(c: u32, flag: &str) -> Result<Load, ConfigError> {
     Ok(Load::Closed { concurrency: c })
 }
 
-pub(crate) fn open(rate: f64, max_in_flight: u32, flag: &str) -> Result<Load, ConfigError> {
+/// The arrival process of the open-loop steps (`--arrivals`, constant when absent).
+pub(crate) fn arrivals(common: &CommonArgs) -> Arrivals {
+    common.arrivals.unwrap_or_default()
+}
+
+pub(crate) fn open(
+    rate: f64,
+    max_in_flight: u32,
+    arrivals: Arrivals,
+    flag: &str,
+) -> Result<Load, ConfigError> {
     if !(rate.is_finite() && rate > 0.0) {
         return Err(ConfigError::new(
             flag,
@@ -342,6 +368,7 @@ pub(crate) fn open(rate: f64, max_in_flight: u32, flag: &str) -> Result<Load, Co
     Ok(Load::Open {
         rate,
         max_in_flight,
+        arrivals,
     })
 }
 
@@ -353,7 +380,7 @@ fn ramp_steps(a: &crate::cli::RampArgs, common: &CommonArgs) -> Result<Vec<Load>
         too_many_steps(rates.len(), "--rate-steps")?;
         return rates
             .iter()
-            .map(|&r| open(r, common.max_in_flight, "--rate-steps"))
+            .map(|&r| open(r, common.max_in_flight, arrivals(common), "--rate-steps"))
             .collect();
     }
     if let Some(steps) = &a.steps {

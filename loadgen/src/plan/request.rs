@@ -2,6 +2,7 @@
 //! sessions of a `--scenario` file (TOML or JSON), each built once with its `Host` and content type.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 use super::flow::{Flow, FlowStep};
 use super::ConfigError;
+use crate::bodies::BodySet;
 use crate::cli::{CommonArgs, DEFAULT_BODY};
 use crate::think::ThinkTime;
 
@@ -26,8 +28,10 @@ pub struct RequestTemplate {
     pub path_uri: Uri,
     /// All headers, `Host` included.
     pub headers: HeaderMap,
-    /// Body, shared without copying.
+    /// Body, shared without copying (with `bodies`: the first line's).
     pub body: Bytes,
+    /// Varied bodies (`--bodies`, a scenario's `bodies = "…"`): each send picks one of them.
+    pub bodies: Option<Arc<BodySet>>,
     /// Relative weight in the scenario.
     pub weight: u32,
 }
@@ -49,6 +53,9 @@ struct ScenarioRequest {
     headers: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     body: Option<String>,
+    /// JSON Lines file of varied bodies, relative to the scenario file's folder.
+    #[serde(default)]
+    bodies: Option<String>,
     /// The pause after this request's answer (`5s`, `exp:30s`, `uniform:1s..3s`); absent:
     /// `--think-time`.
     #[serde(default)]
@@ -117,7 +124,18 @@ fn parse_method(m: &str, flag: &str) -> Result<Method, ConfigError> {
 
 pub(super) fn single_request(base: &Uri, common: &CommonArgs) -> Result<Scenario, ConfigError> {
     let method = parse_method(&common.method, "--method")?;
+    let bodies = match &common.bodies {
+        Some(path) => Some(Arc::new(
+            BodySet::load(path, common.bodies_order, common.seed)
+                .map_err(|e| ConfigError::new("--bodies", e.to_string()))?,
+        )),
+        None => None,
+    };
     let body = match (&common.body, &common.body_file) {
+        _ if bodies.is_some() => bodies
+            .as_ref()
+            .map(|b| b.bodies[0].clone())
+            .unwrap_or_default(),
         (Some(b), _) => Bytes::from(b.clone()),
         (None, Some(path)) => Bytes::from(std::fs::read(path).map_err(|e| {
             ConfigError::new(
@@ -133,7 +151,8 @@ pub(super) fn single_request(base: &Uri, common: &CommonArgs) -> Result<Scenario
         extra.push(parse_header(h)?);
     }
     let name = format!("{} {}", method, base.path());
-    let template = build_template(name.clone(), method, base.clone(), extra, body, 1, "--url")?;
+    let mut template = build_template(name.clone(), method, base.clone(), extra, body, 1, "--url")?;
+    template.bodies = bodies;
     Ok(Scenario {
         requests: vec![template],
         flows: vec![Flow::single(name, 0, 1, None)],
@@ -173,6 +192,7 @@ fn build_template(
         path_uri,
         headers,
         body,
+        bodies: None,
         weight,
     })
 }
@@ -220,13 +240,19 @@ pub(super) fn scenario_requests(
         requests: Vec::new(),
         flows: Vec::new(),
     };
+    let at = Where {
+        base,
+        common_headers: &common_headers,
+        folder: path.parent().unwrap_or(Path::new("")),
+        common,
+    };
     for r in file.request {
         let weight = r.weight.unwrap_or(1);
         if weight == 0 {
             continue;
         }
         let name = r.name.clone();
-        let step = template(r, weight, base, &common_headers, &mut out.requests)?;
+        let step = template(r, weight, &at, &mut out.requests)?;
         out.flows.push(Flow {
             name,
             weight,
@@ -256,7 +282,7 @@ pub(super) fn scenario_requests(
                     ),
                 ));
             }
-            steps.push(template(r, 0, base, &common_headers, &mut out.requests)?);
+            steps.push(template(r, 0, &at, &mut out.requests)?);
         }
         out.flows.push(Flow {
             name: s.name,
@@ -274,15 +300,24 @@ pub(super) fn scenario_requests(
     Ok(out)
 }
 
+/// What a scenario's requests are built against: the base URL, the `--header`s, the scenario
+/// file's folder (relative `bodies` paths) and the command line (`--seed`, `--bodies-order`).
+struct Where<'a> {
+    base: &'a Uri,
+    common_headers: &'a [(HeaderName, HeaderValue)],
+    folder: &'a Path,
+    common: &'a CommonArgs,
+}
+
 /// Builds the template of scenario request `r` into `requests`; returns its flow step.
 fn template(
     r: ScenarioRequest,
     weight: u32,
-    base: &Uri,
-    common_headers: &[(HeaderName, HeaderValue)],
+    at: &Where<'_>,
     requests: &mut Vec<RequestTemplate>,
 ) -> Result<FlowStep, ConfigError> {
     const FLAG: &str = "--scenario";
+    let base = at.base;
     let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
     let target = r.path.as_deref().unwrap_or("/");
     let uri: Uri = if target.starts_with("http://") || target.starts_with("https://") {
@@ -310,16 +345,40 @@ fn template(
             ConfigError::new(FLAG, format!("request '{}': think_time {e}", r.name))
         })?),
     };
-    let mut extra = common_headers.to_vec();
+    let mut extra = at.common_headers.to_vec();
     // Name and value apart: joined as "k: v" and split again, a key `a:b` would become
     // header `a` with value `b: v`.
     for (k, v) in &r.headers {
         extra.push(header_pair(k, v, FLAG, &format!("{k}: {v}"))?);
     }
-    let body = r.body.map(Bytes::from).unwrap_or_default();
-    requests.push(build_template(
-        r.name, method, uri, extra, body, weight, FLAG,
-    )?);
+    let bodies = match (&r.bodies, &r.body) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                FLAG,
+                format!(
+                    "request '{}' has both body and bodies: give one body, or a bodies file",
+                    r.name
+                ),
+            ))
+        }
+        (Some(file), None) => {
+            let set = BodySet::load(
+                &at.folder.join(file),
+                at.common.bodies_order,
+                at.common.seed,
+            )
+            .map_err(|e| ConfigError::new(FLAG, format!("request '{}': bodies {e}", r.name)))?;
+            Some(Arc::new(set))
+        }
+        (None, _) => None,
+    };
+    let body = match &bodies {
+        Some(set) => set.bodies[0].clone(),
+        None => r.body.map(Bytes::from).unwrap_or_default(),
+    };
+    let mut built = build_template(r.name, method, uri, extra, body, weight, FLAG)?;
+    built.bodies = bodies;
+    requests.push(built);
     Ok(FlowStep {
         request: requests.len() - 1,
         think,

@@ -137,6 +137,8 @@ pub struct StepResult {
     pub concurrency: Option<u32>,
     /// Arrival rate asked for (open loop only).
     pub target_rps: Option<f64>,
+    /// The arrival process of an open-loop step (`--arrivals`); `None` in closed loop.
+    pub arrivals: Option<crate::arrivals::Arrivals>,
     /// Measured seconds (warmup excluded; shorter when cut by Ctrl-C).
     pub duration_s: f64,
     /// Requests sent in the step, whatever their outcome.
@@ -352,12 +354,13 @@ impl StepResult {
             }
             _ => None,
         };
-        let (concurrency, target_rps) = match load {
-            Load::Closed { concurrency } => (Some(concurrency), None),
+        let (concurrency, target_rps, arrivals) = match load {
+            Load::Closed { concurrency } => (Some(concurrency), None, None),
             Load::Open {
                 rate,
                 max_in_flight,
-            } => (Some(max_in_flight), Some(rate)),
+                arrivals,
+            } => (Some(max_in_flight), Some(rate), Some(arrivals)),
         };
         let by_class = OutcomeClass::ALL
             .iter()
@@ -371,6 +374,7 @@ impl StepResult {
             step,
             concurrency,
             target_rps,
+            arrivals,
             duration_s,
             requests,
             ok,

@@ -62,6 +62,7 @@ impl From<&StepResult> for StepRow {
             in_flight_mean: s.in_flight_mean.map(|v| (v * 1000.0).round() / 1000.0),
             think_time_mean_ms: s.think_time_mean_ms.map(|v| (v * 1000.0).round() / 1000.0),
             name: TOTAL.to_string(),
+            arrivals: s.arrivals.map(|a| a.to_string()),
         }
     }
 }

@@ -88,6 +88,7 @@ impl StepMeta {
             (Some(rate), c) => Load::Open {
                 rate,
                 max_in_flight: c.unwrap_or(0),
+                arrivals: s.arrivals.unwrap_or_default(),
             },
             (None, c) => Load::Closed {
                 concurrency: c.unwrap_or(0),

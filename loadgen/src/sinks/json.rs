@@ -26,10 +26,17 @@ pub fn config(plan: &Plan, objectives: &[Objective], slo_until: Option<f64>) -> 
         "http2": plan.http2,
         "honor_retry_after": plan.honor_retry_after,
         "seed": plan.seed,
+        "arrivals": plan.arrivals.map(|a| a.to_string()),
         "think_time": plan.think_time.map(|t| t.to_string()),
         "close_between": plan.close_between,
         "requests": plan.requests.iter().map(|r| json!({
             "name": r.name, "method": r.method.as_str(), "url": r.uri.to_string(), "weight": r.weight,
+            "bodies": r.bodies.as_ref().map(|b| json!({
+                "file": b.path.display().to_string(),
+                "sha256": b.sha256,
+                "lines": b.bodies.len(),
+                "order": b.order,
+            })),
         })).collect::<Vec<_>>(),
         "sessions": plan.flows.iter().filter(|f| f.session).map(|f| json!({
             "name": f.name, "weight": f.weight,

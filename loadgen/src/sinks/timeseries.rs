@@ -36,6 +36,7 @@ impl<W: Write> TimeseriesSink<W> {
             Load::Open {
                 rate,
                 max_in_flight,
+                ..
             } => (Some(max_in_flight), Some(rate)),
         };
         let total = iv.total();

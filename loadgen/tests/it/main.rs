@@ -31,4 +31,5 @@ mod retry_after;
 mod second_pass;
 mod sessions;
 mod steps;
+mod traffic;
 mod uncounted;

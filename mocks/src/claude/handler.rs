@@ -198,7 +198,7 @@ async fn handle(
         ));
     }
 
-    let message = script::reply(&request, plan.id_seed);
+    let message = script::reply(&request, plan.id_seed, &settings.verbosity);
     // Capped so that absurd settings give long waits, never an overflow panic.
     let day = Duration::from_secs(86_400);
     let ttft = Duration::from_millis(settings.ttft_ms).min(day);

@@ -15,6 +15,7 @@ pub mod script;
 pub mod sse;
 pub mod tool_rules;
 pub mod validate;
+pub mod verbosity;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct ClaudeSettings {
     /// Injected failures (`error_rate` answers 500 `api_error`).
     #[serde(flatten)]
     pub faults: FaultSettings,
+    /// How replies vary: analysis length distribution, tickers looked up per turn.
+    #[serde(flatten)]
+    pub verbosity: verbosity::Verbosity,
     /// Time to first token, in milliseconds.
     pub ttft_ms: u64,
     /// Output speed; the reply takes `output_tokens / tokens_per_sec` after the first token
@@ -95,6 +99,7 @@ impl Default for ClaudeSettings {
             port: 0,
             latency: LatencySettings::default(),
             faults: FaultSettings::default(),
+            verbosity: verbosity::Verbosity::default(),
             ttft_ms: 0,
             tokens_per_sec: 0.0,
             max_concurrent: 0,
@@ -123,6 +128,7 @@ impl LiveSettings for ClaudeSettings {
     fn validate(&self) -> Result<(), String> {
         self.latency.validate()?;
         self.faults.validate()?;
+        self.verbosity.validate()?;
         check_rate("overload_rate", self.overload_rate)?;
         check_rate("stream_error_rate", self.stream_error_rate)?;
         check_rate("billing_error_rate", self.billing_error_rate)?;

@@ -1,5 +1,6 @@
-//! The deterministic conversation: which tools to call for a question, and the analysis
-//! written from the tool results.
+//! The deterministic conversation: which tools to call for a question (all tickers in the
+//! first turn, or `symbols_per_turn` of them per turn), and the analysis written from the tool
+//! results, to a length drawn per request when the profile asks ([`super::verbosity`]).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -7,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::api::{ContentBlock, Message, Usage};
 use super::request::{Block, MessagesRequest, Role, ToolChoice};
+use super::verbosity::{self, Verbosity};
 
 /// Upper-case words that are not ticker symbols.
 const NOT_SYMBOLS: &[&str] = &[
@@ -54,10 +56,10 @@ pub fn request_id(seed: u64, n: u64) -> String {
 /// fingerprint, occurrence) seeds the ids, so they are unique per request and reproducible.
 /// A reply longer than `max_tokens` stops there with `stop_reason: "max_tokens"`, as the API
 /// does: blocks that fit are kept, a text block is cut, a tool call that does not fit is lost.
-pub fn reply(req: &MessagesRequest, id_seed: u64) -> Message {
+pub fn reply(req: &MessagesRequest, id_seed: u64, style: &Verbosity) -> Message {
     let mut rng = ChaCha8Rng::seed_from_u64(id_seed);
     let id = make_id(&mut rng, "msg_01");
-    let (content, mut stop_reason) = respond(req, &mut rng);
+    let (content, mut stop_reason) = respond(req, &mut rng, style);
     let mut output_tokens: u64 = content.iter().map(ContentBlock::output_tokens).sum();
     let content = if output_tokens > req.max_tokens {
         stop_reason = "max_tokens";
@@ -108,7 +110,11 @@ fn truncate(content: Vec<ContentBlock>, budget: u64) -> Vec<ContentBlock> {
     kept
 }
 
-fn respond(req: &MessagesRequest, rng: &mut ChaCha8Rng) -> (Vec<ContentBlock>, &'static str) {
+fn respond(
+    req: &MessagesRequest,
+    rng: &mut ChaCha8Rng,
+    style: &Verbosity,
+) -> (Vec<ContentBlock>, &'static str) {
     let Some(last) = req.turns.last() else {
         return (vec![text("Hello.")], "end_turn");
     };
@@ -122,27 +128,47 @@ fn respond(req: &MessagesRequest, rng: &mut ChaCha8Rng) -> (Vec<ContentBlock>, &
         .blocks
         .iter()
         .any(|b| matches!(b, Block::ToolResult { .. }));
-    if has_results {
-        return (vec![text(&analysis(req))], "end_turn");
-    }
-    let question: Vec<&str> = last
-        .blocks
-        .iter()
-        .filter_map(|b| match b {
-            Block::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
-    let question = question.join("\n");
-    let calls = tool_calls(req, &question);
-    if calls.is_empty() {
-        return (vec![text(&plain_answer(&question))], "end_turn");
-    }
-    let syms = symbols(&question);
-    let intro = if syms.is_empty() {
-        "I'll check the current market status.".to_string()
+    // After tool results, the question is the conversation's first user text and the batches
+    // continue from what was asked; a user text turn is a question of its own.
+    let (question, asked) = if has_results {
+        (question(req), asked_symbols(req))
     } else {
-        format!("I'll look up the latest data for {}.", syms.join(", "))
+        (user_text(last), Vec::new())
+    };
+    let syms = symbols(&question);
+    let calls = if has_results && style.symbols_per_turn == 0 {
+        Vec::new()
+    } else {
+        next_batch(
+            tool_calls(req, &question),
+            &syms,
+            &asked,
+            style.symbols_per_turn,
+        )
+    };
+    if calls.is_empty() {
+        let answer = if has_results {
+            analysis(req)
+        } else {
+            plain_answer(&question)
+        };
+        let words = question.split_whitespace().count();
+        let answer = match style.target_tokens(syms.len(), words, rng) {
+            Some(target) => verbosity::extend(answer, &syms, target),
+            None => answer,
+        };
+        return (vec![text(&answer)], "end_turn");
+    }
+    let batch: Vec<&str> = syms
+        .iter()
+        .filter(|s| !asked.contains(s))
+        .map(String::as_str)
+        .filter(|s| calls.iter().any(|(_, input)| input["symbol"] == *s))
+        .collect();
+    let intro = match (batch.is_empty(), asked.is_empty()) {
+        (true, _) => "I'll check the current market status.".to_string(),
+        (false, true) => format!("I'll look up the latest data for {}.", batch.join(", ")),
+        (false, false) => format!("Next, the data for {}.", batch.join(", ")),
     };
     // With a forced tool choice the real API answers with tool calls only, no preamble.
     let forced = matches!(req.tool_choice, ToolChoice::Any | ToolChoice::Tool(_));
@@ -159,6 +185,71 @@ fn respond(req: &MessagesRequest, rng: &mut ChaCha8Rng) -> (Vec<ContentBlock>, &
         });
     }
     (blocks, "tool_use")
+}
+
+/// The text of the conversation's first user turn.
+fn question(req: &MessagesRequest) -> String {
+    req.turns
+        .iter()
+        .find(|t| t.role == Role::User)
+        .map(user_text)
+        .unwrap_or_default()
+}
+
+/// The text blocks of one turn, joined.
+fn user_text(turn: &super::request::Turn) -> String {
+    let texts: Vec<&str> = turn
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    texts.join("\n")
+}
+
+/// Symbols the assistant already asked a tool about, in this conversation.
+fn asked_symbols(req: &MessagesRequest) -> Vec<String> {
+    req.turns
+        .iter()
+        .filter(|t| t.role == Role::Assistant)
+        .flat_map(|t| &t.blocks)
+        .filter_map(|b| match b {
+            Block::ToolUse { input, .. } => input.get("symbol")?.as_str().map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The calls of this turn: every call when nothing was asked yet and `per_turn` is 0; else the
+/// calls about the next `per_turn` symbols not yet asked (the market status with the first
+/// batch). Empty when every symbol was asked.
+fn next_batch(
+    calls: Vec<(&'static str, Value)>,
+    syms: &[String],
+    asked: &[String],
+    per_turn: u64,
+) -> Vec<(&'static str, Value)> {
+    let first_turn = asked.is_empty();
+    if per_turn == 0 {
+        return if first_turn { calls } else { Vec::new() };
+    }
+    let batch: Vec<&String> = syms
+        .iter()
+        .filter(|s| !asked.contains(s))
+        .take(usize::try_from(per_turn).unwrap_or(usize::MAX))
+        .collect();
+    calls
+        .into_iter()
+        .filter(
+            |(_, input)| match input.get("symbol").and_then(Value::as_str) {
+                Some(s) => batch.iter().any(|b| b.as_str() == s),
+                // The market status (or a forced call without a ticker): with the first batch.
+                None => first_turn,
+            },
+        )
+        .collect()
 }
 
 fn text(t: &str) -> ContentBlock {

@@ -141,6 +141,17 @@ pub struct ClaudeFlags {
     /// Output tokens per second after the first token (0 = instant).
     #[arg(long, env = "CLAUDE_MOCK_TOKENS_PER_SEC")]
     pub tokens_per_sec: Option<f64>,
+    /// Median output tokens of the final analysis of a one-ticker, short question, drawn per
+    /// request from a lognormal that grows with tickers and question (0 = the fixed script).
+    #[arg(long, env = "CLAUDE_MOCK_REPLY_TOKENS_MEDIAN")]
+    pub reply_tokens_median: Option<u64>,
+    /// Sigma of that lognormal (0 to 3; 0 = always the scaled median).
+    #[arg(long, env = "CLAUDE_MOCK_REPLY_TOKENS_SIGMA")]
+    pub reply_tokens_sigma: Option<f64>,
+    /// Tickers the model looks up per turn (0 = all in the first turn): more tickers, more
+    /// model calls per analysis.
+    #[arg(long, env = "CLAUDE_MOCK_SYMBOLS_PER_TURN")]
+    pub symbols_per_turn: Option<u64>,
     /// Model calls in flight at once (0 = unlimited); more get 429.
     #[arg(long, env = "CLAUDE_MOCK_MAX_CONCURRENT")]
     pub max_concurrent: Option<u64>,
@@ -239,6 +250,9 @@ impl ClaudeFlags {
         }
         put(&mut m, "ttft_ms", &self.ttft_ms);
         put(&mut m, "tokens_per_sec", &self.tokens_per_sec);
+        put(&mut m, "reply_tokens_median", &self.reply_tokens_median);
+        put(&mut m, "reply_tokens_sigma", &self.reply_tokens_sigma);
+        put(&mut m, "symbols_per_turn", &self.symbols_per_turn);
         put(&mut m, "max_concurrent", &self.max_concurrent);
         put(&mut m, "rpm", &self.rpm);
         put(&mut m, "itpm", &self.itpm);

@@ -285,6 +285,11 @@ async fn run(state: &AppState, request_id: &str, request: Request) -> Result<Res
         detail: format!("the analysis task failed ({e})"),
     })??;
     let (upstream, total) = (admitted.elapsed(), arrived.elapsed());
+    state.instruments.analysis(
+        analysis.usage.input_tokens,
+        analysis.usage.output_tokens,
+        analysis.turns,
+    );
     let body = AnalyzeResponse {
         analysis: analysis.analysis,
         symbols: analysis.symbols,

@@ -11,6 +11,7 @@
 mod support;
 
 mod admission;
+mod analysis_spread;
 mod bad_input;
 mod binary;
 mod client_closed;

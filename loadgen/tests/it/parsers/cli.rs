@@ -33,12 +33,14 @@ fn assert_runnable(plan: &Plan) {
         .and_then(|t| timeline.end().checked_add(t + Duration::from_secs(1)));
     assert!(deadline.is_some(), "no last deadline for {plan:?}");
     for w in &timeline.windows {
-        if let Load::Open { rate, .. } = w.load {
-            let period = 1.0 / rate;
-            assert_eq!(send_time(w.start, w.end, 0, period), Some(w.start));
+        if let Load::Open { rate, arrivals, .. } = w.load {
+            let mut schedule = arrivals.schedule(rate, 42);
             let sends: Vec<_> = (0..4)
-                .map_while(|i| send_time(w.start, w.end, i, period))
+                .map_while(|_| send_time(w.start, w.end, schedule.next_offset()))
                 .collect();
+            if arrivals == loadgen::arrivals::Arrivals::Constant {
+                assert_eq!(sends.first(), Some(&w.start));
+            }
             assert!(sends.windows(2).all(|p| p[0] < p[1] && p[1] < w.end));
         }
     }
@@ -178,7 +180,7 @@ proptest! {
         match (text.parse::<f64>(), parse(&["run", &arg, "--url", URL])) {
             (Ok(r), Parsed::Plan(plan)) => {
                 prop_assert!(r.is_finite() && r > 0.0 && r <= MAX_RATE, "{text:?} accepted");
-                prop_assert_eq!(&plan.steps, &vec![Load::Open { rate: r, max_in_flight: 1000 }]);
+                prop_assert_eq!(&plan.steps, &vec![Load::Open { rate: r, max_in_flight: 1000, arrivals: Default::default() }]);
                 assert_runnable(&plan);
             }
             (Ok(r), Parsed::Config(e)) => {
