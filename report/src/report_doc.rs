@@ -41,6 +41,71 @@ fn config_lines(config: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The provider tier in one paragraph: every budget known, the binding one first, each with the
+/// N it allows and where its inputs came from.
+fn provider_tier_text(p: &super::provider::ProviderCeiling) -> String {
+    let i = &p.inputs;
+    let src = |k: &str| i.sources.get(k).copied().unwrap_or("assumed");
+    let budgets = [
+        (
+            "requests",
+            i.rpm
+                .map(|v| format!("{v:.0} requests/min ({})", src("rpm"))),
+            p.rpm_concurrency,
+        ),
+        (
+            "input tokens",
+            i.itpm.map(|v| {
+                format!(
+                    "{v:.0} input tokens/min ({}) at {:.0} per call ({})",
+                    src("itpm"),
+                    i.avg_input_tokens,
+                    src("avg_input_tokens")
+                )
+            }),
+            p.itpm_concurrency,
+        ),
+        (
+            "output tokens",
+            i.otpm.map(|v| {
+                format!(
+                    "{v:.0} output tokens/min ({}) at {:.1} per call ({})",
+                    src("otpm"),
+                    i.avg_output_tokens,
+                    src("avg_output_tokens")
+                )
+            }),
+            p.otpm_concurrency,
+        ),
+    ];
+    let mut known: Vec<(&str, String, u32)> = budgets
+        .into_iter()
+        .filter_map(|(name, text, n)| Some((name, text?, n?)))
+        .collect();
+    // The binding budget first, then the others from the tightest.
+    known.sort_by_key(|(name, _, n)| (Some(*name) != p.binding, *n));
+    let list: Vec<String> = known
+        .iter()
+        .map(|(name, text, n)| {
+            let binds = if Some(*name) == p.binding {
+                ", binds"
+            } else {
+                ""
+            };
+            format!("{text} → N ≤ {n}{binds}")
+        })
+        .collect();
+    format!(
+        "Provider tier: {}. Each at {:.0}% of the budget, with {:.2} model calls per analysis ({}) \
+         and a service time of {:.2} s (measured at light load).",
+        list.join("; "),
+        super::provider::HEADROOM * 100.0,
+        i.calls_per_request,
+        src("calls_per_request"),
+        p.service_time_s
+    )
+}
+
 /// Builds the document and its charts.
 pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     let s = &a.summary;
@@ -311,18 +376,10 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         None => "Too few unshed steps past N for a queueing view.".into(),
     }));
     d.push(Block::Para(match &s.provider {
-        Some(p) => format!(
-            "Provider tier: {} rpm, {} otpm, {} calls per analysis of {:.0} output tokens each, \
-             service time {:.2} s → N ≤ {} by requests, ≤ {} by output tokens (80% of the tier).",
-            opt(p.inputs.rpm, 0),
-            opt(p.inputs.otpm, 0),
-            p.inputs.calls_per_request,
-            p.inputs.avg_output_tokens,
-            p.service_time_s,
-            p.rpm_concurrency.map_or("n/a".into(), |v| v.to_string()),
-            p.otpm_concurrency.map_or("n/a".into(), |v| v.to_string()),
-        ),
-        None => "No provider tier given (--provider-rpm, --provider-otpm).".into(),
+        Some(p) => provider_tier_text(p),
+        None => "No provider tier given (--provider-rpm, --provider-itpm, --provider-otpm) or \
+                 reported in the server's /metrics."
+            .into(),
     }));
 
     d.push(Block::Heading(2, "Steps".into()));

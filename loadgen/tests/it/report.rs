@@ -616,3 +616,29 @@ fn the_answer_is_the_same_whichever_evidence_sits_beside_the_csv() {
         );
     }
 }
+
+/// Issue 33 item 9: report.md lists every budget, the binding one first, with formatted figures
+/// (before: requests and output tokens only, while input tokens bound, and a raw float).
+#[test]
+fn the_provider_tier_lists_every_budget_the_binding_one_first() {
+    let (o, out) = report(&fixture("evidence").join("ramp.csv"), &["--slo", "p99<10s"]);
+    assert!(o.status.success(), "{o:?}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("Provider tier:"))
+        .expect("a provider tier line");
+    assert!(
+        line.starts_with("Provider tier: 400000 input tokens/min (measured) at 285 per call (measured) → N ≤ 13, binds;"),
+        "{line}"
+    );
+    assert!(
+        line.contains("2000 requests/min (measured) → N ≤ 19"),
+        "{line}"
+    );
+    assert!(
+        line.contains("80000 output tokens/min (measured) at 29.5 per call"),
+        "{line}"
+    );
+    assert!(line.contains("2.00 model calls per analysis"), "{line}");
+}
