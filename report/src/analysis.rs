@@ -285,8 +285,19 @@ fn recommend_from(
 
 /// Computes every finding.
 pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
+    // The concurrency analysis reads closed-loop steps (users); an open-loop step's
+    // `concurrency` is its in-flight cap, not users, so open-loop rows are only counted when the
+    // run has no closed-loop row (and then nothing is sized from them: see `open_loop_only`).
+    let open_loop_only = input
+        .rows
+        .iter()
+        .filter(|r| !r.interrupted)
+        .all(|r| r.target_rps.is_some());
     let mut order: Vec<usize> = (0..input.rows.len())
-        .filter(|&k| !input.rows[k].interrupted && input.rows[k].concurrency.is_some())
+        .filter(|&k| {
+            let r = &input.rows[k];
+            !r.interrupted && r.concurrency.is_some() && r.target_rps.is_none()
+        })
         .collect();
     order.sort_by_key(|&k| (input.rows[k].concurrency, input.rows[k].step));
     let steps: Vec<StepRow> = order.iter().map(|&k| input.rows[k].clone()).collect();
@@ -295,7 +306,10 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .iter()
         .map(|&k| input.named.get(k).cloned().unwrap_or_default())
         .collect();
-    let counted = input.rows.iter().filter(|r| !r.interrupted);
+    let counted = input
+        .rows
+        .iter()
+        .filter(|r| !r.interrupted && (open_loop_only || r.target_rps.is_none()));
     let max_throughput_rps = counted
         .clone()
         .map(|r| r.throughput_rps)
@@ -471,6 +485,27 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         },
         primary.as_deref(),
     );
+    let (recommended, recommendation_withheld) = if open_loop_only {
+        let rates: Vec<String> = input
+            .rows
+            .iter()
+            .filter_map(|r| r.target_rps)
+            .map(|r| format!("{r}/s"))
+            .collect();
+        (
+            None,
+            Some(format!(
+                "No recommendation: every step of this run is open loop (--rate: {}), and the \
+                 capacity report sizes concurrency (knee, fit, N) from closed-loop steps, where a \
+                 step's users are its concurrency; an open-loop step's in-flight cap is not. \
+                 Ramp users (`loadgen ramp --steps …`) for the sizing; this run's measured rates \
+                 are in the Steps table.",
+                rates.join(", ")
+            )),
+        )
+    } else {
+        (recommended, recommendation_withheld)
+    };
     let mut summary = Summary {
         version: SCHEMA_VERSION,
         inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
@@ -482,7 +517,9 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             .unwrap_or(0),
         max_throughput_rps,
         max_goodput_rps,
-        max_goodput_concurrency: best.and_then(|r| r.concurrency),
+        max_goodput_concurrency: best
+            .filter(|r| r.target_rps.is_none())
+            .and_then(|r| r.concurrency),
         knee_concurrency,
         max_concurrency_meeting_slo,
         objectives: objectives.iter().map(|o| o.text.clone()).collect(),
@@ -524,6 +561,38 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     }
     summary.names = names.iter().map(|v| v.summary.clone()).collect();
     summary.findings = super::findings::headline(&summary);
+    if open_loop_only && !objectives.is_empty() {
+        // Open loop: the objectives per offered rate, measured on the rate steps themselves.
+        let mut rates: Vec<&StepRow> = input.rows.iter().filter(|r| !r.interrupted).collect();
+        rates.sort_by(|a, b| {
+            a.target_rps
+                .unwrap_or(0.0)
+                .total_cmp(&b.target_rps.unwrap_or(0.0))
+        });
+        let named_of = |r: &StepRow| {
+            input
+                .rows
+                .iter()
+                .position(|x| std::ptr::eq(x, r))
+                .and_then(|k| input.named.get(k))
+                .map_or(&[][..], Vec::as_slice)
+        };
+        let held = rates
+            .iter()
+            .take_while(|r| objectives.iter().all(|o| holds_at(o, r, named_of(r))))
+            .last()
+            .and_then(|r| r.target_rps);
+        let list = summary.objectives.join(", ");
+        summary.findings.insert(
+            1.min(summary.findings.len()),
+            match held {
+                Some(r) => format!(
+                    "Open loop: every objective ({list}) holds up to {r}/s offered (measured)."
+                ),
+                None => format!("Open loop: the objectives ({list}) fail from the lowest rate."),
+            },
+        );
+    }
     Analysis {
         summary,
         fit,

@@ -78,10 +78,13 @@ pub struct Comparison {
     pub top_concurrency: Option<u32>,
     /// Success at the top common step, before and after.
     pub top_success: Option<[f64; 2]>,
-    /// The after run's knee (N), or its top step.
+    /// N: a step both runs measured — the largest at or below the after run's knee, or the top
+    /// common step without a knee. `p99_at_n_ms` is measured there.
     pub n: Option<u32>,
     /// The after run has a knee (goodput stops growing); false means N is its top step.
     pub knee_found: bool,
+    /// The after run's knee, users (not always a step of the before run).
+    pub after_knee: Option<u32>,
     /// p99 at N, before and after, ms.
     pub p99_at_n_ms: Option<[f64; 2]>,
     /// Steps in both runs.
@@ -93,7 +96,9 @@ pub struct Comparison {
 fn usable(rows: Vec<StepRow>) -> Vec<StepRow> {
     let mut v: Vec<StepRow> = rows
         .into_iter()
-        .filter(|r| r.is_total() && !r.interrupted && r.concurrency.is_some())
+        .filter(|r| {
+            r.is_total() && !r.interrupted && r.concurrency.is_some() && r.target_rps.is_none()
+        })
         .collect();
     v.sort_by_key(|r| (r.concurrency, r.step));
     v.dedup_by_key(|r| r.concurrency);
@@ -180,16 +185,16 @@ pub fn comparison(
         ));
     }
     if let Some(s) = at_n {
+        let why = match knee {
+            Some(k) if k == s.concurrency => "the after run's knee".to_string(),
+            Some(k) => format!(
+                "the largest step both runs measured at or below the after run's knee at {k} users"
+            ),
+            None => "no knee in the after run: its top common step".into(),
+        };
         headline.push(format!(
-            "At N = {} users ({}) p99 of served requests is {:.0} ms after vs {:.0} ms before.",
-            s.concurrency,
-            if knee.is_some() {
-                "the after run's knee"
-            } else {
-                "no knee in the after run: its top common step"
-            },
-            s.p99_after_ms,
-            s.p99_before_ms
+            "At N = {} users ({why}) p99 of served requests is {:.0} ms after vs {:.0} ms before.",
+            s.concurrency, s.p99_after_ms, s.p99_before_ms
         ));
     }
     Comparison {
@@ -198,8 +203,9 @@ pub fn comparison(
         max_goodput_ratio,
         top_concurrency: top.map(|t| t.concurrency),
         top_success: top.map(|t| [t.success_before, t.success_after]),
-        n,
+        n: at_n.map(|s| s.concurrency),
         knee_found: knee.is_some(),
+        after_knee: knee,
         p99_at_n_ms: at_n.map(|s| [s.p99_before_ms, s.p99_after_ms]),
         steps,
         headline,
@@ -230,8 +236,26 @@ fn step_length_warning(before: &[StepRow], after: &[StepRow]) -> Option<String> 
 /// Reads both runs and writes the comparison into `out` (atomically); returns the headline.
 pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, ReportError> {
     super::out_dir::check(out, &[before, after], super::out_dir::OutKind::Compare)?;
-    let b = usable(read_rows(before)?);
-    let a = usable(read_rows(after)?);
+    let (before_rows, after_rows) = (read_rows(before)?, read_rows(after)?);
+    for (rows, path) in [(&before_rows, before), (&after_rows, after)] {
+        let counted: Vec<&StepRow> = rows
+            .iter()
+            .filter(|r| r.is_total() && !r.interrupted)
+            .collect();
+        if !counted.is_empty() && counted.iter().all(|r| r.target_rps.is_some()) {
+            let rates: Vec<String> = counted
+                .iter()
+                .filter_map(|r| r.target_rps)
+                .map(|r| format!("{r}/s"))
+                .collect();
+            return Err(ReportError::OpenLoop {
+                path: path.display().to_string(),
+                rates: rates.join(", "),
+            });
+        }
+    }
+    let b = usable(before_rows);
+    let a = usable(after_rows);
     for (rows, path) in [(&b, before), (&a, after)] {
         if rows.len() < 2 {
             return Err(ReportError::OneStep {
@@ -357,6 +381,27 @@ mod tests {
         );
         let [lo, hi] = wilson(1, 1);
         assert!(lo < 0.25 && hi == 1.0, "one success says little: {lo} {hi}");
+    }
+
+    #[test]
+    fn n_is_a_step_both_runs_measured_and_the_headline_says_which() {
+        // The after run's knee is at 8 users, a step the before run never measured: N is the
+        // largest common step at or below it (2), in the JSON and in the headline alike.
+        let before = vec![row(1, 1, 1.0, 1000.0), row(2, 2, 2.0, 1000.0)];
+        let after: Vec<StepRow> = [1u32, 2, 4, 8, 16]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| row(i + 1, c, f64::from(c.min(8)), 1000.0))
+            .collect();
+        let c = comparison("b.csv", &before, "a.csv", &after);
+        assert_eq!((c.after_knee, c.n), (Some(8), Some(2)));
+        assert!(
+            c.headline.iter().any(|h| h.starts_with(
+                "At N = 2 users (the largest step both runs measured at or below the after run's knee at 8 users)"
+            )),
+            "{:?}",
+            c.headline
+        );
     }
 
     #[test]

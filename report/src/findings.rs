@@ -13,11 +13,11 @@ pub fn headline(s: &Summary) -> Vec<String> {
             .map_or(String::new(), |c| format!(" at {c} users")),
         s.max_throughput_rps
     ));
-    out.push(match s.knee_concurrency {
-        Some(k) => format!("Knee at {k} users: past it goodput grows by less than 5%."),
-        None => "No knee: goodput still grows at the top step.".into(),
-    });
-    if !s.objectives.is_empty() {
+    if s.tested_concurrency > 0 {
+        out.push(knee_text(s));
+    }
+
+    if !s.objectives.is_empty() && s.tested_concurrency > 0 {
         out.push(match s.max_concurrency_meeting_slo {
             Some(c) => format!(
                 "Every objective ({}) holds up to {c} users.",
@@ -165,4 +165,12 @@ pub fn headline(s: &Summary) -> Vec<String> {
         (None, why) => out.push(why.clone().unwrap_or_else(|| "No recommendation.".into())),
     }
     out
+}
+
+/// The knee sentence (closed-loop steps only).
+fn knee_text(s: &Summary) -> String {
+    match s.knee_concurrency {
+        Some(k) => format!("Knee at {k} users: past it goodput grows by less than 5%."),
+        None => "No knee: goodput still grows at the top step.".into(),
+    }
 }

@@ -128,6 +128,18 @@ pub enum ReportError {
         /// The file.
         path: String,
     },
+    /// `compare` on a run whose steps are all open loop.
+    #[error(
+        "{path}: every step is open loop (--rate: {rates}); compare matches the two runs' \
+         closed-loop steps by their users, and an open-loop step's in-flight cap is not users: \
+         compare two `loadgen ramp --steps …` runs, or read the rates' rows side by side"
+    )]
+    OpenLoop {
+        /// The file.
+        path: String,
+        /// Its steps' rates.
+        rates: String,
+    },
     /// A flag is invalid.
     #[error("{flag}: {message}")]
     Usage {

@@ -642,3 +642,45 @@ fn the_provider_tier_lists_every_budget_the_binding_one_first() {
     );
     assert!(line.contains("2.00 model calls per analysis"), "{line}");
 }
+
+/// Issue 33 item 10: a `--rate-steps` ramp (max-in-flight 1000) is not read as 1000 users: no
+/// "at 1000 users", no N=1000, and `compare` says plainly that it matches closed-loop steps.
+#[test]
+fn open_loop_rows_are_read_by_their_rate_not_as_users() {
+    let (o, out) = report(&fixture("open-loop.csv"), &["--slo", "p99<1s"]);
+    assert!(o.status.success(), "{o:?}");
+    let s = summary(&out);
+    assert!(
+        s["max_goodput_concurrency"].is_null(),
+        "{}",
+        s["max_goodput_concurrency"]
+    );
+    assert!(s["recommended"].is_null(), "{}", s["recommended"]);
+    let why = s["recommendation_withheld"].as_str().unwrap();
+    assert!(
+        why.contains("every step of this run is open loop (--rate: 50/s, 100/s, 200/s)"),
+        "{why}"
+    );
+    let findings = s["findings"].to_string();
+    assert!(
+        findings.contains("holds up to 200/s offered (measured)"),
+        "{findings}"
+    );
+    assert!(!findings.contains("1000"), "{findings}");
+    let csv = fixture("open-loop.csv");
+    let dir = scratch();
+    let o = loadgen(&[
+        "compare",
+        csv.to_str().unwrap(),
+        csv.to_str().unwrap(),
+        "--out-dir",
+        dir.join("cmp").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("every step is open loop (--rate: 50/s, 100/s, 200/s)"),
+        "{err}"
+    );
+    assert!(!err.contains("only one step"), "{err}");
+}
