@@ -26,6 +26,7 @@ mod outcomes;
 mod parsers;
 mod protocol;
 mod ramps;
+mod refusals;
 mod report;
 mod retry_after;
 mod sessions;
