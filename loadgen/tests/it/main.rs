@@ -23,6 +23,7 @@ mod merge;
 mod newcomer;
 mod open_loop;
 mod outcomes;
+mod output_files;
 mod parsers;
 mod protocol;
 mod ramps;
