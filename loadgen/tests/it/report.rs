@@ -464,6 +464,15 @@ fn a_second_step_cut_by_ctrl_c_is_named_not_called_only_one_step() {
 }
 
 #[test]
+fn an_adaptive_floor_of_zero_is_refused_not_read_as_one() {
+    let (o, out) = report(&fixture("ramp/ramp.csv"), &["--adaptive-floor", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--adaptive-floor"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_bad_objective_exits_2_and_writes_nothing() {
     let (o, out) = report(&fixture("ramp/ramp.csv"), &["--slo", "p98<1s"]);
     assert_eq!(o.status.code(), Some(2));
