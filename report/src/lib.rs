@@ -97,6 +97,44 @@ pub struct ReportArgs {
     /// first CSV).
     #[arg(long = "from-metrics", value_name = "PATH")]
     pub metrics: Option<PathBuf>,
+    /// `--json`, `--timeseries`, `--metrics`: not report's flags (a load command's outputs keep
+    /// those names), refused pointing at `--from-*`; clap's own tip suggested `--slo`.
+    #[command(flatten)]
+    pub misnamed: MisnamedInputs,
+}
+
+/// Hidden flags that only refuse: what a user reaches for instead of `--from-json`,
+/// `--from-timeseries` and `--from-metrics`. Never holds a value.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MisnamedInputs {
+    /// Refused: see `--from-json`.
+    #[arg(long = "json", id = "misnamed_json", hide = true, value_name = "PATH", value_parser = misnamed_json)]
+    pub json: Option<String>,
+    /// Refused: see `--from-timeseries`.
+    #[arg(long = "timeseries", id = "misnamed_timeseries", hide = true, value_name = "PATH", value_parser = misnamed_timeseries)]
+    pub timeseries: Option<String>,
+    /// Refused: see `--from-metrics`.
+    #[arg(long = "metrics", id = "misnamed_metrics", hide = true, value_name = "PATH", value_parser = misnamed_metrics)]
+    pub metrics: Option<String>,
+}
+
+fn misnamed(what: &str, flag: &str) -> String {
+    format!(
+        "report reads {what} with --{flag} (--{} names a load command's output)",
+        &flag[5..]
+    )
+}
+
+fn misnamed_json(_: &str) -> Result<String, String> {
+    Err(misnamed("the run's JSON summary", "from-json"))
+}
+
+fn misnamed_timeseries(_: &str) -> Result<String, String> {
+    Err(misnamed("the run's time series", "from-timeseries"))
+}
+
+fn misnamed_metrics(_: &str) -> Result<String, String> {
+    Err(misnamed("a /metrics snapshot", "from-metrics"))
 }
 
 /// Flags of `loadgen compare`.
