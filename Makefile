@@ -9,9 +9,10 @@ PY := $(VENV)/bin/python
 
 all: build
 
-## help: every target with one line each
+## help: every target and what it does (a description's continuation lines indented below it)
 help:
-	@grep -E '^## [a-z-]+:' $(MAKEFILE_LIST) | sed -e 's/^## //' -e 's/:/\t/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); n = index($$0, ":"); printf "  %-16s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2); more = 1; next } \
+	     more && /^## / { sub(/^## /, ""); printf "  %-16s %s\n", "", $$0; next } { more = 0 }' $(MAKEFILE_LIST)
 
 ## build: debug build of every crate
 build:
@@ -133,18 +134,33 @@ check-dockerfile: $(PY)
 demo-users: release
 	bash scripts/demo_users.sh
 
-## mocks: both mock upstreams in the foreground (claude :9100, trading :9200), demo profile
-mocks: release
-	$(RELEASE_BIN)/mocks all --profile mocks/profiles/demo.toml
+# Ports of `make mocks`, `make serve` and `make serve-legacy`: `make serve PORT=8080
+# CLAUDE_PORT=9101 TRADING_PORT=9201` (give the mock ports to both).
+PORT ?= 8000
+CLAUDE_PORT ?= 9100
+TRADING_PORT ?= 9200
 
-## serve: the scaled server on :8000 against the local mocks (run `make mocks` in another shell)
-serve: release
-	TRADING_API_BASE_URL=http://127.0.0.1:9200 ANTHROPIC_BASE_URL=http://127.0.0.1:9100 \
+# The foreground verbs build a binary only when a source is newer than it: `make serve` and
+# `make mocks` in two shells then do not both run cargo, and binaries `make test` built (without
+# LTO) are used as they are rather than rebuilt with the release profile.
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find server mocks loadgen report -name '*.rs' -o -name Cargo.toml 2>/dev/null)
+$(RELEASE_BIN)/mocks $(RELEASE_BIN)/analyze-server: $(RUST_SOURCES)
+	$(CARGO) build --release --bin $(notdir $@)
+
+## mocks: both mock upstreams in the foreground (claude :9100, trading :9200; CLAUDE_PORT=, TRADING_PORT=
+## move them), demo profile
+mocks: $(RELEASE_BIN)/mocks
+	$(RELEASE_BIN)/mocks all --profile mocks/profiles/demo.toml --claude-port $(CLAUDE_PORT) --trading-port $(TRADING_PORT)
+
+## serve: the scaled server on :8000 (PORT=) against the local mocks (run `make mocks` in another shell; give it
+## the same CLAUDE_PORT= and TRADING_PORT=)
+serve: $(RELEASE_BIN)/analyze-server
+	PORT=$(PORT) TRADING_API_BASE_URL=http://127.0.0.1:$(TRADING_PORT) ANTHROPIC_BASE_URL=http://127.0.0.1:$(CLAUDE_PORT) \
 	ANTHROPIC_API_KEY=mock-key $(RELEASE_BIN)/analyze-server
 
 ## serve-legacy: the same server in legacy mode (no limits, a new connection per Trading API call)
-serve-legacy: release
-	TRADING_API_BASE_URL=http://127.0.0.1:9200 ANTHROPIC_BASE_URL=http://127.0.0.1:9100 \
+serve-legacy: $(RELEASE_BIN)/analyze-server
+	PORT=$(PORT) TRADING_API_BASE_URL=http://127.0.0.1:$(TRADING_PORT) ANTHROPIC_BASE_URL=http://127.0.0.1:$(CLAUDE_PORT) \
 	ANTHROPIC_API_KEY=mock-key LEGACY_MODE=true $(RELEASE_BIN)/analyze-server
 
 ## demo: the main job — mocks + scaled server + `loadgen ramp --to 50`, written to reports/runs/<ts>/

@@ -48,18 +48,26 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
+    // Fixed usage lines: clap's own, in an error about a flag given, lists that flag as if it
+    // were required (`Usage: loadgen ramp --steps <STEPS> [URL]`).
     /// A ramp of closed-loop concurrency steps (or open-loop rate steps with --rate-steps).
+    #[command(override_usage = "loadgen ramp [OPTIONS] [URL]")]
     Ramp(RampArgs),
     /// One step: closed loop with --concurrency, or open loop with --rate.
+    #[command(override_usage = "loadgen run <--concurrency <N>|--rate <RATE>> [OPTIONS] [URL]")]
     Run(RunArgs),
     /// Capacity-planning report of ramp CSVs: USL fit, knee, Little's law, recommendation.
+    #[command(override_usage = "loadgen report <CSV>... --out-dir <DIR> [OPTIONS]")]
     Report(report::ReportArgs),
     /// Before/after comparison of two ramp CSVs.
+    #[command(override_usage = "loadgen compare <BEFORE> <AFTER> --out-dir <DIR>")]
     Compare(report::CompareArgs),
     /// Search the highest concurrency (or rate) at which every --slo holds, then confirm it.
     #[command(mut_arg("slo_until", |a| a.hide(true)))]
+    #[command(override_usage = "loadgen find-capacity --slo <SLO>... [OPTIONS] [URL]")]
     FindCapacity(FindCapacityArgs),
     /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.
+    #[command(override_usage = "loadgen merge <LOG>... --out <DIR> [OPTIONS]")]
     Merge(MergeArgs),
 }
 

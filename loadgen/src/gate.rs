@@ -115,7 +115,11 @@ pub fn evaluate(
 pub fn verdict(objectives: &[Objective], violations: &[Violation]) -> u8 {
     if violations.is_empty() {
         if !objectives.is_empty() {
-            eprintln!("loadgen: SLO passed ({} objectives)", objectives.len());
+            let n = objectives.len();
+            eprintln!(
+                "loadgen: SLO passed ({n} objective{})",
+                if n == 1 { "" } else { "s" }
+            );
         }
         0
     } else {

@@ -67,6 +67,20 @@ pub enum ScrapeError {
     Client(String),
 }
 
+/// Checks `url` is an http(s) URL the client can send to (host, port in range), before any
+/// file is created; the reason when not.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("'{}' is not a URL: {e}", url.escape_debug()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+        return Err(format!(
+            "'{}' is not an http:// or https:// URL",
+            url.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// Parses exposition text into samples stamped `at` (histograms and summaries keep their count).
 pub fn parse(text: &str, at: SystemTime) -> Result<Vec<Sample>, String> {
     let scrape =

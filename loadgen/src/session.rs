@@ -6,9 +6,10 @@
 
 mod outputs;
 pub mod signals;
+mod staged;
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use crate::sinks::json::Uncounted;
 use crate::sinks::live::StepCollector;
 use crate::sinks::progress::Progress;
 use crate::slo::Objective;
-use outputs::Outputs;
+use outputs::{OutputPaths, Outputs};
 
 /// One run: opened once the target answered the preflight, closed once its outputs are written.
 pub struct Session {
@@ -65,10 +66,11 @@ pub struct Closed {
 }
 
 impl Session {
-    /// Builds the engine of `plan`, checks the target answers, creates the output files (only
-    /// then, so an unreachable target leaves no empty files behind) and installs the
-    /// SIGINT/SIGTERM handlers.
+    /// Checks the output paths, builds the engine of `plan`, checks the target answers, creates
+    /// the output files under temporary names (only then, so an unreachable target leaves no
+    /// files behind) and installs the SIGINT/SIGTERM handlers.
     pub async fn open(plan: Arc<Plan>, common: &CommonArgs) -> Result<Session, RunError> {
+        let paths = OutputPaths::resolve(common, plan.command)?;
         hints::warn_long_timeout(&plan);
         let cancel = CancellationToken::new();
         let engine = Engine::new(plan.clone(), cancel.clone()).await?;
@@ -76,7 +78,7 @@ impl Session {
         for w in hints::preflight(&preflight) {
             eprintln!("{w}");
         }
-        let outputs = Outputs::create(common, plan.command)?;
+        let outputs = Outputs::create(paths)?;
         let exit_signal = Arc::new(AtomicU8::new(0));
         let signals = signals::stop_on_signal(
             cancel.clone(),
@@ -254,35 +256,48 @@ impl Session {
         finish_scrape(self.outputs.scraper.take(), results, &self.outputs.path).await
     }
 
-    /// Writes the remaining outputs of a stopped run, in this order: `--json` (`json` writes the
-    /// command's document into the file), `--hdr-log`, and `--junit` (one case per step ×
-    /// objective, steps above `until` left out).
+    /// Renames the files written during the run into place (CSV, time series, `--scrape`'s),
+    /// then writes the remaining outputs of a stopped run, each renamed into place once complete,
+    /// in this order: `--json` (`json` writes the command's document into the file),
+    /// `--hdr-log`, and `--junit` (one case per step × objective, steps above `until` left out).
     pub fn close(
         mut self,
         results: &[StepResult],
-        json: impl FnOnce(BufWriter<File>) -> std::io::Result<()>,
+        json: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
         objectives: &[Objective],
         until: Option<f64>,
     ) -> Result<Closed, RunError> {
-        if let Some(file) = self.outputs.json.take() {
-            json(file)?;
+        let outputs = &mut self.outputs;
+        outputs.csv.flush()?;
+        for file in [
+            outputs.csv_file.take(),
+            outputs.timeseries_file.take(),
+            outputs.scrape_file.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            file.commit()?;
         }
-        if let Some(hdr) = self.outputs.hdr.take() {
+        if let Some((file, mut w)) = outputs.json.take() {
+            json(&mut w)?;
+            w.flush()?;
+            file.commit()?;
+        }
+        if let Some((file, mut w)) = outputs.hdr.take() {
             sinks::hdrlog::write(
-                hdr,
+                &mut w,
                 &sinks::hdrlog::LogMeta::of(&self.plan),
                 results,
                 self.started.unwrap_or_else(SystemTime::now),
             )?;
+            w.flush()?;
+            file.commit()?;
         }
-        if let Some(path) = &self.outputs.junit {
-            sinks::junit::write(
-                sinks::create(path, "--junit")?,
-                self.plan.command,
-                objectives,
-                results,
-                until,
-            )?;
+        if let Some((file, mut w)) = outputs.junit.take() {
+            sinks::junit::write(&mut w, self.plan.command, objectives, results, until)?;
+            w.flush()?;
+            file.commit()?;
         }
         Ok(Closed {
             signal: self.signal(),

@@ -236,8 +236,8 @@ fn step_length_warning(before: &[StepRow], after: &[StepRow]) -> Option<String> 
 /// Reads both runs and writes the comparison into `out` (atomically); returns the headline.
 pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, ReportError> {
     super::out_dir::check(out, &[before, after], super::out_dir::OutKind::Compare)?;
-    let (before_rows, after_rows) = (read_rows(before)?, read_rows(after)?);
-    for (rows, path) in [(&before_rows, before), (&after_rows, after)] {
+    let (b_rows, a_rows) = (read_rows(before)?, read_rows(after)?);
+    for (rows, path) in [(&b_rows, before), (&a_rows, after)] {
         let counted: Vec<&StepRow> = rows
             .iter()
             .filter(|r| r.is_total() && !r.interrupted)
@@ -254,15 +254,19 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
             });
         }
     }
-    let b = usable(before_rows);
-    let a = usable(after_rows);
-    for (rows, path) in [(&b, before), (&a, after)] {
-        if rows.len() < 2 {
+    for (rows, path) in [(&b_rows, before), (&a_rows, after)] {
+        if usable(rows.clone()).len() < 2 {
             return Err(ReportError::OneStep {
                 path: path.display().to_string(),
+                interrupted: rows
+                    .iter()
+                    .filter(|r| r.is_total() && r.interrupted)
+                    .map(|r| r.step)
+                    .collect(),
             });
         }
     }
+    let (b, a) = (usable(b_rows), usable(a_rows));
     let note = step_length_warning(&b, &a);
     if let Some(w) = &note {
         eprintln!("loadgen: warning: {w}");

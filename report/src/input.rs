@@ -172,6 +172,11 @@ pub fn load(
     if counted < 2 {
         return Err(ReportError::OneStep {
             path: first.display().to_string(),
+            interrupted: rows
+                .iter()
+                .filter(|r| r.interrupted)
+                .map(|r| r.step)
+                .collect(),
         });
     }
     let s = stem(first);

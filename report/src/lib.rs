@@ -84,8 +84,8 @@ pub struct ReportArgs {
     #[arg(long, default_value_t = 1)]
     pub replicas: u32,
     /// The measured server's adaptive floor (`MIN_CONCURRENT_ANALYSES`): the report states how
-    /// long a full queue waits when the limit falls to it.
-    #[arg(long, default_value_t = 2)]
+    /// long a full queue waits when the limit falls to it. At least 1, as the server's is.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub adaptive_floor: u32,
     /// The run's `--json` summary to read (default: `<csv stem>.json` beside the first CSV).
     #[arg(long = "from-json", value_name = "PATH")]
@@ -97,6 +97,44 @@ pub struct ReportArgs {
     /// first CSV).
     #[arg(long = "from-metrics", value_name = "PATH")]
     pub metrics: Option<PathBuf>,
+    /// `--json`, `--timeseries`, `--metrics`: not report's flags (a load command's outputs keep
+    /// those names), refused pointing at `--from-*`; clap's own tip suggested `--slo`.
+    #[command(flatten)]
+    pub misnamed: MisnamedInputs,
+}
+
+/// Hidden flags that only refuse: what a user reaches for instead of `--from-json`,
+/// `--from-timeseries` and `--from-metrics`. Never holds a value.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MisnamedInputs {
+    /// Refused: see `--from-json`.
+    #[arg(long = "json", id = "misnamed_json", hide = true, value_name = "PATH", value_parser = misnamed_json)]
+    pub json: Option<String>,
+    /// Refused: see `--from-timeseries`.
+    #[arg(long = "timeseries", id = "misnamed_timeseries", hide = true, value_name = "PATH", value_parser = misnamed_timeseries)]
+    pub timeseries: Option<String>,
+    /// Refused: see `--from-metrics`.
+    #[arg(long = "metrics", id = "misnamed_metrics", hide = true, value_name = "PATH", value_parser = misnamed_metrics)]
+    pub metrics: Option<String>,
+}
+
+fn misnamed(what: &str, flag: &str) -> String {
+    format!(
+        "report reads {what} with --{flag} (--{} names a load command's output)",
+        &flag[5..]
+    )
+}
+
+fn misnamed_json(_: &str) -> Result<String, String> {
+    Err(misnamed("the run's JSON summary", "from-json"))
+}
+
+fn misnamed_timeseries(_: &str) -> Result<String, String> {
+    Err(misnamed("the run's time series", "from-timeseries"))
+}
+
+fn misnamed_metrics(_: &str) -> Result<String, String> {
+    Err(misnamed("a /metrics snapshot", "from-metrics"))
 }
 
 /// Flags of `loadgen compare`.
@@ -123,10 +161,12 @@ pub enum ReportError {
     #[error("no CSV given")]
     NoInput,
     /// Fewer than two usable steps.
-    #[error("{path}: line 2: column `step`: only one step; a report needs at least two")]
+    #[error("{}", one_step(path, interrupted))]
     OneStep {
         /// The file.
         path: String,
+        /// The steps left out because a signal cut them (`interrupted` true), by number.
+        interrupted: Vec<usize>,
     },
     /// `compare` on a run whose steps are all open loop.
     #[error(
@@ -159,6 +199,29 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// The [`ReportError::OneStep`] message: with interrupted steps, which ones, since the file
+/// then holds more steps than the one the report could use.
+fn one_step(path: &str, interrupted: &[usize]) -> String {
+    let steps = |v: &[usize]| {
+        let n: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        match n.as_slice() {
+            [one] => format!("step {one} was"),
+            [rest @ .., last] => format!("steps {} and {last} were", rest.join(", ")),
+            [] => String::new(),
+        }
+    };
+    if interrupted.is_empty() {
+        format!("{path}: line 2: column `step`: only one step; a report needs at least two")
+    } else {
+        format!(
+            "{path}: column `interrupted`: {} interrupted (cut by Ctrl-C or SIGTERM) and left \
+             out, which leaves fewer than two complete steps; a report needs at least two: \
+             re-run the ramp to its end",
+            steps(interrupted)
+        )
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
@@ -237,7 +300,7 @@ fn settings(args: &ReportArgs) -> Result<analysis::Settings, ReportError> {
             calls_per_request: args.calls_per_request,
             replicas: args.replicas,
         },
-        adaptive_floor: args.adaptive_floor.max(1),
+        adaptive_floor: args.adaptive_floor,
     })
 }
 

@@ -333,9 +333,10 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     if max_queue_depth > 0 && service_at_n > 0.0 && floor < n {
         let drain_s = f64::from(max_queue_depth) * service_at_n / 1000.0 / f64::from(floor);
         why.push(format!(
-            "If the adaptive limit falls to its floor of {floor} permits, a full queue of \
+            "If the adaptive limit falls to its floor of {floor} permit{}, a full queue of \
              {max_queue_depth} would take {drain_s:.1} s to drain: past the timeout, so the \
-             queue then sheds (503 with Retry-After) rather than serving late."
+             queue then sheds (503 with Retry-After) rather than serving late.",
+            if floor == 1 { "" } else { "s" }
         ));
     }
     let (predicted, ci, how) = if basis == Basis::Extrapolated && service_ms > 0.0 {

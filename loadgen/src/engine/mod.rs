@@ -347,7 +347,14 @@ impl Running {
         if matches!(w.load, Load::Closed { .. }) || ctx.cancel.is_cancelled() {
             step.close();
         }
-        let cut_before_start = || self.cancelled_at().is_some_and(|t| t < w.start);
+        // The watcher that stamps the stop's time may not have run yet: the stop is then no
+        // later than now, and a step whose start is still ahead never began (issue 33: it was
+        // written as cut when step 1's warm-up resolved before the watcher ran).
+        let cut_before_start = || {
+            self.cancelled_at()
+                .unwrap_or_else(Instant::now)
+                .lt(&w.start)
+        };
         if ctx.cancel.is_cancelled() && cut_before_start() {
             step.recorders.finish(0);
             return None;

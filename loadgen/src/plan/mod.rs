@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use http::Uri;
 use serde::Serialize;
 
 pub mod flow;
 mod request;
+mod target_url;
 pub mod tls;
 
 pub use crate::instance::Instance;
@@ -28,6 +28,12 @@ pub const MAX_RATE: f64 = 1e7;
 
 /// Most steps a ramp may have (`--from 1 --to 4000000000 --step 1` would allocate one per level).
 pub const MAX_STEPS: u64 = 10_000;
+
+/// Why a think time and an arrival rate do not go together (`--think-time`, a scenario's
+/// `think_time`): refused rather than ignored, as `--close-between` is.
+const OPEN_LOOP_THINKS: &str = "applies to closed-loop users (--concurrency, or a ramp without \
+     --rate-steps): an open-loop arrival is one request sent on the rate's schedule, whatever \
+     the answers, so no user waits between requests; drop it or use virtual users";
 
 /// How load is offered during one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -155,6 +161,9 @@ impl Plan {
                  to no user and are kept",
             ));
         }
+        if common.think_time.is_some() && open_loop {
+            return Err(ConfigError::new("--think-time", OPEN_LOOP_THINKS));
+        }
         let run_id = run_id(cmd.name(), common, &steps, step_duration, warmup);
         let steps = match common.instance {
             Some(inst) => steps.into_iter().map(|l| share(l, inst)).collect(),
@@ -188,41 +197,7 @@ impl Plan {
                 "must be greater than 0",
             ));
         }
-        let given = common.url();
-        // A bare `host:port` (or `host:port/path`): say what to type instead.
-        let no_scheme = || {
-            let fixed = if given.contains('/') {
-                format!("http://{given}")
-            } else {
-                format!("http://{given}/")
-            };
-            ConfigError::new(
-                "--url",
-                format!(
-                    "'{}' has no scheme: a URL starts with http:// or https://, e.g. {}",
-                    given.escape_debug(),
-                    fixed.escape_debug()
-                ),
-            )
-        };
-        let base: Uri = match given.parse::<Uri>() {
-            Ok(u) => u,
-            Err(_) if !given.contains("://") => return Err(no_scheme()),
-            Err(e) => return Err(ConfigError::new("--url", format!("not a URL: {e}"))),
-        };
-        match base.scheme_str() {
-            Some("http") | Some("https") => {}
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "--url",
-                    format!("scheme {other} is not supported, use http or https"),
-                ))
-            }
-            None => return Err(no_scheme()),
-        }
-        if base.authority().is_none() {
-            return Err(ConfigError::new("--url", "has no host"));
-        }
+        let base = target_url::base(common.url())?;
         let scenario = match &common.scenario {
             Some(path) => scenario_requests(path, &base, common)?,
             None => single_request(&base, common)?,
@@ -239,6 +214,21 @@ impl Plan {
                     "session '{}' needs virtual users (--concurrency, or a ramp without --rate): \
                      an open-loop arrival is one request",
                     s.name
+                ),
+            ));
+        }
+        if let Some(r) = scenario
+            .flows
+            .iter()
+            .flat_map(|f| &f.steps)
+            .find(|s| s.think.is_some())
+            .filter(|_| open_loop)
+        {
+            return Err(ConfigError::new(
+                "--scenario",
+                format!(
+                    "request '{}' has a think_time, which {OPEN_LOOP_THINKS}",
+                    scenario.requests[r.request].name
                 ),
             ));
         }

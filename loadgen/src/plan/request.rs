@@ -43,7 +43,8 @@ struct ScenarioRequest {
     name: String,
     #[serde(default)]
     method: Option<String>,
-    /// Path (joined to `--url`) or full http URL.
+    /// Path (joined to `--url`) or full http URL; required (refused when absent, rather than
+    /// sending `GET /` to a request the file forgot to aim).
     #[serde(default)]
     path: Option<String>,
     /// Weight of a top-level request (1 when absent); a session's requests take none.
@@ -236,6 +237,7 @@ pub(super) fn scenario_requests(
             format!("weights sum to {total}, above {}", u32::MAX),
         ));
     }
+    unique_names(&file)?;
     let mut out = Scenario {
         requests: Vec::new(),
         flows: Vec::new(),
@@ -309,6 +311,38 @@ struct Where<'a> {
     common: &'a CommonArgs,
 }
 
+/// Refuses a request name used twice: each name is one CSV row and one `--slo 'name:…'` target,
+/// so a second request of that name would be measured apart and never gated. Names both.
+fn unique_names(file: &ScenarioFile) -> Result<(), ConfigError> {
+    let top = file
+        .request
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.name, format!("[[request]] {}", i + 1)));
+    let in_sessions = file.session.iter().flat_map(|s| {
+        s.request.iter().enumerate().map(move |(j, r)| {
+            (
+                &r.name,
+                format!("request {} of [[session]] '{}'", j + 1, s.name),
+            )
+        })
+    });
+    let mut seen: std::collections::HashMap<&String, String> = std::collections::HashMap::new();
+    for (name, place) in top.chain(in_sessions) {
+        if let Some(first) = seen.get(name) {
+            return Err(ConfigError::new(
+                "--scenario",
+                format!(
+                    "request name '{name}' is used twice, by {first} and by {place}: each name \
+                     is one row and one --slo target, so give each request its own name"
+                ),
+            ));
+        }
+        seen.insert(name, place);
+    }
+    Ok(())
+}
+
 /// Builds the template of scenario request `r` into `requests`; returns its flow step.
 fn template(
     r: ScenarioRequest,
@@ -319,11 +353,22 @@ fn template(
     const FLAG: &str = "--scenario";
     let base = at.base;
     let method = parse_method(r.method.as_deref().unwrap_or("GET"), FLAG)?;
-    let target = r.path.as_deref().unwrap_or("/");
+    let Some(target) = r.path.as_deref() else {
+        return Err(ConfigError::new(
+            FLAG,
+            format!(
+                "request '{}' has no path: give path = \"/\" for the root, a path joined to \
+                 --url's host, or a full http:// URL",
+                r.name
+            ),
+        ));
+    };
     let uri: Uri = if target.starts_with("http://") || target.starts_with("https://") {
-        target
+        let uri = target
             .parse()
-            .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?
+            .map_err(|_| ConfigError::new(FLAG, format!("invalid URL '{target}'")))?;
+        super::target_url::check_port(&uri, FLAG, target)?;
+        uri
     } else {
         let joined = format!(
             "{}://{}{}",

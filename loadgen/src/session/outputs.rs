@@ -1,11 +1,15 @@
 //! The run's output files (`--out`, `--timeseries`, `--json`, `--hdr-log`, `--junit`,
-//! `--scrape`), created together once the target answered, each failure naming its flag.
+//! `--scrape`). Their paths are checked before anything is sent or written ([`OutputPaths`]: no
+//! two outputs on one file, `--scrape` a URL); once the target answered they are created under
+//! temporary names ([`Staged`]) and renamed into place when the run closes, each failure naming
+//! its flag.
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::staged::Staged;
 use crate::cli::CommonArgs;
 use crate::error::{ConfigError, RunError};
 use crate::scrape;
@@ -20,70 +24,171 @@ fn default_out(command: &str) -> PathBuf {
         .join(format!("{command}.csv"))
 }
 
-/// The run's output files, created once the target answered.
+/// What names `--scrape`'s file, which has no flag of its own.
+const SCRAPE_FILE: &str = "--scrape (scrape.csv beside --out)";
+
+/// Every output path of the run, checked: none shared by two outputs, `--scrape` a URL.
+#[derive(Debug, Clone)]
+pub(crate) struct OutputPaths {
+    csv: PathBuf,
+    timeseries: Option<PathBuf>,
+    json: Option<PathBuf>,
+    hdr: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    /// `--scrape`'s URL and the file its samples go to.
+    scrape: Option<(String, PathBuf)>,
+}
+
+impl OutputPaths {
+    /// The paths `common` asks for (the CSV's default named after `command`), refused when two
+    /// outputs would write one file or `--scrape` is not an http(s) URL. Touches no file.
+    pub(crate) fn resolve(common: &CommonArgs, command: &str) -> Result<OutputPaths, ConfigError> {
+        let o = &common.output;
+        let csv = o.out.clone().unwrap_or_else(|| default_out(command));
+        let scrape = match &o.scrape {
+            Some(url) => {
+                scrape::check_url(url).map_err(|e| ConfigError::new("--scrape", e))?;
+                let file = csv
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .join("scrape.csv");
+                Some((url.clone(), file))
+            }
+            None => None,
+        };
+        let paths = OutputPaths {
+            csv,
+            timeseries: o.timeseries.clone(),
+            json: o.json.clone(),
+            hdr: o.hdr_log.clone(),
+            junit: common.gate.junit.clone(),
+            scrape,
+        };
+        paths.refuse_shared()?;
+        Ok(paths)
+    }
+
+    /// Each output's flag and path.
+    fn named(&self) -> Vec<(&'static str, &Path)> {
+        let mut v = vec![("--out", self.csv.as_path())];
+        let optional = [
+            ("--timeseries", self.timeseries.as_deref()),
+            ("--json", self.json.as_deref()),
+            ("--hdr-log", self.hdr.as_deref()),
+            ("--junit", self.junit.as_deref()),
+            (SCRAPE_FILE, self.scrape.as_ref().map(|(_, p)| p.as_path())),
+        ];
+        v.extend(optional.into_iter().filter_map(|(f, p)| Some((f, p?))));
+        v
+    }
+
+    /// Two outputs on one file would overwrite each other: refused, naming both flags.
+    fn refuse_shared(&self) -> Result<(), ConfigError> {
+        let named = self.named();
+        for (i, (flag, path)) in named.iter().enumerate() {
+            let key = same_file_key(path);
+            if let Some((first, _)) = named[..i].iter().find(|(_, p)| same_file_key(p) == key) {
+                return Err(ConfigError::new(
+                    &format!("{first}/{flag}"),
+                    format!(
+                        "both write {}: one would overwrite the other; give each its own file",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path's identity for comparison: absolute, its existing parent resolved (symbolic links,
+/// `..`), so `out.csv` and `./x/../out.csv` compare equal.
+fn same_file_key(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or(absolute),
+        _ => absolute,
+    }
+}
+
+/// A file being written and the writer filling it.
+pub(crate) type StagedWriter = (Staged, BufWriter<File>);
+
+/// The run's output files, created once the target answered, each under a temporary name until
+/// [`super::Session::close`] renames it into place.
 pub(crate) struct Outputs {
     pub(crate) path: PathBuf,
     pub(crate) csv: sinks::csv::CsvSink<BufWriter<File>>,
+    pub(crate) csv_file: Option<Staged>,
     pub(crate) timeseries: Option<Timeseries>,
-    pub(crate) json: Option<BufWriter<File>>,
-    pub(crate) hdr: Option<BufWriter<File>>,
-    pub(crate) junit: Option<PathBuf>,
+    pub(crate) timeseries_file: Option<Staged>,
+    pub(crate) json: Option<StagedWriter>,
+    pub(crate) hdr: Option<StagedWriter>,
+    pub(crate) junit: Option<StagedWriter>,
     /// `--scrape`: the target's metrics, sampled while the run lasts.
     pub(crate) scraper: Option<scrape::Scraper>,
+    pub(crate) scrape_file: Option<Staged>,
 }
 
 /// The time series sink, shared by the steps resolving at once.
 pub(crate) type Timeseries = std::sync::Mutex<sinks::timeseries::TimeseriesSink<BufWriter<File>>>;
 
 impl Outputs {
-    pub(crate) fn create(common: &CommonArgs, command: &str) -> Result<Outputs, RunError> {
-        let path = common
-            .output
-            .out
-            .clone()
-            .unwrap_or_else(|| default_out(command));
-        let csv = sinks::csv::CsvSink::new(sinks::create(&path, "--out")?)?;
-        let timeseries = match &common.output.timeseries {
-            Some(p) => Some(std::sync::Mutex::new(
-                sinks::timeseries::TimeseriesSink::new(sinks::create(p, "--timeseries")?)?,
-            )),
-            None => None,
-        };
-        let json = match &common.output.json {
-            Some(p) => Some(sinks::create(p, "--json")?),
-            None => None,
-        };
-        let hdr = match &common.output.hdr_log {
-            Some(p) => Some(sinks::create(p, "--hdr-log")?),
-            None => None,
-        };
-        if let Some(p) = &common.gate.junit {
-            // Fail on an unwritable path now, not after the run.
-            sinks::create(p, "--junit")?;
-        }
-        let scraper = match &common.output.scrape {
-            Some(url) => {
-                let csv = path
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."))
-                    .join("scrape.csv");
-                let file = sinks::create(&csv, "--scrape")?;
-                Some(
-                    scrape::Scraper::start(url, file)
-                        .map_err(|e| ConfigError::new("--scrape", e.to_string()))?,
-                )
+    /// Creates every output of `paths` under its temporary name; on any failure the ones
+    /// already created are removed and no destination was touched.
+    pub(crate) fn create(paths: OutputPaths) -> Result<Outputs, RunError> {
+        let (csv_file, csv_writer) = Staged::create(&paths.csv, "--out")?;
+        let csv = sinks::csv::CsvSink::new(csv_writer)?;
+        let (timeseries, timeseries_file) = match &paths.timeseries {
+            Some(p) => {
+                let (file, w) = Staged::create(p, "--timeseries")?;
+                let sink = sinks::timeseries::TimeseriesSink::new(w)?;
+                (Some(std::sync::Mutex::new(sink)), Some(file))
             }
-            None => None,
+            None => (None, None),
+        };
+        let staged = |p: &Option<PathBuf>, flag| p.as_deref().map(|p| Staged::create(p, flag));
+        let json = staged(&paths.json, "--json").transpose()?;
+        let hdr = staged(&paths.hdr, "--hdr-log").transpose()?;
+        let junit = staged(&paths.junit, "--junit").transpose()?;
+        let (scraper, scrape_file) = match &paths.scrape {
+            Some((url, p)) => {
+                let (file, w) = Staged::create(p, SCRAPE_FILE)?;
+                let scraper = scrape::Scraper::start(url, w)
+                    .map_err(|e| ConfigError::new("--scrape", e.to_string()))?;
+                (Some(scraper), Some(file))
+            }
+            None => (None, None),
         };
         Ok(Outputs {
-            path,
+            path: paths.csv,
             csv,
+            csv_file: Some(csv_file),
             timeseries,
+            timeseries_file,
             json,
             hdr,
-            junit: common.gate.junit.clone(),
+            junit,
             scraper,
+            scrape_file,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_by_two_spellings_is_one_key() {
+        let dir = std::env::temp_dir();
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let a = dir.join("loadgen-same.csv");
+        let b = dir.join("sub").join("..").join("loadgen-same.csv");
+        assert_eq!(same_file_key(&a), same_file_key(&b));
+        assert_ne!(same_file_key(&a), same_file_key(&dir.join("other.csv")));
     }
 }

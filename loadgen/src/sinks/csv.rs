@@ -94,6 +94,11 @@ impl<W: Write> CsvSink<W> {
         Ok(())
     }
 
+    /// Flushes every row written so far to the file.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
     /// Writes one row.
     pub fn write_row(&mut self, row: &StepRow) -> std::io::Result<()> {
         self.out.serialize(row).map_err(std::io::Error::other)?;

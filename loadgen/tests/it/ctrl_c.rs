@@ -264,3 +264,50 @@ async fn sigint_in_a_later_step_leaves_the_finished_steps_finished() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_in_the_first_warmup_skips_the_steps_that_never_began() {
+    // The stop came during step 1's warm-up with nothing in flight (the one user thinking), so
+    // step 1 resolved at once; step 2 was then often written too, as "(cut by Ctrl-C)", when
+    // the task stamping the stop's time had not run yet (4 runs in 6 before the fix). Three
+    // runs, so the race shows.
+    for _ in 0..3 {
+        let arrived = Arc::new(Notify::new());
+        let target = Target::serve(slow_router(Duration::ZERO, 1, arrived.clone())).await;
+        let dir = out_dir();
+        let child = spawn(
+            &[
+                "ramp",
+                "--steps",
+                "1,2,4",
+                "--step-duration",
+                "30s",
+                "--warmup",
+                "30s",
+                "--spawn-over",
+                "0s",
+                "--think-time",
+                "60s",
+                "-X",
+                "GET",
+            ],
+            &target.url("/"),
+            &dir,
+        );
+        arrived.notified().await;
+        signal(&child, "-INT");
+        let run = finish(child.wait_with_output().await.unwrap(), dir);
+        assert_eq!(run.code, 130, "{}", run.stderr);
+        let rows = run.csv();
+        let steps: Vec<&str> = rows.iter().map(|r| r["step"].as_str()).collect();
+        assert_eq!(steps, ["1"], "only the step that began: {rows:?}");
+        assert_eq!(rows[0]["interrupted"], "true");
+        assert_eq!(run.json()["steps"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            run.stdout.matches("cut by Ctrl-C").count(),
+            1,
+            "{}",
+            run.stdout
+        );
+    }
+}

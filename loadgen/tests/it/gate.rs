@@ -56,7 +56,30 @@ async fn objectives_that_hold_exit_0() {
     ])
     .await;
     assert_eq!(run.code, 0);
-    assert!(run.stderr.contains("SLO passed"));
+    assert!(
+        run.stderr.contains("SLO passed (3 objectives)"),
+        "{}",
+        run.stderr
+    );
+    let one = loadgen(&[
+        "run",
+        "-c",
+        "1",
+        "-d",
+        "200ms",
+        "--url",
+        &target.url("/"),
+        "-X",
+        "GET",
+        "--slo",
+        "success>=99%",
+    ])
+    .await;
+    assert!(
+        one.stderr.contains("SLO passed (1 objective)"),
+        "{}",
+        one.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

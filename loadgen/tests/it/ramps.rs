@@ -228,7 +228,7 @@ async fn scrape_refuses_a_url_that_is_not_http() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("--scrape localhost:9090/metrics: not an http:// or https:// URL"),
+            .contains("--scrape: 'localhost:9090/metrics' is not an http:// or https:// URL"),
         "{}",
         run.stderr
     );

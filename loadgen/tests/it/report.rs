@@ -429,6 +429,50 @@ fn one_step_only_names_file_line_and_column() {
 }
 
 #[test]
+fn a_second_step_cut_by_ctrl_c_is_named_not_called_only_one_step() {
+    // One full step and one interrupted: the file holds two steps, so "only one step" misled.
+    let text = std::fs::read_to_string(fixture("bad-one-step.csv")).unwrap();
+    let mut lines = text.lines();
+    let (header, full) = (lines.next().unwrap(), lines.next().unwrap());
+    let cut = full
+        .replacen("1,1,", "2,2,", 1)
+        .replacen(",false,", ",true,", 1);
+    assert_ne!(cut, full);
+    let csv = scratch().join("cut.csv");
+    std::fs::write(&csv, format!("{header}\n{full}\n{cut}\n")).unwrap();
+    let (o, out) = report(&csv, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("step 2 was interrupted (cut by Ctrl-C or SIGTERM) and left out"),
+        "{err}"
+    );
+    assert!(!err.contains("only one step"), "{err}");
+    assert!(!out.exists());
+    let after = scratch().join("after.csv");
+    std::fs::copy(fixture("ramp/ramp.csv"), &after).unwrap();
+    let o = loadgen(&[
+        "compare",
+        csv.to_str().unwrap(),
+        after.to_str().unwrap(),
+        "--out-dir",
+        scratch().join("cmp").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("step 2 was interrupted"), "{err}");
+}
+
+#[test]
+fn an_adaptive_floor_of_zero_is_refused_not_read_as_one() {
+    let (o, out) = report(&fixture("ramp/ramp.csv"), &["--adaptive-floor", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--adaptive-floor"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_bad_objective_exits_2_and_writes_nothing() {
     let (o, out) = report(&fixture("ramp/ramp.csv"), &["--slo", "p98<1s"]);
     assert_eq!(o.status.code(), Some(2));

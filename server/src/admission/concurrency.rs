@@ -170,6 +170,12 @@ impl ConcurrencyGate {
         self.service_time.current()
     }
 
+    /// Recent average time an analysis holds a permit, `None` until one has finished (the
+    /// Retry-After estimate meanwhile assumes [`Self::service_time`]'s initial guess).
+    pub fn measured_service_time(&self) -> Option<Duration> {
+        self.service_time.measured()
+    }
+
     /// Estimated wait for the request at `position` in line, at the live limit.
     pub fn estimated_wait(&self, position: usize) -> Duration {
         self.service_time

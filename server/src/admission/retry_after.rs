@@ -47,6 +47,12 @@ impl ServiceTimeEwma {
             });
     }
 
+    /// The average of the samples so far; `None` before the first.
+    pub fn measured(&self) -> Option<Duration> {
+        let micros = f64::from_bits(self.micros_bits.load(Ordering::Relaxed));
+        (!micros.is_nan()).then(|| Duration::from_micros(micros.max(0.0) as u64))
+    }
+
     /// The current average (the initial guess before any sample).
     pub fn current(&self) -> Duration {
         let micros = f64::from_bits(self.micros_bits.load(Ordering::Relaxed));

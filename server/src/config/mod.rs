@@ -15,5 +15,5 @@ pub use groups::{
     DEFAULT_MODEL,
 };
 pub use parsers::ValueError;
-pub use raw::{RawArgs, DEPRECATED_MODELS};
+pub use raw::{RawArgs, DEPRECATED_MODELS, MAX_WORKERS};
 pub use settings::{is_loopback_url, ConfigError, Settings, LOOPBACK_PLACEHOLDER_KEY};

@@ -2,7 +2,6 @@
 //! [`ValueError`], which clap keeps as the error's source so that [`super::explain_parse_error`]
 //! can tell a value that is not a number from one that breaks the setting's rule.
 
-use std::num::ParseIntError;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,9 +12,11 @@ use crate::admission::client_ip::TrustedProxies;
 /// Why a setting's text is not a usable value.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ValueError {
-    /// Not a whole number (`ten`, `5s`, `-1`).
-    #[error(transparent)]
-    Number(#[from] ParseIntError),
+    /// Not a whole number (`ten`, `5s`, `-1`): says what the setting takes, e.g. "a whole
+    /// number from 1 to 50" (the parser's own "invalid digit found in string" told nobody that a
+    /// negative value is out of range).
+    #[error("not {0}")]
+    Number(String),
     /// Well formed, but against the setting's rule (`0` where at least 1 is needed).
     #[error("{0}")]
     Rule(String),
@@ -25,12 +26,32 @@ fn rule(reason: impl Into<String>) -> ValueError {
     ValueError::Rule(reason.into())
 }
 
+/// `text` as a whole number, or [`ValueError::Number`] saying that the setting takes `range`.
+fn whole<T: FromStr>(text: &str, range: impl FnOnce() -> String) -> Result<T, ValueError> {
+    text.parse().map_err(|_| ValueError::Number(range()))
+}
+
+/// An unsigned integer type a count is read into, with its largest value for messages.
+pub trait Count: FromStr + Default + PartialEq {
+    /// The largest value the type holds.
+    const MAX: u64;
+}
+
+impl Count for u32 {
+    const MAX: u64 = u32::MAX as u64;
+}
+
+impl Count for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+impl Count for usize {
+    const MAX: u64 = usize::MAX as u64;
+}
+
 /// A count of at least 1.
-pub fn positive<T>(text: &str) -> Result<T, ValueError>
-where
-    T: FromStr<Err = ParseIntError> + Default + PartialEq,
-{
-    let value: T = text.parse()?;
+pub fn positive<T: Count>(text: &str) -> Result<T, ValueError> {
+    let value: T = whole(text, || format!("a whole number from 1 to {}", T::MAX))?;
     if value == T::default() {
         return Err(rule("must be greater than 0"));
     }
@@ -39,7 +60,7 @@ where
 
 /// A whole number from `LO` to `HI` (inclusive).
 pub fn between<const LO: u64, const HI: u64, T: TryFrom<u64>>(text: &str) -> Result<T, ValueError> {
-    let value: u64 = text.parse()?;
+    let value: u64 = whole(text, || format!("a whole number from {LO} to {HI}"))?;
     let out_of_range = || rule(format!("must be between {LO} and {HI}"));
     if !(LO..=HI).contains(&value) {
         return Err(out_of_range());
@@ -49,7 +70,9 @@ pub fn between<const LO: u64, const HI: u64, T: TryFrom<u64>>(text: &str) -> Res
 
 /// The one milliseconds → [`Duration`] parser: whole milliseconds, at least `MIN` (0 or 1).
 pub fn millis<const MIN: u64>(text: &str) -> Result<Duration, ValueError> {
-    let ms: u64 = text.parse()?;
+    let ms: u64 = whole(text, || {
+        format!("a whole number of milliseconds, at least {MIN}")
+    })?;
     if ms < MIN {
         return Err(match MIN {
             1 => rule("must be greater than 0"),
@@ -120,8 +143,16 @@ mod tests {
         assert_eq!(positive::<usize>("7"), Ok(7));
         assert_eq!(positive::<u32>("0"), Err(rule("must be greater than 0")));
         assert_eq!(
-            positive::<u64>("ten").unwrap_err().to_string(),
-            "invalid digit found in string"
+            positive::<u32>("ten").unwrap_err().to_string(),
+            "not a whole number from 1 to 4294967295"
+        );
+        assert_eq!(
+            positive::<u32>("-1").unwrap_err().to_string(),
+            "not a whole number from 1 to 4294967295"
+        );
+        assert_eq!(
+            between::<1, 50, u32>("-3").unwrap_err().to_string(),
+            "not a whole number from 1 to 50"
         );
         assert_eq!(between::<1, 50, u32>("50"), Ok(50));
         for bad in ["0", "51", "99999999999999"] {
@@ -141,7 +172,11 @@ mod tests {
         assert_eq!(millis::<1>("0"), Err(rule("must be greater than 0")));
         assert_eq!(
             millis::<0>("5s").unwrap_err().to_string(),
-            "invalid digit found in string"
+            "not a whole number of milliseconds, at least 0"
+        );
+        assert_eq!(
+            millis::<1>("-100").unwrap_err().to_string(),
+            "not a whole number of milliseconds, at least 1"
         );
     }
 

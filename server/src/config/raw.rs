@@ -4,7 +4,11 @@
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use super::groups::{Admission, Claude, Listener, LogFormat, Provider, Shutdown, Trading};
-use super::parsers::positive;
+use super::parsers::between;
+
+/// Most Tokio worker threads `WORKERS` may ask for: far above any core count this service runs
+/// on, far below the ~15,000 threads at which `WORKERS=100000` exhausted memory and aborted.
+pub const MAX_WORKERS: u64 = 1024;
 
 /// Models the provider has announced retirement for (model id prefix, retirement date), from the
 /// provider's model-deprecations page; extend as it announces more. Start-up warns on a match.
@@ -26,8 +30,8 @@ pub const DEPRECATED_MODELS: &[(&str, &str)] = &[
 )]
 pub struct RawArgs {
     // Before the groups: each group's help heading holds for the arguments after it.
-    /// Tokio worker threads (default: the number of cores).
-    #[arg(long, env = "WORKERS", value_parser = positive::<usize>)]
+    /// Tokio worker threads (default: the number of cores), at most [`MAX_WORKERS`].
+    #[arg(long, env = "WORKERS", value_parser = between::<1, MAX_WORKERS, usize>)]
     pub workers: Option<usize>,
     /// Log format: text or json.
     #[arg(

@@ -110,6 +110,7 @@ impl Settings {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
+                .min(super::raw::MAX_WORKERS as usize)
         });
         Ok(Settings {
             listener,

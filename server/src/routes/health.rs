@@ -76,8 +76,9 @@ pub struct HealthBody {
     pub version: String,
     /// `pooled` or `legacy`.
     pub mode: String,
-    /// Recent average time an analysis holds a permit, in ms (the EWMA behind Retry-After).
-    pub service_time_ms: u64,
+    /// Recent average time an analysis holds a permit, in ms (the EWMA behind Retry-After);
+    /// null until an analysis has finished: not measured yet.
+    pub service_time_ms: Option<u64>,
 }
 
 /// Readiness body.
@@ -148,7 +149,7 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthBody> {
         uptime_s: state.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
         mode: MODES[usize::from(state.settings.legacy_mode)].into(),
-        service_time_ms: gate.service_time().as_millis() as u64,
+        service_time_ms: gate.measured_service_time().map(|d| d.as_millis() as u64),
     })
 }
 

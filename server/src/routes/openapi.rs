@@ -55,6 +55,21 @@ pub struct ApiDoc;
 /// `max_turns`' ceiling is this instance's `MAX_TURNS`, hence built from the settings.
 pub fn document(settings: &Settings) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document is JSON");
+    // A browser or `curl` without -d sends GET /analyze: the JSON 405 it gets is part of the
+    // contract (utoipa documents a handler's own method only).
+    doc["paths"]["/analyze"]["get"] = json!({
+        "summary": "Not served: /analyze takes POST only",
+        "operationId": "analyze_wrong_method",
+        "responses": {
+            "405": {
+                "description": "Method not allowed (method_not_allowed): send POST",
+                "headers": {
+                    "allow": {"description": "the methods /analyze takes", "schema": {"type": "string"}}
+                },
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+            }
+        }
+    });
     // Every response header this document lists is always sent with that response.
     if let Some(paths) = doc["paths"].as_object_mut() {
         let responses = paths

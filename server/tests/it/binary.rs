@@ -70,7 +70,7 @@ fn a_value_that_does_not_parse_names_the_variable_and_shows_a_valid_one() {
     let (code, err) = start_with(&[("MAX_CONCURRENT_ANALYSES", "ten")], &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("MAX_CONCURRENT_ANALYSES=\"ten\": invalid digit found in string; e.g. MAX_CONCURRENT_ANALYSES=10"),
+        err.contains("MAX_CONCURRENT_ANALYSES=\"ten\": not a whole number from 1 to 18446744073709551615; e.g. MAX_CONCURRENT_ANALYSES=10"),
         "{err}"
     );
     assert!(
@@ -81,7 +81,7 @@ fn a_value_that_does_not_parse_names_the_variable_and_shows_a_valid_one() {
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(
-            "QUEUE_TIMEOUT_MS=\"5s\": invalid digit found in string; e.g. QUEUE_TIMEOUT_MS=30000"
+            "QUEUE_TIMEOUT_MS=\"5s\": not a whole number of milliseconds, at least 1; e.g. QUEUE_TIMEOUT_MS=30000"
         ),
         "{err}"
     );
@@ -95,11 +95,49 @@ fn a_value_that_does_not_parse_names_the_variable_and_shows_a_valid_one() {
 }
 
 #[test]
+fn a_negative_value_says_the_range_the_setting_takes() {
+    // Read as unsigned, `-1` used to say only "invalid digit found in string".
+    let (code, err) = start_with(&[("MAX_TURNS", "-1")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("MAX_TURNS=\"-1\": not a whole number from 1 to 50; e.g. MAX_TURNS=6"),
+        "{err}"
+    );
+    let (code, err) = start_with(&[("RATE_LIMIT_BURST", "-5")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("RATE_LIMIT_BURST=\"-5\": not a whole number from 1 to 4294967295"),
+        "{err}"
+    );
+    let (code, err) = start_with(&[("REQUEST_TIMEOUT_MS", "-100")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("REQUEST_TIMEOUT_MS=\"-100\": not a whole number of milliseconds, at least 1"),
+        "{err}"
+    );
+    assert!(!err.contains("invalid digit"), "{err}");
+}
+
+#[test]
+fn workers_beyond_the_documented_maximum_exit_2_naming_the_variable() {
+    // WORKERS=100000 used to start ~15,000 threads, then abort with a fatal runtime error.
+    let (code, err) = start_with(&[("WORKERS", "100000")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("invalid configuration: WORKERS: must be between 1 and 1024; e.g. WORKERS=4"),
+        "{err}"
+    );
+    let (code, err) = start_with(&[("WORKERS", "0")], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("WORKERS: must be between 1 and 1024"), "{err}");
+}
+
+#[test]
 fn a_value_from_a_flag_names_the_flag() {
     let (code, err) = start_with(&[], &["--queue-timeout-ms", "5s"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("--queue-timeout-ms \"5s\": invalid digit found in string; e.g. --queue-timeout-ms 30000"),
+        err.contains("--queue-timeout-ms \"5s\": not a whole number of milliseconds, at least 1; e.g. --queue-timeout-ms 30000"),
         "{err}"
     );
 }

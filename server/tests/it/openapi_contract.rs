@@ -157,3 +157,56 @@ async fn every_documented_429_header_is_required_and_sent() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_405_of_get_analyze_is_documented_and_is_what_is_sent() {
+    let (server, _mocks) = server_with_max_turns(4).await;
+    let doc: Value = reqwest::get(format!("{}/openapi.json", server.url()))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let documented = &doc["paths"]["/analyze"]["get"]["responses"]["405"];
+    assert_eq!(
+        documented["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody",
+        "{doc}"
+    );
+    let answer = reqwest::get(format!("{}/analyze", server.url()))
+        .await
+        .expect("sent");
+    assert_eq!(answer.status(), 405);
+    for (name, spec) in documented["headers"].as_object().expect("headers") {
+        assert_eq!(spec["required"], true, "{name}");
+        assert!(
+            answer.headers().contains_key(name.as_str()),
+            "{name} not sent"
+        );
+    }
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "method_not_allowed", "{body}");
+}
+
+#[tokio::test]
+async fn health_says_service_time_is_not_measured_before_any_analysis() {
+    let (server, _mocks) = server_with_max_turns(4).await;
+    let health = server.health().await;
+    // It used to show the 1000 ms initial guess behind Retry-After as if measured.
+    assert_eq!(health["service_time_ms"], Value::Null, "{health}");
+    let schema = &schemas(&server).await["HealthBody"]["properties"]["service_time_ms"];
+    let nullable = schema["nullable"] == true
+        || schema["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("null")));
+    assert!(nullable, "the document allows null: {schema}");
+    assert_eq!(
+        server
+            .analyze(&reqwest::Client::new(), json!({"query": "AAPL?"}))
+            .await
+            .status(),
+        200
+    );
+    let measured = server.health().await["service_time_ms"].clone();
+    assert!(measured.is_u64(), "measured after an analysis: {measured}");
+}

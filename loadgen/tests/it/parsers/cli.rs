@@ -476,3 +476,37 @@ fn a_control_character_in_a_flag_value_does_not_swallow_the_explanation() {
         );
     }
 }
+
+#[test]
+fn usage_lines_show_optional_flags_as_optional() {
+    // clap's own usage, in a conflict error, read `Usage: loadgen ramp --steps <STEPS> [URL]`.
+    let Parsed::Usage(e) = parse(&["ramp", "--steps", "1", "--rate-steps", "2", URL]) else {
+        panic!("a conflict is a usage error");
+    };
+    let text = e.render().to_string();
+    assert!(
+        text.contains("Usage: loadgen ramp [OPTIONS] [URL]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn report_given_a_load_commands_output_flag_points_at_from_json() {
+    // clap's tip for `report --json` was "a similar argument exists: '--slo'".
+    for (flag, want) in [
+        ("--json", "--from-json"),
+        ("--timeseries", "--from-timeseries"),
+        ("--metrics", "--from-metrics"),
+    ] {
+        let Parsed::Usage(e) = parse(&["report", "a.csv", "--out-dir", "d", flag, "x"]) else {
+            panic!("{flag} is refused");
+        };
+        let text = e.render().to_string();
+        assert!(
+            text.contains("report reads") && text.contains(want),
+            "{text}"
+        );
+        assert!(!text.contains("--slo"), "{text}");
+        assert_eq!(e.exit_code(), 2);
+    }
+}

@@ -30,7 +30,7 @@ fn with_scenario(text: &str, ext: &str) -> Parsed {
 struct Req {
     name: String,
     method: Option<String>,
-    path: Option<String>,
+    path: String,
     weight: Option<u32>,
     headers: BTreeMap<String, String>,
     body: Option<String>,
@@ -43,9 +43,7 @@ impl Req {
         if let Some(v) = &self.method {
             m.insert("method".into(), json!(v));
         }
-        if let Some(v) = &self.path {
-            m.insert("path".into(), json!(v));
-        }
+        m.insert("path".into(), json!(self.path));
         if let Some(v) = self.weight {
             m.insert("weight".into(), json!(v));
         }
@@ -59,17 +57,27 @@ impl Req {
     }
 }
 
+/// Requests with names unique within the list (a name used twice is refused: its own test).
+fn requests(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Req>> {
+    prop::collection::vec(request(), len).prop_map(|mut rs| {
+        for (i, r) in rs.iter_mut().enumerate() {
+            r.name = format!("{} {i}", r.name);
+        }
+        rs
+    })
+}
+
 fn request() -> impl Strategy<Value = Req> {
     (
         "[a-z][a-z ]{0,9}",
         proptest::option::of(prop::sample::select(vec![
             "GET", "post", "Put", "DELETE", "patch",
         ])),
-        proptest::option::of(prop_oneof![
+        prop_oneof![
             "/[a-z0-9/._-]{0,12}",
             "[a-z][a-z0-9/]{0,8}",
             Just("http://127.0.0.1:9200/quote?s=AAPL".to_string()),
-        ]),
+        ],
         proptest::option::of(0u32..100),
         prop::collection::btree_map(
             "[a-z0-9!#$%&'*+.^_`|~-]{1,12}",
@@ -134,7 +142,7 @@ proptest! {
             ".{0,200}",
             near_scenario().prop_map(|v| v.to_string()),
             near_scenario().prop_map(|v| toml::to_string(&v).unwrap_or_else(|_| v.to_string())),
-            prop::collection::vec(request(), 0..4)
+            requests(0..4)
                 .prop_map(|rs| json!({"request": rs.iter().map(Req::to_json).collect::<Vec<_>>()}).to_string()),
         ],
         ext in prop::sample::select(vec!["toml", "json", "txt"]),
@@ -151,7 +159,7 @@ proptest! {
 
     #[test]
     fn valid_scenarios_are_the_requests_they_list(
-        requests in prop::collection::vec(request(), 1..5),
+        requests in requests(1..5),
         toml_format in any::<bool>(),
     ) {
         let doc = json!({"request": requests.iter().map(Req::to_json).collect::<Vec<_>>()});
@@ -169,11 +177,13 @@ proptest! {
                     let method = want.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
                     prop_assert_eq!(got.method.as_str(), method.as_str());
                     prop_assert_eq!(got.weight, want.weight.unwrap_or(1));
-                    let path = match want.path.as_deref() {
-                        None => "/".to_string(),
-                        Some(p) if p.starts_with("http://") => p.trim_start_matches("http://127.0.0.1:9200").to_string(),
-                        Some(p) if p.starts_with('/') => p.to_string(),
-                        Some(p) => format!("/{p}"),
+                    let p = want.path.as_str();
+                    let path = if p.starts_with("http://") {
+                        p.trim_start_matches("http://127.0.0.1:9200").to_string()
+                    } else if p.starts_with('/') {
+                        p.to_string()
+                    } else {
+                        format!("/{p}")
                     };
                     prop_assert_eq!(got.path_uri.to_string(), path);
                     for (k, v) in &want.headers {
@@ -198,7 +208,7 @@ proptest! {
 #[test]
 fn a_header_key_with_a_colon_is_refused_not_split() {
     // Joined as "a:b: c" and split at the first colon, this used to send header `a: b: c`.
-    let text = r#"{"request": [{"name": "x", "headers": {"a:b": "c"}}]}"#;
+    let text = r#"{"request": [{"name": "x", "path": "/", "headers": {"a:b": "c"}}]}"#;
     let e = with_scenario(text, "json").config_error();
     assert_eq!(e.flag, "--scenario");
     assert!(e.message.contains("invalid header name in 'a:b: c'"), "{e}");
@@ -208,11 +218,11 @@ fn a_header_key_with_a_colon_is_refused_not_split() {
 fn weights_that_overflow_the_weighted_choice_are_refused() {
     // Cumulative weights are u32: these used to overflow when the run started.
     let text =
-        "[[request]]\nname = \"a\"\nweight = 4294967295\n\n[[request]]\nname = \"b\"\nweight = 1\n";
+        "[[request]]\nname = \"a\"\npath = \"/\"\nweight = 4294967295\n\n[[request]]\nname = \"b\"\npath = \"/\"\nweight = 1\n";
     let e = with_scenario(text, "toml").config_error();
     assert_eq!(e.flag, "--scenario");
     assert!(e.message.contains("weights sum to 4294967296"), "{e}");
     let text =
-        "[[request]]\nname = \"a\"\nweight = 4294967294\n\n[[request]]\nname = \"b\"\nweight = 1\n";
+        "[[request]]\nname = \"a\"\npath = \"/\"\nweight = 4294967294\n\n[[request]]\nname = \"b\"\npath = \"/\"\nweight = 1\n";
     assert_eq!(with_scenario(text, "toml").plan().requests.len(), 2);
 }
