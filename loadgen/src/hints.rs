@@ -44,7 +44,7 @@ pub fn answers(r: &StepResult, plan: &Plan) -> Option<String> {
         return None;
     }
     let (&code, &n) = r.error_statuses.iter().max_by_key(|(_, n)| **n)?;
-    let pct = n as f64 / answered as f64 * 100.0;
+    let pct = share_text(n, answered);
     // The request that drew the most error answers (a scenario has several).
     let worst = r
         .by_name
@@ -53,7 +53,7 @@ pub fn answers(r: &StepResult, plan: &Plan) -> Option<String> {
         .and_then(|(name, _)| plan.requests.iter().find(|t| &t.name == name))
         .or(plan.requests.first())?;
     let what = format!(
-        "loadgen: warning: step {}: {pct:.0}% of answers were {} ({n} of {answered}) from {} {}",
+        "loadgen: warning: step {}: {pct} of answers were {} ({n} of {answered}) from {} {}",
         r.step,
         status_text(code),
         worst.method,
@@ -65,11 +65,45 @@ pub fn answers(r: &StepResult, plan: &Plan) -> Option<String> {
              measured; honour it with --honor-retry-after, or raise the limit for the load test \
              (see Troubleshooting in loadgen/README.md)"
         ))
+    } else if code == 503 {
+        Some(format!(
+            "{what}: the target is shedding load (503, the answer of a full queue or an overload \
+             guard{}): at this load it refuses work rather than queue it, so the step measures \
+             its shedding, not a wrong request; if even the lowest load sheds, check that the \
+             target is up and ready",
+            if r.retry_after.count > 0 {
+                format!(
+                    ", with Retry-After {:.0} s on average",
+                    r.retry_after.mean_s()
+                )
+            } else {
+                String::new()
+            }
+        ))
     } else {
         Some(format!(
             "{what}: the run measures that answer, not the service; check the URL, method and \
              body (see Troubleshooting in loadgen/README.md)"
         ))
+    }
+}
+
+/// `n` of `total` as a percentage that never reads 100% unless it is all of them (122909 of
+/// 122920 is 99.99%, not 100%).
+pub fn share_text(n: u64, total: u64) -> String {
+    if total == 0 {
+        return "0%".into();
+    }
+    if n == total {
+        return "100%".into();
+    }
+    let pct = n as f64 / total as f64 * 100.0;
+    if pct < 99.5 {
+        format!("{pct:.0}%")
+    } else if pct < 99.995 {
+        format!("{pct:.2}%")
+    } else {
+        ">99.99%".into()
     }
 }
 
@@ -219,5 +253,19 @@ mod littles_law_tests {
             "{w}"
         );
         assert_eq!(littles_law_message(7, 2.0, false, 1_500.0, 30.0), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_text;
+
+    #[test]
+    fn a_share_reads_100_percent_only_when_it_is_all() {
+        assert_eq!(share_text(122_909, 122_920), "99.99%");
+        assert_eq!(share_text(999_999, 1_000_000), ">99.99%");
+        assert_eq!(share_text(10, 10), "100%");
+        assert_eq!(share_text(3, 4), "75%");
+        assert_eq!(share_text(0, 0), "0%");
     }
 }

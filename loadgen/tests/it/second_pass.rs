@@ -122,3 +122,47 @@ async fn an_open_loop_step_the_generator_cannot_keep_up_with_divides_by_the_time
     let row = &run.csv()[0];
     assert!((row["duration_s"].parse::<f64>().unwrap() - duration).abs() < 0.001);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_shed_with_503_is_called_shedding_not_a_typo() {
+    // One request in 50 is served; the rest are shed with 503 and Retry-After.
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let target = Target::serve(Router::new().route(
+        "/",
+        get(move || {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if k % 50 == 0 {
+                    (StatusCode::OK, [("retry-after", "1")], "ok")
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", "1")],
+                        "full",
+                    )
+                }
+            }
+        }),
+    ))
+    .await;
+    let run = loadgen(&[
+        "run",
+        "-X",
+        "GET",
+        "-c",
+        "2",
+        "-d",
+        "300ms",
+        &target.url("/"),
+    ])
+    .await;
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr.contains("the target is shedding load (503")
+            && run.stderr.contains("with Retry-After 1 s on average"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("check the URL"), "{}", run.stderr);
+    assert!(!run.stderr.contains("100% of answers"), "{}", run.stderr);
+}

@@ -216,23 +216,32 @@ pub async fn trading_with_aapl() -> MockServer {
     trading
 }
 
-/// The server's log lines, as JSON (`LOG_FORMAT=json`), captured in-process. The subscriber is
-/// this thread's default while the guard lives, so a `#[tokio::test]` (one thread: the server's
-/// tasks run on it too) sees its own server's lines and no other test's.
+/// The server's log lines, as JSON (`LOG_FORMAT=json`), captured in-process for the whole test
+/// binary; each test reads the lines of its own request ids only.
 #[derive(Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLogs {
-    /// Starts capturing `info` and above on this thread until the guard drops.
-    pub fn start() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
-        let logs = CapturedLogs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(logs.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        (logs, guard)
+    /// The test binary's log capture: one global JSON subscriber at `info`, installed on first
+    /// use, whose lines every test filters by its own request id. A global one, not a
+    /// per-thread `set_default`: tracing caches each callsite's interest process-wide, and
+    /// with scoped subscribers coming and going on parallel test threads a callsite first hit
+    /// while none was interested stayed silent for a capturing thread (seen once under load).
+    /// The second value is kept for the callers' `let (logs, _guard)`; it holds nothing.
+    pub fn start() -> (CapturedLogs, ()) {
+        static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+        let logs = LOGS.get_or_init(|| {
+            let logs = CapturedLogs::default();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(logs.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in the server's test binary");
+            logs
+        });
+        (logs.clone(), ())
     }
 
     /// Every captured line that names `request_id` (as a field or in its span).
