@@ -132,7 +132,7 @@ async fn a_step_shed_with_503_is_called_shedding_not_a_typo() {
         get(move || {
             let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async move {
-                if k % 50 == 0 {
+                if k.is_multiple_of(50) {
                     (StatusCode::OK, [("retry-after", "1")], "ok")
                 } else {
                     (
