@@ -847,4 +847,11 @@ mod tests {
             a.summary.binding
         );
     }
+
+    #[test]
+    fn the_tested_range_starts_where_the_ramp_started() {
+        let rows: Vec<StepRow> = capped_rows().into_iter().skip(1).collect();
+        let rec = analyze(&input(rows), &settings()).summary.recommended.unwrap();
+        assert!(rec.tested_range.starts_with("2–"), "{}", rec.tested_range);
+    }
 }

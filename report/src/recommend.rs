@@ -127,6 +127,8 @@ fn goodput_at(n: f64, curve: &[(f64, f64)], fit: Option<&Fit>) -> (f64, String) 
 pub fn recommend(i: &Inputs) -> Recommendation {
     let mut why = Vec::new();
     let top = i.curve.last().map_or(1.0, |p| p.0) as u32;
+    // The lowest load the run tested (a ramp may start above 1).
+    let low = i.curve.first().map_or(1.0, |p| p.0) as u32;
     let (service_ms, service_ci) = service_time(i.steps).unwrap_or((0.0, [0.0, 0.0]));
     let binds = |b: Binding| i.bindings.contains(&b);
     let tier = i.provider.and_then(|p| p.max_concurrency.map(|n| (n, p)));
@@ -174,7 +176,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                         sources(ceiling),
                         if n > p {
                             format!(
-                                ", past the tested range (1–{p} analyses at once): extrapolated"
+                                ", past the tested range ({low}–{p} analyses at once): extrapolated"
                             )
                         } else {
                             String::new()
@@ -381,7 +383,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         binding,
         basis,
         tested_range: format!(
-            "1–{} concurrent analyses",
+            "{low}–{} concurrent analyses",
             i.server_permits.map_or(top, |p| p.min(top))
         ),
         latency_objective_ms: objective_ms,
