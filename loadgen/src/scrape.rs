@@ -103,6 +103,10 @@ pub fn parse(text: &str, at: SystemTime) -> Result<Vec<Sample>, String> {
         };
         let (series, kind, value) = match s.value {
             Value::Counter(v) => (key(&s.metric), Kind::Counter, v),
+            // An untyped sample named as a counter by the Prometheus conventions (a histogram's
+            // `_sum`, `_count` and `_bucket` lines, a `_total`) only grows: its increase over a
+            // window is what the window means.
+            Value::Untyped(v) if counter_name(&s.metric) => (key(&s.metric), Kind::Counter, v),
             Value::Gauge(v) | Value::Untyped(v) => (key(&s.metric), Kind::Gauge, v),
             Value::Histogram(buckets) => {
                 let count = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
@@ -142,6 +146,14 @@ pub struct Finished {
     pub why: Option<String>,
     /// The exposition text at the run's two ends.
     pub snapshots: Snapshots,
+}
+
+/// Whether a metric name is a counter's by the exposition conventions: `_total`, or a histogram's
+/// or summary's `_sum`, `_count` and `_bucket`.
+fn counter_name(metric: &str) -> bool {
+    ["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .any(|suffix| metric.ends_with(suffix))
 }
 
 /// The running sampler.
@@ -330,6 +342,17 @@ mod tests {
         );
         assert_eq!(s[1].series, "c_total{a=\"1\",b=\"2\"}");
         assert_eq!(s[1].kind, Kind::Counter);
+    }
+
+    #[test]
+    fn a_histograms_sum_and_count_are_counters() {
+        let text = "# TYPE d histogram\nd_bucket{le=\"1\"} 2\nd_bucket{le=\"+Inf\"} 3\n\
+                    d_sum 4.5\nd_count 3\n# TYPE g gauge\ng_sum_of_things 1\n";
+        let s = parse(text, at(1)).unwrap();
+        let kind = |name: &str| s.iter().find(|x| x.series == name).map(|x| x.kind);
+        assert_eq!(kind("d_sum"), Some(Kind::Counter));
+        assert_eq!(kind("d_count"), Some(Kind::Counter));
+        assert_eq!(kind("g_sum_of_things"), Some(Kind::Gauge));
     }
 
     #[test]

@@ -276,11 +276,28 @@ fn recommend_from(
     if let Some(p) = primary {
         rec.reasoning = format!(
             "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
-             latency), taken as the one the permits serve; the other names are not analyses. {}",
+             latency), taken as the one the {}. {}",
+            if i.target == recommend::TargetKind::AnalyzeServer {
+                "permits serve; the other names are not analyses"
+            } else {
+                "concurrency limit serves; the other names are lighter requests"
+            },
             rec.reasoning
         );
     }
     (Some(rec), None)
+}
+
+/// A concurrency limit inside the service, inferred from the curves: past a FIFO queue in front of
+/// `c` workers, mean latency grows by S/c per extra user (S the light-load service time), so
+/// c = S / slope of the line past the knee `knee`. Accepted when the line is straight (R² ≥ 0.8)
+/// and c is within a factor 2 of the knee (the steps bracket it).
+pub fn inferred_limit(points: &[(f64, f64)], knee: u32, service_ms: f64) -> Option<u32> {
+    let v = queueing::view(points, knee, "", service_ms)?;
+    let c = service_ms / v.slope_ms_per_user;
+    let k = f64::from(knee);
+    (v.points >= 2 && v.slope_ms_per_user > 0.0 && v.r2 >= 0.8 && c >= 0.5 * k && c <= 2.0 * k)
+        .then(|| c.round().max(1.0) as u32)
 }
 
 /// Computes every finding.
@@ -336,17 +353,39 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     let (usl, fit) = usl_summary(&steps, input.server_capacity);
     let littles_law = littles::check(&steps);
     let service_ms = steps.iter().find(|r| r.ok > 0).map_or(0.0, |r| r.mean_ms);
-    let (permits, source) = match (input.server_capacity, knee_concurrency) {
-        (Some(n), _) => (Some(n), "analyze_capacity in the /metrics snapshot"),
-        (None, Some(k)) => (Some(k), "the knee (no /metrics snapshot beside the run)"),
-        _ => (None, ""),
-    };
     let latency_points: Vec<(f64, f64)> = steps
         .iter()
         .filter(|r| r.ok > 0 && shed_fraction(r) <= SHED_LIMIT)
         .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
         .collect();
-    let queueing = permits.and_then(|n| queueing::view(&latency_points, n, source, service_ms));
+    // The limit the steps meet: the server's own permits (measured), else a concurrency limit
+    // inferred from the curves, when the latency past the knee grows as a FIFO queue in front of
+    // about c workers would (slope S/c).
+    let inferred = match (input.server_capacity, knee_concurrency) {
+        (None, Some(k)) => inferred_limit(&latency_points, k, service_ms),
+        _ => None,
+    };
+    let (permits, source) = match (input.server_capacity, inferred, knee_concurrency) {
+        (Some(n), _, _) => (
+            Some(n),
+            "analyze_capacity in the /metrics snapshot".to_string(),
+        ),
+        (None, Some(c), Some(k)) => (
+            Some(c),
+            format!(
+                "inferred: past the knee at {k} users mean latency grows as a FIFO queue in \
+                 front of about {c} workers would (light-load service time / slope)"
+            ),
+        ),
+        (None, None, Some(k)) => (
+            Some(k),
+            "the knee (no /metrics snapshot beside the run; the latency past it does not match \
+             a queue)"
+                .to_string(),
+        ),
+        _ => (None, String::new()),
+    };
+    let queueing = permits.and_then(|n| queueing::view(&latency_points, n, &source, service_ms));
     // Calls and tokens per analysis from the run's totals (input.rs picks the evidence), when
     // the run served (almost) every request: per-step windows alias with the analyses' phases
     // (2.24 calls per 2-call analysis at N=4). A run that failed many analyses (legacy mode
@@ -444,16 +483,41 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         })
         .collect();
     let cx = binding::Context {
-        permits: input.server_capacity,
+        permits: input.server_capacity.or(inferred),
+        permits_measured: input.server_capacity.is_some(),
         live_limit,
         pushed_back: input.server.as_ref().is_some_and(|s| s.pushbacks > 0.0),
         service_ms: rec_service_ms,
         goodput_at_permits: input
             .server_capacity
+            .or(inferred)
             .map_or(0.0, |p| goodput_within(&judged, p)),
     };
     // With --scrape, each step's own push-back and limit replace the run-wide snapshot's.
-    let bindings: Vec<Binding> = judged
+    let cores = input
+        .config
+        .as_ref()
+        .and_then(|c| c.get("target_cores")?.as_f64())
+        .filter(|&c| c > 0.0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64));
+    let light_upstream = judged
+        .iter()
+        .find_map(|r| input.scraped.get(&r.step)?.upstream_mean_s)
+        .filter(|&u| u > 0.0);
+    let evidence = |r: &StepRow| {
+        let sc = input.scraped.get(&r.step);
+        binding::StepEvidence {
+            cpu_share: sc
+                .and_then(|sc| sc.cpu_s)
+                .filter(|_| r.duration_s > 0.0)
+                .map(|cpu| cpu / r.duration_s / cores),
+            upstream_growth: sc
+                .and_then(|sc| sc.upstream_mean_s)
+                .zip(light_upstream)
+                .map(|(u, light)| u / light),
+        }
+    };
+    let classified: Vec<(Binding, binding::Source)> = judged
         .iter()
         .map(|r| {
             let mut c = cx;
@@ -465,11 +529,20 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
                     c.live_limit = Some(l.round() as u32);
                 }
             }
-            binding::classify(r, &c)
+            binding::classify(r, &c, &evidence(r))
         })
         .collect();
+    let bindings: Vec<Binding> = classified.iter().map(|b| b.0).collect();
+    // analyze-server is recognised from its own `analyze_capacity` in /metrics; any other
+    // target gets a recommendation in neutral terms.
+    let target = if input.server.as_ref().is_some_and(|s| s.capacity.is_some()) {
+        recommend::TargetKind::AnalyzeServer
+    } else {
+        recommend::TargetKind::Service
+    };
     let (recommended, recommendation_withheld) = recommend_from(
         &recommend::Inputs {
+            target,
             steps: &rec_steps,
             named: &named,
             curve: &rec_curve,
@@ -527,16 +600,18 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         littles_law,
         binding: steps
             .iter()
-            .zip(&bindings)
-            .map(|(r, &b)| StepBinding {
+            .zip(&classified)
+            .map(|(r, &(b, source))| StepBinding {
                 step: r.step,
                 concurrency: r.concurrency.unwrap_or(0),
                 binding: b,
+                source,
             })
             .collect(),
         queueing,
         provider,
         recommended,
+        target,
         recommendation_withheld,
         configurations: Vec::new(),
         names: Vec::new(),
@@ -851,7 +926,10 @@ mod tests {
     #[test]
     fn the_tested_range_starts_where_the_ramp_started() {
         let rows: Vec<StepRow> = capped_rows().into_iter().skip(1).collect();
-        let rec = analyze(&input(rows), &settings()).summary.recommended.unwrap();
+        let rec = analyze(&input(rows), &settings())
+            .summary
+            .recommended
+            .unwrap();
         assert!(rec.tested_range.starts_with("2–"), "{}", rec.tested_range);
     }
 }

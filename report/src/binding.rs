@@ -1,6 +1,7 @@
-//! What binds a step: the constraint that keeps goodput from growing with more users. Read from
-//! the step's row and the server's `/metrics` snapshot (its permits, live limit and whether the
-//! provider pushed back during the run).
+//! What binds a step: the constraint that keeps goodput from growing with more users, and how it
+//! is known ([`Source`]): *measured* by the target's metrics or loadgen's own counts, *inferred*
+//! from the curves alone (a FIFO queue's latency slope past the knee), or *unknown*. Nothing is
+//! called upstream latency without a measured upstream time.
 
 use serde::Serialize;
 
@@ -17,8 +18,18 @@ pub enum Binding {
     /// The provider pushed back (429/529) and the live limit sits below the ceiling, with more
     /// users than that limit.
     ProviderTier,
-    /// Latency grew well above the light-load service time with no queue for permits.
+    /// Past about `c` requests in flight, requests queue in front of a concurrency limit inside
+    /// the service (a worker pool, a gateway's connection cap): inferred from the curves when
+    /// the target exports no permit count.
+    ConcurrencyLimit,
+    /// Latency grew well above the light-load service time with no queue, and the target's own
+    /// measured upstream time grew with it.
     UpstreamLatency,
+    /// The target's CPU (measured: `process_cpu_seconds_total` or `--target-pid`) was near its
+    /// cores.
+    TargetCpu,
+    /// Latency grew well above the light-load service time, and nothing measured says why.
+    Unknown,
     /// The generator did not keep its users busy (Little's law off by more than 5% below on a
     /// window long enough to judge, or open-loop sends late or unsent).
     Generator,
@@ -36,7 +47,10 @@ impl Binding {
         match self {
             Binding::ServerPermits => "server permits",
             Binding::ProviderTier => "provider tier",
+            Binding::ConcurrencyLimit => "a concurrency limit inside the service",
             Binding::UpstreamLatency => "upstream latency",
+            Binding::TargetCpu => "target CPU",
+            Binding::Unknown => "unknown (latency grew; nothing measured says why)",
             Binding::Generator => "generator",
             Binding::RateLimit => "per-client rate limit",
             Binding::None => "none",
@@ -44,11 +58,51 @@ impl Binding {
     }
 }
 
+/// How a step's binding is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// From the target's metrics (permits, push-back, CPU, upstream time) or loadgen's own
+    /// counts (429s, late sends, Little's law, goodput).
+    Measured,
+    /// From the curves alone: the knee and a latency slope that matches a FIFO queue.
+    Inferred,
+    /// Latency grew and nothing measured says why.
+    Unknown,
+}
+
+impl Source {
+    /// A short name for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Measured => "measured",
+            Source::Inferred => "inferred",
+            Source::Unknown => "unknown",
+        }
+    }
+}
+
+/// What the target's metrics said about one step, beside its row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepEvidence {
+    /// Share of the target's cores its process used in the step (CPU seconds per second per
+    /// core).
+    pub cpu_share: Option<f64>,
+    /// The step's mean upstream time over the light-load step's.
+    pub upstream_growth: Option<f64>,
+}
+
+/// Share of its cores above which the target's CPU binds.
+pub const CPU_BUSY: f64 = 0.9;
+
 /// What the classification knows besides the row.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context {
-    /// The measured server's permit ceiling (`None`: legacy mode or unknown).
+    /// The permit ceiling: the measured server's, or a concurrency limit inferred from the
+    /// curves (`None`: legacy mode or unknown).
     pub permits: Option<u32>,
+    /// Whether `permits` was measured (the server's `analyze_capacity`), not inferred.
+    pub permits_measured: bool,
     /// The live concurrency limit at the end of the run.
     pub live_limit: Option<u32>,
     /// The provider pushed back during the run.
@@ -70,10 +124,10 @@ pub fn rate_limited(r: &StepRow) -> bool {
     r.requests > 0 && r.rejected_429 as f64 > RATE_LIMITED * r.requests as f64
 }
 
-/// Classifies one closed-loop step.
-pub fn classify(r: &StepRow, cx: &Context) -> Binding {
+/// Classifies one closed-loop step, and says how the binding is known.
+pub fn classify(r: &StepRow, cx: &Context, ev: &StepEvidence) -> (Binding, Source) {
     if rate_limited(r) {
-        return Binding::RateLimit;
+        return (Binding::RateLimit, Source::Measured);
     }
     // Users who think hold no permit while thinking: what meets the permits is the requests in
     // flight (measured), not the users.
@@ -83,11 +137,14 @@ pub fn classify(r: &StepRow, cx: &Context) -> Binding {
     // step (20 s analyses in a 30 s step) misses it by the requests straddling its edges alone.
     let law_short = r.littles_law_error_pct.is_some_and(|e| e < -5.0) && littles::judges(r);
     if law_short || r.unsent > 0 || r.late_sends > 0 {
-        return Binding::Generator;
+        return (Binding::Generator, Source::Measured);
     }
     let limit = cx.live_limit.filter(|&l| cx.permits.is_some_and(|p| l < p));
     if cx.pushed_back && limit.is_some_and(|l| load > f64::from(l)) {
-        return Binding::ProviderTier;
+        return (Binding::ProviderTier, Source::Measured);
+    }
+    if ev.cpu_share.is_some_and(|c| c >= CPU_BUSY) {
+        return (Binding::TargetCpu, Source::Measured);
     }
     // Past the permits, a goodput still growing (more than 5% above the best within them) is
     // not held by the permits.
@@ -96,16 +153,20 @@ pub fn classify(r: &StepRow, cx: &Context) -> Binding {
     let held =
         thinking || cx.goodput_at_permits <= 0.0 || r.goodput_rps <= 1.05 * cx.goodput_at_permits;
     if cx.permits.is_some_and(|p| load > f64::from(p)) && held {
-        return if cx.pushed_back {
-            Binding::ProviderTier
-        } else {
-            Binding::ServerPermits
+        return match (cx.pushed_back, cx.permits_measured) {
+            (true, _) => (Binding::ProviderTier, Source::Measured),
+            (false, true) => (Binding::ServerPermits, Source::Measured),
+            (false, false) => (Binding::ConcurrencyLimit, Source::Inferred),
         };
     }
     if cx.service_ms > 0.0 && r.ok > 0 && r.mean_ms > LATENCY_GROWTH * cx.service_ms {
-        return Binding::UpstreamLatency;
+        return if ev.upstream_growth.is_some_and(|g| g > LATENCY_GROWTH) {
+            (Binding::UpstreamLatency, Source::Measured)
+        } else {
+            (Binding::Unknown, Source::Unknown)
+        };
     }
-    Binding::None
+    (Binding::None, Source::Measured)
 }
 
 #[cfg(test)]
@@ -113,9 +174,15 @@ mod tests {
     use super::*;
     use crate::fixture::row;
 
+    /// The binding alone, with no target evidence.
+    fn of(r: &StepRow, cx: &Context) -> Binding {
+        classify(r, cx, &StepEvidence::default()).0
+    }
+
     fn cx(permits: Option<u32>, live: Option<u32>, pushed_back: bool) -> Context {
         Context {
             permits,
+            permits_measured: true,
             live_limit: live,
             pushed_back,
             service_ms: 1000.0,
@@ -127,25 +194,48 @@ mod tests {
     fn each_constraint_is_recognised() {
         let light = row(1, 5, 5.0, 1000.0);
         let queued = row(2, 20, 10.0, 2000.0);
-        assert_eq!(classify(&light, &cx(Some(10), None, false)), Binding::None);
+        assert_eq!(of(&light, &cx(Some(10), None, false)), Binding::None);
         assert_eq!(
-            classify(&queued, &cx(Some(10), Some(10), false)),
+            of(&queued, &cx(Some(10), Some(10), false)),
             Binding::ServerPermits
         );
         assert_eq!(
-            classify(&queued, &cx(Some(40), Some(14), true)),
+            of(&queued, &cx(Some(40), Some(14), true)),
             Binding::ProviderTier
         );
+        // Latency grew with no queue: upstream latency only when the upstream time was measured
+        // to grow with it; else unknown, never guessed.
+        let slow = row(3, 8, 4.0, 2000.0);
         assert_eq!(
-            classify(&row(3, 8, 4.0, 2000.0), &cx(Some(10), None, false)),
-            Binding::UpstreamLatency
+            classify(&slow, &cx(Some(10), None, false), &StepEvidence::default()),
+            (Binding::Unknown, Source::Unknown)
+        );
+        let upstream = StepEvidence {
+            upstream_growth: Some(1.9),
+            ..StepEvidence::default()
+        };
+        assert_eq!(
+            classify(&slow, &cx(Some(10), None, false), &upstream),
+            (Binding::UpstreamLatency, Source::Measured)
+        );
+        let busy = StepEvidence {
+            cpu_share: Some(0.97),
+            ..StepEvidence::default()
+        };
+        assert_eq!(
+            classify(&slow, &cx(Some(10), None, false), &busy),
+            (Binding::TargetCpu, Source::Measured)
+        );
+        // A limit inferred from the curves, not a server's permits.
+        let mut inferred = cx(Some(10), None, false);
+        inferred.permits_measured = false;
+        assert_eq!(
+            classify(&queued, &inferred, &StepEvidence::default()),
+            (Binding::ConcurrencyLimit, Source::Inferred)
         );
         let mut starved = light.clone();
         starved.littles_law_error_pct = Some(-12.0);
-        assert_eq!(
-            classify(&starved, &cx(None, None, false)),
-            Binding::Generator
-        );
+        assert_eq!(of(&starved, &cx(None, None, false)), Binding::Generator);
         // Users thinking 10 s over 20 s analyses in a 30 s step: the law's miss is the window's
         // edges, and more users than permits with goodput held is the permits.
         let mut thinking = row(4, 700, 7.0, 20_000.0);
@@ -153,7 +243,7 @@ mod tests {
         thinking.think_time_mean_ms = Some(10_000.0);
         thinking.littles_law_error_pct = Some(-21.0);
         assert_eq!(
-            classify(&thinking, &cx(Some(10), Some(10), false)),
+            of(&thinking, &cx(Some(10), Some(10), false)),
             Binding::ServerPermits
         );
         // 100 thinking users with 1.6 requests in flight on average do not fill 10 permits.
@@ -161,18 +251,18 @@ mod tests {
         light_users.think_time_mean_ms = Some(10_000.0);
         light_users.in_flight_mean = Some(1.6);
         assert_eq!(
-            classify(&light_users, &cx(Some(10), Some(10), false)),
+            of(&light_users, &cx(Some(10), Some(10), false)),
             Binding::None
         );
         let mut limited = queued.clone();
         (limited.rejected_429, limited.ok) = (limited.requests * 99 / 100, limited.requests / 100);
         assert_eq!(
-            classify(&limited, &cx(Some(10), Some(10), false)),
+            of(&limited, &cx(Some(10), Some(10), false)),
             Binding::RateLimit
         );
         light_users.in_flight_mean = Some(24.0);
         assert_eq!(
-            classify(&light_users, &cx(Some(10), Some(10), false)),
+            of(&light_users, &cx(Some(10), Some(10), false)),
             Binding::ServerPermits
         );
     }

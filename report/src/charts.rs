@@ -563,6 +563,9 @@ fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
         Binding::UpstreamLatency => Some(RGBColor(86, 180, 233)),
         Binding::Generator => Some(RGBColor(120, 120, 120)),
         Binding::RateLimit => Some(RGBColor(160, 60, 160)),
+        Binding::ConcurrencyLimit => Some(RGBColor(240, 200, 80)),
+        Binding::TargetCpu => Some(RGBColor(0, 158, 115)),
+        Binding::Unknown => Some(RGBColor(200, 200, 200)),
         Binding::None => None,
     }
 }

@@ -1,7 +1,9 @@
 //! The headline findings as sentences with their numbers, shared by the report, the demo's
 //! console output and `summary.json`.
 
-use super::summary::Summary;
+use super::binding::Binding;
+use super::recommend::TargetKind;
+use super::summary::{Recommendation, Summary};
 
 /// The findings, most important first.
 pub fn headline(s: &Summary) -> Vec<String> {
@@ -95,10 +97,22 @@ pub fn headline(s: &Summary) -> Vec<String> {
         ));
     }
     if let Some(q) = &s.queueing {
+        let past = if s
+            .binding
+            .iter()
+            .any(|b| b.binding == Binding::ServerPermits)
+        {
+            format!("Past N = {} permits", q.permits)
+        } else {
+            format!(
+                "Past {} requests in flight ({})",
+                q.permits, q.permits_source
+            )
+        };
         out.push(format!(
-            "Past N = {} permits, mean served latency grows {:.1} ms per extra user (S/N predicts \
-             {:.1}), linear R² = {:.3}.",
-            q.permits, q.slope_ms_per_user, q.expected_slope_ms_per_user, q.r2
+            "{past}, mean served latency grows {:.1} ms per extra user (S/N predicts {:.1}), \
+             linear R² = {:.3}.",
+            q.slope_ms_per_user, q.expected_slope_ms_per_user, q.r2
         ));
     }
     // What binds: the constraint the recommendation is made for (the last one the steps show),
@@ -133,9 +147,10 @@ pub fn headline(s: &Summary) -> Vec<String> {
             .map(|x| format!("{} at {} users", x.binding.label(), x.concurrency))
             .collect();
         out.push(format!(
-            "What binds: {} from {} users (measured, per step in the table){}.",
+            "What binds: {} from {} users ({}, per step in the table){}.",
             b.label(),
             from.map_or(0, |x| x.concurrency),
+            from.map_or("measured", |x| x.source.label()),
             if others.is_empty() {
                 String::new()
             } else {
@@ -145,11 +160,8 @@ pub fn headline(s: &Summary) -> Vec<String> {
     }
     match (&s.recommended, &s.recommendation_withheld) {
         (Some(r), _) => out.push(format!(
-            "Recommended: MAX_CONCURRENT_ANALYSES={} MAX_QUEUE_DEPTH={} QUEUE_TIMEOUT_MS={}, \
-             predicting {:.2}/s goodput{} ({}; {} binds; tested {}).",
-            r.max_concurrent_analyses,
-            r.max_queue_depth,
-            r.queue_timeout_ms,
+            "Recommended: {}, predicting {:.2}/s goodput{} ({}; {} binds; tested {}).",
+            settings_text(r),
             r.predicted_goodput_rps,
             r.predicted_goodput_ci.map_or(String::new(), |c| format!(
                 ", 95% interval {:.2}–{:.2}/s",
@@ -172,5 +184,21 @@ fn knee_text(s: &Summary) -> String {
     match s.knee_concurrency {
         Some(k) => format!("Knee at {k} users: past it goodput grows by less than 5%."),
         None => "No knee: goodput still grows at the top step.".into(),
+    }
+}
+
+/// The recommended settings in the target's own terms: analyze-server's variables, or a neutral
+/// concurrency limit, queue and wait for any other service.
+pub fn settings_text(r: &Recommendation) -> String {
+    match r.target {
+        TargetKind::AnalyzeServer => format!(
+            "MAX_CONCURRENT_ANALYSES={} MAX_QUEUE_DEPTH={} QUEUE_TIMEOUT_MS={}",
+            r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
+        ),
+        TargetKind::Service => format!(
+            "a concurrency limit of {} in front of the service (a gateway's max connections, a \
+             worker-pool size), a queue of {}, a wait of {} ms",
+            r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
+        ),
     }
 }

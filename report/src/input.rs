@@ -47,6 +47,13 @@ pub struct ScrapedStep {
     pub output_tokens: Option<f64>,
     /// `analyze_capacity` (mean over the step).
     pub capacity: Option<f64>,
+    /// CPU seconds the target spent in the step (`process_cpu_seconds_total`: the target's own
+    /// export, or `--target-pid`'s samples).
+    pub cpu_s: Option<f64>,
+    /// Mean time of the target's calls to its upstreams in the step, seconds: the OpenTelemetry
+    /// `http_client_request_duration_seconds`, else analyze-server's
+    /// `upstream_call_duration_seconds` (increase of the sum over increase of the count).
+    pub upstream_mean_s: Option<f64>,
     /// The tier the provider reported (`upstream_ratelimit_limit`, mean over the step).
     pub tier: Option<ReportedTier>,
 }
@@ -86,6 +93,20 @@ impl ScrapedStep {
                 "delta",
             ),
             capacity: get("analyze_capacity", "mean"),
+            cpu_s: series_delta(scrape, "process_cpu_seconds_total", |_| true)
+                .into_iter()
+                .reduce(f64::max),
+            upstream_mean_s: [
+                "http_client_request_duration_seconds",
+                "upstream_call_duration_seconds",
+            ]
+            .iter()
+            .find_map(|m| {
+                let sum = series_delta(scrape, &format!("{m}_sum"), |_| true);
+                let count = series_delta(scrape, &format!("{m}_count"), |_| true);
+                let (sum, count): (f64, f64) = (sum.iter().sum(), count.iter().sum());
+                (count > 0.0).then(|| sum / count)
+            }),
             tier: {
                 let limit = |r: &str| {
                     get(
@@ -103,6 +124,22 @@ impl ScrapedStep {
             },
         }
     }
+}
+
+/// The increases over the step of every series of `metric` (any labels) that `keep` accepts by
+/// its label text; empty when none was scraped as a counter.
+fn series_delta(scrape: &serde_json::Value, metric: &str, keep: impl Fn(&str) -> bool) -> Vec<f64> {
+    let Some(map) = scrape.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(key, v)| {
+            let labels = key.strip_prefix(metric)?;
+            (labels.is_empty() || labels.starts_with('{')).then_some(())?;
+            keep(labels).then_some(())?;
+            v.get("delta")?.as_f64()
+        })
+        .collect()
 }
 
 /// Everything read for one report.

@@ -15,9 +15,23 @@ use super::provider::ProviderCeiling;
 use super::summary::Recommendation;
 use super::usl::Fit;
 
+/// What kind of target the recommendation speaks to: analyze-server (recognised from its
+/// `analyze_capacity` in /metrics), whose variables it names, or any other service, for which it
+/// names a neutral concurrency limit, queue and wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// analyze-server: `MAX_CONCURRENT_ANALYSES`, `MAX_QUEUE_DEPTH`, `QUEUE_TIMEOUT_MS`.
+    AnalyzeServer,
+    /// Any other service: a concurrency limit in front of it, a queue and a wait.
+    Service,
+}
+
 /// What the recommendation is derived from.
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
+    /// Which vocabulary the recommendation uses.
+    pub target: TargetKind,
     /// Closed-loop steps, by concurrency.
     pub steps: &'a [StepRow],
     /// Each step's per-name rows, parallel to `steps` (empty: one name), for objectives on a
@@ -206,7 +220,12 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                 Some(k) => {
                     why.push(format!(
                         "Goodput stops growing by 5% or more past {k} concurrent users (the \
-                         knee), so more permits than {k} would add latency, not throughput."
+                         knee), so {} than {k} would add latency, not throughput.",
+                        if i.target == TargetKind::AnalyzeServer {
+                            "more permits"
+                        } else {
+                            "a concurrency limit higher"
+                        }
                     ));
                     k
                 }
@@ -242,7 +261,8 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             n = m.max(1);
         }
     }
-    if tier.is_none() && binding != Binding::ServerPermits {
+    if tier.is_none() && binding != Binding::ServerPermits && i.target == TargetKind::AnalyzeServer
+    {
         why.push(
             "No provider budget known (none reported, no --provider-* flag): N is not checked \
              against the model provider's rate limits."
@@ -309,20 +329,27 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     } else {
         0
     };
-    let may_wait = if queue_timeout_ms > wait_ms.round() as u64 {
-        format!(
+    let analyze_server = i.target == TargetKind::AnalyzeServer;
+    let may_wait = match (queue_timeout_ms > wait_ms.round() as u64, analyze_server) {
+        (true, true) => format!(
             "a request may not wait (QUEUE_TIMEOUT_MS={queue_timeout_ms}, the smallest the \
              server takes, means no wait)"
-        )
+        ),
+        (true, false) => "a request may not wait (shed at once)".to_string(),
+        (false, true) => format!("a request may wait {queue_timeout_ms} ms (QUEUE_TIMEOUT_MS)"),
+        (false, false) => format!("a request may wait {queue_timeout_ms} ms in the queue"),
+    };
+    let depth_name = if analyze_server {
+        "MAX_QUEUE_DEPTH"
     } else {
-        format!("a request may wait {queue_timeout_ms} ms (QUEUE_TIMEOUT_MS)")
+        "the queue's depth"
     };
     why.push(format!(
         "The latency bound is {objective_ms:.0} ms ({source}), leaving {slack_ms:.0} ms; minus a \
          margin of {margin_ms:.0} ms (the larger of p99 − p50 of service time at N, \
          {spread_ms:.0} ms, and a tenth of the bound, so a request that waited the whole timeout \
          still meets it) {may_wait}, and N × wait / service time ({service_at_n:.0} ms) = \
-         {max_queue_depth} requests can queue (MAX_QUEUE_DEPTH)."
+         {max_queue_depth} requests can queue ({depth_name})."
     ));
     if wait_ms == 0.0 {
         why.push(
@@ -332,7 +359,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         );
     }
     let floor = i.adaptive_floor.clamp(1, n);
-    if max_queue_depth > 0 && service_at_n > 0.0 && floor < n {
+    if analyze_server && max_queue_depth > 0 && service_at_n > 0.0 && floor < n {
         let drain_s = f64::from(max_queue_depth) * service_at_n / 1000.0 / f64::from(floor);
         why.push(format!(
             "If the adaptive limit falls to its floor of {floor} permit{}, a full queue of \
@@ -357,22 +384,38 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         (g, None, how)
     };
     why.push(format!(
-        "With {n} requests in flight against N = {n} permits the expected goodput is \
-         {predicted:.2}/s ({how})."
+        "With {n} requests in flight against {} the expected goodput is {predicted:.2}/s ({how}).",
+        if analyze_server {
+            format!("N = {n} permits")
+        } else {
+            format!("a concurrency limit of {n}")
+        }
     ));
     let slo_flags: String = i
         .objectives
         .iter()
         .map(|o| format!(" --slo '{}'", o.text))
         .collect();
-    let verify = format!(
-        "MAX_CONCURRENT_ANALYSES={n} MAX_QUEUE_DEPTH={max_queue_depth} \
-         QUEUE_TIMEOUT_MS={queue_timeout_ms} analyze-server, then `loadgen run -c {n} -d 20s \
-         --warmup 5s{slo_flags}` (the recommended load) and `loadgen run -c {} -d 20s --warmup \
-         5s` (the queue full); `make plan` does both and fails when goodput is more than 15% \
-         off or an objective fails",
-        n + max_queue_depth
-    );
+    let verify = if analyze_server {
+        format!(
+            "MAX_CONCURRENT_ANALYSES={n} MAX_QUEUE_DEPTH={max_queue_depth} \
+             QUEUE_TIMEOUT_MS={queue_timeout_ms} analyze-server, then `loadgen run -c {n} -d 20s \
+             --warmup 5s{slo_flags}` (the recommended load) and `loadgen run -c {} -d 20s --warmup \
+             5s` (the queue full); `make plan` does both and fails when goodput is more than 15% \
+             off or an objective fails",
+            n + max_queue_depth
+        )
+    } else {
+        format!(
+            "with a concurrency limit of {n} in front of the service (a gateway's max \
+             connections, a worker-pool size), a queue of {max_queue_depth} and a wait of \
+             {queue_timeout_ms} ms, re-run loadgen: `loadgen run -c {n} -d 20s --warmup \
+             5s{slo_flags}` (the recommended load: goodput within 15% of {predicted:.2}/s, every \
+             objective held) and `loadgen run -c {} -d 20s --warmup 5s` (the queue full: the \
+             excess shed, not served late)",
+            n + max_queue_depth
+        )
+    };
     Recommendation {
         max_concurrent_analyses: n,
         max_queue_depth,
@@ -383,9 +426,15 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         binding,
         basis,
         tested_range: format!(
-            "{low}–{} concurrent analyses",
-            i.server_permits.map_or(top, |p| p.min(top))
+            "{low}–{} concurrent {}",
+            i.server_permits.map_or(top, |p| p.min(top)),
+            if analyze_server {
+                "analyses"
+            } else {
+                "requests"
+            }
         ),
+        target: i.target,
         latency_objective_ms: objective_ms,
         verify,
         reasoning: why.join(" "),
@@ -405,7 +454,7 @@ fn sources(c: &ProviderCeiling) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binding::{classify, Context};
+    use crate::binding::{classify, Context, StepEvidence};
     use crate::fixture::row;
     use crate::provider::{ceiling, ProviderInputs};
 
@@ -458,6 +507,7 @@ mod tests {
             let curve = crate::analysis::goodput_curve(&self.steps);
             let cx = Context {
                 permits: self.permits,
+                permits_measured: true,
                 live_limit: self.live_limit,
                 pushed_back: self.pushed_back,
                 service_ms: self.steps[0].mean_ms,
@@ -465,8 +515,13 @@ mod tests {
                     .permits
                     .map_or(0.0, |p| crate::analysis::goodput_within(&self.steps, p)),
             };
-            let bindings: Vec<Binding> = self.steps.iter().map(|r| classify(r, &cx)).collect();
+            let bindings: Vec<Binding> = self
+                .steps
+                .iter()
+                .map(|r| classify(r, &cx, &StepEvidence::default()).0)
+                .collect();
             recommend(&Inputs {
+                target: TargetKind::AnalyzeServer,
                 steps: &self.steps,
                 named: &[],
                 curve: &curve,

@@ -2,6 +2,7 @@
 //! recommendation, as one [`Doc`] rendered to both Markdown and HTML.
 
 use super::analysis::{shed_fraction, Analysis};
+use super::binding::Binding;
 use super::charts;
 use super::doc_model::{Block, Doc};
 use super::input::RunInput;
@@ -106,6 +107,32 @@ fn provider_tier_text(p: &super::provider::ProviderCeiling) -> String {
     )
 }
 
+/// What a binding means, for the legend of the "What binds" table.
+fn binding_meaning(b: Binding) -> &'static str {
+    match b {
+        Binding::ServerPermits => {
+            "more requests in flight than the server's measured permits, goodput held, no \
+             provider push-back"
+        }
+        Binding::ConcurrencyLimit => {
+            "past the knee, latency grows as a FIFO queue in front of about that many workers"
+        }
+        Binding::ProviderTier => "push-back and a live limit below the ceiling",
+        Binding::TargetCpu => "the target's measured CPU at 90% of its cores or more",
+        Binding::UpstreamLatency => {
+            "latency 25% above the light-load service time without a queue, and the target's \
+             measured upstream time grown as much"
+        }
+        Binding::Unknown => "latency 25% above the light-load service time, no measured cause",
+        Binding::RateLimit => "more than 5% of requests answered 429",
+        Binding::Generator => {
+            "users not kept busy: Little's law short on a step long enough to judge it, or \
+             open-loop sends late"
+        }
+        Binding::None => "goodput still grows with the users",
+    }
+}
+
 /// Builds the document and its charts.
 pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     let s = &a.summary;
@@ -120,10 +147,16 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     d.push(Block::Heading(2, "Recommendation".into()));
     match (&s.recommended, &s.recommendation_withheld) {
         (Some(r), _) => {
-            d.push(Block::Code(format!(
-                "MAX_CONCURRENT_ANALYSES={}\nMAX_QUEUE_DEPTH={}\nQUEUE_TIMEOUT_MS={}",
-                r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
-            )));
+            d.push(Block::Code(match r.target {
+                super::recommend::TargetKind::AnalyzeServer => format!(
+                    "MAX_CONCURRENT_ANALYSES={}\nMAX_QUEUE_DEPTH={}\nQUEUE_TIMEOUT_MS={}",
+                    r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
+                ),
+                super::recommend::TargetKind::Service => format!(
+                    "concurrency limit: {}\nqueue depth: {}\nqueue wait: {} ms",
+                    r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
+                ),
+            }));
             d.push(Block::Para(r.reasoning.clone()));
         }
         (None, why) => {
@@ -339,15 +372,27 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     ));
 
     d.push(Block::Heading(2, "What binds".into()));
-    d.push(Block::Para(
-        "Per step (measured): server permits (more users than the server's permits, goodput \
-         held, no provider push-back), provider tier (push-back and a live limit below the \
-         ceiling), upstream latency (latency 25% above the light-load service time without a \
-         queue), generator (users not kept busy: Little's law short on a step long enough to judge it), or none."
-            .into(),
-    ));
+    let mut seen: Vec<Binding> = Vec::new();
+    for b in &s.binding {
+        if !seen.contains(&b.binding) {
+            seen.push(b.binding);
+        }
+    }
+    d.push(Block::Para(format!(
+        "Per step, with how it is known — measured (the target's metrics or loadgen's own \
+         counts), inferred (from the curves alone) or unknown: {}.",
+        seen.iter()
+            .map(|&b| format!("{} ({})", b.label(), binding_meaning(b)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )));
     d.push(Block::Table(
-        vec!["step".into(), "users".into(), "binding".into()],
+        vec![
+            "step".into(),
+            "users".into(),
+            "binding".into(),
+            "source".into(),
+        ],
         s.binding
             .iter()
             .map(|b| {
@@ -355,15 +400,25 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
                     b.step.to_string(),
                     b.concurrency.to_string(),
                     b.binding.label().to_string(),
+                    b.source.label().to_string(),
                 ]
             })
             .collect(),
     ));
 
-    d.push(Block::Heading(2, "Queueing and provider ceiling".into()));
+    let analyze_server = s.target == super::recommend::TargetKind::AnalyzeServer;
+    d.push(Block::Heading(
+        2,
+        if analyze_server || s.provider.is_some() {
+            "Queueing and provider ceiling"
+        } else {
+            "Queueing"
+        }
+        .into(),
+    ));
     d.push(Block::Para(match &s.queueing {
         Some(q) => format!(
-            "N = {} permits (from {}). Past N, a FIFO queue predicts mean served latency ≈ S·C/N: \
+            "N = {} (from {}). Past N, a FIFO queue predicts mean served latency ≈ S·C/N: \
              measured slope {:.1} ms per extra user against S/N = {:.1} ms, linear R² {:.3} over \
              {} steps.",
             q.permits,
@@ -375,12 +430,19 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         ),
         None => "Too few unshed steps past N for a queueing view.".into(),
     }));
-    d.push(Block::Para(match &s.provider {
-        Some(p) => provider_tier_text(p),
-        None => "No provider tier given (--provider-rpm, --provider-itpm, --provider-otpm) or \
+    match &s.provider {
+        Some(p) => {
+            d.push(Block::Para(provider_tier_text(p)));
+        }
+        None if analyze_server => {
+            d.push(Block::Para(
+                "No provider tier given (--provider-rpm, --provider-itpm, --provider-otpm) or \
                  reported in the server's /metrics."
-            .into(),
-    }));
+                    .into(),
+            ));
+        }
+        None => {}
+    }
 
     d.push(Block::Heading(2, "Steps".into()));
     d.push(Block::Table(

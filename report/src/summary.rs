@@ -46,6 +46,9 @@ pub struct Summary {
     pub provider: Option<ProviderCeiling>,
     /// Server settings and the goodput they predict.
     pub recommended: Option<Recommendation>,
+    /// Whose terms the report speaks in: analyze-server (recognised from `analyze_capacity` in
+    /// its /metrics) or any other service.
+    pub target: super::recommend::TargetKind,
     /// Why there is no recommendation, when there is none (no served request, or every step
     /// that served was bound by the per-client rate limit).
     pub recommendation_withheld: Option<String>,
@@ -70,6 +73,9 @@ pub struct StepBinding {
     pub concurrency: u32,
     /// What binds it.
     pub binding: super::binding::Binding,
+    /// How that is known: measured (the target's metrics, loadgen's counts), inferred (the
+    /// curves alone) or unknown.
+    pub source: super::binding::Source,
 }
 
 /// The USL fit as written out; parameters are null when no fit could be made.
@@ -135,6 +141,9 @@ pub struct Recommendation {
     pub latency_objective_ms: f64,
     /// The reasoning, as sentences.
     pub reasoning: String,
+    /// Whose terms the settings are in: analyze-server's variables, or a neutral concurrency
+    /// limit, queue and wait for any other service.
+    pub target: super::recommend::TargetKind,
 }
 
 /// One configuration's headline figures, all measured except `recommended_n`.
