@@ -288,16 +288,39 @@ fn recommend_from(
     (Some(rec), None)
 }
 
-/// A concurrency limit inside the service, inferred from the curves: past a FIFO queue in front of
-/// `c` workers, mean latency grows by S/c per extra user (S the light-load service time), so
-/// c = S / slope of the line past the knee `knee`. Accepted when the line is straight (R² ≥ 0.8)
-/// and c is within a factor 2 of the knee (the steps bracket it).
-pub fn inferred_limit(points: &[(f64, f64)], knee: u32, service_ms: f64) -> Option<u32> {
-    let v = queueing::view(points, knee, "", service_ms)?;
-    let c = service_ms / v.slope_ms_per_user;
-    let k = f64::from(knee);
-    (v.points >= 2 && v.slope_ms_per_user > 0.0 && v.r2 >= 0.8 && c >= 0.5 * k && c <= 2.0 * k)
-        .then(|| c.round().max(1.0) as u32)
+/// A concurrency limit inside the service, inferred from the curves alone. By the utilization
+/// law, the requests at work at the best goodput X are X × S (S the light-load service time):
+/// c = X·S. It is accepted with evidence of what a limit does to the excess, on the steps with
+/// more users than c: either it queues (FIFO in front of c workers: mean latency grows by S/c
+/// per extra user, a straight line, R² ≥ 0.8, its slope within 25% of S/c) or it sheds (more
+/// than 1% of the requests answered 503 or 429 past c: nginx's `limit_conn`, a full queue).
+pub fn inferred_limit(steps: &[StepRow], service_ms: f64) -> Option<u32> {
+    let goodput = steps.iter().map(|r| r.goodput_rps).fold(0.0, f64::max);
+    let c = goodput * service_ms / 1000.0;
+    if c < 0.5 || service_ms <= 0.0 {
+        return None;
+    }
+    let floor = c.floor().max(1.0);
+    let past: Vec<&StepRow> = steps
+        .iter()
+        .filter(|r| r.ok > 0 && r.concurrency.is_some_and(|u| f64::from(u) >= floor))
+        .collect();
+    let points: Vec<(f64, f64)> = past
+        .iter()
+        .filter(|r| shed_fraction(r) <= SHED_LIMIT)
+        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
+        .collect();
+    let queues = points.iter().filter(|p| p.0 > c).count() >= 1
+        && queueing::linear(&points).is_some_and(|(slope, _, r2)| {
+            points.len() >= 2
+                && r2 >= 0.8
+                && slope > 0.0
+                && ((service_ms / slope) / c - 1.0).abs() <= 0.25
+        });
+    let sheds = past
+        .iter()
+        .any(|r| r.concurrency.is_some_and(|u| f64::from(u) > c) && shed_fraction(r) > SHED_LIMIT);
+    (queues || sheds).then(|| c.round().max(1.0) as u32)
 }
 
 /// Computes every finding.
@@ -361,20 +384,20 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     // The limit the steps meet: the server's own permits (measured), else a concurrency limit
     // inferred from the curves, when the latency past the knee grows as a FIFO queue in front of
     // about c workers would (slope S/c).
-    let inferred = match (input.server_capacity, knee_concurrency) {
-        (None, Some(k)) => inferred_limit(&latency_points, k, service_ms),
-        _ => None,
+    let inferred = match input.server_capacity {
+        None => inferred_limit(&steps, service_ms),
+        Some(_) => None,
     };
     let (permits, source) = match (input.server_capacity, inferred, knee_concurrency) {
         (Some(n), _, _) => (
             Some(n),
             "analyze_capacity in the /metrics snapshot".to_string(),
         ),
-        (None, Some(c), Some(k)) => (
+        (None, Some(c), _) => (
             Some(c),
             format!(
-                "inferred: past the knee at {k} users mean latency grows as a FIFO queue in \
-                 front of about {c} workers would (light-load service time / slope)"
+                "inferred: the best goodput × the light-load service time keeps about {c} \
+                 requests at work, and past {c} users the excess queues or is shed"
             ),
         ),
         (None, None, Some(k)) => (
@@ -488,10 +511,12 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         live_limit,
         pushed_back: input.server.as_ref().is_some_and(|s| s.pushbacks > 0.0),
         service_ms: rec_service_ms,
-        goodput_at_permits: input
-            .server_capacity
-            .or(inferred)
-            .map_or(0.0, |p| goodput_within(&judged, p)),
+        // An inferred limit is X·S for the best goodput X: no step is above it.
+        goodput_at_permits: match (input.server_capacity, inferred) {
+            (Some(p), _) => goodput_within(&judged, p),
+            (None, Some(_)) => judged.iter().map(|r| r.goodput_rps).fold(0.0, f64::max),
+            _ => 0.0,
+        },
     };
     // With --scrape, each step's own push-back and limit replace the run-wide snapshot's.
     let cores = input
@@ -543,6 +568,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     let (recommended, recommendation_withheld) = recommend_from(
         &recommend::Inputs {
             target,
+            inferred_limit: inferred,
             steps: &rec_steps,
             named: &named,
             curve: &rec_curve,
@@ -931,5 +957,69 @@ mod tests {
             .recommended
             .unwrap();
         assert!(rec.tested_range.starts_with("2–"), "{}", rec.tested_range);
+    }
+
+    #[test]
+    fn a_limit_inside_the_service_is_inferred_from_a_queue_or_from_shedding() {
+        // A FIFO queue in front of 4 workers of 700 ms: flat goodput 5.7/s past 4 users, mean
+        // latency S·C/4.
+        let queue: Vec<StepRow> = [1u32, 2, 4, 8, 12]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let n = f64::from(c);
+                row(i + 1, c, n.min(4.0) / 0.7, 700.0 * (n / 4.0).max(1.0))
+            })
+            .collect();
+        assert_eq!(inferred_limit(&queue, 700.0), Some(4));
+        // The same limit shedding the excess with 503 at constant served latency.
+        let shed: Vec<StepRow> = queue
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.mean_ms = 700.0;
+                if r.concurrency.unwrap() > 4 {
+                    r.rejected_503 = r.requests * 50;
+                    r.requests += r.rejected_503;
+                }
+                r
+            })
+            .collect();
+        assert_eq!(inferred_limit(&shed, 700.0), Some(4));
+        // Latency that grows faster than any queue of X·S workers would: not a limit.
+        let slow: Vec<StepRow> = queue
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.mean_ms *= 3.0;
+                r
+            })
+            .collect();
+        assert_eq!(inferred_limit(&slow, 700.0), None);
+        // Without target metrics, the binding is that inferred limit, and the recommendation
+        // speaks of a concurrency limit, not analyze-server's permits.
+        let a = analyze(&input(queue), &settings());
+        let b = &a.summary.binding;
+        assert_eq!(
+            (b[3].binding, b[3].source),
+            (Binding::ConcurrencyLimit, binding::Source::Inferred)
+        );
+        let rec = a.summary.recommended.unwrap();
+        assert_eq!(rec.target, recommend::TargetKind::Service);
+        assert_eq!(rec.max_concurrent_analyses, 4);
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(json.contains("\"concurrency_limit\":4"), "{json}");
+        for word in [
+            "MAX_CONCURRENT",
+            "analyze-server",
+            "permit",
+            "adaptive",
+            "provider",
+        ] {
+            assert!(
+                !rec.reasoning.contains(word) && !rec.verify.contains(word),
+                "{word}: {rec:?}"
+            );
+        }
     }
 }

@@ -32,6 +32,9 @@ pub enum TargetKind {
 pub struct Inputs<'a> {
     /// Which vocabulary the recommendation uses.
     pub target: TargetKind,
+    /// A concurrency limit inside the service inferred from the curves (no permit count
+    /// measured), when the evidence showed one.
+    pub inferred_limit: Option<u32>,
     /// Closed-loop steps, by concurrency.
     pub steps: &'a [StepRow],
     /// Each step's per-name rows, parallel to `steps` (empty: one name), for objectives on a
@@ -216,8 +219,21 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                 .copied()
                 .find(|&b| b != Binding::None)
                 .unwrap_or(Binding::None);
-            n = match i.knee {
-                Some(k) => {
+            n = match (
+                i.inferred_limit
+                    .filter(|_| binding == Binding::ConcurrencyLimit),
+                i.knee,
+            ) {
+                (Some(c), _) => {
+                    why.push(format!(
+                        "The service holds about {c} requests at work (inferred from the curves: \
+                         the best goodput × the light-load service time, and past {c} users the \
+                         excess queues or is shed), so a limit of {c} in front of it serves as \
+                         much and lets a queue in front of it, not inside it, decide who waits."
+                    ));
+                    c
+                }
+                (None, Some(k)) => {
                     why.push(format!(
                         "Goodput stops growing by 5% or more past {k} concurrent users (the \
                          knee), so {} than {k} would add latency, not throughput.",
@@ -229,7 +245,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                     ));
                     k
                 }
-                None => {
+                (None, None) => {
                     why.push(format!(
                         "Goodput still grew at the top step ({top} users): there is no knee in \
                          this run, so N is capped at the highest concurrency measured; ramp \
@@ -522,6 +538,7 @@ mod tests {
                 .collect();
             recommend(&Inputs {
                 target: TargetKind::AnalyzeServer,
+                inferred_limit: None,
                 steps: &self.steps,
                 named: &[],
                 curve: &curve,

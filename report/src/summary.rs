@@ -114,8 +114,10 @@ pub struct UslSummary {
     pub excluded: Vec<String>,
 }
 
-/// The recommended server settings.
-#[derive(Debug, Clone, Serialize)]
+/// The recommended server settings. In `summary.json` the three settings are named in the
+/// target's terms: `max_concurrent_analyses`, `max_queue_depth`, `queue_timeout_ms` for
+/// analyze-server; `concurrency_limit`, `queue_depth`, `queue_wait_ms` for any other service.
+#[derive(Debug, Clone)]
 pub struct Recommendation {
     /// `MAX_CONCURRENT_ANALYSES`.
     pub max_concurrent_analyses: u32,
@@ -144,6 +146,37 @@ pub struct Recommendation {
     /// Whose terms the settings are in: analyze-server's variables, or a neutral concurrency
     /// limit, queue and wait for any other service.
     pub target: super::recommend::TargetKind,
+}
+
+impl Serialize for Recommendation {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let names = match self.target {
+            super::recommend::TargetKind::AnalyzeServer => [
+                "max_concurrent_analyses",
+                "max_queue_depth",
+                "queue_timeout_ms",
+            ],
+            super::recommend::TargetKind::Service => {
+                ["concurrency_limit", "queue_depth", "queue_wait_ms"]
+            }
+        };
+        let mut m = ser.serialize_map(Some(14))?;
+        m.serialize_entry(names[0], &self.max_concurrent_analyses)?;
+        m.serialize_entry(names[1], &self.max_queue_depth)?;
+        m.serialize_entry(names[2], &self.queue_timeout_ms)?;
+        m.serialize_entry("predicted_goodput_rps", &self.predicted_goodput_rps)?;
+        m.serialize_entry("predicted_goodput_ci", &self.predicted_goodput_ci)?;
+        m.serialize_entry("predicted_p99_ms", &self.predicted_p99_ms)?;
+        m.serialize_entry("binding", &self.binding)?;
+        m.serialize_entry("basis", &self.basis)?;
+        m.serialize_entry("tested_range", &self.tested_range)?;
+        m.serialize_entry("verify", &self.verify)?;
+        m.serialize_entry("latency_objective_ms", &self.latency_objective_ms)?;
+        m.serialize_entry("reasoning", &self.reasoning)?;
+        m.serialize_entry("target", &self.target)?;
+        m.end()
+    }
 }
 
 /// One configuration's headline figures, all measured except `recommended_n`.
