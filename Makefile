@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-any-service check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
 
 all: build
 
@@ -71,7 +71,7 @@ fuzz:
 
 ## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
 ## the PyPI hdrhistogram reader, scipy), our deployment files against the Kubernetes schemas and hadolint, and the CI gate workflow against GitHub's schema
-external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow
+external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow check-any-service
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -109,6 +109,12 @@ acceptance: $(PY) release
 ## plan: ramp at PLAN_N permits with --scrape → capacity report → the server restarted with the recommendation → runs at the recommended load and with the queue full → verify.md; fails when goodput is >15% off or an objective fails (demo profile, ≈ 3 min)
 plan: release
 	bash scripts/plan.sh
+
+## check-any-service: loadgen ramp + report against two services that are not analyze-server (a Python worker pool calling mock Claude through the
+## Anthropic SDK, nginx limit_conn in front of the mock Trading API, and the pool's CPU-bound route): the limit, its source and neutral settings (≈ 2 min)
+check-any-service: $(PY) release
+	@command -v nginx >/dev/null || { echo "make check-any-service: needs nginx (apt-get install nginx-light)"; exit 2; }
+	$(PY) scripts/check_any_service.py $(RELEASE_BIN) $(abspath $(PY))
 
 ## check-merge: two loadgen instances with one --start-at, `loadgen merge`, checked by the PyPI hdrhistogram reader and the target's own count
 check-merge: $(PY) release

@@ -91,8 +91,9 @@ pub fn headline(s: &Summary) -> Vec<String> {
         .collect();
     if !off.is_empty() {
         out.push(format!(
-            "Little's law is more than 10% off on {}: client-side queueing, timeouts or a \
+            "Little's law is more than {:.0}% off on {}: client-side queueing, timeouts or a \
              measurement problem.",
+            super::littles::WARN_PCT,
             off.join(", ")
         ));
     }
@@ -182,7 +183,10 @@ pub fn headline(s: &Summary) -> Vec<String> {
 /// The knee sentence (closed-loop steps only).
 fn knee_text(s: &Summary) -> String {
     match s.knee_concurrency {
-        Some(k) => format!("Knee at {k} users: past it goodput grows by less than 5%."),
+        Some(k) => format!(
+            "Knee at {k} users: past it goodput grows by less than {:.0}%.",
+            super::knee::FLAT_GROWTH * 100.0
+        ),
         None => "No knee: goodput still grows at the top step.".into(),
     }
 }

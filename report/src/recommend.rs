@@ -235,8 +235,9 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                 }
                 (None, Some(k)) => {
                     why.push(format!(
-                        "Goodput stops growing by 5% or more past {k} concurrent users (the \
+                        "Goodput stops growing by {:.0}% or more past {k} concurrent users (the \
                          knee), so {} than {k} would add latency, not throughput.",
+                        super::knee::FLAT_GROWTH * 100.0,
                         if i.target == TargetKind::AnalyzeServer {
                             "more permits"
                         } else {
@@ -257,8 +258,9 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             .max(1);
             if let Some((t, c)) = tier.filter(|&(t, _)| t < n) {
                 why.push(format!(
-                    "The provider tier allows only {t} concurrent analyses at 80% of its \
+                    "The provider tier allows only {t} concurrent analyses at {:.0}% of its \
                      budgets ({} binds), so N = {t}.",
+                    super::provider::HEADROOM * 100.0,
                     c.binding.unwrap_or("?")
                 ));
                 n = t.max(1);

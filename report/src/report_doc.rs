@@ -107,29 +107,38 @@ fn provider_tier_text(p: &super::provider::ProviderCeiling) -> String {
     )
 }
 
-/// What a binding means, for the legend of the "What binds" table.
-fn binding_meaning(b: Binding) -> &'static str {
+/// What a binding means, for the legend of the "What binds" table (thresholds from their
+/// constants).
+fn binding_meaning(b: Binding) -> String {
+    use super::binding::{CPU_BUSY, LATENCY_GROWTH, RATE_LIMITED};
+    let growth = (LATENCY_GROWTH - 1.0) * 100.0;
     match b {
-        Binding::ServerPermits => {
-            "more requests in flight than the server's measured permits, goodput held, no \
-             provider push-back"
+        Binding::ServerPermits => "more requests in flight than the server's measured permits, \
+                                   goodput held, no provider push-back"
+            .into(),
+        Binding::ConcurrencyLimit => "the best goodput × the light-load service time keeps about \
+                                      that many requests at work, and the excess queues or is shed"
+            .into(),
+        Binding::ProviderTier => "push-back and a live limit below the ceiling".into(),
+        Binding::TargetCpu => format!(
+            "the target's measured CPU at {:.0}% of its cores or more",
+            CPU_BUSY * 100.0
+        ),
+        Binding::UpstreamLatency => format!(
+            "latency {growth:.0}% above the light-load service time without a queue, and the \
+             target's measured upstream time grown as much"
+        ),
+        Binding::Unknown => {
+            format!("latency {growth:.0}% above the light-load service time, no measured cause")
         }
-        Binding::ConcurrencyLimit => {
-            "past the knee, latency grows as a FIFO queue in front of about that many workers"
-        }
-        Binding::ProviderTier => "push-back and a live limit below the ceiling",
-        Binding::TargetCpu => "the target's measured CPU at 90% of its cores or more",
-        Binding::UpstreamLatency => {
-            "latency 25% above the light-load service time without a queue, and the target's \
-             measured upstream time grown as much"
-        }
-        Binding::Unknown => "latency 25% above the light-load service time, no measured cause",
-        Binding::RateLimit => "more than 5% of requests answered 429",
-        Binding::Generator => {
-            "users not kept busy: Little's law short on a step long enough to judge it, or \
-             open-loop sends late"
-        }
-        Binding::None => "goodput still grows with the users",
+        Binding::RateLimit => format!(
+            "more than {:.0}% of requests answered 429",
+            RATE_LIMITED * 100.0
+        ),
+        Binding::Generator => "users not kept busy: Little's law short on a step long enough to \
+                               judge it, or open-loop sends late"
+            .into(),
+        Binding::None => "goodput still grows with the users".into(),
     }
 }
 
