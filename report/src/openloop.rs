@@ -13,7 +13,7 @@ use statrs::distribution::{ContinuousCDF, Gamma};
 /// `a` = λ·S (in erlangs). `None` when the queue is unstable (a ≥ c) or c = 0. Computed from
 /// Erlang B's recursion (B₀ = 1, Bₖ = a·Bₖ₋₁ / (k + a·Bₖ₋₁)), stable for large c.
 pub fn erlang_c(c: u32, a: f64) -> Option<f64> {
-    if c == 0 || !(a >= 0.0) || a >= f64::from(c) {
+    if c == 0 || a.is_nan() || a < 0.0 || a >= f64::from(c) {
         return None;
     }
     let mut b = 1.0;

@@ -325,6 +325,8 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         None => "No provider tier given (--provider-rpm, --provider-otpm).".into(),
     }));
 
+    super::open_doc::sections(&mut d, s);
+
     d.push(Block::Heading(2, "Steps".into()));
     d.push(Block::Table(
         [
