@@ -86,7 +86,8 @@ echo "   the tier, is ramped with --scrape; the report recommends past N from th
 echo "   reported; the server restarted with it is measured at the recommended load and with the queue full"
 stop_all
 PLAN_PROFILE=mocks/profiles/acceptance.toml PLAN_N=$N PLAN_STEPS=1,2,3,$N,$((N + N / 2)),$((2 * N)) \
-PLAN_STEP_DURATION=4s PLAN_WARMUP=1s PLAN_CHECK_DURATION=6s P99_SLO=$P99_SLO \
+PLAN_STEP_DURATION=4s PLAN_WARMUP=1s PLAN_CHECK_DURATION=6s PLAN_OPEN_DURATION=20s PLAN_OPEN_WARMUP=2s \
+  P99_SLO=$P99_SLO \
 PLAN_PORTS="${ACCEPTANCE_PLAN_PORTS:-19104 19204 18004}" RUN="$RUN/plan" \
   bash scripts/plan.sh
 read -r REC_N BASIS < <(python3 -c '
