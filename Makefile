@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-any-service check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-any-service check-sdk check-metrics check-openapi check-merge check-usl check-erlang check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
 
 all: build
 
@@ -71,7 +71,7 @@ fuzz:
 
 ## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
 ## the PyPI hdrhistogram reader, scipy), our deployment files against the Kubernetes schemas and hadolint, and the CI gate workflow against GitHub's schema
-external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow check-any-service
+external: check-sdk check-metrics check-openapi check-merge check-usl check-erlang check-k8s check-dockerfile check-workflow check-any-service
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -96,6 +96,12 @@ check-usl: $(PY) release
 	rm -rf target/check-usl
 	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out-dir target/check-usl/report > /dev/null
 	$(PY) scripts/check_usl_scipy.py loadgen/tests/fixtures/ramp/ramp.csv target/check-usl/report/summary.json
+
+## check-erlang: `loadgen report`'s open-loop model (Erlang C, Allen–Cunneen mean wait, shed share) against scipy.stats on a fixture ramp, and the textbook M/M/2 case
+check-erlang: $(PY) release
+	rm -rf target/check-erlang
+	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out-dir target/check-erlang/report --slo 'p99<10s' > /dev/null
+	$(PY) scripts/check_erlang_scipy.py target/check-erlang/report/summary.json
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release

@@ -485,8 +485,13 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .iter()
         .find(|r| r.ok > 0)
         .map_or(0.0, |r| r.mean_ms);
+    let spread = input
+        .server
+        .as_ref()
+        .and_then(|s| super::spread::Spread::of(&s.histograms));
     let provider = (inputs.rpm.is_some() || inputs.itpm.is_some() || inputs.otpm.is_some())
-        .then(|| provider::ceiling(&inputs, rec_service_ms / 1000.0));
+        .then(|| provider::ceiling(&inputs, rec_service_ms / 1000.0))
+        .map(|c| super::headroom::apply(c, spread.as_ref()));
     let live_limit = input
         .server
         .as_ref()
@@ -649,7 +654,19 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             max_concurrency_meeting_slo,
         ),
         findings: Vec::new(),
+        spread,
+        open_loop: None,
     };
+    summary.open_loop = summary.recommended.as_ref().and_then(|rec| {
+        super::open_rate::answer(
+            rec,
+            &rec_steps,
+            &input.rows,
+            input.server_capacity,
+            objectives,
+            summary.provider.as_ref().and_then(|p| p.headroom.as_ref()),
+        )
+    });
     if let (Some(u), Some(rec)) = (&summary.users, summary.recommended.as_mut()) {
         // Users who think are not concurrent requests: the permit arithmetic above reads each
         // step's users as requests in flight, which a think-time run's are not.

@@ -177,6 +177,7 @@ pub fn headline(s: &Summary) -> Vec<String> {
         )),
         (None, why) => out.push(why.clone().unwrap_or_else(|| "No recommendation.".into())),
     }
+    out.extend(super::open_doc::findings(s));
     out
 }
 

@@ -131,6 +131,9 @@ pub struct ProviderCeiling {
     pub service_time_s: f64,
     /// The inputs.
     pub inputs: ProviderInputs,
+    /// The headroom planned with: the p99 of the measured demand or the fixed share
+    /// ([`super::headroom::apply`]); `None` until applied.
+    pub headroom: Option<super::headroom::Headroom>,
 }
 
 /// The ceiling for an analysis lasting `service_time_s`.
@@ -166,6 +169,7 @@ pub fn ceiling(inputs: &ProviderInputs, service_time_s: f64) -> ProviderCeiling 
         binding,
         service_time_s,
         inputs: inputs.clone(),
+        headroom: None,
     }
 }
 

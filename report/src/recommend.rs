@@ -182,11 +182,11 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                         "The server's own {p} permits bind (past {p} requests in flight, \
                          goodput held while requests queue) and the provider never pushed back, \
                          so the limit at {p} is the server's setting, not the system's. The \
-                         tightest provider budget ({}) allows {t} concurrent analyses at {:.0}% \
-                         of the tier with {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
+                         tightest provider budget ({}) allows {t} concurrent analyses {} \
+                         with {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
                          N = {n}{}.",
                         ceiling.binding.unwrap_or("?"),
-                        super::provider::HEADROOM * 100.0,
+                        super::headroom::phrase(ceiling),
                         ceiling.inputs.calls_per_request,
                         ceiling.inputs.avg_input_tokens,
                         ceiling.inputs.avg_output_tokens,
@@ -258,9 +258,9 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             .max(1);
             if let Some((t, c)) = tier.filter(|&(t, _)| t < n) {
                 why.push(format!(
-                    "The provider tier allows only {t} concurrent analyses at {:.0}% of its \
-                     budgets ({} binds), so N = {t}.",
-                    super::provider::HEADROOM * 100.0,
+                    "The provider tier allows only {t} concurrent analyses {} ({} binds), \
+                     so N = {t}.",
+                    super::headroom::phrase(c),
                     c.binding.unwrap_or("?")
                 ));
                 n = t.max(1);

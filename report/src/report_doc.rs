@@ -453,6 +453,8 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         None => {}
     }
 
+    super::open_doc::sections(&mut d, s);
+
     d.push(Block::Heading(2, "Steps".into()));
     d.push(Block::Table(
         [

@@ -6,6 +6,8 @@
 
 use prometheus_parse::{Scrape, Value};
 
+use super::spread::Histogram;
+
 /// The provider tier as the provider reported it (per minute).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct ReportedTier {
@@ -36,6 +38,48 @@ pub struct ServerSnapshot {
     pub output_tokens: Option<f64>,
     /// `upstream_ratelimit_limit{resource=…}`.
     pub tier: ReportedTier,
+    /// The per-analysis histograms (`analyze_model_calls`, `analyze_input_tokens`,
+    /// `analyze_output_tokens`), by metric name.
+    pub histograms: std::collections::BTreeMap<String, Histogram>,
+}
+
+/// The per-analysis histograms the report reads.
+const PER_ANALYSIS: [&str; 3] = [
+    "analyze_model_calls",
+    "analyze_input_tokens",
+    "analyze_output_tokens",
+];
+
+/// Adds one sample to a per-analysis histogram: typed exposition (`# TYPE … histogram`) gives
+/// the buckets as one value; untyped lines (scrape.csv) give `_bucket{le}`, `_sum`, `_count`.
+fn histogram_sample(
+    histograms: &mut std::collections::BTreeMap<String, Histogram>,
+    sample: &prometheus_parse::Sample,
+) {
+    let name = sample.metric.as_str();
+    let Some(base) = PER_ANALYSIS.iter().find(|m| name.starts_with(**m)) else {
+        return;
+    };
+    let h = histograms.entry(base.to_string()).or_default();
+    match (&name[base.len()..], &sample.value) {
+        ("", Value::Histogram(buckets)) => {
+            h.buckets = buckets.iter().map(|b| (b.less_than, b.count)).collect()
+        }
+        ("_bucket", v) => {
+            if let (Some(c), Some(le)) = (
+                number(v),
+                sample
+                    .labels
+                    .get("le")
+                    .and_then(|l| l.replace("+Inf", "inf").parse::<f64>().ok()),
+            ) {
+                h.buckets.push((le, c));
+            }
+        }
+        ("_sum", v) => h.sum = number(v).unwrap_or(0.0),
+        ("_count", v) => h.count = number(v).unwrap_or(0.0),
+        _ => {}
+    }
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -53,6 +97,7 @@ impl ServerSnapshot {
         let mut s = ServerSnapshot::default();
         let add = |slot: &mut Option<f64>, v: f64| *slot = Some(slot.unwrap_or(0.0) + v);
         for sample in &scrape.samples {
+            histogram_sample(&mut s.histograms, sample);
             let Some(v) = number(&sample.value) else {
                 continue;
             };
@@ -90,6 +135,11 @@ impl ServerSnapshot {
                 _ => {}
             }
         }
+        s.histograms = std::mem::take(&mut s.histograms)
+            .into_iter()
+            .map(|(k, h)| (k, h.normalized()))
+            .filter(|(_, h)| !h.buckets.is_empty())
+            .collect();
         Ok(s)
     }
 
@@ -114,6 +164,17 @@ impl ServerSnapshot {
             pushbacks: less(self.pushbacks, start.pushbacks),
             input_tokens: less_opt(self.input_tokens, start.input_tokens),
             output_tokens: less_opt(self.output_tokens, start.output_tokens),
+            histograms: self
+                .histograms
+                .iter()
+                .map(|(k, h)| {
+                    let run = match start.histograms.get(k) {
+                        Some(s) => h.since(s),
+                        None => h.clone(),
+                    };
+                    (k.clone(), run)
+                })
+                .collect(),
             ..self.clone()
         }
     }
@@ -203,6 +264,43 @@ upstream_ratelimit_limit{api="claude",resource="output_tokens"} 80000
             ..Default::default()
         });
         assert_eq!(restarted.analyses_ok, 100.0);
+    }
+
+    const SPREAD: &str = "# TYPE analyze_model_calls histogram\n\
+        analyze_model_calls_bucket{le=\"1\"} 4\n\
+        analyze_model_calls_bucket{le=\"2\"} 10\n\
+        analyze_model_calls_bucket{le=\"+Inf\"} 10\n\
+        analyze_model_calls_sum 16\n\
+        analyze_model_calls_count 10\n";
+
+    #[test]
+    fn per_analysis_histograms_are_read_typed_or_untyped_and_the_run_is_end_less_start() {
+        let end = ServerSnapshot::parse(SPREAD).unwrap();
+        let h = &end.histograms["analyze_model_calls"];
+        assert_eq!(
+            h.buckets,
+            vec![(1.0, 4.0), (2.0, 10.0), (f64::INFINITY, 10.0)]
+        );
+        assert_eq!((h.sum, h.count), (16.0, 10.0));
+        // scrape.csv's lines carry no TYPE: the same histogram from untyped samples.
+        let untyped: String = SPREAD.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        assert_eq!(
+            ServerSnapshot::parse(&untyped).unwrap().histograms,
+            end.histograms
+        );
+        let start = ServerSnapshot::parse(
+            "analyze_model_calls_bucket{le=\"1\"} 2\n\
+             analyze_model_calls_bucket{le=\"2\"} 3\n\
+             analyze_model_calls_bucket{le=\"+Inf\"} 3\n\
+             analyze_model_calls_sum 4\nanalyze_model_calls_count 3\n",
+        )
+        .unwrap();
+        let run = &end.since(&start).histograms["analyze_model_calls"];
+        assert_eq!(
+            run.buckets,
+            vec![(1.0, 2.0), (2.0, 7.0), (f64::INFINITY, 7.0)]
+        );
+        assert_eq!((run.sum, run.count), (12.0, 7.0));
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct Summary {
     pub names: Vec<super::names::NameSummary>,
     /// How many users (runs with think time only): measured, and predicted per think time.
     pub users: Option<super::users::UsersAnswer>,
+    /// Model calls and tokens per analysis, p50/p95 (measured, the server's histograms).
+    pub spread: Option<super::spread::Spread>,
+    /// How many requests per second (Poisson arrivals) the recommended settings take.
+    pub open_loop: Option<super::open_rate::OpenLoopAnswer>,
     /// The headline findings, as sentences.
     pub findings: Vec<String>,
 }
