@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # promtool check metrics on analyze-server's /metrics after the server has been driven through
-# every metric family it defines (server/src/instruments.rs): successes, a bad request, sheds,
+# every metric family it defines (server/src/instruments/): successes, a bad request, sheds,
 # rate limiting, a 429 and a 529 from mock Claude (retries, the shared cool-down, the adaptive
-# limit lowered) and tier pacing. The scrape must hold exactly the families instruments.rs
-# describes, each event must have moved its series, and then promtool lints it.
+# limit lowered) and tier pacing. The scrape must hold exactly the families instruments/ defines
+# (our own, the OpenTelemetry HTTP ones of semconv.rs and the standard process ones of
+# process.rs), each event must have moved its series, and then promtool lints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/procs.sh
@@ -21,6 +22,16 @@ analyze_queue_wait_seconds
 analyze_rejections_total
 analyze_request_duration_seconds
 analyze_requests_total
+http_client_request_duration_seconds
+http_server_active_requests
+http_server_request_duration_seconds
+process_cpu_seconds_total
+process_max_fds
+process_open_fds
+process_resident_memory_bytes
+process_start_time_seconds
+process_threads
+process_virtual_memory_bytes
 upstream_call_duration_seconds
 upstream_calls_total
 upstream_circuit_state
@@ -31,10 +42,13 @@ upstream_ratelimit_limit
 upstream_ratelimit_remaining
 upstream_retries_total
 upstream_tokens_total"
-described=$(perl -0ne 'print "$1\n" while /describe_(?:counter|gauge|histogram)!\(\s*"([a-z_]+)"/g' \
-  server/src/instruments.rs | sort)
+described=$( {
+  perl -0ne 'print "$1\n" while /describe_(?:counter|gauge|histogram)!\(\s*"([a-z_]+)"/g' server/src/instruments/mod.rs
+  perl -ne 'print "$1\n" if /^pub const (?:SERVER|CLIENT)_[A-Z_]+: &str = "([a-z_]+)"/' server/src/instruments/semconv.rs
+  perl -ne 'print "$1\n" if /^\s*"(process_[a-z_]+)",$/' server/src/instruments/process.rs
+} | sort)
 if [ "$described" != "$EXPECTED" ]; then
-  echo "error: server/src/instruments.rs describes other families than this script drives:" >&2
+  echo "error: server/src/instruments/ defines other families than this script drives:" >&2
   diff <(echo "$EXPECTED") <(echo "$described") >&2 || true
   exit 1
 fi
@@ -70,6 +84,8 @@ mock_status() { # STATUS → how many responses mock Claude answered with it
 scrape() { curl -sf $SERVER/metrics > "$1"; }
 # value FILE SERIES → the sample of one series (exact name and labels), or 0 when absent
 value() { awk -v s="$2" '$1 == s { v = $2 } END { print (v == "" ? 0 : v) }' "$1"; }
+# total FILE NAME → the sum of every series of one metric name, whatever its labels
+total() { awk -v n="$2" '{ split($1, a, "{") } a[1] == n { v += $2 } END { print v + 0 }' "$1"; }
 positive() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$1"; }
 
 # 1. successes, a malformed body (400), and 12 at once against 4 permits + 1 queue place: sheds.
@@ -161,6 +177,10 @@ for series in 'analyze_rejections_total{reason="over_capacity"}' 'analyze_reject
   'analyze_input_tokens_sum' 'analyze_output_tokens_sum' \
   'upstream_tokens_total{api="claude",direction="input"}' 'upstream_tokens_total{api="claude",direction="output"}'; do
   positive "$(value "$TMP/metrics.prom" "$series")" || { cat "$TMP/metrics.prom" >&2; fail "$series is not above 0"; }
+done
+for name in process_cpu_seconds_total process_resident_memory_bytes process_open_fds \
+  http_server_request_duration_seconds_count http_client_request_duration_seconds_count; do
+  positive "$(total "$TMP/metrics.prom" $name)" || { cat "$TMP/metrics.prom" >&2; fail "$name is not above 0"; }
 done
 families=$(awk '$1 == "#" && $2 == "TYPE" { print $3 }' "$TMP/metrics.prom" | sort)
 if [ "$families" != "$EXPECTED" ]; then

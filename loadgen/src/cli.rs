@@ -319,6 +319,16 @@ pub struct OutputArgs {
     /// increase over the measured window.
     #[arg(long, value_name = "URL")]
     pub scrape: Option<String>,
+    /// Linux, target on this machine: sample process PID's CPU (utime + stime) and resident
+    /// memory from /proc every second, as process_cpu_seconds_total and
+    /// process_resident_memory_bytes with source="target_pid": to scrape.csv beside --out and
+    /// per step in --json (the CPU seconds' increase, the memory's mean), with or without --scrape.
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub target_pid: Option<u32>,
+    /// The CPU cores the target may use: the capacity its CPU use is read against, recorded in
+    /// --json's config [default: this host's available parallelism].
+    #[arg(long, value_name = "N", value_parser = parse_cores)]
+    pub target_cores: Option<f64>,
     /// Per-second rows for each step with per-interval percentiles (CSV).
     #[arg(long)]
     pub timeseries: Option<PathBuf>,
@@ -368,6 +378,16 @@ fn parse_instance(s: &str) -> Result<Instance, String> {
     Ok(Instance { index, count })
 }
 
+fn parse_cores(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!(
+            "'{}' is not a number of cores above 0 (e.g. 2 or 1.5)",
+            s.escape_debug()
+        )),
+    }
+}
+
 fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
     humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).map_err(|e| {
         format!(
@@ -393,6 +413,15 @@ impl CommonArgs {
                 .map(|n| n.get())
                 .unwrap_or(1)
         })
+    }
+}
+
+impl OutputArgs {
+    /// The target's CPU capacity in cores: `--target-cores`, else this host's available
+    /// parallelism (the target is assumed to share the machine's cores).
+    pub fn target_cores(&self) -> f64 {
+        self.target_cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64))
     }
 }
 

@@ -24,6 +24,7 @@ pub mod record;
 pub mod scrape;
 pub mod session;
 pub mod sinks;
+pub mod target_proc;
 pub mod think;
 
 /// The CSV row schema loadgen writes and the report reads: owned by the `report` crate, so the

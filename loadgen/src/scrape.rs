@@ -3,7 +3,8 @@
 //! upstream push-back, tokens) sits beside every step. Every sample goes to `scrape.csv`
 //! (`unix_s,metric,labels,value`) beside the run's CSV; each step's JSON object gains, per
 //! series, the mean and max of a gauge or the increase of a counter over its measured window.
-//! Works against any Prometheus target; a failed scrape is counted, never fatal.
+//! Works against any Prometheus target; a failed scrape is counted, never fatal. A [`Probe`]
+//! (`--target-pid`) is read on the same clock into the same samples, file and summaries.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -54,6 +55,12 @@ pub struct SeriesSummary {
     /// Counter: increase over the window (from the last sample before it to the last in it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<f64>,
+}
+
+/// A source of samples read on the scrape clock beside (or instead of) the URL: `--target-pid`.
+pub trait Probe: Send + 'static {
+    /// This probe's samples now, stamped `at`; the reason when it cannot be read.
+    fn sample(&mut self, at: SystemTime) -> Result<Vec<Sample>, String>;
 }
 
 /// Why scraping could not start.
@@ -146,6 +153,10 @@ pub struct Finished {
     pub why: Option<String>,
     /// The exposition text at the run's two ends.
     pub snapshots: Snapshots,
+    /// Failed readings of the probe.
+    pub probe_failed: u64,
+    /// The last one's reason.
+    pub probe_why: Option<String>,
 }
 
 /// Whether a metric name is a counter's by the exposition conventions: `_total`, or a histogram's
@@ -162,14 +173,21 @@ pub struct Scraper {
     /// The exposition text of the first and of the latest successful scrape.
     texts: Arc<Mutex<Snapshots>>,
     failures: Arc<Mutex<(u64, Option<String>)>>,
+    probe_failures: Arc<Mutex<(u64, Option<String>)>>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Scraper {
-    /// Starts sampling `url` every second, writing each sample to `csv`.
-    pub fn start(url: &str, mut csv: impl Write + Send + 'static) -> Result<Scraper, ScrapeError> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+    /// Starts sampling `url` and `probe` (either may be absent) every second, writing each
+    /// sample to `csv`.
+    pub fn start(
+        url: Option<&str>,
+        mut probe: Option<Box<dyn Probe>>,
+        mut csv: impl Write + Send + 'static,
+    ) -> Result<Scraper, ScrapeError> {
+        if let Some(url) = url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
             return Err(ScrapeError::Url(url.to_string()));
         }
         let client = reqwest::Client::builder()
@@ -179,14 +197,16 @@ impl Scraper {
         let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
         let texts: Arc<Mutex<Snapshots>> = Arc::default();
         let failures: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
+        let probe_failures: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
         let stop = CancellationToken::new();
         let task = {
-            let (samples, texts, failures, stop, url) = (
+            let (samples, texts, failures, probe_failures, stop, url) = (
                 samples.clone(),
                 texts.clone(),
                 failures.clone(),
+                probe_failures.clone(),
                 stop.clone(),
-                url.to_string(),
+                url.map(str::to_string),
             );
             tokio::spawn(async move {
                 writeln!(csv, "unix_s,series,kind,value")?;
@@ -199,8 +219,18 @@ impl Scraper {
                         // One more scrape once the run is over: the end snapshot.
                         _ = stop.cancelled() => last = true,
                     }
+                    let mut batch = Vec::new();
+                    if let Some(probe) = probe.as_mut() {
+                        match probe.sample(SystemTime::now()) {
+                            Ok(got) => batch.extend(got),
+                            Err(e) => count(&probe_failures, e),
+                        }
+                    }
                     let got = async {
-                        let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                        let Some(url) = &url else {
+                            return Ok(Vec::new());
+                        };
+                        let r = client.get(url).send().await.map_err(|e| e.to_string())?;
                         if !r.status().is_success() {
                             return Err(format!("HTTP {}", r.status()));
                         }
@@ -215,30 +245,27 @@ impl Scraper {
                     }
                     .await;
                     match got {
-                        Ok(batch) => {
-                            for s in &batch {
-                                let t =
-                                    s.at.duration_since(SystemTime::UNIX_EPOCH)
-                                        .unwrap_or_default()
-                                        .as_secs_f64();
-                                let kind = match s.kind {
-                                    Kind::Counter => "counter",
-                                    Kind::Gauge => "gauge",
-                                };
-                                let series = s.series.replace('"', "\"\"");
-                                writeln!(csv, "{t:.3},\"{series}\",{kind},{}", s.value)?;
-                            }
-                            csv.flush()?;
-                            samples
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .extend(batch);
+                        Ok(scraped) => batch.extend(scraped),
+                        Err(e) => count(&failures, e),
+                    }
+                    if !batch.is_empty() {
+                        for s in &batch {
+                            let t =
+                                s.at.duration_since(SystemTime::UNIX_EPOCH)
+                                    .unwrap_or_default()
+                                    .as_secs_f64();
+                            let kind = match s.kind {
+                                Kind::Counter => "counter",
+                                Kind::Gauge => "gauge",
+                            };
+                            let series = s.series.replace('"', "\"\"");
+                            writeln!(csv, "{t:.3},\"{series}\",{kind},{}", s.value)?;
                         }
-                        Err(e) => {
-                            let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
-                            f.0 += 1;
-                            f.1 = Some(e);
-                        }
+                        csv.flush()?;
+                        samples
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend(batch);
                     }
                 }
                 csv.flush()
@@ -248,6 +275,7 @@ impl Scraper {
             samples,
             texts,
             failures,
+            probe_failures,
             stop,
             task,
         })
@@ -264,13 +292,23 @@ impl Scraper {
         let samples = take(&self.samples);
         let snapshots = take(&self.texts);
         let (failed, why) = take(&self.failures);
+        let (probe_failed, probe_why) = take(&self.probe_failures);
         Ok(Finished {
             samples,
             failed,
             why,
             snapshots,
+            probe_failed,
+            probe_why,
         })
     }
+}
+
+/// Counts one failure and keeps its reason as the last.
+fn count(failures: &Mutex<(u64, Option<String>)>, why: String) {
+    let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+    f.0 += 1;
+    f.1 = Some(why);
 }
 
 /// Takes the value out of a mutex, leaving the default (a poisoned lock still yields it).

@@ -325,6 +325,12 @@ async fn finish_scrape(
             done.why.map_or(String::new(), |w| format!(", last: {w}"))
         );
     }
+    if let Some(why) = done.probe_why.filter(|_| done.probe_failed > 0) {
+        eprintln!(
+            "loadgen: warning: {} reading(s) of the target process failed, last: {why}",
+            done.probe_failed
+        );
+    }
     for r in results.iter_mut() {
         if let Some(from) = r.started_at {
             let to = from + std::time::Duration::from_secs_f64(r.duration_s.max(0.0));

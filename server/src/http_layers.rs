@@ -64,21 +64,25 @@ pub async fn request_context(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let route = request
+    let matched = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+        .map(|p| p.as_str().to_string());
+    let route = matched.clone().unwrap_or_else(|| "unmatched".to_string());
     let method = request.method().clone();
+    state.instruments.http_server_active(method.as_str(), 1.0);
     let request_id = request
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let client = client_ip(&request, &state.settings.admission.trusted_proxies);
-    // hyper drops this future when the client hangs up; the guard still logs and counts it.
+    // hyper drops this future when the client hangs up; the guard still logs and counts it
+    // (and ends the active request either way).
     let mut unanswered = ClientClosedGuard {
         state: state.clone(),
         route: route.clone(),
+        matched: matched.clone(),
         method: method.clone(),
         request_id: request_id.clone(),
         client,
@@ -91,6 +95,9 @@ pub async fn request_context(
     let status = response.status().as_u16();
     let error = response.extensions().get::<ErrorKind>().copied();
     state.instruments.request(&route, status, took);
+    state
+        .instruments
+        .http_server_request(method.as_str(), matched.as_deref(), status, took);
     if let Some(reason) = error.and_then(|e| e.rejection) {
         state.instruments.rejection(reason);
     }
@@ -126,6 +133,8 @@ pub const CLIENT_CLOSED_STATUS: u16 = 499;
 struct ClientClosedGuard {
     state: AppState,
     route: String,
+    /// The route as matched (`None`: no route matched), for the OpenTelemetry `http_route`.
+    matched: Option<String>,
     method: Method,
     request_id: String,
     client: IpAddr,
@@ -135,6 +144,9 @@ struct ClientClosedGuard {
 
 impl Drop for ClientClosedGuard {
     fn drop(&mut self) {
+        self.state
+            .instruments
+            .http_server_active(self.method.as_str(), -1.0);
         if self.answered {
             return;
         }
@@ -142,6 +154,12 @@ impl Drop for ClientClosedGuard {
         self.state
             .instruments
             .request(&self.route, CLIENT_CLOSED_STATUS, took);
+        self.state.instruments.http_server_request(
+            self.method.as_str(),
+            self.matched.as_deref(),
+            CLIENT_CLOSED_STATUS,
+            took,
+        );
         let duration_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
         tracing::info!(
             method = %self.method, route = %self.route, status = CLIENT_CLOSED_STATUS, duration_ms,

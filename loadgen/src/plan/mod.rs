@@ -111,6 +111,10 @@ pub struct Plan {
     pub close_between: bool,
     /// The reachability check sends a real request (`--preflight-request`), not just connects.
     pub preflight_request: bool,
+    /// The process sampled for the target's CPU and memory (`--target-pid`).
+    pub target_pid: Option<u32>,
+    /// The target's CPU capacity in cores (`--target-cores`, else this host's).
+    pub target_cores: f64,
 }
 
 impl Plan {
@@ -271,6 +275,8 @@ impl Plan {
             think_time: common.think_time,
             close_between: common.close_between,
             preflight_request: common.preflight_request,
+            target_pid: common.output.target_pid,
+            target_cores: common.output.target_cores(),
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::cli::CommonArgs;
 use crate::error::{ConfigError, RunError};
 use crate::scrape;
 use crate::sinks;
+use crate::target_proc::TargetProc;
 
 fn default_out(command: &str) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
@@ -27,7 +28,19 @@ fn default_out(command: &str) -> PathBuf {
 /// What names `--scrape`'s file, which has no flag of its own.
 const SCRAPE_FILE: &str = "--scrape (scrape.csv beside --out)";
 
-/// Every output path of the run, checked: none shared by two outputs, `--scrape` a URL.
+/// What `--scrape` and `--target-pid` sample, and the file both write.
+#[derive(Debug, Clone)]
+struct Sampled {
+    /// `--scrape`'s URL.
+    url: Option<String>,
+    /// `--target-pid`'s process, checked to exist.
+    target: Option<TargetProc>,
+    /// scrape.csv beside the CSV.
+    file: PathBuf,
+}
+
+/// Every output path of the run, checked: none shared by two outputs, `--scrape` a URL,
+/// `--target-pid` a process of this machine.
 #[derive(Debug, Clone)]
 pub(crate) struct OutputPaths {
     csv: PathBuf,
@@ -35,28 +48,34 @@ pub(crate) struct OutputPaths {
     json: Option<PathBuf>,
     hdr: Option<PathBuf>,
     junit: Option<PathBuf>,
-    /// `--scrape`'s URL and the file its samples go to.
-    scrape: Option<(String, PathBuf)>,
+    /// `--scrape`'s URL, `--target-pid`'s process and the file their samples go to.
+    scrape: Option<Sampled>,
 }
 
 impl OutputPaths {
     /// The paths `common` asks for (the CSV's default named after `command`), refused when two
-    /// outputs would write one file or `--scrape` is not an http(s) URL. Touches no file.
+    /// outputs would write one file, `--scrape` is not an http(s) URL or `--target-pid` names
+    /// no process here. Touches no file.
     pub(crate) fn resolve(common: &CommonArgs, command: &str) -> Result<OutputPaths, ConfigError> {
         let o = &common.output;
         let csv = o.out.clone().unwrap_or_else(|| default_out(command));
-        let scrape = match &o.scrape {
-            Some(url) => {
-                scrape::check_url(url).map_err(|e| ConfigError::new("--scrape", e))?;
-                let file = csv
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."))
-                    .join("scrape.csv");
-                Some((url.clone(), file))
-            }
-            None => None,
-        };
+        if let Some(url) = &o.scrape {
+            scrape::check_url(url).map_err(|e| ConfigError::new("--scrape", e))?;
+        }
+        let target = o
+            .target_pid
+            .map(TargetProc::open)
+            .transpose()
+            .map_err(|e| ConfigError::new("--target-pid", e.to_string()))?;
+        let scrape = (o.scrape.is_some() || target.is_some()).then(|| Sampled {
+            url: o.scrape.clone(),
+            target,
+            file: csv
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join("scrape.csv"),
+        });
         let paths = OutputPaths {
             csv,
             timeseries: o.timeseries.clone(),
@@ -77,7 +96,7 @@ impl OutputPaths {
             ("--json", self.json.as_deref()),
             ("--hdr-log", self.hdr.as_deref()),
             ("--junit", self.junit.as_deref()),
-            (SCRAPE_FILE, self.scrape.as_ref().map(|(_, p)| p.as_path())),
+            (SCRAPE_FILE, self.scrape.as_ref().map(|s| s.file.as_path())),
         ];
         v.extend(optional.into_iter().filter_map(|(f, p)| Some((f, p?))));
         v
@@ -154,10 +173,13 @@ impl Outputs {
         let json = staged(&paths.json, "--json").transpose()?;
         let hdr = staged(&paths.hdr, "--hdr-log").transpose()?;
         let junit = staged(&paths.junit, "--junit").transpose()?;
-        let (scraper, scrape_file) = match &paths.scrape {
-            Some((url, p)) => {
-                let (file, w) = Staged::create(p, SCRAPE_FILE)?;
-                let scraper = scrape::Scraper::start(url, w)
+        let (scraper, scrape_file) = match paths.scrape {
+            Some(sampled) => {
+                let (file, w) = Staged::create(&sampled.file, SCRAPE_FILE)?;
+                let probe = sampled
+                    .target
+                    .map(|t| Box::new(t) as Box<dyn scrape::Probe>);
+                let scraper = scrape::Scraper::start(sampled.url.as_deref(), probe, w)
                     .map_err(|e| ConfigError::new("--scrape", e.to_string()))?;
                 (Some(scraper), Some(file))
             }

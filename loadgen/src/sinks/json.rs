@@ -47,6 +47,8 @@ pub fn config(plan: &Plan, objectives: &[Objective], slo_until: Option<f64>) -> 
         })).collect::<Vec<_>>(),
         "slo": objectives.iter().map(|o| o.text.clone()).collect::<Vec<_>>(),
         "slo_until": slo_until,
+        "target_pid": plan.target_pid,
+        "target_cores": plan.target_cores,
         "loadgen_version": env!("CARGO_PKG_VERSION"),
     })
 }

@@ -33,5 +33,6 @@ mod retry_after;
 mod second_pass;
 mod sessions;
 mod steps;
+mod target_pid;
 mod traffic;
 mod uncounted;

@@ -3,7 +3,7 @@
 //! circuit breaker, all inside the request's deadline. Every attempt's latency and outcome is
 //! recorded and reported to the [`CallObserver`] (the adaptive concurrency limit).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +18,7 @@ use super::retry::{RetryBudget, RetryPolicy};
 use super::signals::{CallObserver, CallSignal};
 use super::transport::error_chain;
 use crate::error::{AppError, Upstream, UpstreamFailure};
+use crate::instruments::semconv::{CallEnd, Peer};
 use crate::instruments::Instruments;
 
 /// The `anthropic-version` header value.
@@ -47,6 +48,8 @@ pub struct Protections {
 pub struct ClaudeClient {
     http: reqwest::Client,
     url: String,
+    /// `server.address`/`server.port` of `url`, for the OpenTelemetry client metric.
+    peer: Peer,
     api_key: String,
     budget: Arc<RetryBudget>,
     protections: Protections,
@@ -69,6 +72,7 @@ impl ClaudeClient {
         Ok(ClaudeClient {
             http,
             url: format!("{base_url}/v1/messages"),
+            peer: Peer::of_url(base_url),
             api_key: api_key.to_string(),
             budget: Arc::new(RetryBudget::new(0.2, 3)),
             protections,
@@ -209,13 +213,24 @@ impl ClaudeClient {
                 .attempt_timeout
                 .map_or(remaining, |t| t.min(remaining));
             let started = Instant::now();
-            let answered = AtomicBool::new(false);
+            // The response's status once its headers arrived (0: not yet).
+            let answered = AtomicU16::new(0);
+            let mut cut = false;
             let attempt = tokio::time::timeout(per_attempt, self.attempt(request, &answered))
                 .await
                 .unwrap_or_else(|_| {
-                    Attempt::timed_out(answered.load(Ordering::Acquire), per_attempt, remaining)
+                    cut = true;
+                    let answered = answered.load(Ordering::Acquire) != 0;
+                    Attempt::timed_out(answered, per_attempt, remaining)
                 });
             let took = started.elapsed();
+            let status = Some(answered.load(Ordering::Acquire)).filter(|s| *s != 0);
+            self.instruments.http_client_request(
+                "POST",
+                &self.peer,
+                call_end(&attempt, status, cut),
+                took,
+            );
             // Asked only of an error status: the observer takes a lock to answer.
             let adapts = matches!(attempt, Attempt::Failed { .. }) && self.adapts_to_push_back();
             let outcome = classify(attempt, took, per_attempt, adapts);
@@ -318,7 +333,8 @@ impl ClaudeClient {
         }
     }
 
-    async fn attempt(&self, request: &MessagesRequest, answered: &AtomicBool) -> Attempt {
+    /// One POST; `answered` is set to the status once the response's headers arrived.
+    async fn attempt(&self, request: &MessagesRequest, answered: &AtomicU16) -> Attempt {
         let sent = self
             .http
             .post(&self.url)
@@ -337,8 +353,8 @@ impl ClaudeClient {
                 ))
             }
         };
-        answered.store(true, Ordering::Release);
         let status = response.status().as_u16();
+        answered.store(status, Ordering::Release);
         let headers = response.headers().clone();
         match response.bytes().await {
             Ok(body) => Attempt::from_response(status, headers, &body, SystemTime::now()),
@@ -387,5 +403,20 @@ impl ClaudeClient {
                 cause,
             }
         }
+    }
+}
+
+/// How an attempt ended in the OpenTelemetry client metric's terms: the status when headers
+/// came (`status`), and what failed otherwise; `cut`: a timer ended the attempt.
+fn call_end(attempt: &Attempt, status: Option<u16>, cut: bool) -> CallEnd {
+    match attempt {
+        _ if cut => CallEnd::failed(status, "timeout"),
+        Attempt::Done(..) => CallEnd::answered(status.unwrap_or(200)),
+        Attempt::Failed { status, .. } | Attempt::Rejected { status, .. } => {
+            CallEnd::answered(*status)
+        }
+        Attempt::NoResponse(_) => CallEnd::failed(status, "connection_error"),
+        Attempt::Broken(_) => CallEnd::failed(status, "response_broken"),
+        Attempt::Deadline => CallEnd::failed(status, "timeout"),
     }
 }

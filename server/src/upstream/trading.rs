@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::transport::error_chain;
+use crate::instruments::semconv::{CallEnd, Peer};
 use crate::instruments::Instruments;
 
 const API: &str = "trading";
@@ -23,6 +24,8 @@ enum Connections {
 pub struct TradingClient {
     connections: Connections,
     base_url: String,
+    /// `server.address`/`server.port` of `base_url`, for the OpenTelemetry client metric.
+    peer: Peer,
     timeout: Duration,
     instruments: Arc<Instruments>,
     max_body_bytes: usize,
@@ -49,6 +52,7 @@ impl TradingClient {
         Ok(TradingClient {
             connections: Connections::Pooled(client),
             base_url: base_url.to_string(),
+            peer: Peer::of_url(base_url),
             timeout,
             instruments,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -60,6 +64,7 @@ impl TradingClient {
         TradingClient {
             connections: Connections::PerCall,
             base_url: base_url.to_string(),
+            peer: Peer::of_url(base_url),
             timeout,
             instruments,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -81,16 +86,23 @@ impl TradingClient {
     pub async fn get(&self, path_and_query: &str) -> Result<String, TradingError> {
         let started = Instant::now();
         let url = format!("{}{}", self.base_url, path_and_query);
-        let result = self.fetch(&url).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(TradingFailure::Status { .. }) => "error",
-            Err(TradingFailure::Timeout(_)) => "timeout",
-            Err(TradingFailure::Network(_)) => "network_error",
-            Err(TradingFailure::TooLarge(_)) => "body_too_large",
+        let mut status = None;
+        let result = self.fetch(&url, &mut status).await;
+        let (outcome, end) = match &result {
+            Ok(_) => ("ok", CallEnd::answered(status.unwrap_or(200))),
+            Err(TradingFailure::Status { status, .. }) => ("error", CallEnd::answered(*status)),
+            Err(TradingFailure::Timeout(_)) => ("timeout", CallEnd::failed(status, "timeout")),
+            Err(TradingFailure::Network(_)) => {
+                ("network_error", CallEnd::failed(status, "connection_error"))
+            }
+            Err(TradingFailure::TooLarge(_)) => {
+                ("body_too_large", CallEnd::failed(status, "body_too_large"))
+            }
         };
+        let took = started.elapsed();
+        self.instruments.upstream_call(API, outcome, took);
         self.instruments
-            .upstream_call(API, outcome, started.elapsed());
+            .http_client_request("GET", &self.peer, end, took);
         result.map_err(|failure| TradingError {
             url,
             timeout: self.timeout,
@@ -98,7 +110,8 @@ impl TradingClient {
         })
     }
 
-    async fn fetch(&self, url: &str) -> Result<String, TradingFailure> {
+    /// GET `url`; `status` is set once the response's headers arrived.
+    async fn fetch(&self, url: &str, status: &mut Option<u16>) -> Result<String, TradingFailure> {
         let client = match &self.connections {
             Connections::Pooled(client) => client.clone(),
             Connections::PerCall => reqwest::Client::builder()
@@ -112,13 +125,14 @@ impl TradingClient {
             .send()
             .await
             .map_err(TradingFailure::from_reqwest)?;
-        let status = response.status();
+        let status_code = response.status();
+        *status = Some(status_code.as_u16());
         let body = read_capped(response, self.max_body_bytes).await?;
-        if status.is_success() {
+        if status_code.is_success() {
             Ok(body)
         } else {
             Err(TradingFailure::Status {
-                status: status.as_u16(),
+                status: status_code.as_u16(),
                 code: error_code(&body),
                 body: body.chars().take(200).collect(),
             })

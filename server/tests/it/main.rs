@@ -23,6 +23,7 @@ mod limits;
 mod openapi_contract;
 mod properties;
 mod retry_guidance;
+mod standard_signals;
 mod trusted_proxies;
 mod upstream_limits;
 mod upstream_protection;

@@ -1,6 +1,11 @@
 //! The service's Prometheus instruments. The recorder lives in [`crate::AppState`] (not a global),
 //! so every in-process server has its own numbers; names follow Prometheus conventions
-//! (`_total` counters, `_seconds` units) and pass `promtool check metrics`.
+//! (`_total` counters, `_seconds` units) and pass `promtool check metrics`. Beside our own
+//! metrics, the standard signals any service may give: the process metrics of the Prometheus
+//! clients ([`process`]) and the OpenTelemetry HTTP metrics ([`semconv`]).
+
+pub mod process;
+pub mod semconv;
 
 use std::time::Duration;
 
@@ -11,6 +16,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
+use self::semconv::{CallEnd, Peer};
 use crate::upstream::pacing::BudgetKind;
 
 /// Latency buckets in seconds, from a fast mock round trip to a slow multi-turn analysis.
@@ -86,6 +92,18 @@ impl Instruments {
             })
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full("analyze_model_calls".into()), BUCKETS_CALLS)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(semconv::SERVER_DURATION.into()),
+                    semconv::BUCKETS_SECONDS,
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(semconv::CLIENT_DURATION.into()),
+                    semconv::BUCKETS_SECONDS,
+                )
             })
             .expect("bucket lists are not empty")
             .build_recorder();
@@ -169,6 +187,20 @@ impl Instruments {
                 "upstream_ratelimit_remaining",
                 "What was left of that budget at the last response (anthropic-ratelimit-*-remaining), by API and resource."
             );
+            describe_histogram!(
+                semconv::SERVER_DURATION,
+                Unit::Seconds,
+                "Duration of HTTP server requests (OpenTelemetry http.server.request.duration)."
+            );
+            describe_gauge!(
+                semconv::SERVER_ACTIVE,
+                "Number of active HTTP server requests (OpenTelemetry http.server.active_requests)."
+            );
+            describe_histogram!(
+                semconv::CLIENT_DURATION,
+                Unit::Seconds,
+                "Duration of HTTP client requests, one per attempt (OpenTelemetry http.client.request.duration)."
+            );
         });
         Instruments { recorder, handle }
     }
@@ -180,6 +212,53 @@ impl Instruments {
                 .increment(1);
             histogram!("analyze_request_duration_seconds", "route" => route.to_string())
                 .record(took.as_secs_f64());
+        });
+    }
+
+    /// One answered HTTP request in the OpenTelemetry terms: its method, its route (left out
+    /// when no route matched, as the conventions ask) and status.
+    pub fn http_server_request(
+        &self,
+        method: &str,
+        route: Option<&str>,
+        status: u16,
+        took: Duration,
+    ) {
+        let mut labels = vec![
+            ("http_request_method", semconv::method(method).to_string()),
+            ("http_response_status_code", status.to_string()),
+            ("url_scheme", semconv::URL_SCHEME.to_string()),
+        ];
+        if let Some(route) = route {
+            labels.push(("http_route", route.to_string()));
+        }
+        metrics::with_local_recorder(&self.recorder, || {
+            histogram!(semconv::SERVER_DURATION, &labels).record(took.as_secs_f64());
+        });
+    }
+
+    /// A request with `method` started (`delta` 1) or ended (-1).
+    pub fn http_server_active(&self, method: &str, delta: f64) {
+        metrics::with_local_recorder(&self.recorder, || {
+            gauge!(
+                semconv::SERVER_ACTIVE,
+                "http_request_method" => semconv::method(method),
+                "url_scheme" => semconv::URL_SCHEME
+            )
+            .increment(delta);
+        });
+    }
+
+    /// One outbound HTTP request to `peer` and how it ended.
+    pub fn http_client_request(&self, method: &str, peer: &Peer, end: CallEnd, took: Duration) {
+        let mut labels = vec![
+            ("http_request_method", semconv::method(method).to_string()),
+            ("server_address", peer.address.clone()),
+            ("server_port", peer.port.clone()),
+        ];
+        labels.extend(end.labels());
+        metrics::with_local_recorder(&self.recorder, || {
+            histogram!(semconv::CLIENT_DURATION, &labels).record(took.as_secs_f64());
         });
     }
 
@@ -287,7 +366,9 @@ impl Instruments {
             }
         });
         self.handle.run_upkeep();
-        self.handle.render()
+        let mut text = self.handle.render();
+        process::render(&mut text);
+        text
     }
 }
 
