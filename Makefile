@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow check-dashboard demo-live report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
 
 all: build
 
@@ -70,7 +70,7 @@ fuzz:
 
 ## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
 ## the PyPI hdrhistogram reader, scipy), our deployment files against the Kubernetes schemas and hadolint, and the CI gate workflow against GitHub's schema
-external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow
+external: check-sdk check-metrics check-openapi check-merge check-usl check-k8s check-dockerfile check-workflow check-dashboard
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -95,6 +95,10 @@ check-usl: $(PY) release
 	rm -rf target/check-usl
 	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out-dir target/check-usl/report > /dev/null
 	$(PY) scripts/check_usl_scipy.py loadgen/tests/fixtures/ramp/ramp.csv target/check-usl/report/summary.json
+
+## check-dashboard: loadgen --dashboard in headless Chromium (Playwright, the system browser) during two short runs with a real Prometheus: the page's numbers vs the time series and CSV, nothing requested off 127.0.0.1, Stop → exit 130 with a complete CSV, promtool on loadgen's /metrics, Prometheus's totals = the CSV's (≈ 1 min)
+check-dashboard: $(PY) release
+	PY=$(PY) bash scripts/check_dashboard.sh
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release
@@ -146,6 +150,10 @@ serve: release
 serve-legacy: release
 	TRADING_API_BASE_URL=http://127.0.0.1:9200 ANTHROPIC_BASE_URL=http://127.0.0.1:9100 \
 	ANTHROPIC_API_KEY=mock-key LEGACY_MODE=true $(RELEASE_BIN)/analyze-server
+
+## demo-live: mocks + server + a real Prometheus scraping both and loadgen every second, the ramp with --dashboard (URL printed; Stop button = Ctrl-C); at the end Prometheus's totals must equal the CSV's
+demo-live: $(PY) release
+	PY=$(PY) bash scripts/demo_live.sh
 
 ## demo: the main job — mocks + scaled server + `loadgen ramp --to 50`, written to reports/runs/<ts>/
 demo: release

@@ -119,17 +119,26 @@ function draw() {
     { name: "503", color: COLORS.r503, data: pts.map((p) => [p.t, p.rejected_503]) },
     { name: "errors", color: COLORS.errors, data: pts.map((p) => [p.t, p.errors]) },
   ], [], []);
+  chart($("chart-success"), [
+    { name: "success %", color: COLORS.ok,
+      data: pts.filter((p) => p.requests > 0).map((p) => [p.t, (100 * p.ok) / p.requests]) },
+  ], ...objectiveLines("success"));
   chart($("chart-in-flight"), [{ name: "in flight", color: COLORS.inflight, data: state.inFlight }],
     [], []);
   const open = state.load.some((p) => p[2] === "rate");
   chart($("chart-load"), [
     { name: open ? "rate /s" : "users", color: COLORS.load, data: state.load.map((p) => [p[0], p[1]]) },
   ], [], []);
-  if (state.target.size) {
-    $("fig-target").hidden = false;
-    const series = [...state.target.entries()].map(([k, data], i) => ({
-      name: k.replace(/^analyze_|^upstream_/, "").replace(/"/g, ""), color: PALETTE[i % PALETTE.length], data }));
-    chart($("chart-target"), series, [], []);
+  // The provider's budget (hundreds of thousands of tokens) on its own scale.
+  for (const [fig, svg, budget] of [["fig-target", "chart-target", false], ["fig-budget", "chart-budget", true]]) {
+    const series = [...state.target.entries()]
+      .filter(([k]) => k.startsWith("upstream_ratelimit_remaining") === budget)
+      .map(([k, data], i) => ({
+        name: k.replace(/^analyze_|^upstream_ratelimit_remaining/, "").replace(/"/g, ""),
+        color: PALETTE[i % PALETTE.length], data }));
+    if (!series.length) continue;
+    $(fig).hidden = false;
+    chart($(svg), series, [], []);
   }
 }
 

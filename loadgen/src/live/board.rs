@@ -44,7 +44,7 @@ pub struct Point {
 pub struct ObjectiveView {
     /// The `--slo` text.
     pub text: String,
-    /// `latency` (ms), `throughput` (per second), `outcomes` (percent), or `none` (a figure
+    /// `latency` (ms), `throughput` (per second), `success` (percent), or `none` (a figure
     /// no chart shows: still judged per step in the table).
     pub chart: &'static str,
     /// The threshold in the chart's unit.
@@ -57,7 +57,9 @@ impl ObjectiveView {
         let (chart, threshold) = match o.metric {
             Metric::Latency(_) => ("latency", o.threshold),
             Metric::Goodput | Metric::Throughput => ("throughput", o.threshold),
-            Metric::Success | Metric::Errors => ("outcomes", o.threshold * 100.0),
+            Metric::Success => ("success", o.threshold * 100.0),
+            // Errors ≤ x% is success ≥ (100 - x)%: drawn on the same chart.
+            Metric::Errors => ("success", 100.0 - o.threshold * 100.0),
             Metric::Column(_) => ("none", o.threshold),
         };
         Self {
@@ -329,7 +331,8 @@ mod tests {
     use super::*;
 
     fn iv(second: u64, ok: u64, r503: u64, us: u64) -> Interval {
-        let mut iv = Interval::new(second);
+        // As the workers record: fixed-range histograms (1 µs to 60 s).
+        let mut iv = Interval::bounded(second, 60_000_000);
         for _ in 0..ok {
             iv.record(OutcomeClass::Ok, us);
         }
@@ -364,7 +367,8 @@ mod tests {
         let o = |s: &str| ObjectiveView::of(&s.parse::<Objective>().expect("valid"));
         assert_eq!(o("p99<2s").chart, "latency");
         assert_eq!(o("p99<2s").threshold, 2000.0);
-        assert_eq!(o("success>=99%").chart, "outcomes");
+        assert_eq!(o("success>=99%").chart, "success");
+        assert!((o("errors<=2%").threshold - 98.0).abs() < 1e-9);
         assert!((o("success>=99%").threshold - 99.0).abs() < 1e-9);
         assert_eq!(o("goodput>=30/s").chart, "throughput");
     }
