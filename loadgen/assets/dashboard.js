@@ -102,7 +102,9 @@ function objectiveLines(name) {
 }
 
 function draw() {
-  const pts = sortedPoints();
+  // While the run lasts, the newest second is still collecting answers: drawn once complete.
+  const all = sortedPoints();
+  const pts = state.ended ? all : all.slice(0, -1);
   const rate = (p, v) => v; // points are whole seconds: a count is a rate
   chart($("chart-throughput"), [
     { name: "throughput", color: COLORS.throughput, data: pts.map((p) => [p.t, rate(p, p.requests)]) },
