@@ -346,7 +346,8 @@ impl Probe {
             .unwrap_or_default()
     }
 
-    /// Requests sent and not yet resolved, over every step.
+    /// Requests sent in the steps' measured parts and not yet resolved, over every step (a
+    /// warm-up's requests join no step, so they are not counted).
     pub fn in_flight(&self) -> u64 {
         self.steps.iter().map(|s| s.unresolved()).sum()
     }

@@ -47,7 +47,7 @@ impl Exporter {
             );
             describe_gauge!(
                 "loadgen_in_flight",
-                "Requests sent and not yet resolved, warm-ups included."
+                "Requests of the measured steps sent and not yet resolved (warm-up requests are not tracked)."
             );
             describe_gauge!(
                 "loadgen_users",
