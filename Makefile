@@ -5,7 +5,7 @@ RELEASE_BIN := target/release
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all help build release test lint unit fuzz fuzz-build external check-any-service check-sdk check-metrics check-openapi check-merge check-usl check-erlang check-k8s check-dockerfile check-workflow report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
+.PHONY: all help build release test lint unit fuzz fuzz-build external check-any-service check-sdk check-metrics check-openapi check-merge check-usl check-erlang check-k8s check-dockerfile check-workflow check-dashboard demo-live report acceptance plan demo-users mocks serve serve-legacy demo bench bench-edge bench-sustained bench-users bench-ab chaos soak clean
 
 all: build
 
@@ -71,7 +71,7 @@ fuzz:
 
 ## external: check our code with tools nobody here wrote (official Anthropic SDKs, promtool, schemathesis,
 ## the PyPI hdrhistogram reader, scipy), our deployment files against the Kubernetes schemas and hadolint, and the CI gate workflow against GitHub's schema
-external: check-sdk check-metrics check-openapi check-merge check-usl check-erlang check-k8s check-dockerfile check-workflow check-any-service
+external: check-sdk check-metrics check-openapi check-merge check-usl check-erlang check-k8s check-dockerfile check-workflow check-any-service check-dashboard
 
 # The venv is (re)installed whenever the pinned requirements change.
 $(PY): scripts/requirements.txt
@@ -102,6 +102,10 @@ check-erlang: $(PY) release
 	rm -rf target/check-erlang
 	$(RELEASE_BIN)/loadgen report loadgen/tests/fixtures/ramp/ramp.csv --out-dir target/check-erlang/report --slo 'p99<10s' > /dev/null
 	$(PY) scripts/check_erlang_scipy.py target/check-erlang/report/summary.json
+
+## check-dashboard: loadgen --dashboard in headless Chromium (Playwright, the system browser) during two short runs with a real Prometheus: the page's numbers vs the time series and CSV, nothing requested off 127.0.0.1, Stop → exit 130 with a complete CSV, promtool on loadgen's /metrics, Prometheus's totals = the CSV's (≈ 1 min)
+check-dashboard: $(PY) release
+	PY=$(PY) bash scripts/check_dashboard.sh
 
 ## check-metrics: promtool check metrics on the server's /metrics after real traffic
 check-metrics: release
@@ -174,6 +178,10 @@ serve: $(RELEASE_BIN)/analyze-server
 serve-legacy: $(RELEASE_BIN)/analyze-server
 	PORT=$(PORT) TRADING_API_BASE_URL=http://127.0.0.1:$(TRADING_PORT) ANTHROPIC_BASE_URL=http://127.0.0.1:$(CLAUDE_PORT) \
 	ANTHROPIC_API_KEY=mock-key LEGACY_MODE=true $(RELEASE_BIN)/analyze-server
+
+## demo-live: mocks + server + a real Prometheus scraping both and loadgen every second, the ramp with --dashboard (URL printed; Stop button = Ctrl-C); at the end Prometheus's totals must equal the CSV's
+demo-live: $(PY) release
+	PY=$(PY) bash scripts/demo_live.sh
 
 ## demo: the main job — mocks + scaled server + `loadgen ramp --to 50`, written to reports/runs/<ts>/
 demo: release

@@ -16,7 +16,12 @@ RAMP_TO=${RAMP_TO:-50}
 # DEMO_SERVER_PORT one by one.
 read -r CP TP SP <<< "${DEMO_PORTS:-${DEMO_CLAUDE_PORT:-9100} ${DEMO_TRADING_PORT:-9200} ${DEMO_SERVER_PORT:-8000}}"
 
+# The live dashboard (loadgen --dashboard): at a fixed port for the demo, whose URL loadgen prints
+# at the start; a free one when the ports were moved (make report runs beside a demo).
+DASHBOARD_PORT=${DASHBOARD_PORT:-$([ -n "${DEMO_PORTS:-}" ] && echo 0 || echo 8089)}
+
 for p in $CP $TP $SP; do port_free $p; done
+[ "$DASHBOARD_PORT" = 0 ] || port_free "$DASHBOARD_PORT"
 
 # Real traffic (issue 27): varied questions from the shipped dataset (DEMO_BODIES; empty sends the
 # one default question), and a mock model that looks up two tickers per turn and writes analyses
@@ -46,7 +51,7 @@ wait_http http://127.0.0.1:$SP/health
 
 status=0
 $BIN/loadgen ramp --to "$RAMP_TO" --url "http://127.0.0.1:$SP/analyze" \
-  --scrape "http://127.0.0.1:$SP/metrics" \
+  --scrape "http://127.0.0.1:$SP/metrics" --dashboard="127.0.0.1:$DASHBOARD_PORT" \
   --out "$RUN/ramp.csv" --json "$RUN/ramp.json" --timeseries "$RUN/timeseries.csv" \
   "${BODIES_ARGS[@]}" "$@" || status=$?
 

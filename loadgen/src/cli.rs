@@ -329,6 +329,18 @@ pub struct OutputArgs {
     /// --json's config [default: this host's available parallelism].
     #[arg(long, value_name = "N", value_parser = parse_cores)]
     pub target_cores: Option<f64>,
+    /// A live dashboard in the browser while the run lasts, served by loadgen: charts updated
+    /// every second and a Stop button (as Ctrl-C). `--dashboard` alone listens on 127.0.0.1 on
+    /// a free port; `--dashboard=ADDR` (or `=PORT`) where given. The URL (with the Stop
+    /// button's token) is printed at the start.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = "127.0.0.1:0", value_parser = parse_listen)]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// Serve loadgen's own metrics (requests by outcome and name, latency histogram, in flight,
+    /// users, step, late sends) in the Prometheus text format at http://ADDR/metrics while the
+    /// run lasts (ADDR or PORT; a bare port listens on 127.0.0.1).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Per-second rows for each step with per-interval percentiles (CSV).
     #[arg(long)]
     pub timeseries: Option<PathBuf>,
@@ -384,6 +396,20 @@ fn parse_cores(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "'{}' is not a number of cores above 0 (e.g. 2 or 1.5)",
             s.escape_debug()
+        )),
+    }
+}
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    match t.trim_start_matches(':').parse::<u16>() {
+        Ok(port) => Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => Err(format!(
+            "'{}' is not an address to listen on like 127.0.0.1:8089, 0.0.0.0:9464 or 8089",
+            t.escape_debug()
         )),
     }
 }

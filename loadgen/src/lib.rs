@@ -18,6 +18,7 @@ pub mod error;
 pub mod gate;
 pub mod hints;
 pub mod instance;
+pub mod live;
 pub mod merge;
 pub mod plan;
 pub mod record;

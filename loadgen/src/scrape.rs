@@ -361,6 +361,14 @@ pub fn summarize(
     out
 }
 
+impl Scraper {
+    /// The samples so far, shared: the live view (`--dashboard`) reads the latest ones each
+    /// second.
+    pub fn live_samples(&self) -> Arc<Mutex<Vec<Sample>>> {
+        self.samples.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

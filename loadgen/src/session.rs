@@ -54,6 +54,8 @@ pub struct Session {
     steps_run: usize,
     /// Set once the "most answers were errors" warning was printed: once per run.
     error_answers_warned: AtomicBool,
+    /// `--dashboard` / `--metrics-addr`.
+    live: Option<crate::live::Live>,
 }
 
 /// What a closed session leaves behind.
@@ -80,12 +82,13 @@ impl Session {
         }
         let outputs = Outputs::create(paths)?;
         let exit_signal = Arc::new(AtomicU8::new(0));
-        let signals = signals::stop_on_signal(
+        let (signals, stop) = signals::stop_on_signal(
             cancel.clone(),
             engine.cut_token(),
             plan.timeout.min(signals::STOP_GRACE),
             exit_signal.clone(),
         )?;
+        let live = outputs::start_live(common, &plan, &outputs, stop).await?;
         Ok(Session {
             plan,
             engine,
@@ -99,6 +102,7 @@ impl Session {
             started: None,
             steps_run: 0,
             error_answers_warned: AtomicBool::new(false),
+            live,
         })
     }
 
@@ -159,6 +163,7 @@ impl Session {
         let progress = &self.progress;
         let error_answers_warned = &self.error_answers_warned;
         let timeseries = self.outputs.timeseries.as_ref();
+        let live = self.live.as_ref();
         let csv = &mut self.outputs.csv;
         // A short lead so every virtual user is spawned before the first window opens.
         let timeline = Timeline::new(
@@ -181,11 +186,16 @@ impl Session {
                     step_end: w.end,
                     progress,
                     timeseries,
+                    live,
                 }
                 .run(rx),
             );
         }
         let running = engine.start(timeline.clone(), txs);
+        if let Some(l) = live {
+            let starts: Vec<Instant> = timeline.windows.iter().map(|w| w.measure_start).collect();
+            l.attach(running.probe(), step_offset, &starts);
+        }
         let announce = async {
             for (i, w) in timeline.windows.iter().enumerate() {
                 tokio::select! {
@@ -197,6 +207,9 @@ impl Session {
                     w.load,
                     plan.warmup + plan.step_duration,
                 );
+                if let Some(l) = live {
+                    l.step_started(step_offset + i + 1, w.load);
+                }
             }
         };
         let finalize = async {
@@ -207,6 +220,9 @@ impl Session {
                     Some(mut r) => {
                         r.step += step_offset;
                         progress.step_finished(&r);
+                        if let Some(l) = live {
+                            l.step_finished(&r);
+                        }
                         if let Some(w) = hints::overrun_warning(&r) {
                             progress.warn(&w);
                         }
@@ -253,7 +269,11 @@ impl Session {
         if let Some(ts) = &self.outputs.timeseries {
             ts.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
         }
-        finish_scrape(self.outputs.scraper.take(), results, &self.outputs.path).await
+        finish_scrape(self.outputs.scraper.take(), results, &self.outputs.path).await?;
+        if let Some(live) = self.live.take() {
+            live.finish(self.signal()).await;
+        }
+        Ok(())
     }
 
     /// Renames the files written during the run into place (CSV, time series, `--scrape`'s),

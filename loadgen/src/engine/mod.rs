@@ -324,7 +324,52 @@ impl Engine {
     }
 }
 
+/// A read-only view of a running run's steps for the live view: what each step has recorded so
+/// far, its requests in flight and its late sends, read about once a second.
+#[derive(Clone)]
+pub struct Probe {
+    steps: Vec<Arc<StepState>>,
+    names: usize,
+}
+
+impl Probe {
+    /// Steps in the run this probe watches.
+    pub fn steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Attempts of step `index` (0-based) per request name and outcome class so far.
+    pub fn counts(&self, index: usize) -> Vec<[u64; crate::record::CLASSES]> {
+        self.steps
+            .get(index)
+            .map(|s| s.recorders.peek_counts(self.names))
+            .unwrap_or_default()
+    }
+
+    /// Requests sent in the steps' measured parts and not yet resolved, over every step (a
+    /// warm-up's requests join no step, so they are not counted).
+    pub fn in_flight(&self) -> u64 {
+        self.steps.iter().map(|s| s.unresolved()).sum()
+    }
+
+    /// Open loop: sends that waited for a free connection, over every step.
+    pub fn late_sends(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| s.late_sends.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
 impl Running {
+    /// The live view's read-only handle on the run's steps.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            steps: self.ctx.steps.clone(),
+            names: self.names.len(),
+        }
+    }
+
     /// The run's step windows.
     pub fn timeline(&self) -> &Timeline {
         &self.ctx.timeline

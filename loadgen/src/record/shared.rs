@@ -126,6 +126,22 @@ impl SharedRecorders {
         }
     }
 
+    /// Attempts per request name and outcome class recorded so far, summed over the shards: a
+    /// read for the live view (`--dashboard`, `--metrics-addr`) about once a second, never on
+    /// the request path. All zero once [`SharedRecorders::finish`] has taken the shards.
+    pub fn peek_counts(&self, names: usize) -> Vec<[u64; super::CLASSES]> {
+        let mut out = vec![[0u64; super::CLASSES]; names];
+        for i in 0..self.shards.len() {
+            let sh = self.lock(i);
+            for (o, n) in out.iter_mut().zip(&sh.rec.names) {
+                for (a, b) in o.iter_mut().zip(n.counts) {
+                    *a += b;
+                }
+            }
+        }
+        out
+    }
+
     /// Sends the last seconds to the collector, ends it, and returns the shards merged. Call
     /// once every request of the step is resolved.
     pub fn finish(&self, names: usize) -> Recorder {

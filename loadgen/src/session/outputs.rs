@@ -200,6 +200,51 @@ impl Outputs {
     }
 }
 
+/// `--dashboard` / `--metrics-addr`: starts the live view (printing where it is served), fed by
+/// `outputs` (`--scrape`'s samples) and stopping the run through `stop`, as SIGINT does.
+pub(crate) async fn start_live(
+    common: &CommonArgs,
+    plan: &crate::plan::Plan,
+    outputs: &Outputs,
+    stop: super::signals::StopRequest,
+) -> Result<Option<crate::live::Live>, RunError> {
+    let o = &common.output;
+    if o.dashboard.is_none() && o.metrics_addr.is_none() {
+        return Ok(None);
+    }
+    let mut files = vec![("CSV".to_string(), outputs.path.clone())];
+    for (what, p) in [("JSON", &o.json), ("time series", &o.timeseries)] {
+        if let Some(p) = p {
+            files.push((what.to_string(), p.clone()));
+        }
+    }
+    let cfg = crate::live::Config {
+        dashboard: o.dashboard,
+        metrics: o.metrics_addr,
+        run_id: plan.run_id.clone(),
+        generator: plan.instance.map(|i| format!("{}/{}", i.index, i.count)),
+        command: plan.command,
+        target: common.url().to_string(),
+        names: plan.requests.iter().map(|r| r.name.clone()).collect(),
+        objectives: common.gate.slo.clone(),
+        steps_total: if plan.command == "find-capacity" {
+            0
+        } else {
+            plan.steps.len()
+        },
+        files,
+        scrape: outputs.scraper.as_ref().map(|s| s.live_samples()),
+    };
+    let live = crate::live::Live::start(cfg, stop).await?;
+    if let Some(u) = &live.dashboard_url {
+        eprintln!("loadgen: dashboard at {u}");
+    }
+    if let Some(u) = &live.metrics_url {
+        eprintln!("loadgen: metrics at {u}");
+    }
+    Ok(Some(live))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

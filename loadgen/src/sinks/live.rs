@@ -33,6 +33,8 @@ pub struct StepCollector<'a, W: Write> {
     pub progress: &'a Progress,
     /// Time series, if asked for (shared by the steps resolving at once).
     pub timeseries: Option<&'a std::sync::Mutex<TimeseriesSink<W>>>,
+    /// `--dashboard` / `--metrics-addr`: gets every part of a second as it arrives.
+    pub live: Option<&'a crate::live::Live>,
 }
 
 impl<W: Write> StepCollector<'_, W> {
@@ -47,6 +49,9 @@ impl<W: Write> StepCollector<'_, W> {
             tokio::select! {
                 iv = rx.recv() => {
                     let Some(iv) = iv else { break };
+                    if let Some(live) = self.live {
+                        live.interval(self.step, &iv);
+                    }
                     errors += iv.total() - iv.counts[OutcomeClass::Ok.index()];
                     let key = match (written_up_to, open.keys().next()) {
                         (Some(w), first) if iv.second <= w => first.copied().unwrap_or(w + 1),

@@ -15,6 +15,7 @@ mod close_between;
 mod common;
 
 mod ctrl_c;
+mod dashboard;
 mod edge;
 mod gate;
 mod https;
