@@ -112,10 +112,10 @@ def judge(name, summary, md, stdout, binding, size=None, source=None):
     if source:
         check(name, all(b["source"] == source for b in top if b["binding"] == binding), f"source {source}")
     if size is not None:
-        q = summary.get("queueing") or {}
-        c = q.get("permits")
+        limits = {b["limit"] for b in top if b["binding"] == binding}
+        c = limits.pop() if len(limits) == 1 else None
         check(name, c is not None and abs(c - size) <= 0.1 * size,
-              f"inferred limit {c} within 10% of the true {size}")
+              f"the binding's limit {c} within 10% of the true {size}")
     rec = summary.get("recommended") or {}
     check(name, rec.get("target") == "service", f"recommendation in neutral terms ({rec.get('target')})")
     hits = sorted(set(m.group(0) for m in FORBIDDEN.finditer(md + stdout + json.dumps(rec))))

@@ -545,6 +545,10 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
                 .and_then(|sc| sc.upstream_mean_s)
                 .zip(light_upstream)
                 .map(|(u, light)| u / light),
+            cpu_per_request_ms: sc
+                .and_then(|sc| sc.cpu_s)
+                .filter(|_| r.requests > 0)
+                .map(|cpu| cpu * 1000.0 / r.requests as f64),
         }
     };
     let classified: Vec<(Binding, binding::Source)> = judged
@@ -637,6 +641,9 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
                 concurrency: r.concurrency.unwrap_or(0),
                 binding: b,
                 source,
+                limit: matches!(b, Binding::ServerPermits | Binding::ConcurrencyLimit)
+                    .then_some(cx.permits)
+                    .flatten(),
             })
             .collect(),
         queueing,

@@ -90,10 +90,17 @@ pub struct StepEvidence {
     pub cpu_share: Option<f64>,
     /// The step's mean upstream time over the light-load step's.
     pub upstream_growth: Option<f64>,
+    /// The target's CPU time per request of the step, ms.
+    pub cpu_per_request_ms: Option<f64>,
 }
 
 /// Share of its cores above which the target's CPU binds.
 pub const CPU_BUSY: f64 = 0.9;
+
+/// Share of the light-load service time spent on the target's CPU above which a request is
+/// compute-bound: past the limit the steps meet, its CPU, not a pool, is what binds (a Python
+/// service under its GIL reaches one core's worth less what the machine leaves it).
+pub const CPU_BOUND: f64 = 0.5;
 
 /// What the classification knows besides the row.
 #[derive(Debug, Clone, Copy, Default)]
@@ -152,7 +159,14 @@ pub fn classify(r: &StepRow, cx: &Context, ev: &StepEvidence) -> (Binding, Sourc
     // in flight than permits is the queue itself.)
     let held =
         thinking || cx.goodput_at_permits <= 0.0 || r.goodput_rps <= 1.05 * cx.goodput_at_permits;
-    if cx.permits.is_some_and(|p| load > f64::from(p)) && held {
+    let past_limit = cx.permits.is_some_and(|p| load > f64::from(p)) && held;
+    let compute_bound = ev
+        .cpu_per_request_ms
+        .is_some_and(|c| cx.service_ms > 0.0 && c >= CPU_BOUND * cx.service_ms);
+    if past_limit && compute_bound && !cx.permits_measured {
+        return (Binding::TargetCpu, Source::Measured);
+    }
+    if past_limit {
         return match (cx.pushed_back, cx.permits_measured) {
             (true, _) => (Binding::ProviderTier, Source::Measured),
             (false, true) => (Binding::ServerPermits, Source::Measured),

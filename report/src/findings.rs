@@ -148,8 +148,12 @@ pub fn headline(s: &Summary) -> Vec<String> {
             .map(|x| format!("{} at {} users", x.binding.label(), x.concurrency))
             .collect();
         out.push(format!(
-            "What binds: {} from {} users ({}, per step in the table){}.",
+            "What binds: {}{} from {} users ({}, per step in the table){}.",
             b.label(),
+            match (b, from.and_then(|x| x.limit)) {
+                (Binding::ConcurrencyLimit, Some(c)) => format!(" (about {c} requests at work)"),
+                _ => String::new(),
+            },
             from.map_or(0, |x| x.concurrency),
             from.map_or("measured", |x| x.source.label()),
             if others.is_empty() {

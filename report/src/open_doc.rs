@@ -59,12 +59,22 @@ pub fn findings(s: &Summary) -> Vec<String> {
     }
     if let Some(o) = &s.open_loop {
         out.push(format!(
-            "Open loop: up to {:.2}/s Poisson arrivals ({}) with N = {}, QUEUE_TIMEOUT_MS={}: \
+            "Open loop: up to {:.2}/s Poisson arrivals ({}) with {} = {}, {}={}: \
              {:.0}% utilisation, served p99 {:.0} ms, {:.2}% shed ({}); above it {} fails first; \
              at 1.3× ({:.2}/s) {:.0}% shed with 503 ({}).",
             o.rate_rps,
             o.label,
+            if s.target == super::recommend::TargetKind::AnalyzeServer {
+                "N"
+            } else {
+                "a concurrency limit"
+            },
             o.servers,
+            if s.target == super::recommend::TargetKind::AnalyzeServer {
+                "QUEUE_TIMEOUT_MS"
+            } else {
+                "a queue wait in ms"
+            },
             o.queue_timeout_ms,
             o.at_rate.queue.map_or(f64::NAN, |p| p.utilisation * 100.0),
             o.at_rate.served_p99_ms,

@@ -283,7 +283,7 @@ pub fn answer(
         })
         .collect();
     let reasoning = format!(
-        "Open loop, Poisson arrivals (arrival CV 1) into N = {n} permits with a {} ms queue \
+        "Open loop, Poisson arrivals (arrival CV 1) into {n} servers with a {} ms queue \
          timeout (depth {}): a multi-server queue, Erlang C with the Allen–Cunneen correction \
          for service-time CV {service_cv:.2} (measured: stdev / mean of step {} at {} users, \
          {:.0} ms mean), the wait of those who wait exponential, the service time gamma \
@@ -306,7 +306,10 @@ pub fn answer(
                 " The provider tier takes up to {c:.2}/s at the p99 of a minute's demand \
                  ({b} binds; compound Poisson, normal approximation)."
             ),
-            None => " No provider budget known: the rate is not checked against the tier.".into(),
+            None if rec.target == super::recommend::TargetKind::AnalyzeServer => {
+                " No provider budget known: the rate is not checked against the tier.".into()
+            }
+            None => String::new(),
         }
     );
     Some(OpenLoopAnswer {

@@ -80,6 +80,9 @@ pub struct StepBinding {
     /// How that is known: measured (the target's metrics, loadgen's counts), inferred (the
     /// curves alone) or unknown.
     pub source: super::binding::Source,
+    /// The limit the step met, requests in flight: the server's permits (measured) or the
+    /// concurrency limit inferred inside the service; `None` for other bindings.
+    pub limit: Option<u32>,
 }
 
 /// The USL fit as written out; parameters are null when no fit could be made.
