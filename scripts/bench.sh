@@ -2,12 +2,14 @@
 # loadgen side by side with wrk, oha and hey on loopback (scripts/peers.py, vendored from ../shared/peers/peers.py), plus the
 # open-loop rate accuracy check, https, and the cost of many thinking users (scripts/bench_users.py).
 # Prints the tables the README quotes. Not part of `make test`:
-# speed goals live here, measured as ratios within one run, never as timed assertions.
+# speed goals live here, measured as ratios within one run, never as timed assertions. Exits 1
+# after every section when a goal with a threshold was missed (section 1b: loadgen against wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-scripts/peers.py}
 DURATION=${DURATION:-8}
 REPEAT=${REPEAT:-3}
+ROUNDS=${ROUNDS:-5}
 [ -f "$PEERS" ] || { echo "error: $PEERS not found (set PEERS=path/to/peers.py)" >&2; exit 2; }
 for t in wrk nginx hey; do
   command -v $t >/dev/null || { echo "error: $t not found: apt-get install -y wrk hey apache2-utils nginx-light" >&2; exit 2; }
@@ -20,6 +22,10 @@ python3 "$PEERS" --duration "$DURATION" --repeat "$REPEAT" \
   --delay-target 'target/release/mocks trading --port {port} --latency-ms 20 --latency-dist fixed' \
   --delay-path /v1/quotes/AAPL
 
+echo "== 1b. loadgen against wrk in $ROUNDS paired rounds (goal: CPU per request <= 0.8x wrk's, req/s >= 1.1x)"
+goals=0
+python3 scripts/bench_vs_wrk.py --rounds "$ROUNDS" --duration "$DURATION" || goals=$?
+
 echo "== 3. open loop: achieved rate against the asked rate (nginx fixed 200)"
 bash scripts/bench_open_loop.sh
 
@@ -28,3 +34,5 @@ bash scripts/bench_https.sh
 
 echo "== 5. many thinking users: RSS and CPU per idle user (make bench-users; goal ≤ 20 KB and ≤ 1 % of a core per 1,000)"
 python3 scripts/bench_users.py
+
+[ "$goals" -eq 0 ] || { echo "make bench: loadgen missed its goal against wrk (section 1b)" >&2; exit 1; }

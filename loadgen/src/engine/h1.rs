@@ -4,6 +4,7 @@
 //! channels, a oneshot and a HeaderMap per request) cost about four times wrk's CPU per request.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,6 +16,8 @@ use tokio::net::TcpStream;
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 const INITIAL_BUF: usize = 16 * 1024;
+/// Most header lines a response head may have.
+const MAX_HEADERS: usize = 64;
 
 /// A request serialized once: `METHOD path HTTP/1.1`, headers, `content-length`, body.
 pub fn serialize(
@@ -191,10 +194,19 @@ impl RawConn {
         }
         let mut received_any = false;
         loop {
-            let parsed = {
-                let mut headers = [httparse::EMPTY_HEADER; 64];
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(&self.buf[self.start..self.end]) {
+            // Nothing buffered yet (the usual case right after the write): read before parsing.
+            let parsed = if self.start == self.end {
+                None
+            } else {
+                // Uninitialized header slots: httparse writes only those it fills, so a parse
+                // does not first zero 64 headers (2 KiB), as `EMPTY_HEADER` arrays do.
+                let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut []);
+                match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                    &mut resp,
+                    &self.buf[self.start..self.end],
+                    &mut headers,
+                ) {
                     Ok(httparse::Status::Complete(len)) => {
                         Some((parse_head(&resp, head_only), len))
                     }
@@ -237,27 +249,40 @@ fn parse_head(resp: &httparse::Response<'_, '_>, head_only: bool) -> (Head, Body
         let mut chunked = false;
         let mut close = resp.version == Some(0);
         for h in resp.headers.iter() {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
-                length = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok());
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = h
-                    .value
-                    .windows(7)
-                    .any(|w| w.eq_ignore_ascii_case(b"chunked"));
-            } else if name.eq_ignore_ascii_case("connection") {
-                let v = h.value;
-                if v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
-                    close = true;
-                } else if v.windows(10).any(|w| w.eq_ignore_ascii_case(b"keep-alive")) {
-                    close = false;
+            // The name's length picks the one name it can be: most headers of a response
+            // (Server, Date, Content-Type, ...) are then passed over without a comparison.
+            let name = h.name.as_bytes();
+            let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+            match name.len() {
+                14 if is("content-length") => {
+                    length = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok());
                 }
-            } else if name.eq_ignore_ascii_case("retry-after") && (status == 429 || status == 503) {
-                head.retry_after = HeaderValue::from_bytes(h.value).ok();
-            } else if name.eq_ignore_ascii_case("server-timing") {
-                head.server_timing = HeaderValue::from_bytes(h.value).ok();
+                17 if is("transfer-encoding") => {
+                    chunked = h
+                        .value
+                        .windows(7)
+                        .any(|w| w.eq_ignore_ascii_case(b"chunked"));
+                }
+                10 if is("connection") => {
+                    let v = h.value;
+                    // The value every keep-alive answer carries, checked whole before a scan.
+                    if v.eq_ignore_ascii_case(b"keep-alive") {
+                        close = false;
+                    } else if v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
+                        close = true;
+                    } else if v.windows(10).any(|w| w.eq_ignore_ascii_case(b"keep-alive")) {
+                        close = false;
+                    }
+                }
+                11 if is("retry-after") && (status == 429 || status == 503) => {
+                    head.retry_after = HeaderValue::from_bytes(h.value).ok();
+                }
+                13 if is("server-timing") => {
+                    head.server_timing = HeaderValue::from_bytes(h.value).ok();
+                }
+                _ => {}
             }
         }
         let body = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {

@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::client::{Conn, Connector, ExchangeError, Prepared, Reply};
 use super::step_state::{bump, Pending, StepState};
@@ -98,6 +98,10 @@ struct User {
     /// The user paused after its last answer: its connections may have been closed meanwhile.
     paused: bool,
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Resolves when the run is cut. Made once per user, not per request: a fresh `cancelled()`
+    /// future joins the token's waiter list on every request and leaves it again, two more
+    /// locks on the hot path.
+    cut: std::pin::Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl User {
@@ -112,6 +116,7 @@ impl User {
             cursor: Cursor::default(),
             paused: false,
             timer: Box::pin(tokio::time::sleep_until(ctx.timeline.end() + ctx.timeout)),
+            cut: Box::pin(ctx.cut.clone().cancelled_owned()),
         }
     }
 
@@ -172,7 +177,7 @@ impl User {
                         }
                         self.timer.as_mut().reset(limit);
                     }
-                    _ = ctx.cut.cancelled() => break Ended::Cut,
+                    _ = &mut self.cut => break Ended::Cut,
                 }
             }
         };
@@ -201,27 +206,6 @@ impl User {
             }) => parse_retry_after(v.as_bytes()),
             _ => None,
         };
-        if pending.is_some() {
-            let server_timing = match &result {
-                Ok(Reply {
-                    server_timing: Some(st),
-                    ..
-                }) => Some(st.as_bytes()),
-                _ => None,
-            };
-            let w = &ctx.timeline.windows[index];
-            let sample = Sample {
-                name: which,
-                class,
-                corrected_us: (now - intended).as_micros() as u64,
-                uncorrected_us: open.then(|| (now - start).as_micros() as u64),
-                retry_after_s: retry_after,
-                server_timing,
-                second: now.saturating_duration_since(w.measure_start).as_secs(),
-                status: result.as_ref().ok().map(|r| r.status),
-            };
-            step.recorders.record(shard, &sample);
-        }
         let wait = match (class, retry_after) {
             (OutcomeClass::ConnectError, _) => Some(CONNECT_RETRY_PAUSE),
             (_, Some(ra)) if ctx.honor_retry_after => Some(Duration::from_secs_f64(ra.min(3600.0))),
@@ -244,16 +228,32 @@ impl User {
         };
         // Before `pending` resolves the step: the next step is finalized only after this one,
         // so every overlap of a window is in before that window's step is read.
-        record_flow(ctx, self.id, start, now);
-        if pending.is_some() && pause.is_some() {
-            step.recorders.record_flow(
-                shard,
-                WindowFlow {
+        let own = record_flow(ctx, self.id, start, now, pending.is_some().then_some(index));
+        if pending.is_some() {
+            let server_timing = match &result {
+                Ok(Reply {
+                    server_timing: Some(st),
+                    ..
+                }) => Some(st.as_bytes()),
+                _ => None,
+            };
+            let w = &ctx.timeline.windows[index];
+            let sample = Sample {
+                name: which,
+                class,
+                corrected_us: (now - intended).as_micros() as u64,
+                uncorrected_us: open.then(|| (now - start).as_micros() as u64),
+                retry_after_s: retry_after,
+                server_timing,
+                second: now.saturating_duration_since(w.measure_start).as_secs(),
+                status: result.as_ref().ok().map(|r| r.status),
+                flow: WindowFlow {
+                    busy_s: own.as_secs_f64(),
                     pause_s: pause.unwrap_or_default().as_secs_f64(),
                     think_s: think.unwrap_or_default().as_secs_f64(),
-                    ..Default::default()
                 },
-            );
+            };
+            step.recorders.record(shard, &sample);
         }
         drop(pending);
         self.paused = pause.is_some();
@@ -270,9 +270,22 @@ impl User {
     }
 }
 
-/// Adds the time a request was in flight (`sent..answered`) to each measured window it overlaps.
-fn record_flow(ctx: &RunContext, user: u64, sent: Instant, answered: Instant) {
+/// Adds the time a request was in flight (`sent..answered`) to each measured window it overlaps,
+/// except the share of step `own`'s window, which it returns for the caller to record with the
+/// request's own sample: one shard lock per request, not two, when a request stays in its step.
+fn record_flow(
+    ctx: &RunContext,
+    user: u64,
+    sent: Instant,
+    answered: Instant,
+    own: Option<usize>,
+) -> Duration {
+    let mut own_busy = Duration::ZERO;
     for (j, busy) in ctx.timeline.measured_overlaps(sent, answered) {
+        if Some(j) == own {
+            own_busy = busy;
+            continue;
+        }
         let step = &ctx.steps[j];
         step.recorders.record_flow(
             step.recorders.shard_of(user),
@@ -282,6 +295,7 @@ fn record_flow(ctx: &RunContext, user: u64, sent: Instant, answered: Instant) {
             },
         );
     }
+    own_busy
 }
 
 /// Runs closed-loop virtual user `id` until the last step ends or the run is cut.

@@ -28,6 +28,9 @@ pub struct Sample<'a> {
     pub second: u64,
     /// The HTTP status, when the target answered.
     pub status: Option<u16>,
+    /// The attempt's share of its own step's measured window (its time in flight inside it, the
+    /// pause after it), added with the sample under the one lock; zero adds nothing.
+    pub flow: WindowFlow,
 }
 
 struct Shard {
@@ -94,6 +97,9 @@ impl SharedRecorders {
         }
         if let Some(code) = s.status.filter(|c| !(200..300).contains(c)) {
             *sh.rec.error_statuses.entry(code).or_default() += 1;
+        }
+        if let Some(f) = sh.rec.flow.as_mut() {
+            *f += s.flow;
         }
         let iv = match &mut sh.interval {
             Some(iv) if iv.second >= s.second => iv,
@@ -179,6 +185,7 @@ mod tests {
             server_timing: None,
             second,
             status: Some(200),
+            flow: WindowFlow::default(),
         }
     }
 
@@ -200,6 +207,37 @@ mod tests {
             .collect();
         seconds.sort();
         assert_eq!(seconds, vec![(0, 1), (1, 1)]);
+    }
+
+    #[test]
+    fn a_samples_own_flow_adds_to_its_step_beside_flows_recorded_apart() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let shared = SharedRecorders::new(2, 1, 10_000_000, tx);
+        let mut s = sample(0, 1_000);
+        s.flow = WindowFlow {
+            busy_s: 0.5,
+            pause_s: 0.25,
+            think_s: 0.125,
+        };
+        shared.record(0, &s);
+        shared.record(1, &s);
+        shared.record(1, &sample(0, 2_000));
+        shared.record_flow(
+            1,
+            WindowFlow {
+                busy_s: 1.0,
+                ..Default::default()
+            },
+        );
+        let merged = shared.finish(1);
+        assert_eq!(
+            merged.flow,
+            Some(WindowFlow {
+                busy_s: 2.0,
+                pause_s: 0.5,
+                think_s: 0.25,
+            })
+        );
     }
 
     #[test]
