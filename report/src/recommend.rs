@@ -94,18 +94,6 @@ fn service_time(steps: &[StepRow]) -> Option<(f64, [f64; 2])> {
     Some((r.mean_ms, [(r.mean_ms - half).max(1e-3), r.mean_ms + half]))
 }
 
-fn figure(r: &StepRow, f: LatencyFigure) -> f64 {
-    match f {
-        LatencyFigure::P50 => r.p50_ms,
-        LatencyFigure::P90 => r.p90_ms,
-        LatencyFigure::P95 => r.p95_ms,
-        LatencyFigure::P99 => r.p99_ms,
-        LatencyFigure::P999 => r.p999_ms,
-        LatencyFigure::Max => r.max_ms,
-        LatencyFigure::Mean => r.mean_ms,
-    }
-}
-
 fn figure_name(f: LatencyFigure) -> &'static str {
     match f {
         LatencyFigure::P50 => "p50",
@@ -314,7 +302,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             // A named objective is measured on its request's row at N.
             let at = at_n
                 .and_then(|r| crate::analysis::row_for(o, r, named_at_n))
-                .map_or(0.0, |r| figure(r, *f));
+                .map_or(0.0, |r| f.of(r));
             (*f, o.threshold, at, o.threshold - at, o.text.clone())
         })
         .min_by(|a, b| a.3.total_cmp(&b.3));
