@@ -167,7 +167,10 @@ async fn the_405_of_get_analyze_is_documented_and_is_what_is_sent() {
         .json()
         .await
         .expect("json");
-    let documented = &doc["paths"]["/analyze"]["get"]["responses"]["405"];
+    // Documented as the path's `x-other-methods`, not as a GET operation (which would say GET
+    // is served, against `Allow: POST`).
+    assert!(doc["paths"]["/analyze"].get("get").is_none(), "{doc}");
+    let documented = &doc["paths"]["/analyze"]["x-other-methods"]["responses"]["405"];
     assert_eq!(
         documented["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ErrorBody",
