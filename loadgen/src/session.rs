@@ -360,7 +360,12 @@ async fn finish_scrape(
     let (start, end) = snapshot_paths(csv);
     for (text, path) in [(done.snapshots.start, start), (done.snapshots.end, end)] {
         if let Some(text) = text {
-            sinks::write_atomically(&path, text.as_bytes(), "--scrape")?;
+            // Through the same temporary-name-then-rename as every other output.
+            let (staged, mut file) = staged::Staged::create(&path, "--scrape")?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+            std::io::Write::flush(&mut file)?;
+            drop(file);
+            staged.commit()?;
         }
     }
     Ok(())

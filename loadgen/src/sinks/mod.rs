@@ -27,24 +27,6 @@ pub fn create(path: &Path, flag: &str) -> Result<BufWriter<File>, ConfigError> {
         .map_err(|e| ConfigError::new(flag, format!("cannot write {}: {e}", path.display())))
 }
 
-/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, then renamed
-/// into place, so a failure never leaves a truncated file (or clobbers an earlier one).
-pub fn write_atomically(path: &Path, bytes: &[u8], flag: &str) -> Result<(), ConfigError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ConfigError::new(flag, format!("cannot write {}: {e}", path.display()))
-    })
-}
-
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
