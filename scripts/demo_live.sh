@@ -50,7 +50,9 @@ LOADGEN=$!
 STARTED_PIDS+=("$LOADGEN")
 url=""
 for _ in $(seq 1 100); do
-  url=$(sed -n 's/^loadgen: dashboard at //p' "$RUN/loadgen.err" 2>/dev/null | head -1)
+  # `|| true`: under `set -e -o pipefail` a sed on a file tee has not created yet would end the
+  # script (and stop the run) instead of trying again.
+  url=$(sed -n 's/^loadgen: dashboard at //p' "$RUN/loadgen.err" 2>/dev/null | head -1 || true)
   [ -n "$url" ] && break
   kill -0 "$LOADGEN" 2>/dev/null || break
   sleep 0.1
