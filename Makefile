@@ -42,13 +42,14 @@ test chaos: export CARGO_PROFILE_RELEASE_DEBUG := false
 # (fuzz/tests/corpus.rs) run with the other tests.
 WORKSPACE := --workspace --features capacity-lab-fuzz/fuzz
 
-## lint: rustfmt check, clippy with warnings as errors (the workspace, the fuzz target included), and no declared-but-unused dependency (cargo machete)
+## lint: rustfmt check, clippy with warnings as errors (the workspace, the fuzz target included), no declared-but-unused dependency (cargo machete), and no import circle among a crate's top-level modules (scripts/check_layers.py)
 lint:
 	@echo "== make $@ starts $$(date -u +%T)"
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(WORKSPACE) --all-targets -- -D warnings
 	@command -v cargo-machete >/dev/null || { echo "make lint: needs cargo-machete (cargo install --locked cargo-machete)"; exit 2; }
 	$(CARGO) machete
+	python3 scripts/check_layers.py report/src server/src loadgen/src mocks/src
 
 ## unit: unit, integration and end-to-end tests of the workspace (the fuzz seed corpus replay included)
 # Four test threads on two cores: the integration tests mostly wait on real servers and timers
