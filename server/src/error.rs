@@ -10,7 +10,11 @@ use serde::Serialize;
 use thiserror::Error;
 use utoipa::ToSchema;
 
-use crate::admission::retry_after::whole_seconds;
+/// `Retry-After` in whole seconds: rounded up, never below 1.
+pub fn whole_seconds(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
 
 /// What the rate limiter knows about a client's quota, rendered as IETF RateLimit headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -445,6 +449,14 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_seconds_round_up_and_never_zero() {
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(whole_seconds(Duration::from_millis(2001)), 3);
+    }
 
     #[tokio::test]
     async fn queue_timeout_renders_503_json_with_retry_after() {

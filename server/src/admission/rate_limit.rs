@@ -11,7 +11,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::error::{AppError, RateLimitInfo};
+use crate::error::{whole_seconds, AppError, RateLimitInfo};
 
 type KeyedLimiter =
     RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
@@ -56,7 +56,7 @@ impl ClientRateLimiter {
                     per_minute: self.per_minute,
                     burst: self.burst,
                     remaining: 0,
-                    reset_s: crate::admission::retry_after::whole_seconds(wait),
+                    reset_s: whole_seconds(wait),
                 };
                 Err(AppError::RateLimited {
                     retry_after: wait,

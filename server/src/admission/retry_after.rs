@@ -1,14 +1,8 @@
-//! Retry guidance: whole-second `Retry-After` values and the recent service time (EWMA) used to
-//! estimate how long a queued or refused request would have to wait.
+//! Retry guidance: the recent service time (EWMA) used to estimate how long a queued or refused
+//! request would have to wait. [`crate::error`] renders the estimate as `Retry-After`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// `Retry-After` in whole seconds: rounded up, never below 1.
-pub fn whole_seconds(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
 
 /// Exponentially weighted moving average of how long one analysis holds a permit.
 #[derive(Debug)]
@@ -74,14 +68,6 @@ impl ServiceTimeEwma {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whole_seconds_round_up_and_never_zero() {
-        assert_eq!(whole_seconds(Duration::ZERO), 1);
-        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds(Duration::from_secs(2)), 2);
-        assert_eq!(whole_seconds(Duration::from_millis(2001)), 3);
-    }
 
     #[test]
     fn ewma_moves_toward_samples_and_scales_with_position() {
