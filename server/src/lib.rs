@@ -14,6 +14,7 @@ pub mod idle;
 pub mod instruments;
 pub mod routes;
 pub mod serve;
+pub mod signals;
 pub mod state;
 pub mod upstream;
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::limit::{LimitAlgorithm, Sample};
 use super::retry_after::ServiceTimeEwma;
 use crate::error::AppError;
-use crate::upstream::signals::{CallObserver, CallSignal};
+use crate::signals::{CallObserver, CallSignal};
 
 /// The algorithm and the permits still to retire.
 #[derive(Debug)]

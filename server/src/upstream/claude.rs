@@ -15,11 +15,11 @@ use super::messages::{MessagesRequest, MessagesResponse};
 use super::outcome::{classify, Attempt, LimitSignal, Next};
 use super::pacing::TierPacer;
 use super::retry::{RetryBudget, RetryPolicy};
-use super::signals::{CallObserver, CallSignal};
 use super::transport::error_chain;
 use crate::error::{AppError, Upstream, UpstreamFailure};
 use crate::instruments::semconv::{CallEnd, Peer};
 use crate::instruments::Instruments;
+use crate::signals::{CallObserver, CallSignal};
 
 /// The `anthropic-version` header value.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";

@@ -12,6 +12,5 @@ pub mod messages;
 mod outcome;
 pub mod pacing;
 pub mod retry;
-pub mod signals;
 pub mod trading;
 mod transport;
