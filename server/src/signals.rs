@@ -1,5 +1,7 @@
 //! What the Messages API client reports about each finished attempt, to whoever adapts to it
-//! (the permit pool's concurrency limit). A trait so the client does not depend on admission.
+//! (the permit pool's concurrency limit). It sits below both [`crate::upstream`] and
+//! [`crate::admission`], so neither imports the other: the client calls a trait, admission
+//! implements it, and `state` plugs one into the other.
 
 use tokio::time::Instant;
 

@@ -1,9 +1,10 @@
 //! Clients of the two upstream APIs and the protections around them: the Messages API client
 //! ([`claude`], wire types in [`messages`], each attempt's outcome decided apart from its side
 //! effects in `outcome`) with retries ([`retry`]) and a circuit breaker ([`breaker`]), the shared
-//! cool-down ([`cooldown`]), tier pacing ([`pacing`]), the signals the concurrency limit learns
-//! from ([`signals`]), and the Trading API client ([`trading`]). Their errors reach clients in
-//! stable terms; URLs and transport errors go to the log only.
+//! cool-down ([`cooldown`]), tier pacing ([`pacing`]), and the Trading API client ([`trading`]).
+//! The client reports each attempt through [`crate::signals`] to the concurrency limit, which it
+//! does not import. Their errors reach clients in stable terms; URLs and transport errors go to
+//! the log only.
 
 pub mod breaker;
 pub mod claude;
