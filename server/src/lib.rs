@@ -16,6 +16,7 @@ pub mod routes;
 pub mod serve;
 pub mod signals;
 pub mod state;
+pub mod tier;
 pub mod upstream;
 
 pub use config::{RawArgs, Settings};

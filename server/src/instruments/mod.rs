@@ -17,7 +17,7 @@ use metrics_exporter_prometheus::{
 };
 
 use self::semconv::{CallEnd, Peer};
-use crate::upstream::pacing::BudgetKind;
+use crate::tier::BudgetKind;
 
 /// Latency buckets in seconds, from a fast mock round trip to a slow multi-turn analysis.
 const BUCKETS_SECONDS: &[f64] = &[

@@ -16,8 +16,8 @@ use crate::routes::health::{
     BudgetHealth, HealthBody, ReadyBody, UpstreamHealth, CONCURRENCY_MODES, HEALTH_STATUSES, MODES,
 };
 use crate::state::AppState;
+use crate::tier::BudgetKind;
 use crate::upstream::breaker::CircuitState;
-use crate::upstream::pacing::BudgetKind;
 
 /// The API description.
 #[derive(OpenApi)]

@@ -15,60 +15,14 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
+use crate::tier::BudgetKind;
+
 /// Fraction of a budget's refill rate the pacer allows.
 pub const PACING_MARGIN: f64 = 0.95;
 /// Pacing starts when a budget's remaining share of its limit falls below this.
 pub const PACE_BELOW: f64 = 0.5;
 /// Weight of a new sample in the token averages.
 const TOKENS_ALPHA: f64 = 0.1;
-
-/// A per-minute budget of the provider tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetKind {
-    /// Requests per minute.
-    Requests,
-    /// Input tokens per minute.
-    InputTokens,
-    /// Output tokens per minute.
-    OutputTokens,
-    /// Input plus output tokens per minute (older tiers with one token budget).
-    Tokens,
-}
-
-impl BudgetKind {
-    /// Every budget, in the order reports list them.
-    pub const ALL: [BudgetKind; 4] = [
-        BudgetKind::Requests,
-        BudgetKind::InputTokens,
-        BudgetKind::OutputTokens,
-        BudgetKind::Tokens,
-    ];
-
-    /// Name in metrics labels and `/health`: `requests`, `input_tokens`, `output_tokens`,
-    /// `tokens`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BudgetKind::Requests => "requests",
-            BudgetKind::InputTokens => "input_tokens",
-            BudgetKind::OutputTokens => "output_tokens",
-            BudgetKind::Tokens => "tokens",
-        }
-    }
-
-    /// The `{kind}` in `anthropic-ratelimit-{kind}-{limit,remaining,reset}`.
-    fn header(self) -> &'static str {
-        match self {
-            BudgetKind::Requests => "requests",
-            BudgetKind::InputTokens => "input-tokens",
-            BudgetKind::OutputTokens => "output-tokens",
-            BudgetKind::Tokens => "tokens",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// The operator's known tier (None = learn that budget from the headers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
