@@ -329,12 +329,8 @@ impl Instruments {
                 .and_then(|v| v.trim().parse::<f64>().ok())
         };
         metrics::with_local_recorder(&self.recorder, || {
-            for (header, resource) in [
-                ("requests", "requests"),
-                ("input-tokens", "input_tokens"),
-                ("output-tokens", "output_tokens"),
-                ("tokens", "tokens"),
-            ] {
+            for kind in BudgetKind::ALL {
+                let (header, resource) = (kind.header(), kind.as_str());
                 if let Some(v) = value(format!("anthropic-ratelimit-{header}-limit")) {
                     gauge!("upstream_ratelimit_limit", "api" => api, "resource" => resource).set(v);
                 }
