@@ -4,20 +4,38 @@
 //!
 //! Data flows one way: request → [`admission`] → [`agent`] → [`upstream`] → response.
 //! [`app`] builds the router and [`serve`] runs it, so tests run the real server in-process.
+//!
+//! The modules are declared in layers, lowest first: a module imports only from the groups
+//! declared before its own, never from a later one (`scripts/check_layers.py`, run by
+//! `make lint`, fails on an import circle). The one reach upward is `serve`, which runs [`app`].
 
-pub mod admission;
-pub mod agent;
-pub mod config;
+// Vocabulary every layer shares: the error type, what a model call reports, the tier's budgets,
+// a connection's activity.
 pub mod error;
-pub mod http_layers;
 pub mod idle;
+pub mod signals;
+pub mod tier;
+
+// Recording and refusing: the metrics, and admission control (it learns from `signals`).
+pub mod admission;
 pub mod instruments;
+
+// The upstream clients, and the settings (which parse admission's trusted proxies).
+pub mod config;
+pub mod upstream;
+
+// The tool-use loop over the upstream clients.
+pub mod agent;
+
+// Everything requests share, built from the settings.
+pub mod state;
+
+// The middleware around every route: request ids, the access log, the per-client rate limit.
+pub mod http_layers;
+
+// The endpoints, and the server that runs `app` over them.
 pub mod routes;
 pub mod serve;
-pub mod signals;
-pub mod state;
-pub mod tier;
-pub mod upstream;
 
 pub use config::{RawArgs, Settings};
 pub use serve::serve;
