@@ -3,7 +3,7 @@
 //! circuit breaker, health, Prometheus metrics and an OpenAPI document.
 //!
 //! Data flows one way: request → [`admission`] → [`agent`] → [`upstream`] → response.
-//! [`app`] builds the router and [`serve`] runs it, so tests run the real server in-process.
+//! [`app`] builds the router and [`serve()`] runs it, so tests run the real server in-process.
 //!
 //! The modules are declared in layers, lowest first: a module imports only from the groups
 //! declared before its own, never from a later one (`scripts/check_layers.py`, run by
