@@ -2,9 +2,10 @@
 //! a bounded queue (tokio's semaphore is FIFO-fair). A request that is dropped while waiting
 //! (client gone) leaves the queue because its acquire future is dropped.
 //!
-//! The limit is live: a [`LimitAlgorithm`] fed by the model-call signals ([`crate::signals`]) moves it between the
-//! floor and the ceiling (`MAX_CONCURRENT_ANALYSES`). Lowering it forgets free permits at once
-//! and retires held ones as they are released; raising it first cancels that debt.
+//! The limit is live: a [`LimitAlgorithm`] fed by the model-call signals ([`crate::signals`])
+//! moves it between the floor and the ceiling (`MAX_CONCURRENT_ANALYSES`). Lowering it forgets
+//! free permits at once and retires held ones as they are released; raising it first cancels
+//! that debt.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

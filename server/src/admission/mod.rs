@@ -1,6 +1,7 @@
-//! Admission control, applied in this order: per-client rate limit ([`rate_limit`]), then the
-//! process-wide permit pool with its bounded FIFO queue ([`concurrency`]) whose limit [`limit`]
-//! moves; [`retry_after`] turns their state into retry guidance.
+//! Admission control, applied in this order: per-IP connection cap ([`connection_cap`], at
+//! accept), per-client rate limit ([`rate_limit`], keyed by [`client_ip`]), then the process-wide
+//! permit pool with its bounded FIFO queue ([`concurrency`]) whose limit [`limit`] moves;
+//! [`retry_after`] turns their state into retry guidance.
 
 pub mod client_ip;
 pub mod concurrency;
