@@ -135,18 +135,6 @@ fn latency_bounds(
     }
 }
 
-/// The step the service time is read from: closed-loop, no more users than N or the measured
-/// permits (nothing queued), at most 1% shed, the most served requests (the tightest estimate).
-fn service_step(steps: &[StepRow], n: u32, permits: Option<u32>) -> Option<&StepRow> {
-    let cap = permits.map_or(n, |p| p.min(n));
-    steps
-        .iter()
-        .filter(|r| r.target_rps.is_none() && r.ok > 1 && r.mean_ms > 0.0)
-        .filter(|r| r.concurrency.is_some_and(|c| c <= cap))
-        .filter(|r| super::analysis::shed_fraction(r) <= 0.01)
-        .max_by_key(|r| (r.ok, r.concurrency))
-}
-
 /// The model's figures at `rate`; past saturation, the fluid limit (the timeout sheds the
 /// excess, the served wait is near the timeout).
 fn predict(q: &Queue, rate: f64) -> RatePrediction {
@@ -208,7 +196,8 @@ pub fn answer(
     headroom: Option<&Headroom>,
 ) -> Option<OpenLoopAnswer> {
     let n = rec.max_concurrent_analyses;
-    let at = service_step(steps, n, permits)?;
+    let cap = permits.map_or(n, |p| p.min(n));
+    let at = super::recommend::service_step(steps, Some(cap))?;
     let service_s = at.mean_ms / 1000.0;
     let service_cv = at.stdev_ms / at.mean_ms;
     let timeout_s = rec.queue_timeout_ms as f64 / 1000.0;

@@ -86,12 +86,34 @@ fn latency_objectives(objectives: &[Objective]) -> Vec<(LatencyFigure, &Objectiv
         .collect()
 }
 
-/// Light-load service time: mean of the lowest step with a 2xx, ms, and a 95% interval of that
-/// mean (normal approximation from the step's standard deviation and its 2xx count).
-fn service_time(steps: &[StepRow]) -> Option<(f64, [f64; 2])> {
-    let r = steps.iter().find(|r| r.ok > 0)?;
+/// The step the service time is read from: closed loop, no more users than `cap` (the permits,
+/// so nothing queued), at most 1% shed, and the most requests served, the tightest estimate and
+/// the nearest to N. Without a cap, the lowest step with a 2xx. With varied requests a light
+/// step of a few long analyses says little: a 1-user step of 10 s serves two or three.
+pub fn service_step(steps: &[StepRow], cap: Option<u32>) -> Option<&StepRow> {
+    let Some(cap) = cap else {
+        return steps.iter().find(|r| r.ok > 0);
+    };
+    steps
+        .iter()
+        .filter(|r| r.target_rps.is_none() && r.ok > 1 && r.mean_ms > 0.0)
+        .filter(|r| r.concurrency.is_some_and(|c| c <= cap))
+        .filter(|r| super::analysis::shed_fraction(r) <= 0.01)
+        .max_by_key(|r| (r.ok, r.concurrency))
+        .or_else(|| steps.iter().find(|r| r.ok > 0))
+}
+
+/// Light-load service time: mean of [`service_step`], ms, and a 95% interval of that mean
+/// (normal approximation from the step's standard deviation and its 2xx count).
+/// Also the step's users.
+fn service_time(steps: &[StepRow], cap: Option<u32>) -> Option<(f64, [f64; 2], u32)> {
+    let r = service_step(steps, cap)?;
     let half = 1.96 * r.stdev_ms / (r.ok as f64).sqrt();
-    Some((r.mean_ms, [(r.mean_ms - half).max(1e-3), r.mean_ms + half]))
+    Some((
+        r.mean_ms,
+        [(r.mean_ms - half).max(1e-3), r.mean_ms + half],
+        r.concurrency.unwrap_or(0),
+    ))
 }
 
 fn figure_name(f: LatencyFigure) -> &'static str {
@@ -134,7 +156,8 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     let top = i.curve.last().map_or(1.0, |p| p.0) as u32;
     // The lowest load the run tested (a ramp may start above 1).
     let low = i.curve.first().map_or(1.0, |p| p.0) as u32;
-    let (service_ms, service_ci) = service_time(i.steps).unwrap_or((0.0, [0.0, 0.0]));
+    let (service_ms, service_ci, service_users) =
+        service_time(i.steps, i.server_permits).unwrap_or((0.0, [0.0, 0.0], 0));
     let binds = |b: Binding| i.bindings.contains(&b);
     let tier = i.provider.and_then(|p| p.max_concurrency.map(|n| (n, p)));
     if let Some(p) = i.provider.filter(|p| p.inputs.replicas > 1) {
@@ -380,8 +403,9 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             nf * 1000.0 / service_ms,
             Some([nf * 1000.0 / service_ci[1], nf * 1000.0 / service_ci[0]]),
             format!(
-                "N / S with S = {service_ms:.0} ms, the light-load service time (95% interval \
-                 {:.0}–{:.0} ms); extrapolated past the tested range",
+                "N / S with S = {service_ms:.0} ms, the service time measured at \
+                 {service_users} users with nothing queued (95% interval {:.0}–{:.0} ms); \
+                 extrapolated past the tested range",
                 service_ci[0], service_ci[1]
             ),
         )
@@ -463,6 +487,24 @@ mod tests {
     use crate::binding::{classify, Context, StepEvidence};
     use crate::fixture::row;
     use crate::provider::{ceiling, ProviderInputs};
+
+    #[test]
+    fn service_time_is_read_on_the_queue_free_step_that_served_most() {
+        // Varied analyses: a 1-user step of 10 s served 2 long ones (5.1 s), the 10-user step
+        // 25 (4.0 s); 15 users ran past the 10 permits (queued, 6 s).
+        let steps = [
+            crate::fixture::row(1, 1, 0.2, 5100.0),
+            crate::fixture::row(2, 10, 2.5, 4000.0),
+            crate::fixture::row(3, 15, 2.5, 6000.0),
+        ];
+        assert_eq!(service_step(&steps, Some(10)).unwrap().step, 2);
+        let (mean, ci, users) = service_time(&steps, Some(10)).unwrap();
+        assert_eq!((mean, users), (4000.0, 10));
+        assert!(ci[0] < 4000.0 && ci[1] > 4000.0);
+        // A cap below every multi-request step, or none known: the lowest step, as before.
+        assert_eq!(service_step(&steps, None).unwrap().step, 1);
+        assert_eq!(service_step(&steps, Some(5)).unwrap().step, 1);
+    }
 
     /// `permits` permits, 1 s service: 1/s per user up to `permits`, then flat, queueing.
     fn saturating(permits: u32) -> Vec<StepRow> {
