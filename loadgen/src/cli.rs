@@ -66,6 +66,10 @@ pub enum Command {
     #[command(mut_arg("slo_until", |a| a.hide(true)))]
     #[command(override_usage = "loadgen find-capacity --slo <SLO>... [OPTIONS] [URL]")]
     FindCapacity(FindCapacityArgs),
+    /// Check a report's prediction against the runs that re-measured it (verify.md; exit 1 on a
+    /// miss).
+    #[command(subcommand)]
+    Verify(report::verify_run::VerifyKind),
     /// Merge the --hdr-log files of one run's instances into one CSV/JSON and gate on them.
     #[command(override_usage = "loadgen merge <LOG>... --out <DIR> [OPTIONS]")]
     Merge(MergeArgs),
@@ -458,7 +462,9 @@ impl Command {
             Command::Ramp(a) => Some(&a.common),
             Command::Run(a) => Some(&a.common),
             Command::FindCapacity(a) => Some(&a.common),
-            Command::Merge(_) | Command::Report(_) | Command::Compare(_) => None,
+            Command::Merge(_) | Command::Report(_) | Command::Compare(_) | Command::Verify(_) => {
+                None
+            }
         }
     }
 
@@ -471,6 +477,7 @@ impl Command {
             Command::Merge(_) => "merge",
             Command::Report(_) => "report",
             Command::Compare(_) => "compare",
+            Command::Verify(_) => "verify",
         }
     }
 }

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => commands::merge(a),
         Command::Report(a) => commands::report(a),
         Command::Compare(a) => commands::compare(a),
+        Command::Verify(k) => commands::verify(k),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

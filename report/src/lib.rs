@@ -39,6 +39,8 @@ pub mod spread;
 pub mod summary;
 pub mod users;
 pub mod usl;
+pub mod verify;
+pub mod verify_run;
 
 #[cfg(test)]
 pub(crate) mod fixture;

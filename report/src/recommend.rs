@@ -62,7 +62,8 @@ pub struct Inputs<'a> {
     pub adaptive_floor: u32,
 }
 
-/// The queue timeout keeps at least this share of the latency bound as a margin.
+/// The queue timeout keeps this share of the latency bound as a margin: with the queue full a
+/// served request's latency is the timeout plus its service time.
 pub const MARGIN_SHARE: f64 = 0.1;
 
 /// Whether a number was measured at the recommended load or extrapolated past the tested range.
@@ -314,10 +315,12 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         .map_or(&[], Vec::as_slice);
     let service_at_n = at_n.map_or(service_ms, |r| r.mean_ms);
     let predicted_p99_ms = at_n.map_or(0.0, |r| r.p99_ms);
-    // The margin, so a request that waited the full timeout still lands inside the objective:
-    // the spread of service time at N (p99 − p50), and at least a tenth of the bound (server
-    // overhead and a busier machine than the measured one).
-    let spread_ms = at_n.map_or(0.0, |r| (r.p99_ms - r.p50_ms).max(0.0));
+    // With the queue full every served request waits about the whole timeout, so its latency
+    // is the timeout plus its service time, and the objective's figure of it is the timeout
+    // plus that figure at N: the slack below is already per figure. The margin, a tenth of the
+    // bound, covers the figure's sampling noise, server overhead and a busier machine. (A
+    // margin of p99 − p50 on top counted the spread twice: with varied requests it left no
+    // room to queue under any objective.)
     let latency = latency_objectives(i.objectives);
     let tightest = latency
         .iter()
@@ -349,7 +352,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             )
         }
     };
-    let margin_ms = spread_ms.max(MARGIN_SHARE * objective_ms);
+    let margin_ms = MARGIN_SHARE * objective_ms;
     let wait_ms = (slack_ms - margin_ms).max(0.0);
     // The server rejects QUEUE_TIMEOUT_MS=0; 1 ms is "do not wait".
     let queue_timeout_ms = (wait_ms.round() as u64).max(1);
@@ -375,9 +378,8 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     };
     why.push(format!(
         "The latency bound is {objective_ms:.0} ms ({source}), leaving {slack_ms:.0} ms; minus a \
-         margin of {margin_ms:.0} ms (the larger of p99 − p50 of service time at N, \
-         {spread_ms:.0} ms, and a tenth of the bound, so a request that waited the whole timeout \
-         still meets it) {may_wait}, and N × wait / service time ({service_at_n:.0} ms) = \
+         margin of {margin_ms:.0} ms (a tenth of the bound: a request that waited the whole \
+         timeout still meets it, with room for noise) {may_wait}, and N × wait / service time ({service_at_n:.0} ms) = \
          {max_queue_depth} requests can queue ({depth_name})."
     ));
     if wait_ms == 0.0 {
@@ -668,15 +670,25 @@ mod tests {
         ];
         let r = c.run();
         assert_eq!(r.max_concurrent_analyses, 10);
-        // 1100 ms of slack minus the 1460 ms spread: no room to queue at all.
+        // 1100 ms of slack minus a tenth of the bound, 400 ms: 700 ms to wait.
         assert!(
             r.reasoning
                 .contains("p99<4s, the objective with the least slack"),
             "{}",
             r.reasoning
         );
+        assert_eq!(r.queue_timeout_ms, 700);
+        // A p99 bound at the measured p99 leaves no room to queue at all.
+        c.objectives[1] = Objective::parse("p99<2950ms").unwrap();
+        let r = c.run();
         assert_eq!(r.queue_timeout_ms, 1);
-        // A looser p99 leaves room: 5000 − 2900 = 2100, minus 1460 = 640 ms.
+        assert_eq!(r.max_queue_depth, 0);
+        assert!(
+            r.reasoning.contains("leaves no room for queueing"),
+            "{}",
+            r.reasoning
+        );
+        // A looser p99 leaves the p50 the least slack: 3000 − 1440 = 1560, minus 300 ms.
         c.objectives[1] = Objective::parse("p99<5s").unwrap();
         let r = c.run();
         assert!(
@@ -685,7 +697,6 @@ mod tests {
             "{}",
             r.reasoning
         );
-        assert_eq!(r.queue_timeout_ms, 100);
-        assert_eq!(r.max_queue_depth, 1);
+        assert_eq!(r.queue_timeout_ms, 1260);
     }
 }

@@ -9,9 +9,11 @@ mod find_capacity;
 mod merge;
 mod ramp_run;
 mod report;
+mod verify;
 
 pub use self::compare::compare;
 pub use self::find_capacity::find_capacity;
 pub use self::merge::merge;
 pub use self::ramp_run::ramp_run;
 pub use self::report::report;
+pub use self::verify::verify;

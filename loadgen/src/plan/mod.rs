@@ -135,7 +135,7 @@ impl Plan {
             }
             // find-capacity chooses each probe's load as it goes.
             Command::FindCapacity(a) => (Vec::new(), a.step_duration, a.warmup),
-            Command::Merge(_) | Command::Report(_) | Command::Compare(_) => {
+            Command::Merge(_) | Command::Report(_) | Command::Compare(_) | Command::Verify(_) => {
                 return Err(ConfigError::new(cmd.name(), "sends no requests"))
             }
         };
