@@ -1,15 +1,18 @@
 //! From step rows to findings: the USL fit, knee, objectives, Little's law, queueing view,
 //! provider ceiling and recommendation, gathered into one [`Analysis`].
 
-use crate::row::StepRow;
-use crate::slo::Objective;
+use crate::input::row::StepRow;
+use crate::input::slo::Objective;
 
-use super::binding::{self, Binding};
-use super::input::RunInput;
-use super::provider::{self, ProviderFlags};
-use super::summary::{StepBinding, Summary, UslSummary, SCHEMA_VERSION};
-use super::usl::{self, Fit, Point};
-use super::{knee, littles, queueing, recommend};
+use crate::decide::binding::{self, Binding};
+use crate::decide::recommend;
+use crate::document::summary::{StepBinding, Summary, UslSummary, SCHEMA_VERSION};
+use crate::input::run::RunInput;
+use crate::measure::knee;
+use crate::measure::littles;
+use crate::model::provider::{self, ProviderFlags};
+use crate::model::queueing;
+use crate::model::usl::{self, Fit, Point};
 
 /// A step whose 429 + 503 share exceeds this is saturated by shedding and left out of the fit:
 /// its throughput counts fast rejections, not work the system did.
@@ -38,7 +41,7 @@ pub struct Analysis {
     /// Each step's per-name rows, parallel to `steps` (empty vectors: one name).
     pub named: Vec<Vec<StepRow>>,
     /// Per request name: measured figures and the fit (empty: one name).
-    pub names: Vec<super::names::NameView>,
+    pub names: Vec<crate::model::names::NameView>,
     /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
     pub service_ms: f64,
 }
@@ -208,7 +211,10 @@ pub(crate) fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummar
 fn recommend_from(
     i: &recommend::Inputs,
     primary: Option<&str>,
-) -> (Option<super::summary::Recommendation>, Option<String>) {
+) -> (
+    Option<crate::document::summary::Recommendation>,
+    Option<String>,
+) {
     let keep: Vec<usize> = (0..i.steps.len())
         .filter(|&k| i.bindings.get(k) != Some(&Binding::RateLimit))
         .collect();
@@ -427,14 +433,14 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         .filter(|r| r.success_rate >= 0.99)
         .filter_map(|r| input.scraped.get(&r.step))
         .filter(|sc| sc.analyses_ok.is_some() && sc.model_calls_ok.is_some())
-        .fold(None::<super::input::ScrapedStep>, |acc, sc| {
+        .fold(None::<crate::input::run::ScrapedStep>, |acc, sc| {
             let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
             };
             Some(match acc {
                 None => *sc,
-                Some(a) => super::input::ScrapedStep {
+                Some(a) => crate::input::run::ScrapedStep {
                     analyses_ok: add(a.analyses_ok, sc.analyses_ok),
                     model_calls_ok: add(a.model_calls_ok, sc.model_calls_ok),
                     input_tokens: add(a.input_tokens, sc.input_tokens),
@@ -463,8 +469,8 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     // In a run of several request names the recommendation (permits for one route) is computed
     // on the rows of the request with the largest demand, the one the permits serve: its service
     // time, goodput and latency, not the mix's (a 1 ms health check is not an analysis).
-    let names = super::names::views(&steps, &named, objectives, input.server_capacity);
-    let primary = super::names::primary_name(&steps, &named);
+    let names = crate::model::names::views(&steps, &named, objectives, input.server_capacity);
+    let primary = crate::model::names::primary_name(&steps, &named);
     let rec_steps: Vec<StepRow> = match &primary {
         Some(p) => steps
             .iter()
@@ -488,10 +494,10 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     let spread = input
         .server
         .as_ref()
-        .and_then(|s| super::spread::Spread::of(&s.histograms));
+        .and_then(|s| crate::measure::spread::Spread::of(&s.histograms));
     let provider = (inputs.rpm.is_some() || inputs.itpm.is_some() || inputs.otpm.is_some())
         .then(|| provider::ceiling(&inputs, rec_service_ms / 1000.0))
-        .map(|c| super::headroom::apply(c, spread.as_ref()));
+        .map(|c| crate::model::headroom::apply(c, spread.as_ref()));
     let live_limit = input
         .server
         .as_ref()
@@ -653,7 +659,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         recommendation_withheld,
         configurations: Vec::new(),
         names: Vec::new(),
-        users: super::users::answer(
+        users: crate::model::users::answer(
             &steps,
             &named,
             objectives,
@@ -665,7 +671,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         open_loop: None,
     };
     summary.open_loop = summary.recommended.as_ref().and_then(|rec| {
-        super::open_rate::answer(
+        crate::decide::open_rate::answer(
             rec,
             &rec_steps,
             &input.rows,
@@ -685,7 +691,7 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
         );
     }
     summary.names = names.iter().map(|v| v.summary.clone()).collect();
-    summary.findings = super::findings::headline(&summary);
+    summary.findings = crate::document::findings::headline(&summary);
     if open_loop_only && !objectives.is_empty() {
         // Open loop: the objectives per offered rate, measured on the rate steps themselves.
         let mut rates: Vec<&StepRow> = input.rows.iter().filter(|r| !r.interrupted).collect();
@@ -731,8 +737,8 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
-    use crate::provider::ProviderFlags;
+    use crate::input::fixture::row;
+    use crate::model::provider::ProviderFlags;
 
     fn input(rows: Vec<StepRow>) -> RunInput {
         RunInput {

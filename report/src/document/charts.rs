@@ -4,10 +4,10 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::row::StepRow;
+use crate::input::row::StepRow;
 
-use super::input::Second;
-use super::usl::Fit;
+use crate::input::run::Second;
+use crate::model::usl::Fit;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
@@ -59,7 +59,7 @@ pub fn throughput(
     fit: Option<&Fit>,
     service_ms: f64,
     recommended: Option<(f64, f64, Option<[f64; 2]>)>,
-    bindings: &[(f64, super::binding::Binding)],
+    bindings: &[(f64, crate::decide::binding::Binding)],
 ) -> Result<String, String> {
     let xmax = steps
         .iter()
@@ -555,8 +555,8 @@ pub fn names_goodput(names: &[NameSeries]) -> Result<String, String> {
 }
 
 /// The band colour of a binding constraint (none: no band).
-fn binding_color(b: super::binding::Binding) -> Option<RGBColor> {
-    use super::binding::Binding;
+fn binding_color(b: crate::decide::binding::Binding) -> Option<RGBColor> {
+    use crate::decide::binding::Binding;
     match b {
         Binding::ServerPermits => Some(RGBColor(230, 159, 0)),
         Binding::ProviderTier => Some(RGBColor(213, 94, 0)),

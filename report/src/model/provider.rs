@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::server::ServerSnapshot;
+use crate::input::server::ServerSnapshot;
 
 /// Share of the tier the recommendation plans to use (the rest is headroom for retries).
 pub const HEADROOM: f64 = 0.8;
@@ -132,8 +132,8 @@ pub struct ProviderCeiling {
     /// The inputs.
     pub inputs: ProviderInputs,
     /// The headroom planned with: the p99 of the measured demand or the fixed share
-    /// ([`super::headroom::apply`]); `None` until applied.
-    pub headroom: Option<super::headroom::Headroom>,
+    /// ([`crate::model::headroom::apply`]); `None` until applied.
+    pub headroom: Option<crate::model::headroom::Headroom>,
 }
 
 /// The ceiling for an analysis lasting `service_time_s`.

@@ -1,7 +1,7 @@
 //! Renders a [`Doc`] as one self-contained HTML file: charts inline as SVG, styles inline, and no
 //! reference to anything outside the file, so it opens offline.
 
-use super::doc_model::{Block, Doc};
+use crate::document::doc_model::{Block, Doc};
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {

@@ -1,6 +1,6 @@
 //! A small document model (headings, paragraphs, lists, tables, charts) built once and rendered
-//! twice: to Markdown for GitHub ([`super::markdown`]) and to one self-contained HTML file
-//! ([`super::html`]).
+//! twice: to Markdown for GitHub ([`crate::document::markdown`]) and to one self-contained HTML file
+//! ([`crate::document::html`]).
 
 /// One block of a document.
 #[derive(Debug, Clone, PartialEq)]

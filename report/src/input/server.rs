@@ -6,7 +6,7 @@
 
 use prometheus_parse::{Scrape, Value};
 
-use super::spread::Histogram;
+use crate::measure::spread::Histogram;
 
 /// The provider tier as the provider reported it (per minute).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]

@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use crate::analysis::{holds, usl_summary};
-use crate::row::StepRow;
-use crate::slo::{Metric, Objective};
-use crate::summary::UslSummary;
-use crate::usl::Fit;
+use crate::document::summary::UslSummary;
+use crate::input::row::StepRow;
+use crate::input::slo::{Metric, Objective};
+use crate::model::usl::Fit;
 
 /// One request name's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -141,7 +141,7 @@ pub fn views(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     /// 80% `health` at 1 ms and 20% `analyze` whose latency grows past 10 users; the total's
     /// p99 stays below 2 s longer than analyze's own.

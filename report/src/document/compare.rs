@@ -8,11 +8,16 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::row::{read_rows, StepRow};
+use crate::input::row::{read_rows, StepRow};
 
-use super::analysis::goodput_curve;
-use super::doc_model::{Block, Doc};
-use super::{charts, html, knee, markdown, write_dir, ReportError};
+use crate::analysis::goodput_curve;
+use crate::document::charts;
+use crate::document::doc_model::{Block, Doc};
+use crate::document::html;
+use crate::document::markdown;
+use crate::measure::knee;
+use crate::write_dir;
+use crate::ReportError;
 
 /// A ratio resting on fewer requests than this on either side is flagged as unreliable.
 pub const MIN_REQUESTS: u64 = 30;
@@ -235,7 +240,11 @@ fn step_length_warning(before: &[StepRow], after: &[StepRow]) -> Option<String> 
 
 /// Reads both runs and writes the comparison into `out` (atomically); returns the headline.
 pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, ReportError> {
-    super::out_dir::check(out, &[before, after], super::out_dir::OutKind::Compare)?;
+    crate::document::out_dir::check(
+        out,
+        &[before, after],
+        crate::document::out_dir::OutKind::Compare,
+    )?;
     let (b_rows, a_rows) = (read_rows(before)?, read_rows(after)?);
     for (rows, path) in [(&b_rows, before), (&a_rows, after)] {
         let counted: Vec<&StepRow> = rows
@@ -373,7 +382,7 @@ pub fn compare(before: &Path, after: &Path, out: &Path) -> Result<Vec<String>, R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     #[test]
     fn wilson_intervals_match_the_published_values() {

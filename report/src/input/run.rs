@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::server::{ReportedTier, ServerSnapshot};
-use super::ReportError;
-use crate::row::{read_rows, StepRow};
+use crate::input::row::{read_rows, StepRow};
+use crate::input::server::{ReportedTier, ServerSnapshot};
+use crate::ReportError;
 
 /// One second of a `--timeseries` CSV (the columns the charts use).
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::littles::LittleCheck;
-use super::provider::ProviderCeiling;
-use super::queueing::QueueingView;
+use crate::measure::littles::LittleCheck;
+use crate::model::provider::ProviderCeiling;
+use crate::model::queueing::QueueingView;
 
 /// Version of this layout.
 pub const SCHEMA_VERSION: &str = "1";
@@ -27,7 +27,7 @@ pub struct Summary {
     pub max_goodput_rps: f64,
     /// Concurrency of the highest-goodput step.
     pub max_goodput_concurrency: Option<u32>,
-    /// See [`super::knee::knee`]; None when goodput still grows at the top step.
+    /// See [`crate::measure::knee::knee`]; None when goodput still grows at the top step.
     pub knee_concurrency: Option<u32>,
     /// Highest concurrency at which this and every lower step meet every `--slo` (None without
     /// objectives, or when the first step already fails).
@@ -48,7 +48,7 @@ pub struct Summary {
     pub recommended: Option<Recommendation>,
     /// Whose terms the report speaks in: analyze-server (recognised from `analyze_capacity` in
     /// its /metrics) or any other service.
-    pub target: super::recommend::TargetKind,
+    pub target: crate::decide::recommend::TargetKind,
     /// Why there is no recommendation, when there is none (no served request, or every step
     /// that served was bound by the per-client rate limit).
     pub recommendation_withheld: Option<String>,
@@ -57,13 +57,13 @@ pub struct Summary {
     /// configuration's.
     pub configurations: Vec<Configuration>,
     /// Per request name (runs of several names): measured figures and a USL fit of each.
-    pub names: Vec<super::names::NameSummary>,
+    pub names: Vec<crate::model::names::NameSummary>,
     /// How many users (runs with think time only): measured, and predicted per think time.
-    pub users: Option<super::users::UsersAnswer>,
+    pub users: Option<crate::model::users::UsersAnswer>,
     /// Model calls and tokens per analysis, p50/p95 (measured, the server's histograms).
-    pub spread: Option<super::spread::Spread>,
+    pub spread: Option<crate::measure::spread::Spread>,
     /// How many requests per second (Poisson arrivals) the recommended settings take.
-    pub open_loop: Option<super::open_rate::OpenLoopAnswer>,
+    pub open_loop: Option<crate::decide::open_rate::OpenLoopAnswer>,
     /// The headline findings, as sentences.
     pub findings: Vec<String>,
 }
@@ -76,10 +76,10 @@ pub struct StepBinding {
     /// Its users.
     pub concurrency: u32,
     /// What binds it.
-    pub binding: super::binding::Binding,
+    pub binding: crate::decide::binding::Binding,
     /// How that is known: measured (the target's metrics, loadgen's counts), inferred (the
     /// curves alone) or unknown.
-    pub source: super::binding::Source,
+    pub source: crate::decide::binding::Source,
     /// The limit the step met, requests in flight: the server's permits (measured) or the
     /// concurrency limit inferred inside the service; `None` for other bindings.
     pub limit: Option<u32>,
@@ -139,9 +139,9 @@ pub struct Recommendation {
     /// p99 expected at the recommended load, ms (measured at N, or at the tested permits).
     pub predicted_p99_ms: f64,
     /// What binds the system the recommendation is made for.
-    pub binding: super::binding::Binding,
+    pub binding: crate::decide::binding::Binding,
     /// Whether N was measured or extrapolated past the tested range.
-    pub basis: super::recommend::Basis,
+    pub basis: crate::decide::recommend::Basis,
     /// The concurrency range the run tested.
     pub tested_range: String,
     /// How to check the recommendation (a command that can fail).
@@ -152,19 +152,19 @@ pub struct Recommendation {
     pub reasoning: String,
     /// Whose terms the settings are in: analyze-server's variables, or a neutral concurrency
     /// limit, queue and wait for any other service.
-    pub target: super::recommend::TargetKind,
+    pub target: crate::decide::recommend::TargetKind,
 }
 
 impl Serialize for Recommendation {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let names = match self.target {
-            super::recommend::TargetKind::AnalyzeServer => [
+            crate::decide::recommend::TargetKind::AnalyzeServer => [
                 "max_concurrent_analyses",
                 "max_queue_depth",
                 "queue_timeout_ms",
             ],
-            super::recommend::TargetKind::Service => {
+            crate::decide::recommend::TargetKind::Service => {
                 ["concurrency_limit", "queue_depth", "queue_wait_ms"]
             }
         };
@@ -202,9 +202,9 @@ pub struct Configuration {
     /// Highest load meeting every objective.
     pub max_concurrency_meeting_slo: Option<u32>,
     /// What binds its highest step.
-    pub binding_at_top: Option<super::binding::Binding>,
+    pub binding_at_top: Option<crate::decide::binding::Binding>,
     /// The recommendation its own analysis makes (`None`: withheld).
     pub recommended_n: Option<u32>,
     /// Whether that recommendation was measured or extrapolated.
-    pub basis: Option<super::recommend::Basis>,
+    pub basis: Option<crate::decide::recommend::Basis>,
 }

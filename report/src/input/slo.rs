@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use crate::row::StepRow;
+use crate::input::row::StepRow;
 
 /// What an objective measures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -356,7 +356,7 @@ fn parse_rate(v: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     #[test]
     fn a_latency_objective_fails_on_a_step_that_answered_only_errors() {

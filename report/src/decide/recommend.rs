@@ -7,13 +7,13 @@
 
 use serde::Serialize;
 
-use crate::row::StepRow;
-use crate::slo::{LatencyFigure, Metric, Objective, Op};
+use crate::input::row::StepRow;
+use crate::input::slo::{LatencyFigure, Metric, Objective, Op};
 
-use super::binding::Binding;
-use super::provider::ProviderCeiling;
-use super::summary::Recommendation;
-use super::usl::Fit;
+use crate::decide::binding::Binding;
+use crate::document::summary::Recommendation;
+use crate::model::provider::ProviderCeiling;
+use crate::model::usl::Fit;
 
 /// What kind of target the recommendation speaks to: analyze-server (recognised from its
 /// `analyze_capacity` in /metrics), whose variables it names, or any other service, for which it
@@ -174,7 +174,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                          with {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
                          N = {n}{}.",
                         ceiling.binding.unwrap_or("?"),
-                        super::headroom::phrase(ceiling),
+                        crate::model::headroom::phrase(ceiling),
                         ceiling.inputs.calls_per_request,
                         ceiling.inputs.avg_input_tokens,
                         ceiling.inputs.avg_output_tokens,
@@ -225,7 +225,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                     why.push(format!(
                         "Goodput stops growing by {:.0}% or more past {k} concurrent users (the \
                          knee), so {} than {k} would add latency, not throughput.",
-                        super::knee::FLAT_GROWTH * 100.0,
+                        crate::measure::knee::FLAT_GROWTH * 100.0,
                         if i.target == TargetKind::AnalyzeServer {
                             "more permits"
                         } else {
@@ -248,7 +248,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                 why.push(format!(
                     "The provider tier allows only {t} concurrent analyses {} ({} binds), \
                      so N = {t}.",
-                    super::headroom::phrase(c),
+                    crate::model::headroom::phrase(c),
                     c.binding.unwrap_or("?")
                 ));
                 n = t.max(1);
@@ -460,9 +460,9 @@ fn sources(c: &ProviderCeiling) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binding::{classify, Context, StepEvidence};
-    use crate::fixture::row;
-    use crate::provider::{ceiling, ProviderInputs};
+    use crate::decide::binding::{classify, Context, StepEvidence};
+    use crate::input::fixture::row;
+    use crate::model::provider::{ceiling, ProviderInputs};
 
     /// `permits` permits, 1 s service: 1/s per user up to `permits`, then flat, queueing.
     fn saturating(permits: u32) -> Vec<StepRow> {
@@ -534,7 +534,7 @@ mod tests {
                 curve: &curve,
                 knee: self
                     .knee
-                    .or_else(|| crate::knee::knee(&curve).map(|k| k as u32)),
+                    .or_else(|| crate::measure::knee::knee(&curve).map(|k| k as u32)),
                 provider: self.tier.as_ref(),
                 objectives: &self.objectives,
                 fit: None,

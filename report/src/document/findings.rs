@@ -1,9 +1,9 @@
 //! The headline findings as sentences with their numbers, shared by the report, the demo's
 //! console output and `summary.json`.
 
-use super::binding::Binding;
-use super::recommend::TargetKind;
-use super::summary::{Recommendation, Summary};
+use crate::decide::binding::Binding;
+use crate::decide::recommend::TargetKind;
+use crate::document::summary::{Recommendation, Summary};
 
 /// The findings, most important first.
 pub fn headline(s: &Summary) -> Vec<String> {
@@ -93,7 +93,7 @@ pub fn headline(s: &Summary) -> Vec<String> {
         out.push(format!(
             "Little's law is more than {:.0}% off on {}: client-side queueing, timeouts or a \
              measurement problem.",
-            super::littles::WARN_PCT,
+            crate::measure::littles::WARN_PCT,
             off.join(", ")
         ));
     }
@@ -123,15 +123,17 @@ pub fn headline(s: &Summary) -> Vec<String> {
         .recommended
         .as_ref()
         .map(|r| r.binding)
-        .filter(|&b| b != super::binding::Binding::None && s.binding.iter().any(|x| x.binding == b))
+        .filter(|&b| {
+            b != crate::decide::binding::Binding::None && s.binding.iter().any(|x| x.binding == b)
+        })
         .or_else(|| {
             s.binding
                 .iter()
                 .rev()
                 .map(|x| x.binding)
-                .find(|&b| b != super::binding::Binding::None)
+                .find(|&b| b != crate::decide::binding::Binding::None)
         });
-    if let Some(b) = top.filter(|&b| b != super::binding::Binding::None) {
+    if let Some(b) = top.filter(|&b| b != crate::decide::binding::Binding::None) {
         let from = s
             .binding
             .iter()
@@ -144,7 +146,7 @@ pub fn headline(s: &Summary) -> Vec<String> {
         let others: Vec<String> = s
             .binding
             .iter()
-            .filter(|x| x.binding != b && x.binding != super::binding::Binding::None)
+            .filter(|x| x.binding != b && x.binding != crate::decide::binding::Binding::None)
             .map(|x| format!("{} at {} users", x.binding.label(), x.concurrency))
             .collect();
         out.push(format!(
@@ -173,15 +175,15 @@ pub fn headline(s: &Summary) -> Vec<String> {
                 c[0], c[1]
             )),
             match r.basis {
-                super::recommend::Basis::Measured => "measured",
-                super::recommend::Basis::Extrapolated => "extrapolated",
+                crate::decide::recommend::Basis::Measured => "measured",
+                crate::decide::recommend::Basis::Extrapolated => "extrapolated",
             },
             r.binding.label(),
             r.tested_range
         )),
         (None, why) => out.push(why.clone().unwrap_or_else(|| "No recommendation.".into())),
     }
-    out.extend(super::open_doc::findings(s));
+    out.extend(crate::document::open_doc::findings(s));
     out
 }
 
@@ -190,7 +192,7 @@ fn knee_text(s: &Summary) -> String {
     match s.knee_concurrency {
         Some(k) => format!(
             "Knee at {k} users: past it goodput grows by less than {:.0}%.",
-            super::knee::FLAT_GROWTH * 100.0
+            crate::measure::knee::FLAT_GROWTH * 100.0
         ),
         None => "No knee: goodput still grows at the top step.".into(),
     }

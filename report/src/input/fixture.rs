@@ -1,6 +1,6 @@
 //! Step rows for unit tests.
 
-use crate::row::StepRow;
+use crate::input::row::StepRow;
 
 /// A closed-loop step at `concurrency` users with `goodput` 2xx per second (all requests ok, over
 /// 10 s) and `mean_ms` mean latency; percentiles follow the mean.

@@ -1,6 +1,6 @@
 //! Renders a [`Doc`] as GitHub Markdown; charts become image links to the SVG files beside it.
 
-use super::doc_model::{Block, Doc};
+use crate::document::doc_model::{Block, Doc};
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")

@@ -2,10 +2,10 @@
 //! headline sentences ([`findings`]) and the report's sections ([`sections`]). Every number says
 //! whether it was measured, fitted or extrapolated.
 
-use super::doc_model::{Block, Doc};
-use super::headroom;
-use super::spread::Quantity;
-use super::summary::Summary;
+use crate::document::doc_model::{Block, Doc};
+use crate::document::summary::Summary;
+use crate::measure::spread::Quantity;
+use crate::model::headroom;
 
 fn bucket(b: [f64; 2]) -> String {
     if b[1].is_infinite() {
@@ -64,13 +64,13 @@ pub fn findings(s: &Summary) -> Vec<String> {
              at 1.3× ({:.2}/s) {:.0}% shed with 503 ({}).",
             o.rate_rps,
             o.label,
-            if s.target == super::recommend::TargetKind::AnalyzeServer {
+            if s.target == crate::decide::recommend::TargetKind::AnalyzeServer {
                 "N"
             } else {
                 "a concurrency limit"
             },
             o.servers,
-            if s.target == super::recommend::TargetKind::AnalyzeServer {
+            if s.target == crate::decide::recommend::TargetKind::AnalyzeServer {
                 "QUEUE_TIMEOUT_MS"
             } else {
                 "a queue wait in ms"
@@ -188,7 +188,7 @@ pub fn sections(d: &mut Doc, s: &Summary) {
             "Open loop: how many requests per second".into(),
         ));
         d.push(Block::Para(o.reasoning.clone()));
-        let row = |what: &str, r: &super::open_rate::RatePrediction| {
+        let row = |what: &str, r: &crate::decide::open_rate::RatePrediction| {
             vec![
                 what.to_string(),
                 format!("{:.2}", r.rate_rps),

@@ -11,8 +11,8 @@
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::provider::{self, ProviderCeiling};
-use super::spread::{Quantity, Spread};
+use crate::measure::spread::{Quantity, Spread};
+use crate::model::provider::{self, ProviderCeiling};
 
 /// The percentile of a minute's demand that must stay within each budget.
 pub const PERCENTILE: f64 = 0.99;
@@ -208,8 +208,8 @@ pub fn shares(h: &Headroom, n: u32, service_time_s: f64) -> Vec<(&'static str, f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::{ceiling, ProviderInputs};
-    use crate::spread::Quantity;
+    use crate::measure::spread::Quantity;
+    use crate::model::provider::{ceiling, ProviderInputs};
 
     fn q(mean: f64, stdev: f64) -> Quantity {
         Quantity {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::row::StepRow;
+use crate::input::row::StepRow;
 
 /// Relative error above which a step is flagged.
 pub const WARN_PCT: f64 = 10.0;
@@ -118,7 +118,7 @@ pub fn check(rows: &[StepRow]) -> Vec<LittleCheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     #[test]
     fn consistent_steps_pass_and_a_doctored_step_is_flagged() {

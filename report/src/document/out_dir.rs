@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ReportError;
+use crate::ReportError;
 
 /// Which command writes the directory, to recognise an earlier one of the same kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

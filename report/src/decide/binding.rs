@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use crate::littles;
-use crate::row::StepRow;
+use crate::input::row::StepRow;
+use crate::measure::littles;
 
 /// The constraint that binds a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,7 +186,7 @@ pub fn classify(r: &StepRow, cx: &Context, ev: &StepEvidence) -> (Binding, Sourc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     /// The binding alone, with no target evidence.
     fn of(r: &StepRow, cx: &Context) -> Binding {

@@ -1,18 +1,18 @@
 //! The open-loop answer: the largest Poisson arrival rate at which every objective holds with
-//! the recommended N, queue timeout and depth, from [`super::openloop::Queue`] with the measured
+//! the recommended N, queue timeout and depth, from [`crate::model::openloop::Queue`] with the measured
 //! service time and its variability, capped by what the provider tier takes at the 99th
 //! percentile of a minute's demand. When the run itself offered Poisson arrivals, its rows are
 //! the evidence and the model's predictions are set beside them.
 
 use serde::Serialize;
 
-use crate::row::StepRow;
-use crate::slo::{LatencyFigure, Metric, Objective, Op};
+use crate::input::row::StepRow;
+use crate::input::slo::{LatencyFigure, Metric, Objective, Op};
 
-use super::headroom::{analyses_within, Headroom};
-use super::openloop::{Prediction, Queue};
-use super::recommend::Basis;
-use super::summary::Recommendation;
+use crate::decide::recommend::Basis;
+use crate::document::summary::Recommendation;
+use crate::model::headroom::{analyses_within, Headroom};
+use crate::model::openloop::{Prediction, Queue};
 
 /// Arrival CV of a Poisson process.
 pub const POISSON_CV: f64 = 1.0;
@@ -143,7 +143,7 @@ fn service_step(steps: &[StepRow], n: u32, permits: Option<u32>) -> Option<&Step
         .iter()
         .filter(|r| r.target_rps.is_none() && r.ok > 1 && r.mean_ms > 0.0)
         .filter(|r| r.concurrency.is_some_and(|c| c <= cap))
-        .filter(|r| super::analysis::shed_fraction(r) <= 0.01)
+        .filter(|r| crate::analysis::shed_fraction(r) <= 0.01)
         .max_by_key(|r| (r.ok, r.concurrency))
 }
 
@@ -178,7 +178,7 @@ fn predict(q: &Queue, rate: f64) -> RatePrediction {
 fn provider_cap(h: &Headroom) -> Option<(f64, &'static str)> {
     let z = statrs::distribution::ContinuousCDF::inverse_cdf(
         &statrs::distribution::Normal::new(0.0, 1.0).ok()?,
-        super::headroom::PERCENTILE,
+        crate::model::headroom::PERCENTILE,
     );
     h.budgets
         .iter()
@@ -278,7 +278,7 @@ pub fn answer(
                 predicted_p99_ms: p.served_p99_ms,
                 measured_p99_ms: r.p99_ms,
                 predicted_shed: p.shed,
-                measured_shed: super::analysis::shed_fraction(r),
+                measured_shed: crate::analysis::shed_fraction(r),
             })
         })
         .collect();
@@ -306,7 +306,7 @@ pub fn answer(
                 " The provider tier takes up to {c:.2}/s at the p99 of a minute's demand \
                  ({b} binds; compound Poisson, normal approximation)."
             ),
-            None if rec.target == super::recommend::TargetKind::AnalyzeServer => {
+            None if rec.target == crate::decide::recommend::TargetKind::AnalyzeServer => {
                 " No provider budget known: the rate is not checked against the tier.".into()
             }
             None => String::new(),
@@ -334,7 +334,7 @@ pub fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     fn rec(n: u32, timeout_ms: u64) -> Recommendation {
         Recommendation {
@@ -344,13 +344,13 @@ mod tests {
             predicted_goodput_rps: 0.0,
             predicted_goodput_ci: None,
             predicted_p99_ms: 0.0,
-            binding: crate::binding::Binding::None,
+            binding: crate::decide::binding::Binding::None,
             basis: Basis::Measured,
             tested_range: String::new(),
             verify: String::new(),
             latency_objective_ms: 10_000.0,
             reasoning: String::new(),
-            target: crate::recommend::TargetKind::AnalyzeServer,
+            target: crate::decide::recommend::TargetKind::AnalyzeServer,
         }
     }
 

@@ -1,11 +1,11 @@
 //! The capacity report's content: configuration, findings, charts, step table, the model and the
 //! recommendation, as one [`Doc`] rendered to both Markdown and HTML.
 
-use super::analysis::{shed_fraction, Analysis};
-use super::binding::Binding;
-use super::charts;
-use super::doc_model::{Block, Doc};
-use super::input::RunInput;
+use crate::analysis::{shed_fraction, Analysis};
+use crate::decide::binding::Binding;
+use crate::document::charts;
+use crate::document::doc_model::{Block, Doc};
+use crate::input::run::RunInput;
 
 fn ci(c: Option<[f64; 2]>, digits: usize) -> String {
     c.map_or("n/a".into(), |[a, b]| {
@@ -44,7 +44,7 @@ fn config_lines(config: &serde_json::Value) -> Vec<String> {
 
 /// The provider tier in one paragraph: every budget known, the binding one first, each with the
 /// N it allows and where its inputs came from.
-fn provider_tier_text(p: &super::provider::ProviderCeiling) -> String {
+fn provider_tier_text(p: &crate::model::provider::ProviderCeiling) -> String {
     let i = &p.inputs;
     let src = |k: &str| i.sources.get(k).copied().unwrap_or("assumed");
     let budgets = [
@@ -100,7 +100,7 @@ fn provider_tier_text(p: &super::provider::ProviderCeiling) -> String {
         "Provider tier: {}. Each at {:.0}% of the budget, with {:.2} model calls per analysis ({}) \
          and a service time of {:.2} s (measured at light load).",
         list.join("; "),
-        super::provider::HEADROOM * 100.0,
+        crate::model::provider::HEADROOM * 100.0,
         i.calls_per_request,
         src("calls_per_request"),
         p.service_time_s
@@ -110,7 +110,7 @@ fn provider_tier_text(p: &super::provider::ProviderCeiling) -> String {
 /// What a binding means, for the legend of the "What binds" table (thresholds from their
 /// constants).
 fn binding_meaning(b: Binding) -> String {
-    use super::binding::{CPU_BUSY, LATENCY_GROWTH, RATE_LIMITED};
+    use crate::decide::binding::{CPU_BUSY, LATENCY_GROWTH, RATE_LIMITED};
     let growth = (LATENCY_GROWTH - 1.0) * 100.0;
     match b {
         Binding::ServerPermits => "more requests in flight than the server's measured permits, \
@@ -157,11 +157,11 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     match (&s.recommended, &s.recommendation_withheld) {
         (Some(r), _) => {
             d.push(Block::Code(match r.target {
-                super::recommend::TargetKind::AnalyzeServer => format!(
+                crate::decide::recommend::TargetKind::AnalyzeServer => format!(
                     "MAX_CONCURRENT_ANALYSES={}\nMAX_QUEUE_DEPTH={}\nQUEUE_TIMEOUT_MS={}",
                     r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
                 ),
-                super::recommend::TargetKind::Service => format!(
+                crate::decide::recommend::TargetKind::Service => format!(
                     "concurrency limit: {}\nqueue depth: {}\nqueue wait: {} ms",
                     r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
                 ),
@@ -415,7 +415,7 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
             .collect(),
     ));
 
-    let analyze_server = s.target == super::recommend::TargetKind::AnalyzeServer;
+    let analyze_server = s.target == crate::decide::recommend::TargetKind::AnalyzeServer;
     d.push(Block::Heading(
         2,
         if analyze_server || s.provider.is_some() {
@@ -453,7 +453,7 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
         None => {}
     }
 
-    super::open_doc::sections(&mut d, s);
+    crate::document::open_doc::sections(&mut d, s);
 
     d.push(Block::Heading(2, "Steps".into()));
     d.push(Block::Table(
@@ -506,7 +506,7 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
 }
 
 /// "How many users": the measured answer, the fitted model and the predictions per think time.
-fn users_section(d: &mut Doc, u: &super::users::UsersAnswer) {
+fn users_section(d: &mut Doc, u: &crate::model::users::UsersAnswer) {
     d.push(Block::Heading(2, "How many users".into()));
     d.push(Block::Para(match u.measured_max_users {
         Some(n) => format!(

@@ -1,0 +1,6 @@
+//! Pure functions of step rows: what each step measured (objectives held, in flight, shed
+//! share), the knee, Little's law and the spread of demand. Imports only [`crate::input`].
+
+pub mod knee;
+pub mod littles;
+pub mod spread;
