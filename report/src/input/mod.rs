@@ -2,6 +2,7 @@
 //! time series, --scrape windows) and the server's /metrics snapshot. The lowest layer: it
 //! imports no other of the report's layers.
 
+pub mod histogram;
 pub mod row;
 pub mod run;
 pub mod server;

@@ -6,7 +6,7 @@
 
 use prometheus_parse::{Scrape, Value};
 
-use crate::measure::spread::Histogram;
+use crate::input::histogram::Histogram;
 
 /// The provider tier as the provider reported it (per minute).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
