@@ -11,8 +11,9 @@ use crate::input::slo::{LatencyFigure, Metric, Objective, Op};
 
 use crate::decide::recommend::Basis;
 use crate::document::summary::Recommendation;
-use crate::model::headroom::{analyses_within, Headroom};
+use crate::model::headroom::analyses_within;
 use crate::model::openloop::{Prediction, Queue};
+use crate::model::provider::Headroom;
 
 /// Arrival CV of a Poisson process.
 pub const POISSON_CV: f64 = 1.0;

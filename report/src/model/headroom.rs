@@ -8,53 +8,13 @@
 //! run measured, where a fixed 80% plans for none: with little spread it lets N go nearer the
 //! tier, with much it holds N further back.
 
-use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::measure::spread::{Quantity, Spread};
-use crate::model::provider::{self, ProviderCeiling};
+use crate::model::provider::{self, BudgetLine, Headroom, ProviderCeiling};
 
 /// The percentile of a minute's demand that must stay within each budget.
 pub const PERCENTILE: f64 = 0.99;
-
-/// One budget of the tier, against the measured demand per analysis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BudgetLine {
-    /// `requests`, `input tokens` or `output tokens`.
-    pub budget: &'static str,
-    /// The budget per minute this replica may use (the tier / replicas).
-    pub per_minute: f64,
-    /// Mean demand of one analysis (model calls or tokens), measured.
-    pub per_analysis_mean: f64,
-    /// Standard deviation of one analysis's demand (measured histogram, bucket midpoints);
-    /// `None` when the server exported no histogram for it.
-    pub per_analysis_stdev: Option<f64>,
-    /// The N whose mean demand fills the budget (100%).
-    pub n_at_full: u32,
-    /// The largest N whose p99 demand per minute stays within the budget.
-    pub n_at_p99: Option<u32>,
-}
-
-/// The headroom the recommendation plans with, and the alternative it did not use.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Headroom {
-    /// Each budget the tier has.
-    pub budgets: Vec<BudgetLine>,
-    /// N at the fixed share of every budget ([`provider::HEADROOM`]).
-    pub fixed_n: Option<u32>,
-    /// The fixed share (0.8).
-    pub fixed_share: f64,
-    /// N whose p99 demand per minute fits every budget (`None`: a budget has no measured spread).
-    pub p99_n: Option<u32>,
-    /// The budget that sets `p99_n`.
-    pub p99_binding: Option<&'static str>,
-    /// Which one the recommendation uses: `p99 of measured demand` or `fixed share`.
-    pub used: &'static str,
-    /// Why, as a sentence.
-    pub why: String,
-    /// How the p99 was computed.
-    pub method: &'static str,
-}
 
 /// The normal quantile z for [`PERCENTILE`].
 fn z() -> f64 {

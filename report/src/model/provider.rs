@@ -132,8 +132,8 @@ pub struct ProviderCeiling {
     /// The inputs.
     pub inputs: ProviderInputs,
     /// The headroom planned with: the p99 of the measured demand or the fixed share
-    /// ([`crate::model::headroom::apply`]); `None` until applied.
-    pub headroom: Option<crate::model::headroom::Headroom>,
+    /// (`headroom::apply`); `None` until applied.
+    pub headroom: Option<Headroom>,
 }
 
 /// The ceiling for an analysis lasting `service_time_s`.
@@ -171,6 +171,45 @@ pub fn ceiling(inputs: &ProviderInputs, service_time_s: f64) -> ProviderCeiling 
         inputs: inputs.clone(),
         headroom: None,
     }
+}
+
+/// One budget of the tier, against the measured demand per analysis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetLine {
+    /// `requests`, `input tokens` or `output tokens`.
+    pub budget: &'static str,
+    /// The budget per minute this replica may use (the tier / replicas).
+    pub per_minute: f64,
+    /// Mean demand of one analysis (model calls or tokens), measured.
+    pub per_analysis_mean: f64,
+    /// Standard deviation of one analysis's demand (measured histogram, bucket midpoints);
+    /// `None` when the server exported no histogram for it.
+    pub per_analysis_stdev: Option<f64>,
+    /// The N whose mean demand fills the budget (100%).
+    pub n_at_full: u32,
+    /// The largest N whose p99 demand per minute stays within the budget.
+    pub n_at_p99: Option<u32>,
+}
+
+/// The headroom the recommendation plans with, and the alternative it did not use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headroom {
+    /// Each budget the tier has.
+    pub budgets: Vec<BudgetLine>,
+    /// N at the fixed share of every budget ([`HEADROOM`]).
+    pub fixed_n: Option<u32>,
+    /// The fixed share (0.8).
+    pub fixed_share: f64,
+    /// N whose p99 demand per minute fits every budget (`None`: a budget has no measured spread).
+    pub p99_n: Option<u32>,
+    /// The budget that sets `p99_n`.
+    pub p99_binding: Option<&'static str>,
+    /// Which one the recommendation uses: `p99 of measured demand` or `fixed share`.
+    pub used: &'static str,
+    /// Why, as a sentence.
+    pub why: String,
+    /// How the p99 was computed.
+    pub method: &'static str,
 }
 
 #[cfg(test)]
