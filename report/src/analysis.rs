@@ -6,17 +6,18 @@ use crate::input::slo::Objective;
 
 use crate::decide::binding::{self, Binding};
 use crate::decide::recommend;
-use crate::document::summary::{StepBinding, Summary, UslSummary, SCHEMA_VERSION};
+use crate::document::summary::{StepBinding, Summary, SCHEMA_VERSION};
 use crate::input::run::RunInput;
 use crate::measure::knee;
 use crate::measure::littles;
+use crate::measure::steps::{
+    goodput_curve, goodput_within, holds_at, last_holding, shed_fraction, SHED_LIMIT,
+};
+use crate::model::limit::inferred_limit;
 use crate::model::provider::{self, ProviderFlags};
 use crate::model::queueing;
-use crate::model::usl::{self, Fit, Point};
-
-/// A step whose 429 + 503 share exceeds this is saturated by shedding and left out of the fit:
-/// its throughput counts fast rejections, not work the system did.
-pub const SHED_LIMIT: f64 = 0.01;
+use crate::model::scaling::usl_summary;
+use crate::model::usl::Fit;
 
 /// What the report is computed from, besides the rows.
 #[derive(Debug, Clone)]
@@ -44,165 +45,6 @@ pub struct Analysis {
     pub names: Vec<crate::model::names::NameView>,
     /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
     pub service_ms: f64,
-}
-
-/// The value of an objective's metric on a row, in the objective's unit (0 where the row has
-/// nothing the figure describes: [`Objective::value`] says why; [`holds`] fails there).
-pub fn measure(o: &Objective, r: &StepRow) -> f64 {
-    o.value(r).unwrap_or(0.0)
-}
-
-/// The row an objective is measured on: the step's row of its request name (`analyze:p99<5s`),
-/// or the total row for an unqualified objective or a run with one name (no per-name rows).
-/// `None`: the step has no row of that name.
-pub fn row_for<'a>(o: &Objective, total: &'a StepRow, named: &'a [StepRow]) -> Option<&'a StepRow> {
-    match &o.name {
-        Some(n) if !named.is_empty() => named.iter().find(|r| &r.name == n),
-        _ => Some(total),
-    }
-}
-
-/// Whether the objective holds on the step, measured on [`row_for`]'s row.
-pub fn holds_at(o: &Objective, total: &StepRow, named: &[StepRow]) -> bool {
-    row_for(o, total, named).is_some_and(|r| holds(o, r))
-}
-
-/// Whether the objective holds on the row, by [`Objective::check`] (a step with no requests,
-/// interrupted, or with nothing the figure describes fails).
-pub fn holds(o: &Objective, r: &StepRow) -> bool {
-    o.check(r).holds
-}
-
-/// Share of a step's requests answered 429 or 503.
-pub fn shed_fraction(r: &StepRow) -> f64 {
-    if r.requests == 0 {
-        0.0
-    } else {
-        (r.rejected_429 + r.rejected_503) as f64 / r.requests as f64
-    }
-}
-
-/// Mean goodput per distinct concurrency, sorted by concurrency.
-pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64, usize)> = Vec::new();
-    for r in steps {
-        let c = f64::from(r.concurrency.unwrap_or(0));
-        match out.iter_mut().find(|p| p.0 == c) {
-            Some(p) => {
-                p.1 += r.goodput_rps;
-                p.2 += 1;
-            }
-            None => out.push((c, r.goodput_rps, 1)),
-        }
-    }
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
-}
-
-/// The requests a step held in flight against the server's permits: its users, or for users who
-/// think (a thinking user holds no permit) the time-averaged requests in flight, measured.
-pub fn in_flight(r: &StepRow) -> f64 {
-    match r.in_flight_mean.filter(|_| thinks(r)) {
-        Some(l) => l,
-        None => f64::from(r.concurrency.unwrap_or(0)),
-    }
-}
-
-/// Whether the step's users think between requests and its requests in flight were measured.
-pub fn thinks(r: &StepRow) -> bool {
-    r.think_time_mean_ms.is_some_and(|z| z > 0.0) && r.in_flight_mean.is_some()
-}
-
-/// The highest goodput of a step with at most `permits` requests in flight ([`in_flight`]):
-/// every permit busy, at best.
-pub fn goodput_within(steps: &[StepRow], permits: u32) -> f64 {
-    steps
-        .iter()
-        .filter(|r| r.concurrency.is_some() && in_flight(r) <= f64::from(permits))
-        .map(|r| r.goodput_rps)
-        .fold(0.0, f64::max)
-}
-
-/// A retrograde region (throughput falling as users are added) is claimed only when goodput
-/// measured past the best fitted step falls by more than this share.
-pub const RETROGRADE_DROP: f64 = 0.05;
-
-/// Fits the USL to the steps that measure the system's own scaling: not open loop, not
-/// saturated by shedding, and not past the server's own permit count `permits` (there a hard cap
-/// flattens the curve, which the USL would read as contention). A peak is reported only for a
-/// reliable fit whose κ interval lies above 0 and whose points show the decline.
-pub(crate) fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
-    let mut excluded = Vec::new();
-    let mut points = Vec::new();
-    // Goodput with every permit in use: past the permits, a step no more than 5% above it is
-    // held by the cap.
-    let at_permits = permits.map(|p| goodput_within(steps, p));
-    for r in steps {
-        let c = r.concurrency.unwrap_or(0);
-        let capped = |p: &u32| {
-            in_flight(r) > f64::from(*p)
-                && at_permits.is_some_and(|g| g > 0.0 && r.goodput_rps <= g * 1.05)
-        };
-        if r.target_rps.is_some() {
-            excluded.push(format!("step {} (open loop)", r.step));
-        } else if let Some(p) = permits.filter(capped) {
-            excluded.push(format!(
-                "step {} at {c} users (the server's own {p} permits bind: capped, not contended)",
-                r.step
-            ));
-        } else if shed_fraction(r) > SHED_LIMIT {
-            excluded.push(format!(
-                "step {} at {c} users ({:.0}% shed)",
-                r.step,
-                shed_fraction(r) * 100.0
-            ));
-        } else {
-            points.push(Point {
-                n: f64::from(c),
-                x: r.goodput_rps,
-            });
-        }
-    }
-    let mut s = UslSummary {
-        points: points.len(),
-        excluded,
-        ..UslSummary::default()
-    };
-    match usl::fit(&points) {
-        Ok(f) => {
-            let p = f.params;
-            s.sigma = Some(p.sigma);
-            s.kappa = Some(p.kappa);
-            s.lambda = Some(p.lambda);
-            s.sigma_ci = f.sigma_ci;
-            s.kappa_ci = f.kappa_ci;
-            s.lambda_ci = f.lambda_ci;
-            s.r2 = Some(f.r2);
-            s.residual_se = f.residual_se;
-            s.reliable = f.unreliable.is_none();
-            s.unreliable_reason = f.unreliable.clone();
-            let best = points
-                .iter()
-                .copied()
-                .max_by(|a, b| a.x.total_cmp(&b.x).then(b.n.total_cmp(&a.n)));
-            let declined = best.is_some_and(|b| {
-                points
-                    .iter()
-                    .any(|q| q.n > b.n && q.x < b.x * (1.0 - RETROGRADE_DROP))
-            });
-            let kappa_above_zero = f.kappa_ci.is_some_and(|c| c[0] > 0.0);
-            s.retrograde = s.reliable && kappa_above_zero && declined;
-            if s.retrograde {
-                s.peak_concurrency = p.peak_concurrency();
-                s.peak_throughput_rps = p.peak_concurrency().map(|n| p.throughput(n));
-            }
-            (s, Some(f))
-        }
-        Err(e) => {
-            s.unreliable_reason = Some(e.to_string());
-            (s, None)
-        }
-    }
 }
 
 /// The recommendation from the steps that measured the service, or why there is none: steps
@@ -294,41 +136,6 @@ fn recommend_from(
     (Some(rec), None)
 }
 
-/// A concurrency limit inside the service, inferred from the curves alone. By the utilization
-/// law, the requests at work at the best goodput X are X × S (S the light-load service time):
-/// c = X·S. It is accepted with evidence of what a limit does to the excess, on the steps with
-/// more users than c: either it queues (FIFO in front of c workers: mean latency grows by S/c
-/// per extra user, a straight line, R² ≥ 0.8, its slope within 25% of S/c) or it sheds (more
-/// than 1% of the requests answered 503 or 429 past c: nginx's `limit_conn`, a full queue).
-pub fn inferred_limit(steps: &[StepRow], service_ms: f64) -> Option<u32> {
-    let goodput = steps.iter().map(|r| r.goodput_rps).fold(0.0, f64::max);
-    let c = goodput * service_ms / 1000.0;
-    if c < 0.5 || service_ms <= 0.0 {
-        return None;
-    }
-    let floor = c.floor().max(1.0);
-    let past: Vec<&StepRow> = steps
-        .iter()
-        .filter(|r| r.ok > 0 && r.concurrency.is_some_and(|u| f64::from(u) >= floor))
-        .collect();
-    let points: Vec<(f64, f64)> = past
-        .iter()
-        .filter(|r| shed_fraction(r) <= SHED_LIMIT)
-        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
-        .collect();
-    let queues = points.iter().filter(|p| p.0 > c).count() >= 1
-        && queueing::linear(&points).is_some_and(|(slope, _, r2)| {
-            points.len() >= 2
-                && r2 >= 0.8
-                && slope > 0.0
-                && ((service_ms / slope) / c - 1.0).abs() <= 0.25
-        });
-    let sheds = past
-        .iter()
-        .any(|r| r.concurrency.is_some_and(|u| f64::from(u) > c) && shed_fraction(r) > SHED_LIMIT);
-    (queues || sheds).then(|| c.round().max(1.0) as u32)
-}
-
 /// Computes every finding.
 pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     // The concurrency analysis reads closed-loop steps (users); an open-loop step's
@@ -369,16 +176,8 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     let curve = goodput_curve(&steps);
     let knee_concurrency = knee::knee(&curve).map(|c| c as u32);
     let objectives = &settings.objectives;
-    let max_concurrency_meeting_slo = if objectives.is_empty() {
-        None
-    } else {
-        steps
-            .iter()
-            .zip(&named)
-            .take_while(|(r, by_name)| objectives.iter().all(|o| holds_at(o, r, by_name)))
-            .last()
-            .and_then(|(r, _)| r.concurrency)
-    };
+    let max_concurrency_meeting_slo =
+        last_holding(&steps, &named, objectives).and_then(|r| r.concurrency);
     let (usl, fit) = usl_summary(&steps, input.server_capacity);
     let littles_law = littles::check(&steps);
     let service_ms = steps.iter().find(|r| r.ok > 0).map_or(0.0, |r| r.mean_ms);
@@ -837,7 +636,7 @@ mod tests {
 
     #[test]
     fn a_measured_decline_with_kappa_above_zero_is_a_retrograde_region() {
-        let truth = usl::Params {
+        let truth = crate::model::usl::Params {
             sigma: 0.02,
             kappa: 0.002,
             lambda: 1.0,
@@ -1001,7 +800,7 @@ mod tests {
                 row(i + 1, c, n.min(4.0) / 0.7, 700.0 * (n / 4.0).max(1.0))
             })
             .collect();
-        assert_eq!(inferred_limit(&queue, 700.0), Some(4));
+        assert_eq!(crate::model::limit::inferred_limit(&queue, 700.0), Some(4));
         // The same limit shedding the excess with 503 at constant served latency.
         let shed: Vec<StepRow> = queue
             .iter()
@@ -1015,7 +814,7 @@ mod tests {
                 r
             })
             .collect();
-        assert_eq!(inferred_limit(&shed, 700.0), Some(4));
+        assert_eq!(crate::model::limit::inferred_limit(&shed, 700.0), Some(4));
         // Latency that grows faster than any queue of X·S workers would: not a limit.
         let slow: Vec<StepRow> = queue
             .iter()
@@ -1025,7 +824,7 @@ mod tests {
                 r
             })
             .collect();
-        assert_eq!(inferred_limit(&slow, 700.0), None);
+        assert_eq!(crate::model::limit::inferred_limit(&slow, 700.0), None);
         // Without target metrics, the binding is that inferred limit, and the recommendation
         // speaks of a concurrency limit, not analyze-server's permits.
         let a = analyze(&input(queue), &settings());

@@ -138,8 +138,8 @@ pub fn classify(r: &StepRow, cx: &Context, ev: &StepEvidence) -> (Binding, Sourc
     }
     // Users who think hold no permit while thinking: what meets the permits is the requests in
     // flight (measured), not the users.
-    let thinking = crate::analysis::thinks(r);
-    let load = crate::analysis::in_flight(r);
+    let thinking = crate::measure::steps::thinks(r);
+    let load = crate::measure::steps::in_flight(r);
     // The law says something about the generator only on a step in steady state: an overloaded
     // step (20 s analyses in a 30 s step) misses it by the requests straddling its edges alone.
     let law_short = r.littles_law_error_pct.is_some_and(|e| e < -5.0) && littles::judges(r);

@@ -144,7 +144,7 @@ fn service_step(steps: &[StepRow], n: u32, permits: Option<u32>) -> Option<&Step
         .iter()
         .filter(|r| r.target_rps.is_none() && r.ok > 1 && r.mean_ms > 0.0)
         .filter(|r| r.concurrency.is_some_and(|c| c <= cap))
-        .filter(|r| crate::analysis::shed_fraction(r) <= 0.01)
+        .filter(|r| crate::measure::steps::shed_fraction(r) <= 0.01)
         .max_by_key(|r| (r.ok, r.concurrency))
 }
 
@@ -279,7 +279,7 @@ pub fn answer(
                 predicted_p99_ms: p.served_p99_ms,
                 measured_p99_ms: r.p99_ms,
                 predicted_shed: p.shed,
-                measured_shed: crate::analysis::shed_fraction(r),
+                measured_shed: crate::measure::steps::shed_fraction(r),
             })
         })
         .collect();

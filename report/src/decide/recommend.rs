@@ -301,7 +301,7 @@ pub fn recommend(i: &Inputs) -> Recommendation {
         .map(|(f, o)| {
             // A named objective is measured on its request's row at N.
             let at = at_n
-                .and_then(|r| crate::analysis::row_for(o, r, named_at_n))
+                .and_then(|r| crate::measure::steps::row_for(o, r, named_at_n))
                 .map_or(0.0, |r| f.of(r));
             (*f, o.threshold, at, o.threshold - at, o.text.clone())
         })
@@ -510,16 +510,16 @@ mod tests {
         }
 
         fn run(&self) -> Recommendation {
-            let curve = crate::analysis::goodput_curve(&self.steps);
+            let curve = crate::measure::steps::goodput_curve(&self.steps);
             let cx = Context {
                 permits: self.permits,
                 permits_measured: true,
                 live_limit: self.live_limit,
                 pushed_back: self.pushed_back,
                 service_ms: self.steps[0].mean_ms,
-                goodput_at_permits: self
-                    .permits
-                    .map_or(0.0, |p| crate::analysis::goodput_within(&self.steps, p)),
+                goodput_at_permits: self.permits.map_or(0.0, |p| {
+                    crate::measure::steps::goodput_within(&self.steps, p)
+                }),
             };
             let bindings: Vec<Binding> = self
                 .steps

@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use crate::input::row::{read_rows, StepRow};
 
-use crate::analysis::goodput_curve;
 use crate::document::charts;
 use crate::document::doc_model::{Block, Doc};
 use crate::document::html;
 use crate::document::markdown;
 use crate::measure::knee;
+use crate::measure::steps::goodput_curve;
 use crate::write_dir;
 use crate::ReportError;
 

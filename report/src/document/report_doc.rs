@@ -1,11 +1,12 @@
 //! The capacity report's content: configuration, findings, charts, step table, the model and the
 //! recommendation, as one [`Doc`] rendered to both Markdown and HTML.
 
-use crate::analysis::{shed_fraction, Analysis};
+use crate::analysis::Analysis;
 use crate::decide::binding::Binding;
 use crate::document::charts;
 use crate::document::doc_model::{Block, Doc};
 use crate::input::run::RunInput;
+use crate::measure::steps::shed_fraction;
 
 fn ci(c: Option<[f64; 2]>, digits: usize) -> String {
     c.map_or("n/a".into(), |[a, b]| {

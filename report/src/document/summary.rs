@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::measure::littles::LittleCheck;
 use crate::model::provider::ProviderCeiling;
 use crate::model::queueing::QueueingView;
+use crate::model::scaling::UslSummary;
 
 /// Version of this layout.
 pub const SCHEMA_VERSION: &str = "1";
@@ -83,42 +84,6 @@ pub struct StepBinding {
     /// The limit the step met, requests in flight: the server's permits (measured) or the
     /// concurrency limit inferred inside the service; `None` for other bindings.
     pub limit: Option<u32>,
-}
-
-/// The USL fit as written out; parameters are null when no fit could be made.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct UslSummary {
-    /// Contention σ.
-    pub sigma: Option<f64>,
-    /// Coherency κ.
-    pub kappa: Option<f64>,
-    /// Single-user throughput λ, per second.
-    pub lambda: Option<f64>,
-    /// 95% interval of σ.
-    pub sigma_ci: Option<[f64; 2]>,
-    /// 95% interval of κ.
-    pub kappa_ci: Option<[f64; 2]>,
-    /// 95% interval of λ.
-    pub lambda_ci: Option<[f64; 2]>,
-    /// Coefficient of determination.
-    pub r2: Option<f64>,
-    /// Residual standard error, per second.
-    pub residual_se: Option<f64>,
-    /// A retrograde region is claimed: the fit is reliable, κ's 95% interval lies above 0 and
-    /// goodput measured past the best step falls by more than 5%.
-    pub retrograde: bool,
-    /// √((1−σ)/κ), only when `retrograde`.
-    pub peak_concurrency: Option<f64>,
-    /// X at the peak concurrency, only when `retrograde`, per second.
-    pub peak_throughput_rps: Option<f64>,
-    /// At least 5 usable points and R² ≥ 0.9.
-    pub reliable: bool,
-    /// Why not, when not.
-    pub unreliable_reason: Option<String>,
-    /// Steps fitted (not interrupted, not saturated by shedding).
-    pub points: usize,
-    /// Concurrencies of the steps left out, and why.
-    pub excluded: Vec<String>,
 }
 
 /// The recommended server settings. In `summary.json` the three settings are named in the

@@ -4,3 +4,4 @@
 pub mod knee;
 pub mod littles;
 pub mod spread;
+pub mod steps;

@@ -3,9 +3,11 @@
 //! per request name. Imports only [`crate::input`] and [`crate::measure`].
 
 pub mod headroom;
+pub mod limit;
 pub mod names;
 pub mod openloop;
 pub mod provider;
 pub mod queueing;
+pub mod scaling;
 pub mod users;
 pub mod usl;

@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use crate::analysis::{holds, usl_summary};
-use crate::document::summary::UslSummary;
 use crate::input::row::StepRow;
 use crate::input::slo::{Metric, Objective};
+use crate::measure::steps::{largest_demand, last_holding};
+use crate::model::scaling::{usl_summary, UslSummary};
 use crate::model::usl::Fit;
 
 /// One request name's figures.
@@ -59,14 +59,6 @@ pub fn primary_name(steps: &[StepRow], named: &[Vec<StepRow>]) -> Option<String>
     largest_demand(named.get(k)?).map(|r| r.name.clone())
 }
 
-/// Of one step's per-name rows, the one with the largest demand (requests × mean latency).
-pub fn largest_demand(by_name: &[StepRow]) -> Option<&StepRow> {
-    by_name.iter().filter(|r| r.requests > 0).max_by(|a, b| {
-        let demand = |r: &StepRow| r.requests as f64 * r.mean_ms;
-        demand(a).total_cmp(&demand(b))
-    })
-}
-
 /// The views of every request name, in the order the steps first list them; empty when the run
 /// had one name. `steps` are the total rows sorted by users, `named` each one's per-name rows.
 pub fn views(
@@ -96,18 +88,14 @@ pub fn views(
                 Some(b) if b.goodput_rps >= r.goodput_rps => Some(b),
                 _ => Some(r),
             });
-            let own: Vec<&Objective> = objectives
+            let own: Vec<Objective> = objectives
                 .iter()
                 .filter(|o| o.name.as_deref() == Some(name))
+                .cloned()
                 .collect();
-            let meets_own_objectives_up_to = if own.is_empty() {
-                None
-            } else {
-                rows.iter()
-                    .take_while(|r| own.iter().all(|o| holds(o, r)))
-                    .last()
-                    .and_then(|r| r.concurrency)
-            };
+            // Measured on the name's own rows: no per-name rows below them.
+            let meets_own_objectives_up_to =
+                last_holding(&rows, &[], &own).and_then(|r| r.concurrency);
             let (usl, fit) = usl_summary(&rows, permits);
             NameView {
                 summary: NameSummary {

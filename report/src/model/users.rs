@@ -134,11 +134,11 @@ impl ServiceModel {
 /// The median of `(figure − light figure) / (mean − light mean)` over the binding request's
 /// steps whose mean wait exceeds a quarter of its service time.
 fn fit_wait_spread(rows: &[&StepRow], light: &StepRow, o: &Objective) -> (f64, usize) {
-    let base = crate::analysis::measure(o, light);
+    let base = crate::measure::steps::measure(o, light);
     let mut ratios: Vec<f64> = rows
         .iter()
         .filter(|r| r.ok > 0 && r.mean_ms - light.mean_ms > 0.25 * light.mean_ms)
-        .map(|r| (crate::analysis::measure(o, r) - base) / (r.mean_ms - light.mean_ms))
+        .map(|r| (crate::measure::steps::measure(o, r) - base) / (r.mean_ms - light.mean_ms))
         .filter(|k| k.is_finite() && *k > 0.0)
         .collect();
     if ratios.is_empty() {
@@ -156,7 +156,7 @@ fn fit_wait_spread(rows: &[&StepRow], light: &StepRow, o: &Objective) -> (f64, u
 
 /// The light-load value of a latency objective's figure on `r`, ms.
 fn light_figure(o: &Objective, r: &StepRow) -> Option<f64> {
-    matches!(o.metric, Metric::Latency(_)).then(|| crate::analysis::measure(o, r))
+    matches!(o.metric, Metric::Latency(_)).then(|| crate::measure::steps::measure(o, r))
 }
 
 /// The answer, when the run's rows carry think time; `None` otherwise.
@@ -271,7 +271,7 @@ fn fit(
     // The binding request: largest demand (share × mean latency) at the lightest step.
     let light = named
         .get(light_index)
-        .and_then(|by_name| crate::model::names::largest_demand(by_name))
+        .and_then(|by_name| crate::measure::steps::largest_demand(by_name))
         .unwrap_or(lightest)
         .clone();
     let share = if lightest.requests > 0 && !light.is_total() {
