@@ -4,9 +4,11 @@
 use crate::input::row::StepRow;
 use crate::input::slo::Objective;
 
+use crate::decide::binding::StepBinding;
 use crate::decide::binding::{self, Binding};
 use crate::decide::recommend;
-use crate::document::summary::{StepBinding, Summary, SCHEMA_VERSION};
+use crate::document::analysed::Analysis;
+use crate::document::summary::{Summary, SCHEMA_VERSION};
 use crate::input::run::RunInput;
 use crate::measure::knee;
 use crate::measure::littles;
@@ -17,7 +19,6 @@ use crate::model::limit::inferred_limit;
 use crate::model::provider::{self, ProviderFlags};
 use crate::model::queueing;
 use crate::model::scaling::usl_summary;
-use crate::model::usl::Fit;
 
 /// What the report is computed from, besides the rows.
 #[derive(Debug, Clone)]
@@ -30,23 +31,6 @@ pub struct Settings {
     pub adaptive_floor: u32,
 }
 
-/// Everything the writers need.
-#[derive(Debug, Clone)]
-pub struct Analysis {
-    /// The numbers, as written to `summary.json`.
-    pub summary: Summary,
-    /// The fit, for the charts' curve and band.
-    pub fit: Option<Fit>,
-    /// Steps with a concurrency that were not interrupted, by concurrency.
-    pub steps: Vec<StepRow>,
-    /// Each step's per-name rows, parallel to `steps` (empty vectors: one name).
-    pub named: Vec<Vec<StepRow>>,
-    /// Per request name: measured figures and the fit (empty: one name).
-    pub names: Vec<crate::model::names::NameView>,
-    /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
-    pub service_ms: f64,
-}
-
 /// The recommendation from the steps that measured the service, or why there is none: steps
 /// the per-client rate limit bound measured the limiter and are left out, and without a
 /// served request left there is nothing to size.
@@ -54,7 +38,7 @@ fn recommend_from(
     i: &recommend::Inputs,
     primary: Option<&str>,
 ) -> (
-    Option<crate::document::summary::Recommendation>,
+    Option<crate::decide::recommendation::Recommendation>,
     Option<String>,
 ) {
     let keep: Vec<usize> = (0..i.steps.len())
@@ -125,7 +109,7 @@ fn recommend_from(
         rec.reasoning = format!(
             "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
              latency), taken as the one the {}. {}",
-            if i.target == recommend::TargetKind::AnalyzeServer {
+            if i.target == crate::decide::recommendation::TargetKind::AnalyzeServer {
                 "permits serve; the other names are not analyses"
             } else {
                 "concurrency limit serves; the other names are lighter requests"
@@ -375,9 +359,9 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
     // analyze-server is recognised from its own `analyze_capacity` in /metrics; any other
     // target gets a recommendation in neutral terms.
     let target = if input.server.as_ref().is_some_and(|s| s.capacity.is_some()) {
-        recommend::TargetKind::AnalyzeServer
+        crate::decide::recommendation::TargetKind::AnalyzeServer
     } else {
-        recommend::TargetKind::Service
+        crate::decide::recommendation::TargetKind::Service
     };
     let (recommended, recommendation_withheld) = recommend_from(
         &recommend::Inputs {
@@ -834,7 +818,10 @@ mod tests {
             (Binding::ConcurrencyLimit, binding::Source::Inferred)
         );
         let rec = a.summary.recommended.unwrap();
-        assert_eq!(rec.target, recommend::TargetKind::Service);
+        assert_eq!(
+            rec.target,
+            crate::decide::recommendation::TargetKind::Service
+        );
         assert_eq!(rec.max_concurrent_analyses, 4);
         let json = serde_json::to_string(&rec).unwrap();
         assert!(json.contains("\"concurrency_limit\":4"), "{json}");

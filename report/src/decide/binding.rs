@@ -183,6 +183,23 @@ pub fn classify(r: &StepRow, cx: &Context, ev: &StepEvidence) -> (Binding, Sourc
     (Binding::None, Source::Measured)
 }
 
+/// One step's binding constraint.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepBinding {
+    /// 1-based step.
+    pub step: usize,
+    /// Its users.
+    pub concurrency: u32,
+    /// What binds it.
+    pub binding: Binding,
+    /// How that is known: measured (the target's metrics, loadgen's counts), inferred (the
+    /// curves alone) or unknown.
+    pub source: Source,
+    /// The limit the step met, requests in flight: the server's permits (measured) or the
+    /// concurrency limit inferred inside the service; `None` for other bindings.
+    pub limit: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,3 +4,4 @@
 pub mod binding;
 pub mod open_rate;
 pub mod recommend;
+pub mod recommendation;

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::input::row::StepRow;
 use crate::input::slo::{LatencyFigure, Metric, Objective, Op};
 
-use crate::decide::recommend::Basis;
-use crate::document::summary::Recommendation;
+use crate::decide::recommendation::Basis;
+use crate::decide::recommendation::Recommendation;
 use crate::model::headroom::analyses_within;
 use crate::model::openloop::{Prediction, Queue};
 use crate::model::provider::Headroom;
@@ -307,7 +307,7 @@ pub fn answer(
                 " The provider tier takes up to {c:.2}/s at the p99 of a minute's demand \
                  ({b} binds; compound Poisson, normal approximation)."
             ),
-            None if rec.target == crate::decide::recommend::TargetKind::AnalyzeServer => {
+            None if rec.target == crate::decide::recommendation::TargetKind::AnalyzeServer => {
                 " No provider budget known: the rate is not checked against the tier.".into()
             }
             None => String::new(),
@@ -351,7 +351,7 @@ mod tests {
             verify: String::new(),
             latency_objective_ms: 10_000.0,
             reasoning: String::new(),
-            target: crate::decide::recommend::TargetKind::AnalyzeServer,
+            target: crate::decide::recommendation::TargetKind::AnalyzeServer,
         }
     }
 

@@ -5,27 +5,13 @@
 //! above the largest tested load meeting every objective. The queue timeout comes from the
 //! objective with the least slack at N, minus a margin; the depth from the timeout.
 
-use serde::Serialize;
-
 use crate::input::row::StepRow;
 use crate::input::slo::{LatencyFigure, Metric, Objective, Op};
 
 use crate::decide::binding::Binding;
-use crate::document::summary::Recommendation;
+use crate::decide::recommendation::{Basis, Recommendation, TargetKind};
 use crate::model::provider::ProviderCeiling;
 use crate::model::usl::Fit;
-
-/// What kind of target the recommendation speaks to: analyze-server (recognised from its
-/// `analyze_capacity` in /metrics), whose variables it names, or any other service, for which it
-/// names a neutral concurrency limit, queue and wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetKind {
-    /// analyze-server: `MAX_CONCURRENT_ANALYSES`, `MAX_QUEUE_DEPTH`, `QUEUE_TIMEOUT_MS`.
-    AnalyzeServer,
-    /// Any other service: a concurrency limit in front of it, a queue and a wait.
-    Service,
-}
 
 /// What the recommendation is derived from.
 #[derive(Clone, Copy)]
@@ -64,16 +50,6 @@ pub struct Inputs<'a> {
 
 /// The queue timeout keeps at least this share of the latency bound as a margin.
 pub const MARGIN_SHARE: f64 = 0.1;
-
-/// Whether a number was measured at the recommended load or extrapolated past the tested range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    /// A step ran at the recommended load (or the provider bound within the tested range).
-    Measured,
-    /// Past what the run tested: from the light-load service time and the provider budgets.
-    Extrapolated,
-}
 
 /// The latency objectives with an upper bound, each with its figure.
 fn latency_objectives(objectives: &[Objective]) -> Vec<(LatencyFigure, &Objective)> {

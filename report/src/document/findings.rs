@@ -2,8 +2,9 @@
 //! console output and `summary.json`.
 
 use crate::decide::binding::Binding;
-use crate::decide::recommend::TargetKind;
-use crate::document::summary::{Recommendation, Summary};
+use crate::decide::recommendation::Recommendation;
+use crate::decide::recommendation::TargetKind;
+use crate::document::summary::Summary;
 
 /// The findings, most important first.
 pub fn headline(s: &Summary) -> Vec<String> {
@@ -175,8 +176,8 @@ pub fn headline(s: &Summary) -> Vec<String> {
                 c[0], c[1]
             )),
             match r.basis {
-                crate::decide::recommend::Basis::Measured => "measured",
-                crate::decide::recommend::Basis::Extrapolated => "extrapolated",
+                crate::decide::recommendation::Basis::Measured => "measured",
+                crate::decide::recommendation::Basis::Extrapolated => "extrapolated",
             },
             r.binding.label(),
             r.tested_range

@@ -1,6 +1,7 @@
 //! What the report writes: `summary.json`, the findings, the document model and its Markdown
 //! and HTML renderings, the charts, the output directory, and `compare`. The top layer.
 
+pub mod analysed;
 pub mod charts;
 pub mod compare;
 pub mod doc_model;

@@ -64,13 +64,13 @@ pub fn findings(s: &Summary) -> Vec<String> {
              at 1.3× ({:.2}/s) {:.0}% shed with 503 ({}).",
             o.rate_rps,
             o.label,
-            if s.target == crate::decide::recommend::TargetKind::AnalyzeServer {
+            if s.target == crate::decide::recommendation::TargetKind::AnalyzeServer {
                 "N"
             } else {
                 "a concurrency limit"
             },
             o.servers,
-            if s.target == crate::decide::recommend::TargetKind::AnalyzeServer {
+            if s.target == crate::decide::recommendation::TargetKind::AnalyzeServer {
                 "QUEUE_TIMEOUT_MS"
             } else {
                 "a queue wait in ms"

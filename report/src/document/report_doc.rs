@@ -1,8 +1,8 @@
 //! The capacity report's content: configuration, findings, charts, step table, the model and the
 //! recommendation, as one [`Doc`] rendered to both Markdown and HTML.
 
-use crate::analysis::Analysis;
 use crate::decide::binding::Binding;
+use crate::document::analysed::Analysis;
 use crate::document::charts;
 use crate::document::doc_model::{Block, Doc};
 use crate::input::run::RunInput;
@@ -158,11 +158,11 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     match (&s.recommended, &s.recommendation_withheld) {
         (Some(r), _) => {
             d.push(Block::Code(match r.target {
-                crate::decide::recommend::TargetKind::AnalyzeServer => format!(
+                crate::decide::recommendation::TargetKind::AnalyzeServer => format!(
                     "MAX_CONCURRENT_ANALYSES={}\nMAX_QUEUE_DEPTH={}\nQUEUE_TIMEOUT_MS={}",
                     r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
                 ),
-                crate::decide::recommend::TargetKind::Service => format!(
+                crate::decide::recommendation::TargetKind::Service => format!(
                     "concurrency limit: {}\nqueue depth: {}\nqueue wait: {} ms",
                     r.max_concurrent_analyses, r.max_queue_depth, r.queue_timeout_ms
                 ),
@@ -416,7 +416,7 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
             .collect(),
     ));
 
-    let analyze_server = s.target == crate::decide::recommend::TargetKind::AnalyzeServer;
+    let analyze_server = s.target == crate::decide::recommendation::TargetKind::AnalyzeServer;
     d.push(Block::Heading(
         2,
         if analyze_server || s.provider.is_some() {

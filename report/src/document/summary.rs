@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::decide::binding::StepBinding;
+use crate::decide::recommendation::{Basis, Recommendation, TargetKind};
 use crate::measure::littles::LittleCheck;
 use crate::model::provider::ProviderCeiling;
 use crate::model::queueing::QueueingView;
@@ -49,7 +51,7 @@ pub struct Summary {
     pub recommended: Option<Recommendation>,
     /// Whose terms the report speaks in: analyze-server (recognised from `analyze_capacity` in
     /// its /metrics) or any other service.
-    pub target: crate::decide::recommend::TargetKind,
+    pub target: TargetKind,
     /// Why there is no recommendation, when there is none (no served request, or every step
     /// that served was bound by the per-client rate limit).
     pub recommendation_withheld: Option<String>,
@@ -67,88 +69,6 @@ pub struct Summary {
     pub open_loop: Option<crate::decide::open_rate::OpenLoopAnswer>,
     /// The headline findings, as sentences.
     pub findings: Vec<String>,
-}
-
-/// One step's binding constraint.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepBinding {
-    /// 1-based step.
-    pub step: usize,
-    /// Its users.
-    pub concurrency: u32,
-    /// What binds it.
-    pub binding: crate::decide::binding::Binding,
-    /// How that is known: measured (the target's metrics, loadgen's counts), inferred (the
-    /// curves alone) or unknown.
-    pub source: crate::decide::binding::Source,
-    /// The limit the step met, requests in flight: the server's permits (measured) or the
-    /// concurrency limit inferred inside the service; `None` for other bindings.
-    pub limit: Option<u32>,
-}
-
-/// The recommended server settings. In `summary.json` the three settings are named in the
-/// target's terms: `max_concurrent_analyses`, `max_queue_depth`, `queue_timeout_ms` for
-/// analyze-server; `concurrency_limit`, `queue_depth`, `queue_wait_ms` for any other service.
-#[derive(Debug, Clone)]
-pub struct Recommendation {
-    /// `MAX_CONCURRENT_ANALYSES`.
-    pub max_concurrent_analyses: u32,
-    /// `MAX_QUEUE_DEPTH`.
-    pub max_queue_depth: u32,
-    /// `QUEUE_TIMEOUT_MS`.
-    pub queue_timeout_ms: u64,
-    /// Goodput expected at `max_concurrent_analyses` users, per second.
-    pub predicted_goodput_rps: f64,
-    /// Its 95% interval, when extrapolated (from the service time's interval).
-    pub predicted_goodput_ci: Option<[f64; 2]>,
-    /// p99 expected at the recommended load, ms (measured at N, or at the tested permits).
-    pub predicted_p99_ms: f64,
-    /// What binds the system the recommendation is made for.
-    pub binding: crate::decide::binding::Binding,
-    /// Whether N was measured or extrapolated past the tested range.
-    pub basis: crate::decide::recommend::Basis,
-    /// The concurrency range the run tested.
-    pub tested_range: String,
-    /// How to check the recommendation (a command that can fail).
-    pub verify: String,
-    /// The latency objective used, ms, and where it came from.
-    pub latency_objective_ms: f64,
-    /// The reasoning, as sentences.
-    pub reasoning: String,
-    /// Whose terms the settings are in: analyze-server's variables, or a neutral concurrency
-    /// limit, queue and wait for any other service.
-    pub target: crate::decide::recommend::TargetKind,
-}
-
-impl Serialize for Recommendation {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let names = match self.target {
-            crate::decide::recommend::TargetKind::AnalyzeServer => [
-                "max_concurrent_analyses",
-                "max_queue_depth",
-                "queue_timeout_ms",
-            ],
-            crate::decide::recommend::TargetKind::Service => {
-                ["concurrency_limit", "queue_depth", "queue_wait_ms"]
-            }
-        };
-        let mut m = ser.serialize_map(Some(14))?;
-        m.serialize_entry(names[0], &self.max_concurrent_analyses)?;
-        m.serialize_entry(names[1], &self.max_queue_depth)?;
-        m.serialize_entry(names[2], &self.queue_timeout_ms)?;
-        m.serialize_entry("predicted_goodput_rps", &self.predicted_goodput_rps)?;
-        m.serialize_entry("predicted_goodput_ci", &self.predicted_goodput_ci)?;
-        m.serialize_entry("predicted_p99_ms", &self.predicted_p99_ms)?;
-        m.serialize_entry("binding", &self.binding)?;
-        m.serialize_entry("basis", &self.basis)?;
-        m.serialize_entry("tested_range", &self.tested_range)?;
-        m.serialize_entry("verify", &self.verify)?;
-        m.serialize_entry("latency_objective_ms", &self.latency_objective_ms)?;
-        m.serialize_entry("reasoning", &self.reasoning)?;
-        m.serialize_entry("target", &self.target)?;
-        m.end()
-    }
 }
 
 /// One configuration's headline figures, all measured except `recommended_n`.
@@ -171,5 +91,5 @@ pub struct Configuration {
     /// The recommendation its own analysis makes (`None`: withheld).
     pub recommended_n: Option<u32>,
     /// Whether that recommendation was measured or extrapolated.
-    pub basis: Option<crate::decide::recommend::Basis>,
+    pub basis: Option<Basis>,
 }
