@@ -142,7 +142,10 @@ pub fn classify(r: &StepRow, cx: &Context, ev: &StepEvidence) -> (Binding, Sourc
     let load = crate::measure::steps::in_flight(r);
     // The law says something about the generator only on a step in steady state: an overloaded
     // step (20 s analyses in a 30 s step) misses it by the requests straddling its edges alone.
-    let law_short = r.littles_law_error_pct.is_some_and(|e| e < -5.0) && littles::judges(r);
+    let law_short = r
+        .littles_law_error_pct
+        .is_some_and(|e| e < -littles::LIVE_WARN_PCT)
+        && littles::judges(r);
     if law_short || r.unsent > 0 || r.late_sends > 0 {
         return (Binding::Generator, Source::Measured);
     }

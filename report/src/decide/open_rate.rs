@@ -137,14 +137,15 @@ fn latency_bounds(
 }
 
 /// The step the service time is read from: closed-loop, no more users than N or the measured
-/// permits (nothing queued), at most 1% shed, the most served requests (the tightest estimate).
+/// permits (nothing queued), at most [`crate::measure::steps::SHED_LIMIT`] shed, the most served
+/// requests (the tightest estimate).
 fn service_step(steps: &[StepRow], n: u32, permits: Option<u32>) -> Option<&StepRow> {
     let cap = permits.map_or(n, |p| p.min(n));
     steps
         .iter()
         .filter(|r| r.target_rps.is_none() && r.ok > 1 && r.mean_ms > 0.0)
         .filter(|r| r.concurrency.is_some_and(|c| c <= cap))
-        .filter(|r| crate::measure::steps::shed_fraction(r) <= 0.01)
+        .filter(|r| crate::measure::steps::shed_fraction(r) <= crate::measure::steps::SHED_LIMIT)
         .max_by_key(|r| (r.ok, r.concurrency))
 }
 

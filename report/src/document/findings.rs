@@ -94,7 +94,7 @@ pub fn headline(s: &Summary) -> Vec<String> {
         out.push(format!(
             "Little's law is more than {:.0}% off on {}: client-side queueing, timeouts or a \
              measurement problem.",
-            crate::measure::littles::WARN_PCT,
+            crate::measure::littles::REPORT_WARN_PCT,
             off.join(", ")
         ));
     }

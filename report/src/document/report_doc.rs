@@ -343,15 +343,20 @@ pub fn build(input: &RunInput, a: &Analysis) -> Result<Doc, String> {
     ));
 
     d.push(Block::Heading(2, "Little's law".into()));
-    d.push(Block::Para(
+    d.push(Block::Para(format!(
         "Concurrency ≈ throughput × (mean latency of answered requests + mean think time), \
-         measured; more than 10% off is a warning (client-side queueing, timeouts, or a \
-         measurement problem) on a step whose p99 is at most a quarter of its duration. Over \
+         measured; more than {:.0}% off is a warning (client-side queueing, timeouts, or a \
+         measurement problem) on a step whose p99 is at most {} of its duration. Over \
          one window the law holds only in steady state: where requests last a good part of the \
          step (a queue still growing), those straddling its edges alone move the figure, so such \
-         a step is not judged."
-            .into(),
-    ));
+         a step is not judged.",
+        crate::measure::littles::REPORT_WARN_PCT,
+        if crate::measure::littles::MAX_TAIL_SHARE == 0.25 {
+            "a quarter".to_string()
+        } else {
+            format!("{:.0}%", crate::measure::littles::MAX_TAIL_SHARE * 100.0)
+        }
+    )));
     d.push(Block::Table(
         vec![
             "step".into(),
