@@ -2,6 +2,9 @@
 //! reasoning included) and the open-loop rate it takes. Imports only the layers below.
 
 pub mod binding;
+pub mod classify;
+pub mod decision;
 pub mod open_rate;
 pub mod recommend;
 pub mod recommendation;
+pub mod served;

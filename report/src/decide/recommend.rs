@@ -8,7 +8,7 @@
 use crate::input::row::StepRow;
 use crate::input::slo::{LatencyFigure, Metric, Objective, Op};
 
-use crate::decide::binding::Binding;
+use crate::decide::binding::{Binding, RATE_LIMITED};
 use crate::decide::recommendation::{Basis, Recommendation, TargetKind};
 use crate::model::provider::ProviderCeiling;
 use crate::model::usl::Fit;
@@ -46,6 +46,13 @@ pub struct Inputs<'a> {
     pub max_meeting_objectives: Option<u32>,
     /// The server's adaptive floor (`MIN_CONCURRENT_ANALYSES`).
     pub adaptive_floor: u32,
+    /// The mean think time of the run's users, s, when they think: its user counts are not
+    /// concurrent requests, which the reasoning says first.
+    pub think_s: Option<f64>,
+    /// The request name the rows are of, in a run of several names.
+    pub primary: Option<&'a str>,
+    /// Users of the steps left out because the per-client rate limit bound them.
+    pub rate_limited_users: &'a [u32],
 }
 
 /// The queue timeout keeps at least this share of the latency bound as a margin.
@@ -104,14 +111,14 @@ fn goodput_at(n: f64, curve: &[(f64, f64)], fit: Option<&Fit>) -> (f64, String) 
     }
 }
 
-/// Derives the settings.
+/// Derives the settings, and the whole of the reasoning: why these rows (the preface in
+/// `i`), why N, the queue's timeout and depth, and what goodput to expect.
 pub fn recommend(i: &Inputs) -> Recommendation {
-    let mut why = Vec::new();
+    let mut why = preface(i);
     let top = i.curve.last().map_or(1.0, |p| p.0) as u32;
     // The lowest load the run tested (a ramp may start above 1).
     let low = i.curve.first().map_or(1.0, |p| p.0) as u32;
     let (service_ms, service_ci) = service_time(i.steps).unwrap_or((0.0, [0.0, 0.0]));
-    let binds = |b: Binding| i.bindings.contains(&b);
     let tier = i.provider.and_then(|p| p.max_concurrency.map(|n| (n, p)));
     if let Some(p) = i.provider.filter(|p| p.inputs.replicas > 1) {
         why.push(format!(
@@ -120,130 +127,11 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             r = p.inputs.replicas
         ));
     }
-    let mut basis = Basis::Measured;
-    let binding;
-    let mut n;
-    match (i.server_permits, binds(Binding::ProviderTier)) {
-        (_, true) => {
-            binding = Binding::ProviderTier;
-            n = i.live_limit.or(i.knee).unwrap_or(top).max(1);
-            why.push(format!(
-                "The provider pushed back (upstream 429/529) and the adaptive limit settled at \
-                 {n}: the provider tier binds, so N = {n}; more permits would only queue for it."
-            ));
-        }
-        (Some(p), false) if binds(Binding::ServerPermits) => {
-            binding = Binding::ServerPermits;
-            match tier {
-                Some((t, ceiling)) => {
-                    n = t.max(1);
-                    basis = if n > p {
-                        Basis::Extrapolated
-                    } else {
-                        Basis::Measured
-                    };
-                    why.push(format!(
-                        "The server's own {p} permits bind (past {p} requests in flight, \
-                         goodput held while requests queue) and the provider never pushed back, \
-                         so the limit at {p} is the server's setting, not the system's. The \
-                         tightest provider budget ({}) allows {t} concurrent analyses {} \
-                         with {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
-                         N = {n}{}.",
-                        ceiling.binding.unwrap_or("?"),
-                        crate::model::headroom::phrase(ceiling),
-                        ceiling.inputs.calls_per_request,
-                        ceiling.inputs.avg_input_tokens,
-                        ceiling.inputs.avg_output_tokens,
-                        sources(ceiling),
-                        if n > p {
-                            format!(
-                                ", past the tested range ({low}–{p} analyses at once): extrapolated"
-                            )
-                        } else {
-                            String::new()
-                        }
-                    ));
-                }
-                None => {
-                    n = p;
-                    why.push(format!(
-                        "The server's own {p} permits bind and the provider never pushed back, \
-                         but no provider budget is known (none reported in /metrics, no \
-                         --provider-rpm/--provider-itpm/--provider-otpm): N stays at the tested \
-                         {p}; ramp a server with more permits, or give the tier, to go past it."
-                    ));
-                }
-            }
-        }
-        _ => {
-            binding = i
-                .bindings
-                .iter()
-                .rev()
-                .copied()
-                .find(|&b| b != Binding::None)
-                .unwrap_or(Binding::None);
-            n = match (
-                i.inferred_limit
-                    .filter(|_| binding == Binding::ConcurrencyLimit),
-                i.knee,
-            ) {
-                (Some(c), _) => {
-                    why.push(format!(
-                        "The service holds about {c} requests at work (inferred from the curves: \
-                         the best goodput × the light-load service time, and past {c} users the \
-                         excess queues or is shed), so a limit of {c} in front of it serves as \
-                         much and lets a queue in front of it, not inside it, decide who waits."
-                    ));
-                    c
-                }
-                (None, Some(k)) => {
-                    why.push(format!(
-                        "Goodput stops growing by {:.0}% or more past {k} concurrent users (the \
-                         knee), so {} than {k} would add latency, not throughput.",
-                        crate::measure::knee::FLAT_GROWTH * 100.0,
-                        if i.target == TargetKind::AnalyzeServer {
-                            "more permits"
-                        } else {
-                            "a concurrency limit higher"
-                        }
-                    ));
-                    k
-                }
-                (None, None) => {
-                    why.push(format!(
-                        "Goodput still grew at the top step ({top} users): there is no knee in \
-                         this run, so N is capped at the highest concurrency measured; ramp \
-                         further to find it."
-                    ));
-                    top
-                }
-            }
-            .max(1);
-            if let Some((t, c)) = tier.filter(|&(t, _)| t < n) {
-                why.push(format!(
-                    "The provider tier allows only {t} concurrent analyses {} ({} binds), \
-                     so N = {t}.",
-                    crate::model::headroom::phrase(c),
-                    c.binding.unwrap_or("?")
-                ));
-                n = t.max(1);
-            }
-        }
-    }
-    // Past the knee, the measured objectives cap N (they were measured at those loads).
-    if basis == Basis::Measured {
-        if let Some(m) = i
-            .max_meeting_objectives
-            .filter(|&m| m < n && i.knee.is_some())
-        {
-            why.push(format!(
-                "Every objective held only up to {m} users, so N = {m} rather than {n}."
-            ));
-            n = m.max(1);
-        }
-    }
-    if tier.is_none() && binding != Binding::ServerPermits && i.target == TargetKind::AnalyzeServer
+    let sizing = size(i, tier, top, low, &mut why);
+    let n = cap_by_objectives(i, &sizing, &mut why);
+    if tier.is_none()
+        && sizing.binding != Binding::ServerPermits
+        && i.target == TargetKind::AnalyzeServer
     {
         why.push(
             "No provider budget known (none reported, no --provider-* flag): N is not checked \
@@ -251,6 +139,259 @@ pub fn recommend(i: &Inputs) -> Recommendation {
                 .into(),
         );
     }
+    let q = queue(i, n, service_ms, &mut why);
+    let (predicted, ci) = expected_goodput(i, n, sizing.basis, service_ms, service_ci, &mut why);
+    let analyze_server = i.target == TargetKind::AnalyzeServer;
+    Recommendation {
+        max_concurrent_analyses: n,
+        max_queue_depth: q.depth,
+        queue_timeout_ms: q.timeout_ms,
+        predicted_goodput_rps: predicted,
+        predicted_goodput_ci: ci,
+        predicted_p99_ms: q.p99_at_n_ms,
+        binding: sizing.binding,
+        basis: sizing.basis,
+        tested_range: format!(
+            "{low}–{} concurrent {}",
+            i.server_permits.map_or(top, |p| p.min(top)),
+            if analyze_server {
+                "analyses"
+            } else {
+                "requests"
+            }
+        ),
+        target: i.target,
+        latency_objective_ms: q.objective_ms,
+        verify: verify(i, n, &q, predicted),
+        reasoning: why.join(" "),
+    }
+}
+
+/// The sentences that say why the recommendation reads these rows, before its own reasoning:
+/// users who think, the served request of a mix, steps the rate limiter bound.
+fn preface(i: &Inputs) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Some(think_s) = i.think_s {
+        // Users who think are not concurrent requests: the permit arithmetic below reads each
+        // step's users as requests in flight, which a think-time run's are not.
+        why.push(format!(
+            "This run's users think ({think_s:.1} s on average), so its user counts are not \
+             concurrent analyses and the settings below are computed as if they were: use them \
+             only as a starting point, and read \"How many users\" for this run's answer."
+        ));
+    }
+    if let Some(p) = i.primary {
+        why.push(format!(
+            "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
+             latency), taken as the one the {}.",
+            if i.target == TargetKind::AnalyzeServer {
+                "permits serve; the other names are not analyses"
+            } else {
+                "concurrency limit serves; the other names are lighter requests"
+            }
+        ));
+    }
+    if !i.rate_limited_users.is_empty() {
+        let users: Vec<String> = i.rate_limited_users.iter().map(u32::to_string).collect();
+        why.push(format!(
+            "The steps at {} users are left out: the per-client rate limit bound them (more \
+             than {:.0}% of requests answered 429), so they measured the limiter.",
+            users.join(", "),
+            RATE_LIMITED * 100.0
+        ));
+    }
+    why
+}
+
+/// N before the objectives cap it, what binds, and whether N was measured.
+struct Sizing {
+    n: u32,
+    binding: Binding,
+    basis: Basis,
+}
+
+/// N from what binds: the provider (where the adaptive limit settled), the server's own permits
+/// (up to the tightest provider budget), else the curves (an inferred limit, or the knee), never
+/// above the tier.
+fn size(
+    i: &Inputs,
+    tier: Option<(u32, &ProviderCeiling)>,
+    top: u32,
+    low: u32,
+    why: &mut Vec<String>,
+) -> Sizing {
+    let binds = |b: Binding| i.bindings.contains(&b);
+    match (i.server_permits, binds(Binding::ProviderTier)) {
+        (_, true) => {
+            let n = i.live_limit.or(i.knee).unwrap_or(top).max(1);
+            why.push(format!(
+                "The provider pushed back (upstream 429/529) and the adaptive limit settled at \
+                 {n}: the provider tier binds, so N = {n}; more permits would only queue for it."
+            ));
+            Sizing {
+                n,
+                binding: Binding::ProviderTier,
+                basis: Basis::Measured,
+            }
+        }
+        (Some(p), false) if binds(Binding::ServerPermits) => permits_bind(p, tier, low, why),
+        _ => from_curves(i, tier, top, why),
+    }
+}
+
+/// The server's own `p` permits bind and the provider never pushed back: N goes to the tightest
+/// provider budget, past the tested range if need be (extrapolated).
+fn permits_bind(
+    p: u32,
+    tier: Option<(u32, &ProviderCeiling)>,
+    low: u32,
+    why: &mut Vec<String>,
+) -> Sizing {
+    let Some((t, ceiling)) = tier else {
+        why.push(format!(
+            "The server's own {p} permits bind and the provider never pushed back, \
+             but no provider budget is known (none reported in /metrics, no \
+             --provider-rpm/--provider-itpm/--provider-otpm): N stays at the tested \
+             {p}; ramp a server with more permits, or give the tier, to go past it."
+        ));
+        return Sizing {
+            n: p,
+            binding: Binding::ServerPermits,
+            basis: Basis::Measured,
+        };
+    };
+    let n = t.max(1);
+    why.push(format!(
+        "The server's own {p} permits bind (past {p} requests in flight, \
+         goodput held while requests queue) and the provider never pushed back, \
+         so the limit at {p} is the server's setting, not the system's. The \
+         tightest provider budget ({}) allows {t} concurrent analyses {} \
+         with {:.2} model calls, {:.0} input and {:.0} output tokens per call ({}), so \
+         N = {n}{}.",
+        ceiling.binding.unwrap_or("?"),
+        crate::model::headroom::phrase(ceiling),
+        ceiling.inputs.calls_per_request,
+        ceiling.inputs.avg_input_tokens,
+        ceiling.inputs.avg_output_tokens,
+        sources(ceiling),
+        if n > p {
+            format!(", past the tested range ({low}–{p} analyses at once): extrapolated")
+        } else {
+            String::new()
+        }
+    ));
+    Sizing {
+        n,
+        binding: Binding::ServerPermits,
+        basis: if n > p {
+            Basis::Extrapolated
+        } else {
+            Basis::Measured
+        },
+    }
+}
+
+/// N from the curves: a limit inferred inside the service, else the knee, else the top step;
+/// then no more than the provider tier allows.
+fn from_curves(
+    i: &Inputs,
+    tier: Option<(u32, &ProviderCeiling)>,
+    top: u32,
+    why: &mut Vec<String>,
+) -> Sizing {
+    let binding = i
+        .bindings
+        .iter()
+        .rev()
+        .copied()
+        .find(|&b| b != Binding::None)
+        .unwrap_or(Binding::None);
+    let mut n = match (
+        i.inferred_limit
+            .filter(|_| binding == Binding::ConcurrencyLimit),
+        i.knee,
+    ) {
+        (Some(c), _) => {
+            why.push(format!(
+                "The service holds about {c} requests at work (inferred from the curves: \
+                 the best goodput × the light-load service time, and past {c} users the \
+                 excess queues or is shed), so a limit of {c} in front of it serves as \
+                 much and lets a queue in front of it, not inside it, decide who waits."
+            ));
+            c
+        }
+        (None, Some(k)) => {
+            why.push(format!(
+                "Goodput stops growing by {:.0}% or more past {k} concurrent users (the \
+                 knee), so {} than {k} would add latency, not throughput.",
+                crate::measure::knee::FLAT_GROWTH * 100.0,
+                if i.target == TargetKind::AnalyzeServer {
+                    "more permits"
+                } else {
+                    "a concurrency limit higher"
+                }
+            ));
+            k
+        }
+        (None, None) => {
+            why.push(format!(
+                "Goodput still grew at the top step ({top} users): there is no knee in \
+                 this run, so N is capped at the highest concurrency measured; ramp \
+                 further to find it."
+            ));
+            top
+        }
+    }
+    .max(1);
+    if let Some((t, c)) = tier.filter(|&(t, _)| t < n) {
+        why.push(format!(
+            "The provider tier allows only {t} concurrent analyses {} ({} binds), \
+             so N = {t}.",
+            crate::model::headroom::phrase(c),
+            c.binding.unwrap_or("?")
+        ));
+        n = t.max(1);
+    }
+    Sizing {
+        n,
+        binding,
+        basis: Basis::Measured,
+    }
+}
+
+/// Past the knee, the measured objectives cap N (they were measured at those loads).
+fn cap_by_objectives(i: &Inputs, s: &Sizing, why: &mut Vec<String>) -> u32 {
+    let n = s.n;
+    if s.basis != Basis::Measured {
+        return n;
+    }
+    match i
+        .max_meeting_objectives
+        .filter(|&m| m < n && i.knee.is_some())
+    {
+        Some(m) => {
+            why.push(format!(
+                "Every objective held only up to {m} users, so N = {m} rather than {n}."
+            ));
+            m.max(1)
+        }
+        None => n,
+    }
+}
+
+/// The queue in front of N: how long a request may wait and how many may wait.
+struct QueueSettings {
+    timeout_ms: u64,
+    depth: u32,
+    /// The latency bound the wait is cut from, ms.
+    objective_ms: f64,
+    /// The p99 measured at N (or the nearest step below), ms.
+    p99_at_n_ms: f64,
+}
+
+/// The queue timeout from the objective with the least slack at N, minus a margin; the depth
+/// from the timeout.
+fn queue(i: &Inputs, n: u32, service_ms: f64, why: &mut Vec<String>) -> QueueSettings {
     // Latency at N: the step at N, or the nearest below (N users on N permits do not queue).
     let at_n_index = i
         .steps
@@ -350,6 +491,23 @@ pub fn recommend(i: &Inputs) -> Recommendation {
             if floor == 1 { "" } else { "s" }
         ));
     }
+    QueueSettings {
+        timeout_ms: queue_timeout_ms,
+        depth: max_queue_depth,
+        objective_ms,
+        p99_at_n_ms: predicted_p99_ms,
+    }
+}
+
+/// The goodput expected at N, with its interval when extrapolated.
+fn expected_goodput(
+    i: &Inputs,
+    n: u32,
+    basis: Basis,
+    service_ms: f64,
+    service_ci: [f64; 2],
+    why: &mut Vec<String>,
+) -> (f64, Option<[f64; 2]>) {
     let (predicted, ci, how) = if basis == Basis::Extrapolated && service_ms > 0.0 {
         let nf = f64::from(n);
         (
@@ -367,18 +525,24 @@ pub fn recommend(i: &Inputs) -> Recommendation {
     };
     why.push(format!(
         "With {n} requests in flight against {} the expected goodput is {predicted:.2}/s ({how}).",
-        if analyze_server {
+        if i.target == TargetKind::AnalyzeServer {
             format!("N = {n} permits")
         } else {
             format!("a concurrency limit of {n}")
         }
     ));
+    (predicted, ci)
+}
+
+/// How to check the recommendation: a command that can fail.
+fn verify(i: &Inputs, n: u32, q: &QueueSettings, predicted: f64) -> String {
     let slo_flags: String = i
         .objectives
         .iter()
         .map(|o| format!(" --slo '{}'", o.text))
         .collect();
-    let verify = if analyze_server {
+    let (max_queue_depth, queue_timeout_ms) = (q.depth, q.timeout_ms);
+    if i.target == TargetKind::AnalyzeServer {
         format!(
             "MAX_CONCURRENT_ANALYSES={n} MAX_QUEUE_DEPTH={max_queue_depth} \
              QUEUE_TIMEOUT_MS={queue_timeout_ms} analyze-server, then `loadgen run -c {n} -d 20s \
@@ -397,29 +561,6 @@ pub fn recommend(i: &Inputs) -> Recommendation {
              excess shed, not served late)",
             n + max_queue_depth
         )
-    };
-    Recommendation {
-        max_concurrent_analyses: n,
-        max_queue_depth,
-        queue_timeout_ms,
-        predicted_goodput_rps: predicted,
-        predicted_goodput_ci: ci,
-        predicted_p99_ms,
-        binding,
-        basis,
-        tested_range: format!(
-            "{low}–{} concurrent {}",
-            i.server_permits.map_or(top, |p| p.min(top)),
-            if analyze_server {
-                "analyses"
-            } else {
-                "requests"
-            }
-        ),
-        target: i.target,
-        latency_objective_ms: objective_ms,
-        verify,
-        reasoning: why.join(" "),
     }
 }
 
@@ -519,6 +660,9 @@ mod tests {
                 bindings: &bindings,
                 max_meeting_objectives: self.meeting,
                 adaptive_floor: 2,
+                think_s: None,
+                primary: None,
+                rate_limited_users: &[],
             })
         }
     }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::decide::binding::Binding;
+use crate::input::server::ServerSnapshot;
 
 /// What kind of target the recommendation speaks to: analyze-server (recognised from its
 /// `analyze_capacity` in /metrics), whose variables it names, or any other service, for which it
@@ -15,6 +16,17 @@ pub enum TargetKind {
     AnalyzeServer,
     /// Any other service: a concurrency limit in front of it, a queue and a wait.
     Service,
+}
+
+impl TargetKind {
+    /// analyze-server, recognised from its own `analyze_capacity` in the /metrics snapshot; any
+    /// other target gets a recommendation in neutral terms.
+    pub fn of(snapshot: Option<&ServerSnapshot>) -> Self {
+        match snapshot.is_some_and(|s| s.capacity.is_some()) {
+            true => TargetKind::AnalyzeServer,
+            false => TargetKind::Service,
+        }
+    }
 }
 
 /// Whether a number was measured at the recommended load or extrapolated past the tested range.

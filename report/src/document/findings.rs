@@ -6,8 +6,10 @@ use crate::decide::recommendation::Recommendation;
 use crate::decide::recommendation::TargetKind;
 use crate::document::summary::Summary;
 
-/// The findings, most important first.
-pub fn headline(s: &Summary) -> Vec<String> {
+/// The findings, most important first. `open_loop_held`: for an open-loop run with objectives,
+/// the highest offered rate up to which every objective held (`Some(None)`: they fail from the
+/// lowest rate).
+pub fn headline(s: &Summary, open_loop_held: Option<Option<f64>>) -> Vec<String> {
     let mut out = Vec::new();
     out.push(format!(
         "Maximum goodput {:.2}/s{} (maximum throughput {:.2}/s).",
@@ -185,6 +187,19 @@ pub fn headline(s: &Summary) -> Vec<String> {
         (None, why) => out.push(why.clone().unwrap_or_else(|| "No recommendation.".into())),
     }
     out.extend(crate::document::open_doc::findings(s));
+    if let Some(held) = open_loop_held {
+        // Open loop: the objectives per offered rate, measured on the rate steps themselves.
+        let list = s.objectives.join(", ");
+        out.insert(
+            1.min(out.len()),
+            match held {
+                Some(r) => format!(
+                    "Open loop: every objective ({list}) holds up to {r}/s offered (measured)."
+                ),
+                None => format!("Open loop: the objectives ({list}) fail from the lowest rate."),
+            },
+        );
+    }
     out
 }
 

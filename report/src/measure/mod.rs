@@ -3,5 +3,6 @@
 
 pub mod knee;
 pub mod littles;
+pub mod run;
 pub mod spread;
 pub mod steps;

@@ -9,5 +9,6 @@ pub mod openloop;
 pub mod provider;
 pub mod queueing;
 pub mod scaling;
+pub mod tier;
 pub mod users;
 pub mod usl;
