@@ -332,17 +332,7 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
         for (key, csvs) in &groups {
             let one = run::load(csvs, None, None, None)?;
             let s = analysis::analyze(&one, &settings).summary;
-            configurations.push(summary::Configuration {
-                settings: key.clone(),
-                inputs: s.inputs.clone(),
-                max_goodput_rps: s.max_goodput_rps,
-                max_goodput_concurrency: s.max_goodput_concurrency,
-                knee_concurrency: s.knee_concurrency,
-                max_concurrency_meeting_slo: s.max_concurrency_meeting_slo,
-                binding_at_top: s.binding.last().map(|b| b.binding),
-                recommended_n: s.recommended.as_ref().map(|r| r.max_concurrent_analyses),
-                basis: s.recommended.as_ref().map(|r| r.basis),
-            });
+            configurations.push(summary::Configuration::of(key, &s));
         }
         input.notes.push(format!(
             "{} configurations kept apart (not pooled into one curve); the analysis above is of \

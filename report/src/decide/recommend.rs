@@ -412,37 +412,7 @@ fn queue(i: &Inputs, n: u32, service_ms: f64, why: &mut Vec<String>) -> QueueSet
     // the spread of service time at N (p99 − p50), and at least a tenth of the bound (server
     // overhead and a busier machine than the measured one).
     let spread_ms = at_n.map_or(0.0, |r| (r.p99_ms - r.p50_ms).max(0.0));
-    let latency = latency_objectives(i.objectives);
-    let tightest = latency
-        .iter()
-        .map(|(f, o)| {
-            // A named objective is measured on its request's row at N.
-            let at = at_n
-                .and_then(|r| crate::measure::steps::row_for(o, r, named_at_n))
-                .map_or(0.0, |r| f.of(r));
-            (*f, o.threshold, at, o.threshold - at, o.text.clone())
-        })
-        .min_by(|a, b| a.3.total_cmp(&b.3));
-    let (objective_ms, slack_ms, source) = match &tightest {
-        Some((f, bound, at, slack, text)) => (
-            *bound,
-            slack.max(0.0),
-            format!(
-                "{text}, the objective with the least slack at N ({} {at:.0} ms there)",
-                figure_name(*f)
-            ),
-        ),
-        None => {
-            let p99 = predicted_p99_ms;
-            (
-                2.0 * p99,
-                p99,
-                format!(
-                    "no latency objective given (--slo p99<…), so twice the p99 at N ({p99:.0} ms)"
-                ),
-            )
-        }
-    };
+    let (objective_ms, slack_ms, source) = latency_bound(i, at_n, named_at_n);
     let margin_ms = spread_ms.max(MARGIN_SHARE * objective_ms);
     let wait_ms = (slack_ms - margin_ms).max(0.0);
     // The server rejects QUEUE_TIMEOUT_MS=0; 1 ms is "do not wait".
@@ -496,6 +466,44 @@ fn queue(i: &Inputs, n: u32, service_ms: f64, why: &mut Vec<String>) -> QueueSet
         depth: max_queue_depth,
         objective_ms,
         p99_at_n_ms: predicted_p99_ms,
+    }
+}
+
+/// The latency bound the queue's wait is cut from, the slack left under it at N, and where it
+/// comes from: the objective with the least slack at N (a named one measured on its request's
+/// row there), else twice the p99 at N.
+fn latency_bound(i: &Inputs, at_n: Option<&StepRow>, named_at_n: &[StepRow]) -> (f64, f64, String) {
+    let predicted_p99_ms = at_n.map_or(0.0, |r| r.p99_ms);
+    let latency = latency_objectives(i.objectives);
+    let tightest = latency
+        .iter()
+        .map(|(f, o)| {
+            // A named objective is measured on its request's row at N.
+            let at = at_n
+                .and_then(|r| crate::measure::steps::row_for(o, r, named_at_n))
+                .map_or(0.0, |r| f.of(r));
+            (*f, o.threshold, at, o.threshold - at, o.text.clone())
+        })
+        .min_by(|a, b| a.3.total_cmp(&b.3));
+    match &tightest {
+        Some((f, bound, at, slack, text)) => (
+            *bound,
+            slack.max(0.0),
+            format!(
+                "{text}, the objective with the least slack at N ({} {at:.0} ms there)",
+                figure_name(*f)
+            ),
+        ),
+        None => {
+            let p99 = predicted_p99_ms;
+            (
+                2.0 * p99,
+                p99,
+                format!(
+                    "no latency objective given (--slo p99<…), so twice the p99 at N ({p99:.0} ms)"
+                ),
+            )
+        }
     }
 }
 

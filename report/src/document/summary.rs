@@ -93,3 +93,20 @@ pub struct Configuration {
     /// Whether that recommendation was measured or extrapolated.
     pub basis: Option<Basis>,
 }
+
+impl Configuration {
+    /// The headline figures of one configuration's own summary; `settings` names it.
+    pub fn of(settings: &str, s: &Summary) -> Self {
+        Configuration {
+            settings: settings.to_string(),
+            inputs: s.inputs.clone(),
+            max_goodput_rps: s.max_goodput_rps,
+            max_goodput_concurrency: s.max_goodput_concurrency,
+            knee_concurrency: s.knee_concurrency,
+            max_concurrency_meeting_slo: s.max_concurrency_meeting_slo,
+            binding_at_top: s.binding.last().map(|b| b.binding),
+            recommended_n: s.recommended.as_ref().map(|r| r.max_concurrent_analyses),
+            basis: s.recommended.as_ref().map(|r| r.basis),
+        }
+    }
+}
