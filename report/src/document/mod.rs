@@ -1,5 +1,6 @@
 //! What the report writes: `summary.json`, the findings, the document model and its Markdown
-//! and HTML renderings, the charts, the output directory, and `compare`. The top layer.
+//! and HTML renderings, the charts, the output directory, and `compare`. The top layer; only
+//! the pipeline ([`crate::analysis`]) and `lib.rs` import it.
 
 pub mod analysed;
 pub mod charts;

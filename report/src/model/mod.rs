@@ -1,6 +1,7 @@
-//! Models fitted to or computed from the measures: the Universal Scalability Law, queueing
-//! (closed MVA, open Erlang C), the provider ceiling and its headroom, users with think time,
-//! per request name. Imports only [`crate::input`] and [`crate::measure`].
+//! Models fitted to or computed from the measures: the Universal Scalability Law and which
+//! steps it is fitted to, a limit inferred from the curves and the queueing view past it,
+//! open-loop (Erlang C) queues, the provider ceiling and its headroom, users with think time,
+//! per request name. Imports only [`crate::input`], [`crate::measure`] and its own modules.
 
 pub mod headroom;
 pub mod limit;
