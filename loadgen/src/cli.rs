@@ -10,6 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use crate::instance::Instance;
 use crate::slo::Objective;
 
+/// The default `--timeout` of every load command.
+pub(crate) const DEFAULT_TIMEOUT: &str = "30s";
+/// The default measured duration of a step (`--step-duration`, `run`'s `--duration`).
+pub(crate) const DEFAULT_STEP: &str = "10s";
+/// The default `--warmup` of a step of `ramp` and `find-capacity`.
+pub(crate) const DEFAULT_STEP_WARMUP: &str = "2s";
+
 /// What the figures mean (`--help`).
 pub const DEFINITIONS: &str = "\
 Definitions:
@@ -133,11 +140,11 @@ pub struct FindCapacityArgs {
     #[arg(long, default_value_t = 2)]
     pub confirm: u32,
     /// Measured duration of each probe.
-    #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, short = 'd', default_value = DEFAULT_STEP, value_parser = humantime::parse_duration)]
     pub step_duration: Duration,
     /// Warmup of each probe: traffic is sent but not counted; the probe's users start spread
     /// over it (see --spawn-over).
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = DEFAULT_STEP_WARMUP, value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Request, connection, output and gate flags (at least one --slo is required).
     #[command(flatten)]
@@ -164,11 +171,11 @@ pub struct RampArgs {
     #[arg(long, value_delimiter = ',')]
     pub rate_steps: Option<Vec<f64>>,
     /// Measured duration of each step (after its warmup).
-    #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, short = 'd', default_value = DEFAULT_STEP, value_parser = humantime::parse_duration)]
     pub step_duration: Duration,
     /// Warmup at the start of each step: traffic is sent but not counted; the users a step adds
     /// start spread over it (see --spawn-over).
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = DEFAULT_STEP_WARMUP, value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Request, connection, output and gate flags.
     #[command(flatten)]
@@ -187,7 +194,7 @@ pub struct RunArgs {
     #[arg(long, short = 'r')]
     pub rate: Option<f64>,
     /// Measured duration of the step.
-    #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, short = 'd', default_value = DEFAULT_STEP, value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Warmup before the measured duration: traffic is sent but not counted; the users start
     /// spread over it (see --spawn-over). With 0s and no --spawn-over, the users' first
@@ -235,7 +242,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Per-request timeout (connect included).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = DEFAULT_TIMEOUT, value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Timeout of a TCP connect.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]

@@ -161,8 +161,9 @@ pub fn overrun_warning(r: &StepResult) -> Option<String> {
     ))
 }
 
-/// A step's Little's law error (in percent) above which loadgen warns.
-pub const LITTLES_LAW_WARN_PCT: f64 = 5.0;
+/// A step's Little's law error (in percent) above which loadgen warns (defined beside the
+/// report's own threshold).
+pub const LITTLES_LAW_WARN_PCT: f64 = report::littles::LIVE_WARN_PCT;
 
 /// The warning for a step whose Little's law error is past [`LITTLES_LAW_WARN_PCT`].
 pub fn littles_law_warning(r: &StepResult) -> Option<String> {
@@ -211,19 +212,18 @@ fn littles_law_message(
     ))
 }
 
-/// The default `--timeout`, `--step-duration` and `--warmup` of `ramp` and `find-capacity`
-/// (as their clap defaults say): defaults never warn about each other.
-pub(crate) const DEFAULT_TIMINGS: [std::time::Duration; 3] = [
-    std::time::Duration::from_secs(30),
-    std::time::Duration::from_secs(10),
-    std::time::Duration::from_secs(2),
-];
-
 /// In a ramp, a timeout longer than a step means a step's last requests may resolve well into
 /// the next step (they still count in their own step, but the step's row waits for them).
 /// Silent when the three are all at their defaults.
 pub fn warn_long_timeout(plan: &Plan) {
-    let defaults = [plan.timeout, plan.step_duration, plan.warmup] == DEFAULT_TIMINGS;
+    use crate::cli::{DEFAULT_STEP, DEFAULT_STEP_WARMUP, DEFAULT_TIMEOUT};
+    let defaults = [
+        (plan.timeout, DEFAULT_TIMEOUT),
+        (plan.step_duration, DEFAULT_STEP),
+        (plan.warmup, DEFAULT_STEP_WARMUP),
+    ]
+    .iter()
+    .all(|&(d, text)| humantime::parse_duration(text).is_ok_and(|t| t == d));
     if !defaults && plan.steps.len() > 1 && plan.timeout > plan.warmup + plan.step_duration {
         eprintln!(
             "loadgen: warning: --timeout {} is longer than a step ({}): each step's row waits up \

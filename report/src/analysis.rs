@@ -1,19 +1,31 @@
-//! From step rows to findings: the USL fit, knee, objectives, Little's law, queueing view,
-//! provider ceiling and recommendation, gathered into one [`Analysis`].
+//! The pipeline from a run's files to what the writers need: measures of the rows, the models
+//! fitted to them, the decisions made from those, and the summary and findings that state them.
+//! Each stage lives in its layer; this module only runs them in order.
 
-use crate::row::StepRow;
-use crate::slo::Objective;
-
-use super::binding::{self, Binding};
-use super::input::RunInput;
-use super::provider::{self, ProviderFlags};
-use super::summary::{StepBinding, Summary, UslSummary, SCHEMA_VERSION};
-use super::usl::{self, Fit, Point};
-use super::{knee, littles, queueing, recommend};
-
-/// A step whose 429 + 503 share exceeds this is saturated by shedding and left out of the fit:
-/// its throughput counts fast rejections, not work the system did.
-pub const SHED_LIMIT: f64 = 0.01;
+use crate::decide::binding::{Binding, Source};
+use crate::decide::classify;
+use crate::decide::decision::decide;
+use crate::decide::open_rate;
+use crate::decide::open_rate::OpenLoopAnswer;
+use crate::decide::recommend::Inputs;
+use crate::decide::recommendation::{Recommendation, TargetKind};
+use crate::decide::served::{served, Served};
+use crate::document::analysed::Analysis;
+use crate::document::findings;
+use crate::document::summary::{Summary, SCHEMA_VERSION};
+use crate::input::run::RunInput;
+use crate::input::slo::Objective;
+use crate::measure::run::{
+    closed_loop, light_service_ms, open_loop_held, open_loop_only, peaks, ClosedLoop,
+};
+use crate::measure::steps::{goodput_curve, last_holding};
+use crate::measure::{knee, littles};
+use crate::model::names::NameView;
+use crate::model::provider::{ProviderCeiling, ProviderFlags};
+use crate::model::scaling::UslSummary;
+use crate::model::users::UsersAnswer;
+use crate::model::usl::Fit;
+use crate::model::{limit, names, scaling, tier, users};
 
 /// What the report is computed from, besides the rows.
 #[derive(Debug, Clone)]
@@ -26,594 +38,13 @@ pub struct Settings {
     pub adaptive_floor: u32,
 }
 
-/// Everything the writers need.
-#[derive(Debug, Clone)]
-pub struct Analysis {
-    /// The numbers, as written to `summary.json`.
-    pub summary: Summary,
-    /// The fit, for the charts' curve and band.
-    pub fit: Option<Fit>,
-    /// Steps with a concurrency that were not interrupted, by concurrency.
-    pub steps: Vec<StepRow>,
-    /// Each step's per-name rows, parallel to `steps` (empty vectors: one name).
-    pub named: Vec<Vec<StepRow>>,
-    /// Per request name: measured figures and the fit (empty: one name).
-    pub names: Vec<super::names::NameView>,
-    /// Mean served latency at the lowest concurrency, ms (the uncontended service time).
-    pub service_ms: f64,
-}
-
-/// The value of an objective's metric on a row, in the objective's unit (0 where the row has
-/// nothing the figure describes: [`Objective::value`] says why; [`holds`] fails there).
-pub fn measure(o: &Objective, r: &StepRow) -> f64 {
-    o.value(r).unwrap_or(0.0)
-}
-
-/// The row an objective is measured on: the step's row of its request name (`analyze:p99<5s`),
-/// or the total row for an unqualified objective or a run with one name (no per-name rows).
-/// `None`: the step has no row of that name.
-pub fn row_for<'a>(o: &Objective, total: &'a StepRow, named: &'a [StepRow]) -> Option<&'a StepRow> {
-    match &o.name {
-        Some(n) if !named.is_empty() => named.iter().find(|r| &r.name == n),
-        _ => Some(total),
-    }
-}
-
-/// Whether the objective holds on the step, measured on [`row_for`]'s row.
-pub fn holds_at(o: &Objective, total: &StepRow, named: &[StepRow]) -> bool {
-    row_for(o, total, named).is_some_and(|r| holds(o, r))
-}
-
-/// Whether the objective holds on the row, by [`Objective::check`] (a step with no requests,
-/// interrupted, or with nothing the figure describes fails).
-pub fn holds(o: &Objective, r: &StepRow) -> bool {
-    o.check(r).holds
-}
-
-/// Share of a step's requests answered 429 or 503.
-pub fn shed_fraction(r: &StepRow) -> f64 {
-    if r.requests == 0 {
-        0.0
-    } else {
-        (r.rejected_429 + r.rejected_503) as f64 / r.requests as f64
-    }
-}
-
-/// Mean goodput per distinct concurrency, sorted by concurrency.
-pub fn goodput_curve(steps: &[StepRow]) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64, usize)> = Vec::new();
-    for r in steps {
-        let c = f64::from(r.concurrency.unwrap_or(0));
-        match out.iter_mut().find(|p| p.0 == c) {
-            Some(p) => {
-                p.1 += r.goodput_rps;
-                p.2 += 1;
-            }
-            None => out.push((c, r.goodput_rps, 1)),
-        }
-    }
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    out.into_iter().map(|(c, g, n)| (c, g / n as f64)).collect()
-}
-
-/// The requests a step held in flight against the server's permits: its users, or for users who
-/// think (a thinking user holds no permit) the time-averaged requests in flight, measured.
-pub fn in_flight(r: &StepRow) -> f64 {
-    match r.in_flight_mean.filter(|_| thinks(r)) {
-        Some(l) => l,
-        None => f64::from(r.concurrency.unwrap_or(0)),
-    }
-}
-
-/// Whether the step's users think between requests and its requests in flight were measured.
-pub fn thinks(r: &StepRow) -> bool {
-    r.think_time_mean_ms.is_some_and(|z| z > 0.0) && r.in_flight_mean.is_some()
-}
-
-/// The highest goodput of a step with at most `permits` requests in flight ([`in_flight`]):
-/// every permit busy, at best.
-pub fn goodput_within(steps: &[StepRow], permits: u32) -> f64 {
-    steps
-        .iter()
-        .filter(|r| r.concurrency.is_some() && in_flight(r) <= f64::from(permits))
-        .map(|r| r.goodput_rps)
-        .fold(0.0, f64::max)
-}
-
-/// A retrograde region (throughput falling as users are added) is claimed only when goodput
-/// measured past the best fitted step falls by more than this share.
-pub const RETROGRADE_DROP: f64 = 0.05;
-
-/// Fits the USL to the steps that measure the system's own scaling: not open loop, not
-/// saturated by shedding, and not past the server's own permit count `permits` (there a hard cap
-/// flattens the curve, which the USL would read as contention). A peak is reported only for a
-/// reliable fit whose κ interval lies above 0 and whose points show the decline.
-pub(crate) fn usl_summary(steps: &[StepRow], permits: Option<u32>) -> (UslSummary, Option<Fit>) {
-    let mut excluded = Vec::new();
-    let mut points = Vec::new();
-    // Goodput with every permit in use: past the permits, a step no more than 5% above it is
-    // held by the cap.
-    let at_permits = permits.map(|p| goodput_within(steps, p));
-    for r in steps {
-        let c = r.concurrency.unwrap_or(0);
-        let capped = |p: &u32| {
-            in_flight(r) > f64::from(*p)
-                && at_permits.is_some_and(|g| g > 0.0 && r.goodput_rps <= g * 1.05)
-        };
-        if r.target_rps.is_some() {
-            excluded.push(format!("step {} (open loop)", r.step));
-        } else if let Some(p) = permits.filter(capped) {
-            excluded.push(format!(
-                "step {} at {c} users (the server's own {p} permits bind: capped, not contended)",
-                r.step
-            ));
-        } else if shed_fraction(r) > SHED_LIMIT {
-            excluded.push(format!(
-                "step {} at {c} users ({:.0}% shed)",
-                r.step,
-                shed_fraction(r) * 100.0
-            ));
-        } else {
-            points.push(Point {
-                n: f64::from(c),
-                x: r.goodput_rps,
-            });
-        }
-    }
-    let mut s = UslSummary {
-        points: points.len(),
-        excluded,
-        ..UslSummary::default()
-    };
-    match usl::fit(&points) {
-        Ok(f) => {
-            let p = f.params;
-            s.sigma = Some(p.sigma);
-            s.kappa = Some(p.kappa);
-            s.lambda = Some(p.lambda);
-            s.sigma_ci = f.sigma_ci;
-            s.kappa_ci = f.kappa_ci;
-            s.lambda_ci = f.lambda_ci;
-            s.r2 = Some(f.r2);
-            s.residual_se = f.residual_se;
-            s.reliable = f.unreliable.is_none();
-            s.unreliable_reason = f.unreliable.clone();
-            let best = points
-                .iter()
-                .copied()
-                .max_by(|a, b| a.x.total_cmp(&b.x).then(b.n.total_cmp(&a.n)));
-            let declined = best.is_some_and(|b| {
-                points
-                    .iter()
-                    .any(|q| q.n > b.n && q.x < b.x * (1.0 - RETROGRADE_DROP))
-            });
-            let kappa_above_zero = f.kappa_ci.is_some_and(|c| c[0] > 0.0);
-            s.retrograde = s.reliable && kappa_above_zero && declined;
-            if s.retrograde {
-                s.peak_concurrency = p.peak_concurrency();
-                s.peak_throughput_rps = p.peak_concurrency().map(|n| p.throughput(n));
-            }
-            (s, Some(f))
-        }
-        Err(e) => {
-            s.unreliable_reason = Some(e.to_string());
-            (s, None)
-        }
-    }
-}
-
-/// The recommendation from the steps that measured the service, or why there is none: steps
-/// the per-client rate limit bound measured the limiter and are left out, and without a
-/// served request left there is nothing to size.
-fn recommend_from(
-    i: &recommend::Inputs,
-    primary: Option<&str>,
-) -> (Option<super::summary::Recommendation>, Option<String>) {
-    let keep: Vec<usize> = (0..i.steps.len())
-        .filter(|&k| i.bindings.get(k) != Some(&Binding::RateLimit))
-        .collect();
-    let limited: Vec<&StepRow> = (0..i.steps.len())
-        .filter(|k| !keep.contains(k))
-        .map(|k| &i.steps[k])
-        .collect();
-    let steps: Vec<StepRow> = keep.iter().map(|&k| i.steps[k].clone()).collect();
-    if !steps.iter().any(|r| r.ok > 0) {
-        let why = if let Some(worst) = limited.iter().max_by(|a, b| {
-            let share = |r: &StepRow| r.rejected_429 as f64 / r.requests.max(1) as f64;
-            share(a).total_cmp(&share(b))
-        }) {
-            format!(
-                "No recommendation: the per-client rate limit bound every step that served \
-                 (more than {:.0}% of requests answered 429; {:.0}% at {} users), so the run \
-                 measured the limiter, not the service's capacity. Re-run with the limit lifted \
-                 for the generator (analyze-server: RATE_LIMIT_PER_MINUTE=0) or from as many \
-                 client addresses as production has.",
-                binding::RATE_LIMITED * 100.0,
-                worst.rejected_429 as f64 / worst.requests.max(1) as f64 * 100.0,
-                worst.concurrency.unwrap_or(0)
-            )
-        } else {
-            let errors: u64 = i.steps.iter().map(|r| r.requests).sum();
-            format!(
-                "No recommendation: no step served a request ({errors} requests, none answered \
-                 2xx), so there is no service time, goodput or latency to size from. Fix what \
-                 the target answers first (loadgen's table breaks the errors down by status)."
-            )
-        };
-        return (None, Some(why));
-    }
-    let named: Vec<Vec<StepRow>> = keep
-        .iter()
-        .map(|&k| i.named.get(k).cloned().unwrap_or_default())
-        .collect();
-    let bindings: Vec<Binding> = keep.iter().map(|&k| i.bindings[k]).collect();
-    let curve = goodput_curve(&steps);
-    let mut rec = recommend::recommend(&recommend::Inputs {
-        steps: &steps,
-        named: &named,
-        curve: &curve,
-        knee: if limited.is_empty() {
-            i.knee
-        } else {
-            knee::knee(&curve).map(|c| c as u32)
-        },
-        bindings: &bindings,
-        ..*i
-    });
-    if !limited.is_empty() {
-        let users: Vec<String> = limited
-            .iter()
-            .map(|r| r.concurrency.unwrap_or(0).to_string())
-            .collect();
-        rec.reasoning = format!(
-            "The steps at {} users are left out: the per-client rate limit bound them (more \
-             than {:.0}% of requests answered 429), so they measured the limiter. {}",
-            users.join(", "),
-            binding::RATE_LIMITED * 100.0,
-            rec.reasoning
-        );
-    }
-    if let Some(p) = primary {
-        rec.reasoning = format!(
-            "Computed on `{p}`'s rows, the request with the largest demand (requests × light-load \
-             latency), taken as the one the {}. {}",
-            if i.target == recommend::TargetKind::AnalyzeServer {
-                "permits serve; the other names are not analyses"
-            } else {
-                "concurrency limit serves; the other names are lighter requests"
-            },
-            rec.reasoning
-        );
-    }
-    (Some(rec), None)
-}
-
-/// A concurrency limit inside the service, inferred from the curves alone. By the utilization
-/// law, the requests at work at the best goodput X are X × S (S the light-load service time):
-/// c = X·S. It is accepted with evidence of what a limit does to the excess, on the steps with
-/// more users than c: either it queues (FIFO in front of c workers: mean latency grows by S/c
-/// per extra user, a straight line, R² ≥ 0.8, its slope within 25% of S/c) or it sheds (more
-/// than 1% of the requests answered 503 or 429 past c: nginx's `limit_conn`, a full queue).
-pub fn inferred_limit(steps: &[StepRow], service_ms: f64) -> Option<u32> {
-    let goodput = steps.iter().map(|r| r.goodput_rps).fold(0.0, f64::max);
-    let c = goodput * service_ms / 1000.0;
-    if c < 0.5 || service_ms <= 0.0 {
-        return None;
-    }
-    let floor = c.floor().max(1.0);
-    let past: Vec<&StepRow> = steps
-        .iter()
-        .filter(|r| r.ok > 0 && r.concurrency.is_some_and(|u| f64::from(u) >= floor))
-        .collect();
-    let points: Vec<(f64, f64)> = past
-        .iter()
-        .filter(|r| shed_fraction(r) <= SHED_LIMIT)
-        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
-        .collect();
-    let queues = points.iter().filter(|p| p.0 > c).count() >= 1
-        && queueing::linear(&points).is_some_and(|(slope, _, r2)| {
-            points.len() >= 2
-                && r2 >= 0.8
-                && slope > 0.0
-                && ((service_ms / slope) / c - 1.0).abs() <= 0.25
-        });
-    let sheds = past
-        .iter()
-        .any(|r| r.concurrency.is_some_and(|u| f64::from(u) > c) && shed_fraction(r) > SHED_LIMIT);
-    (queues || sheds).then(|| c.round().max(1.0) as u32)
-}
-
-/// Computes every finding.
+/// Computes every finding: measures and models, the decisions made from them, then the summary
+/// and findings that state them.
 pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
-    // The concurrency analysis reads closed-loop steps (users); an open-loop step's
-    // `concurrency` is its in-flight cap, not users, so open-loop rows are only counted when the
-    // run has no closed-loop row (and then nothing is sized from them: see `open_loop_only`).
-    let open_loop_only = input
-        .rows
-        .iter()
-        .filter(|r| !r.interrupted)
-        .all(|r| r.target_rps.is_some());
-    let mut order: Vec<usize> = (0..input.rows.len())
-        .filter(|&k| {
-            let r = &input.rows[k];
-            !r.interrupted && r.concurrency.is_some() && r.target_rps.is_none()
-        })
-        .collect();
-    order.sort_by_key(|&k| (input.rows[k].concurrency, input.rows[k].step));
-    let steps: Vec<StepRow> = order.iter().map(|&k| input.rows[k].clone()).collect();
-    // Each step's per-name rows, parallel to `steps`.
-    let named: Vec<Vec<StepRow>> = order
-        .iter()
-        .map(|&k| input.named.get(k).cloned().unwrap_or_default())
-        .collect();
-    let counted = input
-        .rows
-        .iter()
-        .filter(|r| !r.interrupted && (open_loop_only || r.target_rps.is_none()));
-    let max_throughput_rps = counted
-        .clone()
-        .map(|r| r.throughput_rps)
-        .fold(0.0, f64::max);
-    // The first step (in file order) reaching the maximum: ties go to the lower load.
-    let best = counted.fold(None::<&StepRow>, |best, r| match best {
-        Some(b) if b.goodput_rps >= r.goodput_rps => Some(b),
-        _ => Some(r),
-    });
-    let max_goodput_rps = best.map_or(0.0, |r| r.goodput_rps);
-    let curve = goodput_curve(&steps);
-    let knee_concurrency = knee::knee(&curve).map(|c| c as u32);
     let objectives = &settings.objectives;
-    let max_concurrency_meeting_slo = if objectives.is_empty() {
-        None
-    } else {
-        steps
-            .iter()
-            .zip(&named)
-            .take_while(|(r, by_name)| objectives.iter().all(|o| holds_at(o, r, by_name)))
-            .last()
-            .and_then(|(r, _)| r.concurrency)
-    };
-    let (usl, fit) = usl_summary(&steps, input.server_capacity);
-    let littles_law = littles::check(&steps);
-    let service_ms = steps.iter().find(|r| r.ok > 0).map_or(0.0, |r| r.mean_ms);
-    let latency_points: Vec<(f64, f64)> = steps
-        .iter()
-        .filter(|r| r.ok > 0 && shed_fraction(r) <= SHED_LIMIT)
-        .map(|r| (f64::from(r.concurrency.unwrap_or(0)), r.mean_ms))
-        .collect();
-    // The limit the steps meet: the server's own permits (measured), else a concurrency limit
-    // inferred from the curves, when the latency past the knee grows as a FIFO queue in front of
-    // about c workers would (slope S/c).
-    let inferred = match input.server_capacity {
-        None => inferred_limit(&steps, service_ms),
-        Some(_) => None,
-    };
-    let (permits, source) = match (input.server_capacity, inferred, knee_concurrency) {
-        (Some(n), _, _) => (
-            Some(n),
-            "analyze_capacity in the /metrics snapshot".to_string(),
-        ),
-        (None, Some(c), _) => (
-            Some(c),
-            format!(
-                "inferred: the best goodput × the light-load service time keeps about {c} \
-                 requests at work, and past {c} users the excess queues or is shed"
-            ),
-        ),
-        (None, None, Some(k)) => (
-            Some(k),
-            "the knee (no /metrics snapshot beside the run; the latency past it does not match \
-             a queue)"
-                .to_string(),
-        ),
-        _ => (None, String::new()),
-    };
-    let queueing = permits.and_then(|n| queueing::view(&latency_points, n, &source, service_ms));
-    // Calls and tokens per analysis from the run's totals (input.rs picks the evidence), when
-    // the run served (almost) every request: per-step windows alias with the analyses' phases
-    // (2.24 calls per 2-call analysis at N=4). A run that failed many analyses (legacy mode
-    // under overload) counts in its totals the calls of analyses that then failed (5.1 calls
-    // per served 2-call analysis): there the steps that served ≥ 99% are read instead, with
-    // --scrape, window by window.
-    let (ok, attempts) = input
-        .rows
-        .iter()
-        .filter(|r| !r.interrupted)
-        .fold((0, 0), |(o, a), r| (o + r.ok, a + r.requests + r.unsent));
-    let served_all = attempts > 0 && ok as f64 >= 0.99 * attempts as f64;
-    let light = steps
-        .iter()
-        .filter(|_| !served_all)
-        .filter(|r| r.success_rate >= 0.99)
-        .filter_map(|r| input.scraped.get(&r.step))
-        .filter(|sc| sc.analyses_ok.is_some() && sc.model_calls_ok.is_some())
-        .fold(None::<super::input::ScrapedStep>, |acc, sc| {
-            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            };
-            Some(match acc {
-                None => *sc,
-                Some(a) => super::input::ScrapedStep {
-                    analyses_ok: add(a.analyses_ok, sc.analyses_ok),
-                    model_calls_ok: add(a.model_calls_ok, sc.model_calls_ok),
-                    input_tokens: add(a.input_tokens, sc.input_tokens),
-                    output_tokens: add(a.output_tokens, sc.output_tokens),
-                    ..a
-                },
-            })
-        })
-        .filter(|sc| sc.analyses_ok.is_some_and(|a| a > 0.0));
-    let snapshot = input.server.clone().map(|mut snap| {
-        if let (Some(sc), true) = (light, snap.model_calls_ok > 0.0) {
-            let calls = sc.model_calls_ok.unwrap_or(snap.model_calls_ok);
-            // Tokens per call do not depend on the load: the steps' own when scraped, else the
-            // run's per call, carried over to the steps' calls.
-            let per_call = calls / snap.model_calls_ok;
-            snap.input_tokens = sc.input_tokens.or(snap.input_tokens.map(|t| t * per_call));
-            snap.output_tokens = sc
-                .output_tokens
-                .or(snap.output_tokens.map(|t| t * per_call));
-            snap.analyses_ok = sc.analyses_ok.unwrap_or(snap.analyses_ok);
-            snap.model_calls_ok = calls;
-        }
-        snap
-    });
-    let inputs = provider::resolve(&settings.provider, snapshot.as_ref());
-    // In a run of several request names the recommendation (permits for one route) is computed
-    // on the rows of the request with the largest demand, the one the permits serve: its service
-    // time, goodput and latency, not the mix's (a 1 ms health check is not an analysis).
-    let names = super::names::views(&steps, &named, objectives, input.server_capacity);
-    let primary = super::names::primary_name(&steps, &named);
-    let rec_steps: Vec<StepRow> = match &primary {
-        Some(p) => steps
-            .iter()
-            .zip(&named)
-            .map(|(t, by_name)| by_name.iter().find(|r| &r.name == p).unwrap_or(t).clone())
-            .collect(),
-        None => steps.clone(),
-    };
-    let rec_curve = goodput_curve(&rec_steps);
-    let rec_fit = match &primary {
-        Some(p) => names
-            .iter()
-            .find(|v| &v.summary.name == p)
-            .and_then(|v| v.fit.as_ref()),
-        None => fit.as_ref(),
-    };
-    let rec_service_ms = rec_steps
-        .iter()
-        .find(|r| r.ok > 0)
-        .map_or(0.0, |r| r.mean_ms);
-    let spread = input
-        .server
-        .as_ref()
-        .and_then(|s| super::spread::Spread::of(&s.histograms));
-    let provider = (inputs.rpm.is_some() || inputs.itpm.is_some() || inputs.otpm.is_some())
-        .then(|| provider::ceiling(&inputs, rec_service_ms / 1000.0))
-        .map(|c| super::headroom::apply(c, spread.as_ref()));
-    let live_limit = input
-        .server
-        .as_ref()
-        .and_then(|s| s.limit)
-        .filter(|&l| l >= 1.0)
-        .map(|l| l.round() as u32);
-    // In a mix, what binds is judged on the served request the permits serve (its own latency
-    // and goodput), with the step's own counters (late and unsent sends, Little's law, 429s):
-    // a mix's mean moves with its proportions, not with a queue.
-    let judged: Vec<StepRow> = steps
-        .iter()
-        .zip(&rec_steps)
-        .map(|(t, p)| {
-            let mut r = t.clone();
-            (r.ok, r.mean_ms, r.goodput_rps) = (p.ok, p.mean_ms, p.goodput_rps);
-            r
-        })
-        .collect();
-    let cx = binding::Context {
-        permits: input.server_capacity.or(inferred),
-        permits_measured: input.server_capacity.is_some(),
-        live_limit,
-        pushed_back: input.server.as_ref().is_some_and(|s| s.pushbacks > 0.0),
-        service_ms: rec_service_ms,
-        // An inferred limit is X·S for the best goodput X: no step is above it.
-        goodput_at_permits: match (input.server_capacity, inferred) {
-            (Some(p), _) => goodput_within(&judged, p),
-            (None, Some(_)) => judged.iter().map(|r| r.goodput_rps).fold(0.0, f64::max),
-            _ => 0.0,
-        },
-    };
-    // With --scrape, each step's own push-back and limit replace the run-wide snapshot's.
-    let cores = input
-        .config
-        .as_ref()
-        .and_then(|c| c.get("target_cores")?.as_f64())
-        .filter(|&c| c > 0.0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64));
-    let light_upstream = judged
-        .iter()
-        .find_map(|r| input.scraped.get(&r.step)?.upstream_mean_s)
-        .filter(|&u| u > 0.0);
-    let evidence = |r: &StepRow| {
-        let sc = input.scraped.get(&r.step);
-        binding::StepEvidence {
-            cpu_share: sc
-                .and_then(|sc| sc.cpu_s)
-                .filter(|_| r.duration_s > 0.0)
-                .map(|cpu| cpu / r.duration_s / cores),
-            upstream_growth: sc
-                .and_then(|sc| sc.upstream_mean_s)
-                .zip(light_upstream)
-                .map(|(u, light)| u / light),
-            cpu_per_request_ms: sc
-                .and_then(|sc| sc.cpu_s)
-                .filter(|_| r.requests > 0)
-                .map(|cpu| cpu * 1000.0 / r.requests as f64),
-        }
-    };
-    let classified: Vec<(Binding, binding::Source)> = judged
-        .iter()
-        .map(|r| {
-            let mut c = cx;
-            if let Some(sc) = input.scraped.get(&r.step) {
-                if let Some(p) = sc.pushbacks {
-                    c.pushed_back = p > 0.0;
-                }
-                if let Some(l) = sc.limit_mean.filter(|&l| l >= 1.0) {
-                    c.live_limit = Some(l.round() as u32);
-                }
-            }
-            binding::classify(r, &c, &evidence(r))
-        })
-        .collect();
-    let bindings: Vec<Binding> = classified.iter().map(|b| b.0).collect();
-    // analyze-server is recognised from its own `analyze_capacity` in /metrics; any other
-    // target gets a recommendation in neutral terms.
-    let target = if input.server.as_ref().is_some_and(|s| s.capacity.is_some()) {
-        recommend::TargetKind::AnalyzeServer
-    } else {
-        recommend::TargetKind::Service
-    };
-    let (recommended, recommendation_withheld) = recommend_from(
-        &recommend::Inputs {
-            target,
-            inferred_limit: inferred,
-            steps: &rec_steps,
-            named: &named,
-            curve: &rec_curve,
-            knee: knee::knee(&rec_curve).map(|c| c as u32),
-            provider: provider.as_ref(),
-            objectives,
-            fit: rec_fit,
-            server_permits: input.server_capacity,
-            live_limit,
-            bindings: &bindings,
-            max_meeting_objectives: max_concurrency_meeting_slo,
-            adaptive_floor: settings.adaptive_floor,
-        },
-        primary.as_deref(),
-    );
-    let (recommended, recommendation_withheld) = if open_loop_only {
-        let rates: Vec<String> = input
-            .rows
-            .iter()
-            .filter_map(|r| r.target_rps)
-            .map(|r| format!("{r}/s"))
-            .collect();
-        (
-            None,
-            Some(format!(
-                "No recommendation: every step of this run is open loop (--rate: {}), and the \
-                 capacity report sizes concurrency (knee, fit, N) from closed-loop steps, where a \
-                 step's users are its concurrency; an open-loop step's in-flight cap is not. \
-                 Ramp users (`loadgen ramp --steps …`) for the sizing; this run's measured rates \
-                 are in the Steps table.",
-                rates.join(", ")
-            )),
-        )
-    } else {
-        (recommended, recommendation_withheld)
-    };
+    let m = model(input, settings);
+    let d = decisions(input, settings, &m);
+    let (steps, run_peaks) = (&m.run.steps, peaks(input, m.open_loop_only));
     let mut summary = Summary {
         version: SCHEMA_VERSION,
         inputs: input.csvs.iter().map(|p| p.display().to_string()).collect(),
@@ -623,116 +54,144 @@ pub fn analyze(input: &RunInput, settings: &Settings) -> Analysis {
             .filter_map(|r| r.concurrency)
             .max()
             .unwrap_or(0),
-        max_throughput_rps,
-        max_goodput_rps,
-        max_goodput_concurrency: best
-            .filter(|r| r.target_rps.is_none())
-            .and_then(|r| r.concurrency),
-        knee_concurrency,
-        max_concurrency_meeting_slo,
+        max_throughput_rps: run_peaks.max_throughput_rps,
+        max_goodput_rps: run_peaks.max_goodput_rps,
+        max_goodput_concurrency: run_peaks.max_goodput_concurrency,
+        knee_concurrency: m.knee,
+        max_concurrency_meeting_slo: m.meeting,
         objectives: objectives.iter().map(|o| o.text.clone()).collect(),
-        usl,
-        littles_law,
-        binding: steps
-            .iter()
-            .zip(&classified)
-            .map(|(r, &(b, source))| StepBinding {
-                step: r.step,
-                concurrency: r.concurrency.unwrap_or(0),
-                binding: b,
-                source,
-                limit: matches!(b, Binding::ServerPermits | Binding::ConcurrencyLimit)
-                    .then_some(cx.permits)
-                    .flatten(),
-            })
-            .collect(),
-        queueing,
-        provider,
-        recommended,
-        target,
-        recommendation_withheld,
+        usl: m.usl,
+        littles_law: littles::check(steps),
+        binding: classify::step_bindings(steps, &d.classified, d.permits),
+        queueing: limit::queueing_view(steps, &m.limit, m.service_ms),
+        provider: m.provider,
+        recommendation_withheld: d.recommendation.as_ref().err().cloned(),
+        recommended: d.recommendation.ok(),
+        target: d.target,
         configurations: Vec::new(),
-        names: Vec::new(),
-        users: super::users::answer(
-            &steps,
-            &named,
-            objectives,
-            input.server_capacity,
-            max_concurrency_meeting_slo,
-        ),
+        names: m.names.iter().map(|v| v.summary.clone()).collect(),
+        users: m.users,
         findings: Vec::new(),
-        spread,
-        open_loop: None,
+        spread: tier::spread(input),
+        open_loop: d.open_loop,
     };
-    summary.open_loop = summary.recommended.as_ref().and_then(|rec| {
-        super::open_rate::answer(
-            rec,
-            &rec_steps,
-            &input.rows,
-            input.server_capacity,
-            objectives,
-            summary.provider.as_ref().and_then(|p| p.headroom.as_ref()),
-        )
-    });
-    if let (Some(u), Some(rec)) = (&summary.users, summary.recommended.as_mut()) {
-        // Users who think are not concurrent requests: the permit arithmetic above reads each
-        // step's users as requests in flight, which a think-time run's are not.
-        rec.reasoning = format!(
-            "This run's users think ({:.1} s on average), so its user counts are not concurrent \
-             analyses and the settings below are computed as if they were: use them only as a \
-             starting point, and read \"How many users\" for this run's answer. {}",
-            u.think_s, rec.reasoning
-        );
-    }
-    summary.names = names.iter().map(|v| v.summary.clone()).collect();
-    summary.findings = super::findings::headline(&summary);
-    if open_loop_only && !objectives.is_empty() {
-        // Open loop: the objectives per offered rate, measured on the rate steps themselves.
-        let mut rates: Vec<&StepRow> = input.rows.iter().filter(|r| !r.interrupted).collect();
-        rates.sort_by(|a, b| {
-            a.target_rps
-                .unwrap_or(0.0)
-                .total_cmp(&b.target_rps.unwrap_or(0.0))
-        });
-        let named_of = |r: &StepRow| {
-            input
-                .rows
-                .iter()
-                .position(|x| std::ptr::eq(x, r))
-                .and_then(|k| input.named.get(k))
-                .map_or(&[][..], Vec::as_slice)
-        };
-        let held = rates
-            .iter()
-            .take_while(|r| objectives.iter().all(|o| holds_at(o, r, named_of(r))))
-            .last()
-            .and_then(|r| r.target_rps);
-        let list = summary.objectives.join(", ");
-        summary.findings.insert(
-            1.min(summary.findings.len()),
-            match held {
-                Some(r) => format!(
-                    "Open loop: every objective ({list}) holds up to {r}/s offered (measured)."
-                ),
-                None => format!("Open loop: the objectives ({list}) fail from the lowest rate."),
-            },
-        );
-    }
+    let held =
+        (m.open_loop_only && !objectives.is_empty()).then(|| open_loop_held(input, objectives));
+    summary.findings = findings::headline(&summary, held);
     Analysis {
         summary,
-        fit,
-        steps,
-        named,
-        names,
+        fit: m.fit,
+        steps: m.run.steps,
+        named: m.run.named,
+        names: m.names,
+        service_ms: m.service_ms,
+    }
+}
+
+/// The measures of the run and the models fitted to them.
+struct Modelled {
+    open_loop_only: bool,
+    run: ClosedLoop,
+    knee: Option<u32>,
+    meeting: Option<u32>,
+    service_ms: f64,
+    usl: UslSummary,
+    fit: Option<Fit>,
+    limit: limit::Permits,
+    names: Vec<NameView>,
+    users: Option<UsersAnswer>,
+    served: Served,
+    provider: Option<ProviderCeiling>,
+}
+
+/// Measures, then models. The concurrency analysis reads closed-loop steps (users); open-loop
+/// rows count only in a run without closed-loop ones, and nothing is sized from them.
+fn model(input: &RunInput, settings: &Settings) -> Modelled {
+    let objectives = &settings.objectives;
+    let run = closed_loop(input);
+    let (steps, named) = (&run.steps, &run.named);
+    let knee = knee::knee(&goodput_curve(steps)).map(|c| c as u32);
+    let meeting = last_holding(steps, named, objectives).and_then(|r| r.concurrency);
+    let service_ms = light_service_ms(steps);
+    let permits = input.server_capacity;
+    let (usl, fit) = scaling::usl_summary(steps, permits);
+    // The recommendation is computed on the rows of the request the permits serve.
+    let served = served(steps, named);
+    let provider = tier::ceiling(input, steps, &settings.provider, served.service_ms);
+    Modelled {
+        open_loop_only: open_loop_only(input),
+        knee,
+        meeting,
         service_ms,
+        usl,
+        fit,
+        limit: limit::permits(permits, steps, service_ms, knee),
+        names: names::views(steps, named, objectives, permits),
+        users: users::answer(steps, named, objectives, permits, meeting),
+        served,
+        provider,
+        run,
+    }
+}
+
+/// What was decided: each step's binding, the recommendation (or why none) and the open-loop
+/// rate it takes.
+struct Decided {
+    classified: Vec<(Binding, Source)>,
+    permits: Option<u32>,
+    target: TargetKind,
+    recommendation: Result<Recommendation, String>,
+    open_loop: Option<OpenLoopAnswer>,
+}
+
+/// The decisions, in order: what binds each step, then the recommendation from those bindings.
+fn decisions(input: &RunInput, settings: &Settings, m: &Modelled) -> Decided {
+    let served = &m.served;
+    let cx = classify::context(input, m.limit.inferred, served.service_ms, &served.judged);
+    let classified = classify::classify(input, &served.judged, &cx);
+    let bindings: Vec<Binding> = classified.iter().map(|b| b.0).collect();
+    let target = TargetKind::of(input.server.as_ref());
+    let rates: Vec<f64> = input.rows.iter().filter_map(|r| r.target_rps).collect();
+    let i = Inputs {
+        target,
+        inferred_limit: m.limit.inferred,
+        steps: &served.steps,
+        named: &m.run.named,
+        curve: &served.curve,
+        knee: knee::knee(&served.curve).map(|c| c as u32),
+        provider: m.provider.as_ref(),
+        objectives: &settings.objectives,
+        fit: served.fit(&m.names, m.fit.as_ref()),
+        server_permits: input.server_capacity,
+        live_limit: classify::live_limit(input),
+        bindings: &bindings,
+        max_meeting_objectives: m.meeting,
+        adaptive_floor: settings.adaptive_floor,
+        think_s: m.users.as_ref().map(|u| u.think_s),
+        primary: served.primary.as_deref(),
+        rate_limited_users: &[],
+    };
+    let recommendation = decide(&i, m.open_loop_only, &rates);
+    let headroom = m.provider.as_ref().and_then(|p| p.headroom.as_ref());
+    let open_loop = recommendation.as_ref().ok().and_then(|rec| {
+        let (rows, permits) = (&input.rows, input.server_capacity);
+        open_rate::answer(rec, &served.steps, rows, permits, i.objectives, headroom)
+    });
+    Decided {
+        classified,
+        permits: cx.permits,
+        target,
+        recommendation,
+        open_loop,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
-    use crate::provider::ProviderFlags;
+    use crate::decide::binding::{self, Binding};
+    use crate::input::fixture::row;
+    use crate::input::row::StepRow;
 
     fn input(rows: Vec<StepRow>) -> RunInput {
         RunInput {
@@ -831,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_measured_decline_with_kappa_above_zero_is_a_retrograde_region() {
-        let truth = usl::Params {
+        let truth = crate::model::usl::Params {
             sigma: 0.02,
             kappa: 0.002,
             lambda: 1.0,
@@ -995,7 +454,7 @@ mod tests {
                 row(i + 1, c, n.min(4.0) / 0.7, 700.0 * (n / 4.0).max(1.0))
             })
             .collect();
-        assert_eq!(inferred_limit(&queue, 700.0), Some(4));
+        assert_eq!(crate::model::limit::inferred_limit(&queue, 700.0), Some(4));
         // The same limit shedding the excess with 503 at constant served latency.
         let shed: Vec<StepRow> = queue
             .iter()
@@ -1009,7 +468,7 @@ mod tests {
                 r
             })
             .collect();
-        assert_eq!(inferred_limit(&shed, 700.0), Some(4));
+        assert_eq!(crate::model::limit::inferred_limit(&shed, 700.0), Some(4));
         // Latency that grows faster than any queue of X·S workers would: not a limit.
         let slow: Vec<StepRow> = queue
             .iter()
@@ -1019,7 +478,7 @@ mod tests {
                 r
             })
             .collect();
-        assert_eq!(inferred_limit(&slow, 700.0), None);
+        assert_eq!(crate::model::limit::inferred_limit(&slow, 700.0), None);
         // Without target metrics, the binding is that inferred limit, and the recommendation
         // speaks of a concurrency limit, not analyze-server's permits.
         let a = analyze(&input(queue), &settings());
@@ -1029,7 +488,10 @@ mod tests {
             (Binding::ConcurrencyLimit, binding::Source::Inferred)
         );
         let rec = a.summary.recommended.unwrap();
-        assert_eq!(rec.target, recommend::TargetKind::Service);
+        assert_eq!(
+            rec.target,
+            crate::decide::recommendation::TargetKind::Service
+        );
         assert_eq!(rec.max_concurrent_analyses, 4);
         let json = serde_json::to_string(&rec).unwrap();
         assert!(json.contains("\"concurrency_limit\":4"), "{json}");

@@ -12,45 +12,29 @@
 //! written.
 
 pub mod analysis;
-pub mod binding;
-pub mod charts;
-pub mod compare;
-pub mod doc_model;
-pub mod findings;
-pub mod headroom;
-pub mod html;
+pub mod decide;
+pub mod document;
 pub mod input;
-pub mod knee;
-pub mod littles;
-pub mod markdown;
-pub mod names;
-pub mod open_doc;
-pub mod open_rate;
-pub mod openloop;
-pub mod out_dir;
-pub mod provider;
-pub mod queueing;
-pub mod recommend;
-pub mod report_doc;
-pub mod row;
-pub mod server;
-pub mod slo;
-pub mod spread;
-pub mod summary;
-pub mod users;
-pub mod usl;
+pub mod measure;
+pub mod model;
 pub mod verify;
 pub mod verify_run;
 
-#[cfg(test)]
-pub(crate) mod fixture;
+// The paths loadgen uses: the row schema and SLO grammar it shares, `compare` and the tail
+// share of Little's law.
+pub use document::compare;
+pub use input::{row, slo};
+pub use measure::littles;
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::row::ReadError;
-use crate::slo::Objective;
+use crate::document::{html, markdown, out_dir, report_doc, summary};
+use crate::input::row::ReadError;
+use crate::input::run;
+use crate::input::slo::Objective;
+use crate::model::provider;
 
 /// Flags of `loadgen report`.
 #[derive(Args, Debug, Clone)]
@@ -328,7 +312,7 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
     let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
     if args.metrics.is_none() {
         for csv in &args.csv {
-            let key = input::configuration_of(csv);
+            let key = run::configuration_of(csv);
             match groups.iter_mut().find(|g| g.0 == key) {
                 Some(g) => g.1.push(csv.clone()),
                 None => groups.push((key, vec![csv.clone()])),
@@ -339,7 +323,7 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
         0 | 1 => args.csv.clone(),
         _ => groups[0].1.clone(),
     };
-    let mut input = input::load(
+    let mut input = run::load(
         &first_group,
         args.json.as_deref(),
         args.timeseries.as_deref(),
@@ -348,19 +332,9 @@ pub fn report(args: &ReportArgs) -> Result<summary::Summary, ReportError> {
     let mut configurations = Vec::new();
     if groups.len() > 1 {
         for (key, csvs) in &groups {
-            let one = input::load(csvs, None, None, None)?;
+            let one = run::load(csvs, None, None, None)?;
             let s = analysis::analyze(&one, &settings).summary;
-            configurations.push(summary::Configuration {
-                settings: key.clone(),
-                inputs: s.inputs.clone(),
-                max_goodput_rps: s.max_goodput_rps,
-                max_goodput_concurrency: s.max_goodput_concurrency,
-                knee_concurrency: s.knee_concurrency,
-                max_concurrency_meeting_slo: s.max_concurrency_meeting_slo,
-                binding_at_top: s.binding.last().map(|b| b.binding),
-                recommended_n: s.recommended.as_ref().map(|r| r.max_concurrent_analyses),
-                basis: s.recommended.as_ref().map(|r| r.basis),
-            });
+            configurations.push(summary::Configuration::of(key, &s));
         }
         input.notes.push(format!(
             "{} configurations kept apart (not pooled into one curve); the analysis above is of \

@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::row::StepRow;
-use crate::server::ServerSnapshot;
-use crate::slo::Objective;
+use crate::input::row::StepRow;
+use crate::input::server::ServerSnapshot;
+use crate::input::slo::Objective;
 
 /// A prediction comes true when the measured figure is within this share of it.
 pub const TOLERANCE: f64 = 0.15;
@@ -665,7 +665,7 @@ pub fn users(summary: &UsersSummary, rows: &[StepRow]) -> Result<Verification, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::row;
+    use crate::input::fixture::row;
 
     fn summary(open: bool) -> PlanSummary {
         let json = serde_json::json!({

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use crate::row::read_rows;
-use crate::server::ServerSnapshot;
+use crate::input::row::read_rows;
+use crate::input::server::ServerSnapshot;
 use crate::verify::{self, OpenRun, PlanRuns, PlanSummary, UsersSummary, Verification};
 use crate::ReportError;
 
