@@ -24,6 +24,7 @@ pub mod plan;
 pub mod record;
 pub mod scrape;
 pub mod session;
+pub mod signals;
 pub mod sinks;
 pub mod target_proc;
 pub mod think;

@@ -5,7 +5,6 @@
 //! `--json`, `--hdr-log`, `--junit`) in one order. A new output flag is wired here, once.
 
 mod outputs;
-pub mod signals;
 mod staged;
 
 use std::fs::File;
@@ -28,6 +27,7 @@ use crate::hints;
 use crate::plan::{Load, Plan};
 use crate::record::StepResult;
 use crate::scrape;
+use crate::signals;
 use crate::sinks;
 use crate::sinks::json::Uncounted;
 use crate::sinks::live::StepCollector;

@@ -8,8 +8,8 @@ use crate::cli::{Command, CommonArgs};
 use crate::error::{ConfigError, RunError};
 use crate::gate;
 use crate::plan::Plan;
-use crate::session::signals::EXIT_SIGINT;
 use crate::session::Session;
+use crate::signals::EXIT_SIGINT;
 use crate::sinks;
 
 /// Runs the ramp or the single step of `command` (whose shared flags are `common`); returns the

@@ -206,7 +206,7 @@ pub(crate) async fn start_live(
     common: &CommonArgs,
     plan: &crate::plan::Plan,
     outputs: &Outputs,
-    stop: super::signals::StopRequest,
+    stop: crate::signals::StopRequest,
 ) -> Result<Option<crate::live::Live>, RunError> {
     let o = &common.output;
     if o.dashboard.is_none() && o.metrics_addr.is_none() {
