@@ -66,6 +66,9 @@ pub struct CapacityReport {
     /// Requests sent during the probes' warm-ups: with the probes' `requests` and the
     /// preflight's, what the target itself counted.
     pub warmup_requests: u64,
+    /// Why no probe ran, when a signal came before `--start-at`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
 }
 
 /// The most probes one search runs: each narrows the bracket or confirms, so a search that has not

@@ -57,6 +57,8 @@ pub struct Session {
     error_answers_warned: AtomicBool,
     /// `--dashboard` / `--metrics-addr`.
     live: Option<crate::live::Live>,
+    /// A signal came while waiting for `--start-at`: no step ran.
+    stopped_before_start: bool,
 }
 
 /// What a closed session leaves behind.
@@ -105,6 +107,7 @@ impl Session {
             steps_run: 0,
             error_answers_warned: AtomicBool::new(false),
             live,
+            stopped_before_start: false,
         })
     }
 
@@ -126,6 +129,15 @@ impl Session {
         }
     }
 
+    /// Why no step ran, when a signal came before `--start-at` (the `--json` documents'
+    /// `not_run`): e.g. `interrupted by SIGINT before --start-at`.
+    pub fn not_run(&self) -> Option<String> {
+        self.stopped_before_start.then(|| {
+            let code = self.signal().unwrap_or(signals::EXIT_SIGINT);
+            format!("interrupted by {} before --start-at", signals::name(code))
+        })
+    }
+
     /// Requests that reached the target outside any step so far: the preflight's and the
     /// warm-ups'.
     pub fn uncounted(&self) -> Uncounted {
@@ -142,9 +154,12 @@ impl Session {
     }
 
     /// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant
-    /// the steps start, or `None` when interrupted first.
+    /// the steps start, or `None` when a signal came first: the command then runs no step and
+    /// closes its outputs as usual, which record why ([`Session::not_run`]).
     pub async fn wait_for_start(&mut self) -> Result<Option<Instant>, RunError> {
         let Some((start, wall)) = wait_for_start(&self.plan, &self.cancel).await? else {
+            eprintln!("loadgen: interrupted before --start-at: no step ran");
+            self.stopped_before_start = true;
             return Ok(None);
         };
         self.started = Some(wall);

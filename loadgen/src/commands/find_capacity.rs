@@ -85,6 +85,7 @@ pub async fn find_capacity(config: CapacityConfig) -> Result<u8, RunError> {
         probes,
         preflight_requests: uncounted.preflight_requests,
         warmup_requests: uncounted.warmup_requests,
+        not_run: session.not_run(),
     };
     let closed = session.close(
         &results,

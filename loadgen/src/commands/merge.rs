@@ -42,7 +42,7 @@ pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
     outputs.close(
         &results,
         Closing {
-            json: |w: &mut _| sinks::json::write(w, &config, None, &results),
+            json: |w: &mut _| sinks::json::write(w, &config, None, None, &results),
             hdr: None,
             command: "merge",
             objectives,

@@ -1,6 +1,6 @@
 //! `loadgen ramp` and `loadgen run`: the plan's steps back to back in one session, the table on
 //! stdout, then the SLO gate. Exit 0 when every objective holds, 1 when one fails, 130/143 when
-//! a signal cut the run.
+//! a signal cut the run (or came before `--start-at`: no step ran, the outputs say so).
 
 use crate::config::RunConfig;
 use crate::error::RunError;
@@ -15,22 +15,35 @@ pub async fn ramp_run(config: RunConfig) -> Result<u8, RunError> {
     let objectives = &config.gate.objectives;
     let until = config.gate.until;
     let mut session = Session::open(&config).await?;
-    let Some(start) = session.wait_for_start().await? else {
-        eprintln!("loadgen: interrupted before --start-at");
-        return Ok(session.signal().unwrap_or(EXIT_SIGINT).max(EXIT_SIGINT));
+    let mut results = match session.wait_for_start().await? {
+        Some(start) => {
+            session.show_progress(plan.steps.len());
+            session.run_steps(&plan.steps, Some(start)).await?
+        }
+        None => Vec::new(),
     };
-    session.show_progress(plan.steps.len());
-    let mut results = session.run_steps(&plan.steps, Some(start)).await?;
     session.stop(&mut results).await?;
     let config_doc = sinks::json::config(&plan, objectives, until);
     let uncounted = session.uncounted();
-    let violations = gate::evaluate(objectives, &results, until);
+    let not_run = session.not_run();
     let closed = session.close(
         &results,
-        |json| sinks::json::write(json, &config_doc, Some(uncounted), &results),
-        true,
+        |json| {
+            sinks::json::write(
+                json,
+                &config_doc,
+                Some(uncounted),
+                not_run.as_deref(),
+                &results,
+            )
+        },
+        not_run.is_none(),
     )?;
     eprintln!("loadgen: results in {}", closed.path.display());
+    if not_run.is_some() {
+        return Ok(closed.signal.unwrap_or(EXIT_SIGINT));
+    }
+    let violations = gate::evaluate(objectives, &results, until);
     let code = gate::verdict(objectives, &violations);
     if closed.signal.is_some() || results.iter().any(|r| r.interrupted) {
         eprintln!(
