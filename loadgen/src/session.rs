@@ -1,8 +1,9 @@
 //! One run of load, shared by `ramp`/`run` and `find-capacity` (k6's one test run per executor):
-//! [`Session::open`] goes plan → engine → preflight → outputs → signal handlers, the command
-//! drives its steps through [`Session::run_steps`], then [`Session::stop`] and
-//! [`Session::close`] flush and write everything the run measured (time series, `--scrape`,
-//! `--json`, `--hdr-log`, `--junit`) in one order. A new output flag is wired here, once.
+//! [`Session::open`] takes a validated [`RunConfig`] and goes engine → preflight → outputs →
+//! signal handlers, the command drives its steps through [`Session::run_steps`], then
+//! [`Session::stop`] and [`Session::close`] flush and write everything the run measured (time
+//! series, `--scrape`, `--json`, `--hdr-log`, `--junit`) in [`Outputs::close`]'s one order. A new
+//! output flag is wired once: its path in `config`, its file in `outputs`.
 
 mod live;
 

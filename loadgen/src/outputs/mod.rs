@@ -1,5 +1,6 @@
 //! A run's output files, created once the target answered, each under a temporary name
-//! ([`Staged`]) until [`Outputs::close`] renames it into place, each failure naming its flag.
+//! (`<name>.partial`, see `staged`) until [`Outputs::close`] renames it into place, each failure
+//! naming its flag.
 //! `ramp`/`run`, `find-capacity` and `merge` close through the one sequence here: the CSV (and
 //! the time series and `--scrape`'s samples, filled while the run lasted), `--json`, `--hdr-log`,
 //! `--junit`, then the table on stdout.
