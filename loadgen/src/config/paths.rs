@@ -187,4 +187,12 @@ mod tests {
         assert_eq!(same_file_key(&a), same_file_key(&b));
         assert_ne!(same_file_key(&a), same_file_key(&dir.join("other.csv")));
     }
+    #[test]
+    fn a_merge_refuses_a_junit_on_its_merged_csv_naming_both_flags() {
+        let dir = std::env::temp_dir().join("loadgen-merged-paths");
+        let e = OutputPaths::merged(&dir, Some(&dir.join("merged.csv"))).unwrap_err();
+        assert_eq!(e.flag, "--out/--junit");
+        assert!(e.message.contains("merged.csv"), "{e}");
+        assert!(OutputPaths::merged(&dir, Some(&dir.join("gate.xml"))).is_ok());
+    }
 }
