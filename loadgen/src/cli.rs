@@ -1,6 +1,6 @@
 //! The command-line surface: every subcommand's flags, parsed by clap (`--slo` straight into
 //! [`crate::slo::Objective`]s; the flags of `report` and `compare` are the report crate's), and
-//! turned into a validated [`crate::plan::Plan`] by `plan.rs`. Nothing here touches the network.
+//! turned into validated settings once by [`crate::config`]. Nothing here touches the network.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,21 +1,27 @@
-//! `loadgen` binary: parse the flags, match the command once, run it, print its error and exit
-//! with its code. Load commands run on a runtime with `--threads` workers; `merge`, `report` and
-//! `compare` read files only: no runtime, no network.
+//! `loadgen` binary: parse the flags, match the command once, build its settings, run it, print
+//! its error and exit with its code. Load commands run on a runtime with `--threads` workers;
+//! `merge`, `report` and `compare` read files only: no runtime, no network.
 
 use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadgen::cli::{Cli, Command, CommonArgs};
+use loadgen::cli::{Cli, Command, CommonArgs, RampArgs, RunArgs};
 use loadgen::commands;
+use loadgen::config::{CapacityConfig, RunConfig};
 use loadgen::error::RunError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
-        Command::Ramp(a) => on_runtime(&a.common, commands::ramp_run(&cli.command, &a.common)),
-        Command::Run(a) => on_runtime(&a.common, commands::ramp_run(&cli.command, &a.common)),
-        Command::FindCapacity(a) => on_runtime(&a.common, commands::find_capacity(a)),
+        Command::Ramp(RampArgs { common, .. }) | Command::Run(RunArgs { common, .. }) => {
+            RunConfig::from_command(&cli.command)
+                .map_err(RunError::from)
+                .and_then(|c| on_runtime(common, commands::ramp_run(c)))
+        }
+        Command::FindCapacity(a) => CapacityConfig::from_args(a)
+            .map_err(RunError::from)
+            .and_then(|c| on_runtime(&a.common, commands::find_capacity(c))),
         Command::Merge(a) => commands::merge(a),
         Command::Report(a) => commands::report(a),
         Command::Compare(a) => commands::compare(a),

@@ -1,15 +1,14 @@
 //! One run of load, shared by `ramp`/`run` and `find-capacity` (k6's one test run per executor):
-//! [`Session::open`] goes plan → engine → preflight → outputs → signal handlers, the command
-//! drives its steps through [`Session::run_steps`], then [`Session::stop`] and
-//! [`Session::close`] flush and write everything the run measured (time series, `--scrape`,
-//! `--json`, `--hdr-log`, `--junit`) in one order. A new output flag is wired here, once.
+//! [`Session::open`] takes a validated [`RunConfig`] and goes engine → preflight → outputs →
+//! signal handlers, the command drives its steps through [`Session::run_steps`], then
+//! [`Session::stop`] and [`Session::close`] flush and write everything the run measured (time
+//! series, `--scrape`, `--json`, `--hdr-log`, `--junit`) in [`Outputs::close`]'s one order. A new
+//! output flag is wired once: its path in `config`, its file in `outputs`.
 
-mod outputs;
-pub mod signals;
-mod staged;
+mod live;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -20,24 +19,27 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::CommonArgs;
+use crate::config::{Gate, RunConfig};
 use crate::engine::timeline::Timeline;
 use crate::engine::Engine;
 use crate::error::{ConfigError, RunError};
 use crate::hints;
+use crate::outputs::staged::Staged;
+use crate::outputs::{Closing, Outputs};
 use crate::plan::{Load, Plan};
 use crate::record::StepResult;
 use crate::scrape;
+use crate::signals;
 use crate::sinks;
 use crate::sinks::json::Uncounted;
 use crate::sinks::live::StepCollector;
 use crate::sinks::progress::Progress;
-use crate::slo::Objective;
-use outputs::{OutputPaths, Outputs};
 
 /// One run: opened once the target answered the preflight, closed once its outputs are written.
 pub struct Session {
     plan: Arc<Plan>,
+    /// The objectives `--junit` reports.
+    gate: Gate,
     engine: Engine,
     cancel: CancellationToken,
     /// Requests the preflight sent (0 unless `--preflight-request`).
@@ -56,6 +58,8 @@ pub struct Session {
     error_answers_warned: AtomicBool,
     /// `--dashboard` / `--metrics-addr`.
     live: Option<crate::live::Live>,
+    /// A signal came while waiting for `--start-at`: no step ran.
+    stopped_before_start: bool,
 }
 
 /// What a closed session leaves behind.
@@ -68,11 +72,11 @@ pub struct Closed {
 }
 
 impl Session {
-    /// Checks the output paths, builds the engine of `plan`, checks the target answers, creates
-    /// the output files under temporary names (only then, so an unreachable target leaves no
-    /// files behind) and installs the SIGINT/SIGTERM handlers.
-    pub async fn open(plan: Arc<Plan>, common: &CommonArgs) -> Result<Session, RunError> {
-        let paths = OutputPaths::resolve(common, plan.command)?;
+    /// Builds the engine of `config`'s plan, checks the target answers, creates the output
+    /// files under temporary names (only then, so an unreachable target leaves no files behind)
+    /// and installs the SIGINT/SIGTERM handlers.
+    pub async fn open(config: &RunConfig) -> Result<Session, RunError> {
+        let plan = config.plan.clone();
         hints::warn_long_timeout(&plan);
         let cancel = CancellationToken::new();
         let engine = Engine::new(plan.clone(), cancel.clone()).await?;
@@ -80,7 +84,7 @@ impl Session {
         for w in hints::preflight(&preflight) {
             eprintln!("{w}");
         }
-        let outputs = Outputs::create(paths)?;
+        let outputs = Outputs::create(config.outputs.paths.clone())?;
         let exit_signal = Arc::new(AtomicU8::new(0));
         let (signals, stop) = signals::stop_on_signal(
             cancel.clone(),
@@ -88,21 +92,23 @@ impl Session {
             plan.timeout.min(signals::STOP_GRACE),
             exit_signal.clone(),
         )?;
-        let live = outputs::start_live(common, &plan, &outputs, stop).await?;
+        let live = live::start(config, &outputs, stop).await?;
         Ok(Session {
             plan,
+            gate: config.gate.clone(),
             engine,
             cancel,
             preflight_requests: preflight.requests,
             outputs,
             exit_signal,
             signals,
-            quiet: common.output.quiet,
+            quiet: config.outputs.quiet,
             progress: Progress::Quiet,
             started: None,
             steps_run: 0,
             error_answers_warned: AtomicBool::new(false),
             live,
+            stopped_before_start: false,
         })
     }
 
@@ -124,6 +130,15 @@ impl Session {
         }
     }
 
+    /// Why no step ran, when a signal came before `--start-at` (the `--json` documents'
+    /// `not_run`): e.g. `interrupted by SIGINT before --start-at`.
+    pub fn not_run(&self) -> Option<String> {
+        self.stopped_before_start.then(|| {
+            let code = self.signal().unwrap_or(signals::EXIT_SIGINT);
+            format!("interrupted by {} before --start-at", signals::name(code))
+        })
+    }
+
     /// Requests that reached the target outside any step so far: the preflight's and the
     /// warm-ups'.
     pub fn uncounted(&self) -> Uncounted {
@@ -140,9 +155,12 @@ impl Session {
     }
 
     /// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant
-    /// the steps start, or `None` when interrupted first.
+    /// the steps start, or `None` when a signal came first: the command then runs no step and
+    /// closes its outputs as usual, which record why ([`Session::not_run`]).
     pub async fn wait_for_start(&mut self) -> Result<Option<Instant>, RunError> {
         let Some((start, wall)) = wait_for_start(&self.plan, &self.cancel).await? else {
+            eprintln!("loadgen: interrupted before --start-at: no step ran");
+            self.stopped_before_start = true;
             return Ok(None);
         };
         self.started = Some(wall);
@@ -276,53 +294,30 @@ impl Session {
         Ok(())
     }
 
-    /// Renames the files written during the run into place (CSV, time series, `--scrape`'s),
-    /// then writes the remaining outputs of a stopped run, each renamed into place once complete,
-    /// in this order: `--json` (`json` writes the command's document into the file),
-    /// `--hdr-log`, and `--junit` (one case per step × objective, steps above `until` left out).
+    /// Closes the run's outputs through [`Outputs::close`]'s one sequence: the CSV, time series
+    /// and `--scrape`'s samples, `--json` (`json` writes the command's document into the file),
+    /// `--hdr-log`, `--junit`, then the table of `results` on stdout when `table`.
     pub fn close(
-        mut self,
+        self,
         results: &[StepResult],
         json: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-        objectives: &[Objective],
-        until: Option<f64>,
+        table: bool,
     ) -> Result<Closed, RunError> {
-        let outputs = &mut self.outputs;
-        outputs.csv.flush()?;
-        for file in [
-            outputs.csv_file.take(),
-            outputs.timeseries_file.take(),
-            outputs.scrape_file.take(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            file.commit()?;
-        }
-        if let Some((file, mut w)) = outputs.json.take() {
-            json(&mut w)?;
-            w.flush()?;
-            file.commit()?;
-        }
-        if let Some((file, mut w)) = outputs.hdr.take() {
-            sinks::hdrlog::write(
-                &mut w,
-                &sinks::hdrlog::LogMeta::of(&self.plan),
-                results,
-                self.started.unwrap_or_else(SystemTime::now),
-            )?;
-            w.flush()?;
-            file.commit()?;
-        }
-        if let Some((file, mut w)) = outputs.junit.take() {
-            sinks::junit::write(&mut w, self.plan.command, objectives, results, until)?;
-            w.flush()?;
-            file.commit()?;
-        }
-        Ok(Closed {
-            signal: self.signal(),
-            path: self.outputs.path,
-        })
+        let signal = self.signal();
+        let hdr = sinks::hdrlog::LogMeta::of(&self.plan);
+        let started = self.started.unwrap_or_else(SystemTime::now);
+        let path = self.outputs.close(
+            results,
+            Closing {
+                json,
+                hdr: Some((hdr, started)),
+                command: self.plan.command,
+                objectives: &self.gate.objectives,
+                until: self.gate.until,
+                table,
+            },
+        )?;
+        Ok(Closed { path, signal })
     }
 }
 
@@ -361,7 +356,7 @@ async fn finish_scrape(
     for (text, path) in [(done.snapshots.start, start), (done.snapshots.end, end)] {
         if let Some(text) = text {
             // Through the same temporary-name-then-rename as every other output.
-            let (staged, mut file) = staged::Staged::create(&path, "--scrape")?;
+            let (staged, mut file) = Staged::create(&path, "--scrape")?;
             std::io::Write::write_all(&mut file, text.as_bytes())?;
             std::io::Write::flush(&mut file)?;
             drop(file);

@@ -1,17 +1,22 @@
 //! `loadgen merge LOG…`: the instances' `--hdr-log` files merged step by step
-//! ([`crate::merge`]), written as one CSV and JSON and gated with the same exit codes as a
-//! single run. No runtime: it reads and writes files only.
+//! ([`crate::merge`]), written as one CSV and JSON through the same [`Outputs`] sequence as a
+//! single run (CSV → JSON → `--junit` → table) and gated with the same exit codes. No runtime:
+//! it reads and writes files only.
 
 use serde_json::json;
 
 use crate::cli::MergeArgs;
+use crate::config::OutputPaths;
 use crate::error::RunError;
 use crate::gate;
 use crate::merge::{check_compatible, merge_steps, read_log};
+use crate::outputs::{Closing, Outputs};
+use crate::sinks;
 
 /// Runs `loadgen merge`; 0 when every objective holds on the merged steps, 1 otherwise.
 pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
     let objectives = &args.gate.slo;
+    let paths = OutputPaths::merged(&args.out, args.gate.junit.as_deref())?;
     let logs = args
         .logs
         .iter()
@@ -19,11 +24,6 @@ pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
         .collect::<Result<Vec<_>, _>>()?;
     check_compatible(&logs)?;
     let results = merge_steps(&logs);
-    let csv_path = args.out.join("merged.csv");
-    let mut csv = crate::sinks::csv::CsvSink::new(crate::sinks::create(&csv_path, "--out")?)?;
-    for r in &results {
-        csv.write_step(r)?;
-    }
     let config = json!({
         "command": "merge",
         "run": logs[0].meta.run,
@@ -35,24 +35,21 @@ pub fn merge(args: &MergeArgs) -> Result<u8, RunError> {
         "slo_until": args.gate.slo_until,
         "loadgen_version": env!("CARGO_PKG_VERSION"),
     });
-    crate::sinks::json::write(
-        crate::sinks::create(&args.out.join("merged.json"), "--out")?,
-        &config,
-        None,
+    let mut outputs = Outputs::create(paths)?;
+    for r in &results {
+        outputs.csv.write_step(r)?;
+    }
+    outputs.close(
         &results,
-    )?;
-    if let Some(path) = &args.gate.junit {
-        crate::sinks::junit::write(
-            crate::sinks::create(path, "--junit")?,
-            "merge",
+        Closing {
+            json: |w: &mut _| sinks::json::write(w, &config, None, None, &results),
+            hdr: None,
+            command: "merge",
             objectives,
-            &results,
-            args.gate.slo_until,
-        )?;
-    }
-    if !args.quiet {
-        crate::sinks::table::write(std::io::stdout().lock(), &results)?;
-    }
+            until: args.gate.slo_until,
+            table: !args.quiet,
+        },
+    )?;
     eprintln!(
         "loadgen: merged {} instances of run {} into {}",
         logs.len(),

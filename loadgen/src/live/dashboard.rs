@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Message, Shared};
-use crate::session::signals::EXIT_SIGINT;
+use crate::signals::EXIT_SIGINT;
 
 const HTML: &str = include_str!("../../assets/dashboard.html");
 const JS: &str = include_str!("../../assets/dashboard.js");

@@ -24,7 +24,7 @@ use crate::error::ConfigError;
 use crate::plan::Load;
 use crate::record::{Interval, OutcomeClass, StepResult};
 use crate::scrape;
-use crate::session::signals::StopRequest;
+use crate::signals::StopRequest;
 use crate::slo::Objective;
 use board::{Board, ObjectiveView};
 

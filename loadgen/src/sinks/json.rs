@@ -1,5 +1,5 @@
 //! The JSON summary: `{"version", "config", "steps": [...], "preflight_requests",
-//! "warmup_requests"}`, each step with the CSV's column
+//! "warmup_requests"}` (and `"not_run"` when a signal came before `--start-at`), each step with the CSV's column
 //! names plus nested details (per request name, per outcome class, Server-Timing, Retry-After).
 
 use std::io::{self, Write};
@@ -64,17 +64,22 @@ pub struct Uncounted {
 }
 
 /// Writes the whole summary; `uncounted` is `None` for a merge (the instances' logs do not
-/// carry it).
+/// carry it); `not_run`, why no step ran (a signal before `--start-at`), is written only when
+/// set.
 pub fn write(
     mut out: impl Write,
     config: &Value,
     uncounted: Option<Uncounted>,
+    not_run: Option<&str>,
     steps: &[StepResult],
 ) -> io::Result<()> {
     let mut doc = json!({ "version": SCHEMA_VERSION, "config": config, "steps": steps });
     if let Some(u) = uncounted {
         doc["preflight_requests"] = json!(u.preflight_requests);
         doc["warmup_requests"] = json!(u.warmup_requests);
+    }
+    if let Some(why) = not_run {
+        doc["not_run"] = json!(why);
     }
     serde_json::to_writer_pretty(&mut out, &doc)?;
     writeln!(out)?;

@@ -10,23 +10,6 @@ pub mod progress;
 pub mod table;
 pub mod timeseries;
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::Path;
-
-use crate::error::ConfigError;
-
-/// Creates `path` (and its parent directories) for writing, or says which flag is at fault.
-pub fn create(path: &Path, flag: &str) -> Result<BufWriter<File>, ConfigError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ConfigError::new(flag, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    File::create(path)
-        .map(BufWriter::new)
-        .map_err(|e| ConfigError::new(flag, format!("cannot write {}: {e}", path.display())))
-}
-
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }

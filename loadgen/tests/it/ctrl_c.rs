@@ -311,3 +311,79 @@ async fn sigint_in_the_first_warmup_skips_the_steps_that_never_began() {
         );
     }
 }
+
+/// Starts `loadgen ARGS URL --start-at (in 10 minutes)`, signals it once it waits for that
+/// instant, and returns how it ended.
+async fn signalled_before_start_at(args: &[&str], sig: &str) -> common::Run {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let target = Target::serve(slow_router(Duration::ZERO, 1, Arc::new(Notify::new()))).await;
+    let dir = out_dir();
+    let at =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(600))
+            .to_string();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-X", "GET", "--start-at", &at]);
+    let mut child = spawn(&all, &target.url("/"), &dir);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // The handlers are installed before the wait is announced.
+    while !seen.contains("for --start-at") {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).await.unwrap();
+        assert!(n > 0, "loadgen ended before waiting: {seen}");
+        seen.push_str(&line);
+    }
+    signal(&child, sig);
+    stderr.read_to_string(&mut seen).await.unwrap();
+    let mut output = child.wait_with_output().await.unwrap();
+    output.stderr = seen.into_bytes();
+    finish(output, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_before_start_at_writes_outputs_saying_nothing_ran_for_ramp_and_find_capacity() {
+    let cases: [(&[&str], &str, u8, &str); 3] = [
+        (&["ramp", "--steps", "1,2"], "-INT", 130, "SIGINT"),
+        (&["run", "-c", "1", "-d", "1s"], "-TERM", 143, "SIGTERM"),
+        (
+            &["find-capacity", "--slo", "success>=99%", "--max", "4"],
+            "-INT",
+            130,
+            "SIGINT",
+        ),
+    ];
+    for (args, sig, code, name) in cases {
+        let run = signalled_before_start_at(args, sig).await;
+        assert_eq!(run.code, i32::from(code), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("loadgen: interrupted before --start-at: no step ran"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("SLO passed"),
+            "{args:?}: nothing ran, so nothing passed: {}",
+            run.stderr
+        );
+        assert_eq!(run.csv().len(), 0, "{args:?}: the CSV has its header only");
+        assert!(run.csv_header().starts_with("step,"), "{args:?}");
+        let json = run.json();
+        assert_eq!(
+            json["not_run"],
+            format!("interrupted by {name} before --start-at"),
+            "{args:?}: {json}"
+        );
+        let ran = if args[0] == "find-capacity" {
+            assert_eq!(json["capacity"], serde_json::Value::Null);
+            &json["probes"]
+        } else {
+            &json["steps"]
+        };
+        assert_eq!(ran.as_array().map(Vec::len), Some(0), "{args:?}: {json}");
+        assert!(
+            !run.dir.join("out.csv.partial").exists() && !run.dir.join("out.json.partial").exists(),
+            "{args:?}: no temporary file left behind"
+        );
+    }
+}

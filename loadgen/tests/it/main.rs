@@ -2,7 +2,8 @@
 //! `tests/testsuite/main.rs`): each `tests/*.rs` file would be a binary of its own, linking
 //! tokio, axum, hyper, reqwest and loadgen again, which dominated the test build.
 //!
-//! None needs a process of its own, so there is no other test binary. Every module that runs a
+//! None of these needs a process of its own; the one other test binary, `tests/thinking_users.rs`,
+//! holds 10,000 sockets and says at its top why it runs apart. Every module that runs a
 //! load drives the real `loadgen` binary as a child process, so its runtime, signal handlers and
 //! stdout are that child's, never this harness's; `ctrl_c` signals those children by PID
 //! (`kill -INT <pid>`), never this process or its group. Targets bind 127.0.0.1:0, and output

@@ -16,6 +16,16 @@ pub const EXIT_SIGINT: u8 = 130;
 /// Exit code of a run cut by SIGTERM.
 pub const EXIT_SIGTERM: u8 = 143;
 
+/// The signal an exit code stands for: `SIGTERM` for [`EXIT_SIGTERM`], else `SIGINT` (Ctrl-C,
+/// and the dashboard's Stop button, which stops as it does).
+pub fn name(code: u8) -> &'static str {
+    if code == EXIT_SIGTERM {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    }
+}
+
 /// Asks the run to stop as a signal would, with that signal's exit code (the dashboard's Stop
 /// button sends [`EXIT_SIGINT`]): a first request stops sending, a second cuts the requests in
 /// flight at once.
