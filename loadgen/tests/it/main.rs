@@ -38,3 +38,4 @@ mod steps;
 mod target_pid;
 mod traffic;
 mod uncounted;
+mod verify;
