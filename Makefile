@@ -117,7 +117,7 @@ acceptance: $(PY) release
 	@echo "== make $@ starts $$(date -u +%T)"
 	bash scripts/acceptance.sh
 
-## plan: ramp at PLAN_N permits with --scrape → capacity report → the server restarted with the recommendation → runs at the recommended load and with the queue full → verify.md; fails when goodput is >15% off or an objective fails (demo profile, ≈ 3 min)
+## plan: ramp at PLAN_N permits on the shipped dataset with --scrape → capacity report → the server restarted with the recommendation → runs at the recommended load, with the queue full, and Poisson arrivals at the open-loop rate and 1.3× it → `loadgen verify plan` (verify.md); fails when a prediction is >15% off, an objective fails, the provider pushes back >1% or the overload is served late (demo profile, ≈ 12 min)
 plan: release
 	bash scripts/plan.sh
 

@@ -84,9 +84,11 @@ $BIN/loadgen compare "$RUN/legacy.csv" "$RUN/scaled.csv" --out-dir "$REPORTS/com
 echo "== the recommendation, checked (make plan on the acceptance profile): the server at N=$N, below"
 echo "   the tier, is ramped with --scrape; the report recommends past N from the tier the provider"
 echo "   reported; the server restarted with it is measured at the recommended load and with the queue full"
+echo "   (one request body, fixed replies, closed loop: make plan checks the dataset and Poisson arrivals)"
 stop_all
 PLAN_PROFILE=mocks/profiles/acceptance.toml PLAN_N=$N PLAN_STEPS=1,2,3,$N,$((N + N / 2)),$((2 * N)) \
 PLAN_STEP_DURATION=4s PLAN_WARMUP=1s PLAN_CHECK_DURATION=6s P99_SLO=$P99_SLO \
+PLAN_BODIES= PLAN_REPLY= PLAN_OPEN_LOOP=0 \
 PLAN_PORTS="${ACCEPTANCE_PLAN_PORTS:-19104 19204 18004}" RUN="$RUN/plan" \
   bash scripts/plan.sh
 read -r REC_N BASIS < <(python3 -c '

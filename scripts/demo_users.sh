@@ -6,9 +6,10 @@
 #      --scrape of the server's /metrics;
 #   3. the capacity report's "How many users": the measured largest user count meeting the
 #      objectives, and the fitted model's predicted count at the run's think time;
-#   4. a re-run at the predicted user count: users-verify.md / .json beside the report, predicted
-#      against measured throughput and analyze p99. Exits non-zero when either is more than
-#      USERS_TOLERANCE (15%) off or an objective fails at the predicted count.
+#   4. a re-run at the predicted user count, and `loadgen verify users`: users-verify.md / .json
+#      beside the report, predicted against measured throughput and analyze p99. Exits non-zero
+#      when either is more than 15% (report::verify::TOLERANCE) off or an objective fails at the
+#      predicted count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/procs.sh
@@ -21,7 +22,6 @@ STEP_DURATION=${USERS_STEP_DURATION:-30s}
 WARMUP=${USERS_WARMUP:-10s}
 CHECK_DURATION=${USERS_CHECK_DURATION:-60s}
 ANALYZE_SLO=${ANALYZE_SLO:-5s}
-TOLERANCE=${USERS_TOLERANCE:-0.15}
 SCENARIO=scripts/scenarios/users-mix.toml
 RUN=${RUN:-reports/runs/users-$(date -u +%Y%m%dT%H%M%SZ)}
 read -r CP TP SP <<< "${USERS_PORTS:-19104 19204 18004}"
@@ -72,56 +72,9 @@ echo "== predicted: $USERS users meet analyze:p99<$ANALYZE_SLO at $PREDICTED/s; 
 
 run_server check
 reset_mocks
-status=0
 $BIN/loadgen run --url "$BASE" --scenario "$SCENARIO" --think-time "$THINK" -c "$USERS" \
   -d "$CHECK_DURATION" --warmup "$WARMUP" --timeout 30s "${SLOS[@]}" \
-  --out "$RUN/predicted.csv" --json "$RUN/predicted.json" --quiet || status=$?
+  --out "$RUN/predicted.csv" --json "$RUN/predicted.json" --quiet || true
 stop_server
 
-python3 - "$RUN" "$status" "$TOLERANCE" <<'PY'
-import csv, json, sys
-run, status, tolerance = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-summary = json.load(open(f"{run}/report/summary.json"))
-u = summary["users"]
-p = u["predictions"][0]
-rows = list(csv.DictReader(open(f"{run}/predicted.csv")))
-total = next(r for r in rows if r["name"] == "*")
-named = next(r for r in rows if r["name"] == u["model"]["name"])
-px, mx = p["at_objective"]["throughput_rps"], float(total["throughput_rps"])
-pl, ml = p["predicted_latency_ms"], float(named["p99_ms"])
-off_x, off_l = abs(mx - px) / px, abs(ml - pl) / pl
-failed = []
-if off_x > tolerance:
-    failed.append(f"throughput {mx:.2f}/s is {off_x:.1%} from the predicted {px:.2f}/s")
-if off_l > tolerance:
-    failed.append(f"{u['model']['name']} p99 {ml:.0f} ms is {off_l:.1%} from the predicted {pl:.0f} ms")
-if status != 0:
-    failed.append(f"an objective failed at the predicted user count (loadgen exit {status})")
-binding = [b["binding"] for b in summary["binding"]]
-md = [
-    "# Verification of the users answer",
-    "",
-    f"Think time {u['think_s']:.1f} s (mean). Measured: {u['measured_max_users']} users met every objective "
-    f"in the ramp. Predicted (fitted model, {u['model']['name']} binds, {u['model']['servers']:.1f} servers "
-    f"from {u['model']['servers_from']}): {p['users_at_objective']} users meet {u['objective']}. "
-    f"Re-run at {p['users_at_objective']} users on a fresh server:",
-    "",
-    "| figure | predicted | measured | off |",
-    "|---|---|---|---|",
-    f"| throughput, all requests (/s) | {px:.2f} | {mx:.2f} | {off_x:.1%} (≤ {tolerance:.0%}) |",
-    f"| {u['model']['name']} p99 (ms) | {pl:.0f} | {ml:.0f} | {off_l:.1%} (≤ {tolerance:.0%}) |",
-    f"| success | ≥ 99% | {float(total['success_rate']):.2%} | loadgen exit {status} |",
-    "",
-    f"What binds the ramp's steps: {', '.join(binding)}.",
-    "",
-    "**" + ("FAIL: " + "; ".join(failed) if failed else "PASS") + "**",
-    "",
-]
-open(f"{run}/report/users-verify.md", "w").write("\n".join(md))
-json.dump({"predicted_users": p["users_at_objective"], "predicted_throughput_rps": px,
-           "measured_throughput_rps": mx, "predicted_p99_ms": pl, "measured_p99_ms": ml,
-           "measured_max_users": u["measured_max_users"], "failures": failed},
-          open(f"{run}/report/users-verify.json", "w"), indent=2)
-print("\n".join(md))
-sys.exit(1 if failed else 0)
-PY
+$BIN/loadgen verify users --report "$RUN/report" --predicted "$RUN/predicted.csv"

@@ -599,18 +599,21 @@ fn verify(i: &Inputs, n: u32, q: &QueueSettings, predicted: f64) -> String {
             "MAX_CONCURRENT_ANALYSES={n} MAX_QUEUE_DEPTH={max_queue_depth} \
              QUEUE_TIMEOUT_MS={queue_timeout_ms} analyze-server, then `loadgen run -c {n} -d 20s \
              --warmup 5s{slo_flags}` (the recommended load) and `loadgen run -c {} -d 20s --warmup \
-             5s` (the queue full); `make plan` does both and fails when goodput is more than 15% \
-             off or an objective fails",
-            n + max_queue_depth
+             5s` (the queue full); `make plan` does both, offers Poisson arrivals at the \
+             open-loop rate and 1.3× it, and `loadgen verify plan` fails when a prediction is \
+             more than {:.0}% off or an objective fails",
+            n + max_queue_depth,
+            crate::verify::TOLERANCE * 100.0
         )
     } else {
         format!(
             "with a concurrency limit of {n} in front of the service (a gateway's max \
              connections, a worker-pool size), a queue of {max_queue_depth} and a wait of \
              {queue_timeout_ms} ms, re-run loadgen: `loadgen run -c {n} -d 20s --warmup \
-             5s{slo_flags}` (the recommended load: goodput within 15% of {predicted:.2}/s, every \
-             objective held) and `loadgen run -c {} -d 20s --warmup 5s` (the queue full: the \
-             excess shed, not served late)",
+             5s{slo_flags}` (the recommended load: goodput within {:.0}% of {predicted:.2}/s, \
+             every objective held) and `loadgen run -c {} -d 20s --warmup 5s` (the queue full: \
+             the excess shed, not served late); `loadgen verify plan` checks both",
+            crate::verify::TOLERANCE * 100.0,
             n + max_queue_depth
         )
     }

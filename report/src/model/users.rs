@@ -182,9 +182,11 @@ pub fn answer(
         unfitted: None,
         objective: None,
         predictions: Vec::new(),
-        verify: "make demo-users (re-runs the predicted user count and fails when goodput or p99 \
-                 is more than 15% off)"
-            .into(),
+        verify: format!(
+            "make demo-users (re-runs the predicted user count; `loadgen verify users` fails \
+             when throughput or p99 is more than {:.0}% off)",
+            crate::verify::TOLERANCE * 100.0
+        ),
     };
     match fit(totals, named, permits, think_s) {
         Ok((model, light)) => {
