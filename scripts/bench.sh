@@ -26,6 +26,13 @@ echo "== 1b. loadgen against wrk in $ROUNDS paired rounds (goal: CPU per request
 goals=0
 python3 scripts/bench_vs_wrk.py --rounds "$ROUNDS" --duration "$DURATION" || goals=$?
 
+echo "== 1c. where the CPU per request goes: syscalls per request, kernel and user CPU, loadgen and wrk ($ROUNDS rounds)"
+if command -v perf >/dev/null; then
+  python3 scripts/syscalls_vs_wrk.py --rounds "$ROUNDS" --duration 5
+else
+  echo "note: perf not installed (apt-get install -y linux-perf): section 1c skipped" >&2
+fi
+
 echo "== 3. open loop: achieved rate against the asked rate (nginx fixed 200)"
 bash scripts/bench_open_loop.sh
 

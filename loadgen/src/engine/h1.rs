@@ -1,7 +1,8 @@
 //! A lean HTTP/1.1 client connection for the hot path: the request is serialized once and written
-//! with one syscall; the response head is parsed in place with `httparse` and the body skipped
-//! (Content-Length, chunked, or until close) without allocating. hyper's client machinery (two
-//! channels, a oneshot and a HeaderMap per request) cost about four times wrk's CPU per request.
+//! with one syscall; the response head is parsed in place with `httparse` (and read by
+//! [`super::head`]) and the body skipped (Content-Length, chunked, or until close) without
+//! allocating. hyper's client machinery (two channels, a oneshot and a HeaderMap per request)
+//! cost about four times wrk's CPU per request.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -9,9 +10,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::head::{parse_head, BodyKind, Head};
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -45,17 +47,6 @@ pub fn serialize(
     Bytes::from(out)
 }
 
-/// What the worker needs from one response head.
-#[derive(Debug)]
-pub struct Head {
-    /// Status code.
-    pub status: u16,
-    /// `Retry-After` on 429/503.
-    pub retry_after: Option<HeaderValue>,
-    /// `Server-Timing`, when present.
-    pub server_timing: Option<HeaderValue>,
-}
-
 /// How a raw exchange failed.
 #[derive(Debug)]
 pub enum RawError {
@@ -63,13 +54,6 @@ pub enum RawError {
     Stale,
     /// Anything else after the request went out.
     Io,
-}
-
-enum BodyKind {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
 }
 
 /// A connection's byte stream: plain TCP or TLS over TCP.
@@ -233,69 +217,6 @@ impl RawConn {
                 },
             }
         }
-    }
-}
-
-/// Reads what matters from a parsed head: the head, how its body is framed, and keep-alive.
-fn parse_head(resp: &httparse::Response<'_, '_>, head_only: bool) -> (Head, BodyKind, bool) {
-    {
-        let status = resp.code.unwrap_or(0);
-        let mut head = Head {
-            status,
-            retry_after: None,
-            server_timing: None,
-        };
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = resp.version == Some(0);
-        for h in resp.headers.iter() {
-            // The name's length picks the one name it can be: most headers of a response
-            // (Server, Date, Content-Type, ...) are then passed over without a comparison.
-            let name = h.name.as_bytes();
-            let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
-            match name.len() {
-                14 if is("content-length") => {
-                    length = std::str::from_utf8(h.value)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u64>().ok());
-                }
-                17 if is("transfer-encoding") => {
-                    chunked = h
-                        .value
-                        .windows(7)
-                        .any(|w| w.eq_ignore_ascii_case(b"chunked"));
-                }
-                10 if is("connection") => {
-                    let v = h.value;
-                    // The value every keep-alive answer carries, checked whole before a scan.
-                    if v.eq_ignore_ascii_case(b"keep-alive") {
-                        close = false;
-                    } else if v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
-                        close = true;
-                    } else if v.windows(10).any(|w| w.eq_ignore_ascii_case(b"keep-alive")) {
-                        close = false;
-                    }
-                }
-                11 if is("retry-after") && (status == 429 || status == 503) => {
-                    head.retry_after = HeaderValue::from_bytes(h.value).ok();
-                }
-                13 if is("server-timing") => {
-                    head.server_timing = HeaderValue::from_bytes(h.value).ok();
-                }
-                _ => {}
-            }
-        }
-        let body = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-            BodyKind::None
-        } else if chunked {
-            BodyKind::Chunked
-        } else if let Some(n) = length {
-            BodyKind::Length(n)
-        } else {
-            close = true;
-            BodyKind::UntilClose
-        };
-        (head, body, !close)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod h1;
+pub mod head;
 pub mod pacer;
 pub mod step_state;
 pub mod timeline;

@@ -123,6 +123,14 @@ impl Timeline {
             })
     }
 
+    /// `to - from` when `from..to` lies inside step `index`'s measured part, the one window it
+    /// then overlaps (the windows are back to back): a request answered in the step that sent
+    /// it, the usual case, skips the search of [`Self::measured_overlaps`] and its arithmetic.
+    pub fn inside_measured(&self, index: usize, from: Instant, to: Instant) -> Option<Duration> {
+        let w = self.windows.get(index)?;
+        (w.measure_start <= from && to <= w.end).then(|| to.saturating_duration_since(from))
+    }
+
     /// Closed loop: the most virtual users any step runs.
     pub fn max_concurrency(&self) -> u32 {
         self.windows
@@ -142,6 +150,47 @@ mod tests {
 
     fn closed(c: u32) -> Load {
         Load::Closed { concurrency: c }
+    }
+
+    #[test]
+    fn inside_measured_is_the_only_overlap_whenever_it_answers() {
+        let t0 = Instant::now();
+        let loads = [closed(1); 3];
+        let tl = Timeline::new(t0, &loads, Duration::from_secs(2), Duration::from_secs(8));
+        let at = |q: u64| t0 + Duration::from_millis(250 * q);
+        let mut inside = 0;
+        // Every interval on a 250 ms grid over the three steps and past their end.
+        for a in 0..130 {
+            for b in a..130 {
+                let all: Vec<_> = tl.measured_overlaps(at(a), at(b)).collect();
+                for index in 0..3 {
+                    if let Some(d) = tl.inside_measured(index, at(a), at(b)) {
+                        inside += 1;
+                        let expected = if d.is_zero() {
+                            vec![]
+                        } else {
+                            vec![(index, d)]
+                        };
+                        assert_eq!(all, expected, "{a}..{b} in step {index}");
+                    }
+                }
+            }
+        }
+        assert!(
+            inside > 3 * 500,
+            "the grid holds intervals inside each step: {inside}"
+        );
+        assert_eq!(
+            tl.inside_measured(0, at(4), at(9)),
+            None,
+            "starts in the warm-up"
+        );
+        assert_eq!(
+            tl.inside_measured(0, at(30), at(41)),
+            None,
+            "ends in the next step"
+        );
+        assert_eq!(tl.inside_measured(3, at(30), at(31)), None, "no such step");
     }
 
     #[tokio::test(start_paused = true)]

@@ -280,6 +280,9 @@ fn record_flow(
     answered: Instant,
     own: Option<usize>,
 ) -> Duration {
+    if let Some(busy) = own.and_then(|i| ctx.timeline.inside_measured(i, sent, answered)) {
+        return busy;
+    }
     let mut own_busy = Duration::ZERO;
     for (j, busy) in ctx.timeline.measured_overlaps(sent, answered) {
         if Some(j) == own {
