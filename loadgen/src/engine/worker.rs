@@ -367,6 +367,12 @@ pub async fn run_closed_user(ctx: Arc<RunContext>, id: u32) {
     }
 }
 
+/// An open-loop worker that waited at least this long for its slot checks that the server has
+/// not closed its idle keep-alive connection before sending on it (servers time idle
+/// connections out after a second or more: nginx 75 s by default, hyper's header-read timeout
+/// 10 s).
+const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
+
 /// Runs one open-loop worker until the pacer is done or the run is cut.
 pub async fn run_open_worker(ctx: Arc<RunContext>, feed: Arc<OpenFeed>, id: u64) {
     let mut user = User::new(&ctx, id);
@@ -376,11 +382,18 @@ pub async fn run_open_worker(ctx: Arc<RunContext>, feed: Arc<OpenFeed>, id: u64)
             feed.idle.fetch_add(1, Ordering::AcqRel);
         }
         first_slot = false;
+        let waiting = Instant::now();
         let slot = tokio::select! {
             s = async { feed.rx.lock().await.recv().await } => s,
             _ = ctx.cancel.cancelled() => None,
         };
         let Some(slot) = slot else { break };
+        // A worker that waited for its slot left its connection idle that long: the server may
+        // have closed it (its keep-alive timeout), so it is checked before a POST goes out on it,
+        // as after a closed-loop user's think time. Short waits skip the check (a syscall).
+        if waiting.elapsed() >= IDLE_CHECK_AFTER {
+            user.paused = true;
+        }
         let Slot {
             intended,
             permit,

@@ -5,6 +5,8 @@
 use crate::common;
 
 use common::{loadgen, num, read_request, Target};
+use std::time::Duration;
+
 use tokio::io::AsyncWriteExt;
 
 /// A target answering every request on a connection with `response`.
@@ -103,6 +105,56 @@ async fn a_server_closing_idle_keep_alive_connections_causes_no_errors() {
         0.0,
         "a stale connection is replaced, the request resent"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_posts_on_connections_the_server_closed_while_idle_are_not_errors() {
+    // Keeps each connection alive 300 ms after an answer, then closes it without saying so (a
+    // keep-alive timeout); Poisson arrivals at 4/s leave most connections idle longer than
+    // that, and a POST found on a closed connection may not be resent.
+    let target = Target::raw(|mut s, _| async move {
+        while read_request(&mut s).await {
+            if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(300), s.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => {
+                    let _ = s.shutdown().await;
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let url = target.url("/analyze");
+    let run = loadgen(&[
+        "run",
+        "--rate",
+        "4",
+        "--arrivals",
+        "poisson",
+        "-d",
+        "4s",
+        "--warmup",
+        "0s",
+        "--url",
+        &url,
+        "--method",
+        "POST",
+        "--body",
+        "{}",
+    ])
+    .await;
+    let step = run.step();
+    assert!(num(&step, "requests") >= 6.0, "{step}");
+    assert_eq!(num(&step, "io_errors"), 0.0, "{step}");
+    assert_eq!(num(&step, "ok"), num(&step, "requests"), "{step}");
+    assert!(num(&step, "connections_opened") > 1.0, "{step}");
 }
 
 async fn answering_once() -> Target {
