@@ -104,13 +104,16 @@ full=$((N + DEPTH))
 echo "== queue full: $full users against N=$N, depth $DEPTH"
 $BIN/loadgen run --url "$URL" -c "$full" -d "$CHECK_DURATION" --warmup "$WARMUP" \
   "${BODIES_ARGS[@]}" --out "$RUN/queue-full.csv" --json "$RUN/queue-full.json" --quiet || true
-# open_run NAME RATE — Poisson arrivals at RATE, with the server's /metrics scraped at the start
-# and end (NAME-metrics-start.prom, NAME-metrics.prom): the provider's push-back during that run.
+# open_run NAME RATE — Poisson arrivals at RATE into $RUN/NAME/, with the server's /metrics
+# scraped at the start and end (NAME-metrics-start.prom, NAME-metrics.prom: the provider's
+# push-back during that run). A directory of its own: --scrape writes scrape.csv beside --out,
+# which would replace the ramp's.
 open_run() {
   reset_mocks
+  mkdir -p "$RUN/$1"
   $BIN/loadgen run --url "$URL" --rate "$2" --arrivals poisson -d "$OPEN_DURATION" \
     --warmup "$OPEN_WARMUP" --scrape "http://127.0.0.1:$SP/metrics" "${BODIES_ARGS[@]}" \
-    --out "$RUN/$1.csv" --json "$RUN/$1.json" --quiet || true
+    --out "$RUN/$1/$1.csv" --json "$RUN/$1/$1.json" --quiet || true
 }
 if [ "$OPEN_LOOP" = 1 ]; then
   echo "== open loop: Poisson arrivals at $RATE/s (predicted) and $RATE_HIGH/s (1.3x)"
@@ -120,7 +123,8 @@ fi
 stop_server
 
 OPEN_ARGS=()
-[ "$OPEN_LOOP" = 1 ] && OPEN_ARGS=(--open-loop "$RUN/open-loop.csv" --overload "$RUN/open-loop-1.3x.csv")
+[ "$OPEN_LOOP" = 1 ] && OPEN_ARGS=(--open-loop "$RUN/open-loop/open-loop.csv" \
+  --overload "$RUN/open-loop-1.3x/open-loop-1.3x.csv")
 $BIN/loadgen verify plan --report "$RUN/report" --recommended "$RUN/recommended.csv" \
   --queue-full "$RUN/queue-full.csv" "${OPEN_ARGS[@]}"
 echo "plan: verified (report and verify.md in $RUN/report/)"
