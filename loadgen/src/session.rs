@@ -323,7 +323,7 @@ impl Session {
 
 /// Stops `--scrape`, attaches to each step its series over the step's measured window, and
 /// writes the target's exposition text at the run's two ends beside the CSV `csv`
-/// ([`snapshot_paths`]), the evidence `loadgen report` reads for the run's totals.
+/// ([`report::input::run::snapshot_paths`]), the evidence `loadgen report` reads for the run's totals.
 async fn finish_scrape(
     scraper: Option<scrape::Scraper>,
     results: &mut [StepResult],
@@ -352,7 +352,7 @@ async fn finish_scrape(
             r.scrape = Some(scrape::summarize(&done.samples, from, to));
         }
     }
-    let (start, end) = snapshot_paths(csv);
+    let (start, end) = report::input::run::snapshot_paths(csv);
     for (text, path) in [(done.snapshots.start, start), (done.snapshots.end, end)] {
         if let Some(text) = text {
             // Through the same temporary-name-then-rename as every other output.
@@ -364,19 +364,6 @@ async fn finish_scrape(
         }
     }
     Ok(())
-}
-
-/// Where `--scrape` keeps the target's `/metrics` at the run's start and end, beside the CSV:
-/// `<stem>-metrics-start.prom` and `<stem>-metrics.prom` (the name `loadgen report` looks for).
-pub fn snapshot_paths(csv: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let stem = csv
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    (
-        csv.with_file_name(format!("{stem}-metrics-start.prom")),
-        csv.with_file_name(format!("{stem}-metrics.prom")),
-    )
 }
 
 /// With `--start-at`, waits (cancellably) until that wall-clock instant. Returns the instant the

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::input::row::StepRow;
 use crate::input::server::ServerSnapshot;
 use crate::input::slo::Objective;
+use crate::measure::steps::{row_for, shed_fraction};
 
 /// A prediction comes true when the measured figure is within this share of it.
 pub const TOLERANCE: f64 = 0.15;
@@ -217,11 +218,6 @@ fn total<'a>(rows: &'a [StepRow], what: &str) -> Result<&'a StepRow, VerifyError
         .ok_or_else(|| VerifyError::NoTotal(what.into()))
 }
 
-/// Share of requests answered 429 or 503.
-fn shed_share(r: &StepRow) -> f64 {
-    (r.rejected_429 + r.rejected_503) as f64 / r.requests.max(1) as f64
-}
-
 /// Share of model calls the provider pushed back between two snapshots, and the calls counted.
 fn pushback(run: &OpenRun) -> Option<(f64, f64)> {
     let (start, end) = (run.metrics_start.as_ref()?, run.metrics_end.as_ref()?);
@@ -265,24 +261,28 @@ fn within(figure: String, predicted: f64, measured: f64, unit: &str, what: &str)
     }
 }
 
-/// The objectives of the summary judged on a check run's rows (each on its request name's row).
+/// The objectives of the summary judged on a check run's last step, each on its request name's
+/// row ([`row_for`], as the report judges them).
 fn objectives_hold(
     objectives: &[Objective],
     rows: &[StepRow],
 ) -> Result<(bool, Vec<String>), VerifyError> {
-    let mut missed = Vec::new();
-    for o in objectives {
-        let name = o.name.as_deref().unwrap_or("*");
-        let row = rows
-            .iter()
-            .rev()
-            .find(|r| r.name == name)
-            .ok_or_else(|| VerifyError::NoTotal(format!("the rows of {name}")))?;
-        let c = o.check(row);
-        if !c.holds {
-            missed.push(format!("{} (measured {})", o.text, c.measured));
-        }
-    }
+    let total = total(rows, "the check run")?;
+    let named: Vec<StepRow> = rows
+        .iter()
+        .filter(|r| r.step == total.step && !r.is_total())
+        .cloned()
+        .collect();
+    let missed: Vec<String> = objectives
+        .iter()
+        .filter_map(|o| match row_for(o, total, &named) {
+            Some(r) => {
+                let c = o.check(r);
+                (!c.holds).then(|| format!("{} (measured {})", o.text, c.measured))
+            }
+            None => Some(format!("{} (no row of that name)", o.text)),
+        })
+        .collect();
     Ok((missed.is_empty(), missed))
 }
 
@@ -438,7 +438,7 @@ fn open_loop_lines(
         "ms",
         "open-loop served p99",
     ));
-    let shed = shed_share(r);
+    let shed = shed_fraction(r);
     v.push(Line {
         figure: "success at that rate".into(),
         predicted: format!("≥ {:.0}%", MIN_SUCCESS * 100.0),
@@ -493,7 +493,7 @@ fn overload_lines(
 ) -> Result<(), VerifyError> {
     let r = total(&run.rows, "the overload run")?;
     let (label, high) = (&ol.label, &ol.at_1_3x);
-    let shed = shed_share(r);
+    let shed = shed_fraction(r);
     let offered = r.requests as f64 / r.duration_s.max(1e-9);
     // The model's shed share is a steady state; a run of minutes starts with an empty queue,
     // and at or just below saturation it may never fill. What must hold is the served p99.

@@ -85,11 +85,11 @@ fn snapshot(path: &Path) -> Result<Option<ServerSnapshot>, ReportError> {
 }
 
 fn open_run(csv: &Path) -> Result<OpenRun, ReportError> {
-    let stem = csv.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let (start, end) = crate::input::run::snapshot_paths(csv);
     Ok(OpenRun {
         rows: read_rows(csv)?,
-        metrics_start: snapshot(&csv.with_file_name(format!("{stem}-metrics-start.prom")))?,
-        metrics_end: snapshot(&csv.with_file_name(format!("{stem}-metrics.prom")))?,
+        metrics_start: snapshot(&start)?,
+        metrics_end: snapshot(&end)?,
     })
 }
 

@@ -439,3 +439,17 @@ pub fn configuration_of(csv: &Path) -> String {
         },
     }
 }
+
+/// Where `--scrape` keeps the server's `/metrics` at a run's start and end, beside its CSV:
+/// `<stem>-metrics-start.prom` and `<stem>-metrics.prom` (loadgen writes them; the report and
+/// `loadgen verify` read them).
+pub fn snapshot_paths(csv: &Path) -> (PathBuf, PathBuf) {
+    let stem = csv
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (
+        csv.with_file_name(format!("{stem}-metrics-start.prom")),
+        csv.with_file_name(format!("{stem}-metrics.prom")),
+    )
+}
