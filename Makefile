@@ -22,6 +22,7 @@ build:
 release:
 	@echo "== make $@ starts $$(date -u +%T)"
 	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release -p loadgen --example floor_client
 
 ## test: everything CI gates on — format, lints, all tests, the fuzz target built and its corpus replayed, checks against third-party tools
 test: lint unit fuzz-build external acceptance
