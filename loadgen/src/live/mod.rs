@@ -31,9 +31,9 @@ use board::{Board, ObjectiveView};
 /// How often the page and the gauges are updated.
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// Longest the run's end waits for the page to receive the final table and for a scraper that
-/// was reading `--metrics-addr` to read the final counts (Prometheus at a 1 s interval needs
-/// one more scrape), before loadgen exits.
+/// Longest the run's end waits for the page to receive the final table and for a scraper of
+/// `--metrics-addr` to read the final counts (Prometheus at a 1 s interval needs one more
+/// scrape; after a short run, its first), before loadgen exits.
 pub const LINGER: Duration = Duration::from_secs(3);
 
 /// Series of the target (with `--scrape`) the page draws, by metric name.
@@ -342,8 +342,8 @@ impl Live {
     }
 
     /// The run is over (`signal`: the exit code of the stop that ended it): the page gets the
-    /// last seconds and the final table, a scraper the final counts; waits up to [`LINGER`]
-    /// for both, then stops serving.
+    /// last seconds and the final table, a scraper (with `--metrics-addr`) the final counts,
+    /// even a scraper that has not come yet; waits up to [`LINGER`] for both, then stops serving.
     pub async fn finish(self, signal: Option<u8>) {
         self.shared.tick();
         let scrapes_before = self.shared.scrapes.load(Ordering::SeqCst);
@@ -373,7 +373,9 @@ impl Live {
         *self.shared.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(done.clone());
         let _ = self.shared.events.send(done);
         let deadline = Instant::now() + LINGER;
-        let waits_for_scrape = self.shared.exporter.is_some() && scrapes_before > 0;
+        // Also when no scrape came during the run: a run shorter than the scraper's first visit
+        // would otherwise end before the scraper ever saw a count.
+        let waits_for_scrape = self.shared.exporter.is_some();
         while Instant::now() < deadline {
             let pages = self.shared.streams.load(Ordering::SeqCst) == 0;
             let scraped =

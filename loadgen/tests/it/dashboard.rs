@@ -381,3 +381,52 @@ async fn stop_without_the_token_is_refused_and_with_it_ends_the_run_as_sigint() 
     assert_eq!(done["signal"], 130);
     assert_eq!(done["rows"][0]["requests"].as_u64(), Some(requests));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scraper_that_first_comes_after_a_short_run_still_reads_its_final_counts() {
+    // A run shorter than Prometheus's first scrape of it (check-dashboard's Stop run once ended
+    // with Prometheus holding nothing): loadgen waits up to LINGER for one scrape after the end,
+    // whether or not one came during the run.
+    let target = Target::serve(slow(Duration::from_millis(20))).await;
+    let dir = out_dir();
+    let url = target.url("/");
+    let live = start(
+        &[
+            "run",
+            "-c",
+            "2",
+            "--duration",
+            "1s",
+            "-X",
+            "GET",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            &url,
+        ],
+        &dir,
+    )
+    .await;
+    let mut done = false;
+    read_events(&format!("{}/events", live.base()), |kind, _| {
+        done |= kind == "done";
+    })
+    .await;
+    assert!(done, "the page got the end of the run");
+    // Well past the moment loadgen would stop serving if it waited for no scraper.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = reqwest::get(live.metrics.clone().unwrap())
+        .await
+        .expect("loadgen still serves /metrics for the first scrape after the run")
+        .text()
+        .await
+        .unwrap();
+    let run = live.wait(dir).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ok = sum(&run.csv(), "ok");
+    assert!(ok > 0);
+    assert_eq!(
+        sample(&text, "loadgen_requests_total", &[("outcome", "ok")]),
+        Some(ok as f64),
+        "the first scrape holds the final counts:\n{text}"
+    );
+}
