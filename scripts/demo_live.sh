@@ -39,6 +39,21 @@ sed -e "s/SERVER_PORT/$SP/" -e "s/LOADGEN_PORT/$MP/" deploy/prometheus/prometheu
 start prometheus "$RUN/prometheus.log" prometheus --config.file="$RUN/prometheus.yml" \
   --storage.tsdb.path="$RUN/prometheus-data" --web.listen-address="127.0.0.1:$PP"
 wait_http "http://127.0.0.1:$PP/-/ready"
+# Ready is not scraping: Prometheus hands its static targets to the scrape loops only at its
+# discovery manager's first update (up to 5 s later). Wait until it has scraped the server once,
+# so a short run (check-dashboard's Stop) is scraped while it lasts.
+${PY:-python3} - "http://127.0.0.1:$PP" <<'PYEOF'
+import json, sys, time, urllib.request
+deadline = time.time() + 30
+while True:
+    with urllib.request.urlopen(sys.argv[1] + "/api/v1/targets", timeout=5) as r:
+        targets = json.load(r)["data"]["activeTargets"]
+    if any(t["labels"].get("job") == "analyze-server" and t.get("health") == "up" for t in targets):
+        break
+    if time.time() > deadline:
+        sys.exit("error: Prometheus scraped no target within 30 s")
+    time.sleep(0.2)
+PYEOF
 
 status=0
 $BIN/loadgen ramp --url "http://127.0.0.1:$SP/analyze" "${RAMP[@]}" \
