@@ -102,15 +102,7 @@ async fn a_recommendation_re_measured_passes_and_a_run_that_misses_fails_naming_
         }
     };
     let at_n = check(n).await;
-    let (code, out, err) = cli(&[
-        "verify",
-        "plan",
-        "--report",
-        report.to_str().unwrap(),
-        "--recommended",
-        at_n.to_str().unwrap(),
-    ])
-    .await;
+    let (code, out, err) = verify_plan(&report, &at_n).await;
     assert_eq!(code, 0, "{out}\n{err}");
     let md = std::fs::read_to_string(report.join("verify.md")).unwrap();
     assert!(md.contains("**PASS**"), "{md}");
@@ -121,15 +113,7 @@ async fn a_recommendation_re_measured_passes_and_a_run_that_misses_fails_naming_
 
     // Half the users serve half the goodput: the prediction did not come true.
     let half = check(n / 2).await;
-    let (code, out, err) = cli(&[
-        "verify",
-        "plan",
-        "--report",
-        report.to_str().unwrap(),
-        "--recommended",
-        half.to_str().unwrap(),
-    ])
-    .await;
+    let (code, out, err) = verify_plan(&report, &half).await;
     assert_eq!(code, 1, "{out}\n{err}");
     let md = std::fs::read_to_string(report.join("verify.md")).unwrap();
     assert!(
@@ -138,15 +122,20 @@ async fn a_recommendation_re_measured_passes_and_a_run_that_misses_fails_naming_
     );
 
     // Bad input: a directory without summary.json is a usage error naming the file.
-    let (code, _, err) = cli(&[
+    let (code, _, err) = verify_plan(&dir, &half).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("summary.json"), "{err}");
+}
+
+/// `loadgen verify plan --report REPORT --recommended RUN`: (exit code, stdout, stderr).
+async fn verify_plan(report: &std::path::Path, run: &std::path::Path) -> (i32, String, String) {
+    cli(&[
         "verify",
         "plan",
         "--report",
-        dir.to_str().unwrap(),
+        report.to_str().unwrap(),
         "--recommended",
-        half.to_str().unwrap(),
+        run.to_str().unwrap(),
     ])
-    .await;
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("summary.json"), "{err}");
+    .await
 }
